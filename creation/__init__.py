@@ -1,0 +1,1 @@
+"""Master config -> config tree, signed staging area, reconfig."""

@@ -1,0 +1,1 @@
+"""The entry daemon: find work, decide, submit, advertise, write stats."""

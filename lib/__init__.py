@@ -1,0 +1,1 @@
+"""Shared pieces: ClassAds, crypto, the pool layer, descript files, downtimes, logging."""

@@ -1,0 +1,1 @@
+"""Admin tools: pool CLI, ad viewers, log extractors, frontend simulator."""

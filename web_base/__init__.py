@@ -1,0 +1,1 @@
+"""Package data: glidein_startup.sh, its helper scripts, monitoring page assets."""
