@@ -1,0 +1,49 @@
+"""Turn an entry's `job.condor` template plus one request's environment into a submit description.
+
+Upstream runs `condor_submit` with the request's values in the environment and lets
+`$ENV(NAME[:default])` pick them up. We resolve those macros ourselves, so both pool
+backends receive a plain description and no value travels through a process environment
+or a shell. Values are checked here once more: whatever escaping the caller did, a value
+that could end a submit line or open a macro is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_ENV_MACRO = re.compile(r"\$ENV\(([A-Za-z_][A-Za-z0-9_]*)(?::([^)]*))?\)")
+_QUEUE_LINE = re.compile(r"^\s*queue\b.*$", re.IGNORECASE | re.MULTILINE)
+# Characters that would let a value start a new submit command or a macro expansion.
+_UNSAFE = re.compile(r"[\n\r\0]|\$\(|\$ENV\(|\$\$\(")
+
+
+class UnsafeValue(ValueError):
+    """A value that could change the meaning of the submit description."""
+
+
+def check_value(name: str, value: str) -> str:
+    if _UNSAFE.search(value):
+        raise UnsafeValue(f"refusing unsafe value for {name}: {value[:60]!r}")
+    return value
+
+
+def resolve_env(template: str, env: Mapping[str, str]) -> str:
+    """Replace `$ENV(NAME)` / `$ENV(NAME:default)`; an unset name without default is ""."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return check_value(name, env[name])
+        return default or ""
+
+    return _ENV_MACRO.sub(substitute, template)
+
+
+def build_description(job_condor: str, env: Mapping[str, str]) -> str:
+    """The submit description for one submission, without its `Queue` line.
+
+    The count travels separately (`Schedd.submit(description, count)`), so the template's
+    `Queue $ENV(GLIDEIN_COUNT)` is dropped.
+    """
+    return _QUEUE_LINE.sub("", resolve_env(job_condor, env)).rstrip() + "\n"
