@@ -1,0 +1,87 @@
+"""A static web server on loopback for the staging and monitoring areas (embedded setups).
+
+Production factories serve these directories with Apache or nginx; for the embedded
+default the factory starts this one so glideins can download their files and operators
+can open the monitoring pages. It serves files only (no listing outside the given roots,
+no path escapes), each URL prefix from its own directory.
+
+    python -m glideinwms_factory.webserver --port 8319 /stage=DIR /monitor=DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import http.server
+import logging
+import posixpath
+import sys
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    roots: Mapping[str, Path] = {}
+
+    def translate_path(self, path: str) -> str:
+        """Map `/prefix/rest` to `<root of prefix>/rest`; anything else to a missing path."""
+        path = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
+        normalized = posixpath.normpath(path)
+        for prefix, root in self.roots.items():
+            if normalized == prefix or normalized.startswith(prefix.rstrip("/") + "/"):
+                rest = normalized[len(prefix) :].lstrip("/")
+                target = (root / rest).resolve()
+                if target == root or root in target.parents:
+                    return str(target)
+        return str(Path("/nonexistent-gwms") / "x")
+
+    def end_headers(self) -> None:
+        # Glideins must see fresh description and blacklist files (names are content-tagged).
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        logging.getLogger("gwms.webserver").info("%s " + format, self.address_string(), *args)
+
+
+def make_server(
+    roots: Mapping[str, Path], host: str = "127.0.0.1", port: int = 0
+) -> http.server.ThreadingHTTPServer:
+    resolved = {"/" + p.strip("/"): Path(d).resolve() for p, d in roots.items()}
+    handler = type("Handler", (_Handler,), {"roots": resolved})
+    server = http.server.ThreadingHTTPServer((host, port), functools.partial(handler))
+    server.daemon_threads = True
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--log", type=Path, help="access log file")
+    parser.add_argument("mounts", nargs="+", help="URL_PREFIX=DIRECTORY")
+    args = parser.parse_args(argv)
+    roots = {}
+    for mount in args.mounts:
+        prefix, sep, directory = mount.partition("=")
+        if not sep or not Path(directory).is_dir():
+            print(f"webserver: bad mount {mount!r} (want /prefix=EXISTING_DIR)", file=sys.stderr)
+            return 2
+        roots[prefix] = Path(directory)
+    if args.log:
+        logging.basicConfig(filename=args.log, level=logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        server = make_server(roots, args.host, args.port)
+    except OSError as exc:
+        print(f"webserver: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.host}:{server.server_address[1]}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
