@@ -90,7 +90,7 @@ class RRDTool:
         if self.use_binding:
             try:
                 return getattr(_binding, verb)(*args)
-            except _binding.error as exc:
+            except (_binding.OperationalError, _binding.ProgrammingError) as exc:
                 raise RRDError(f"rrdtool {verb}: {exc}") from exc
         proc = subprocess.run(
             [self._command, verb, *args], capture_output=True, text=True, check=False
