@@ -435,13 +435,14 @@ def log_summary_element(
     frontends = etree.SubElement(root, "frontends")
     total = ClientLog()
     for name, client in sorted(clients.items()):
-        _log_element(etree.SubElement(frontends, "frontend", name=name), client)
+        log_element(etree.SubElement(frontends, "frontend", name=name), client)
         total.merge(client)
-    _log_element(etree.SubElement(root, "total"), total)
+    log_element(etree.SubElement(root, "total"), total)
     return root
 
 
-def _log_element(node: etree._Element, client: ClientLog) -> None:
+def log_element(node: etree._Element, client: ClientLog) -> None:
+    """Current/Entered/Exited counts and CompletedCounts of one client (or a total)."""
     xml_stats.attrs_element(node, "Current", client.current)
     xml_stats.attrs_element(node, "Entered", client.entered)
     xml_stats.attrs_element(node, "Exited", client.exited)
@@ -515,11 +516,22 @@ def _parse_log(node: etree._Element) -> ClientLog:
     return result
 
 
-def read_log_summary(
-    path: Path, root_tag: str = "glideFactoryEntryLogSummary"
-) -> dict[str, ClientLog]:
+@dataclass
+class LogSummary:
+    """A parsed log_summary.xml (entry or factory)."""
+
+    updated: float
+    clients: dict[str, ClientLog]
+
+
+def read_log_summary(path: Path, root_tag: str = "glideFactoryEntryLogSummary") -> LogSummary:
     root = xml_stats.parse_file(path, root_tag)
-    return {node.get("name", ""): _parse_log(node) for node in root.iterfind("frontends/frontend")}
+    return LogSummary(
+        updated=xml_stats.read_updated(root),
+        clients={
+            node.get("name", ""): _parse_log(node) for node in root.iterfind("frontends/frontend")
+        },
+    )
 
 
 # --- the writer --------------------------------------------------------------------------

@@ -234,10 +234,14 @@ def test_writer_files_and_rrds(tmp_path: Path) -> None:
     assert root.find("total/Status").get("Running") == "6"
 
     logsum = read_log_summary(entry / "log_summary.xml")
-    assert logsum["fe_a"].entered["Idle"] == 1 and logsum["fe_a"].entered["Completed"] == 2
-    assert logsum["fe_a"].exited["Idle"] == 1
-    assert logsum["fe_a"].completed.sums["FailedNr"] == 1
-    assert logsum["fe_a"].completed.waste["validation"]["All"] == 1
+    assert logsum.updated == T0 + 300
+    assert (
+        logsum.clients["fe_a"].entered["Idle"] == 1
+        and logsum.clients["fe_a"].entered["Completed"] == 2
+    )
+    assert logsum.clients["fe_a"].exited["Idle"] == 1
+    assert logsum.clients["fe_a"].completed.sums["FailedNr"] == 1
+    assert logsum.clients["fe_a"].completed.waste["validation"]["All"] == 1
     assert json.loads((entry / "job_states.json").read_text()) == {
         "fe_a": {"1.1": "Running", "2.0": "Idle"}
     }
