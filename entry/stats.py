@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -79,6 +79,13 @@ def _checked(values: Mapping[str, float], names: Sequence[str], what: str) -> di
 def _add(into: dict[str, float], more: Mapping[str, float]) -> None:
     for name, value in more.items():
         into[name] = into.get(name, 0) + value
+
+
+def check_client_name(name: str) -> str:
+    """Client names become folder names (frontend_<name>): no path separators or dot-names."""
+    if not name or "/" in name or "\0" in name or name in (".", ".."):
+        raise ValueError(f"client name {name!r} cannot name a folder")
+    return name
 
 
 @dataclass
@@ -484,6 +491,14 @@ def _parse_client(node: etree._Element) -> ClientStats:
         raise xml_stats.StatsFileError(str(exc)) from exc
 
 
+def _frontends(root: etree._Element) -> Iterator[tuple[str, etree._Element]]:
+    for node in root.iterfind("frontends/frontend"):
+        try:
+            yield check_client_name(node.get("name", "")), node
+        except ValueError as exc:
+            raise xml_stats.StatsFileError(str(exc)) from exc
+
+
 def read_qstats(path: Path, root_tag: str = "glideFactoryEntryQStats") -> QStats:
     root = xml_stats.parse_file(path, root_tag)
     downtime = root.find("downtime")
@@ -528,9 +543,7 @@ def read_log_summary(path: Path, root_tag: str = "glideFactoryEntryLogSummary") 
     root = xml_stats.parse_file(path, root_tag)
     return LogSummary(
         updated=xml_stats.read_updated(root),
-        clients={
-            node.get("name", ""): _parse_log(node) for node in root.iterfind("frontends/frontend")
-        },
+        clients={name: _parse_log(node) for name, node in _frontends(root)},
     )
 
 
@@ -566,7 +579,7 @@ class EntryStatsWriter:
             )
         previous = self._load_previous()
         names = set(stats.clients) | set(stats.jobs) | {g.client for g in completed}
-        names |= set(previous)
+        names = {check_client_name(name) for name in names} | set(previous)
         logs = {
             name: client_log(
                 previous.get(name, {}),

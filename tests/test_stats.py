@@ -22,6 +22,7 @@ from glideinwms_factory.entry.stats import (
     sum_clients,
     time_bucket,
 )
+from glideinwms_factory.lib.xml_stats import StatsFileError
 
 T0 = 1_700_000_100
 
@@ -274,3 +275,20 @@ def test_writer_refuses_another_entrys_stats(tmp_path: Path) -> None:
     writer = EntryStatsWriter(tmp_path, tmp_path, "ce1")
     with pytest.raises(ValueError, match="ce2"):
         writer.write(EntryStats("ce2", T0, False, {}))
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "", ".."])
+def test_writer_refuses_client_names_that_are_paths(tmp_path: Path, name: str) -> None:
+    writer = EntryStatsWriter(tmp_path / "mon", tmp_path, "ce1")
+    with pytest.raises(ValueError, match="cannot name a folder"):
+        writer.write(EntryStats("ce1", T0, False, {name: ClientStats()}))
+    assert not (tmp_path / "mon" / "entry_ce1" / "schedd_status.xml").exists()
+
+
+def test_reader_refuses_a_path_in_a_frontend_name(tmp_path: Path) -> None:
+    path = tmp_path / "schedd_status.xml"
+    path.write_text(
+        '<glideFactoryEntryQStats><frontends><frontend name="../../etc"/></frontends></glideFactoryEntryQStats>'
+    )
+    with pytest.raises(StatsFileError, match="cannot name a folder"):
+        read_qstats(path)
