@@ -505,10 +505,7 @@ def read_qstats(path: Path, root_tag: str = "glideFactoryEntryQStats") -> QStats
     return QStats(
         updated=xml_stats.read_updated(root),
         downtime=downtime is not None and downtime.get("status") == "True",
-        clients={
-            node.get("name", ""): _parse_client(node)
-            for node in root.iterfind("frontends/frontend")
-        },
+        clients={name: _parse_client(node) for name, node in _frontends(root)},
     )
 
 
