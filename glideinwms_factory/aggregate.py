@@ -1,0 +1,229 @@
+"""Factory-wide statistics: every entry's XML summed into the factory's XML, RRDs and totals.
+
+`aggregate(monitor_dir, entries)` reads MONITOR/entry_<e>/{schedd_status,log_summary}.xml,
+writes MONITOR/schedd_status.xml (`<glideFactoryQStats>`), log_summary.xml
+(`<glideFactoryLogSummary>`), total/[frontend_<client>/]<RRD>.rrd and rrd_<RRD>.xml
+(averages of the factory RRDs over 2 h, 1 day and 1 week), and returns a `FactoryTotals`
+for the glidefactory ads (`GlideinMonitorTotal*`, `GlideinMonitorCompletedJobsPer*`),
+the metrics file and the pages.
+
+Movements and completions are counts per entry iteration; an entry snapshot is counted
+once (the `updated` stamp of each consumed log_summary is kept in aggregate_state.json),
+so running the aggregation more often than the entries loop never counts twice.
+An unreadable entry is reported in `FactoryTotals.errors` and left out; nothing stops.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from glideinwms_factory.entry.stats import (
+    RRD_NAMES,
+    ClientLog,
+    ClientStats,
+    log_element,
+    log_summary_element,
+    qstats_element,
+    read_log_summary,
+    read_qstats,
+    sum_clients,
+    update_rrds,
+)
+from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.rrd import RRDError, RRDTool
+
+log = logging.getLogger(__name__)
+
+PERIODS = (7200, 86400, 604800)
+STATE_FILE = "aggregate_state.json"
+
+
+@dataclass
+class EntrySnapshot:
+    """What one entry last wrote."""
+
+    name: str
+    updated: float
+    downtime: bool
+    clients: dict[str, ClientStats]
+    logs: dict[str, ClientLog]
+    summary_updated: float  # stamp of its log_summary.xml
+
+    @property
+    def total(self) -> ClientStats:
+        return sum_clients(self.clients.values())
+
+    @property
+    def total_log(self) -> ClientLog:
+        return merge_logs(self.logs.values())
+
+
+def merge_logs(logs: Iterable[ClientLog]) -> ClientLog:
+    total = ClientLog()
+    for one in logs:
+        total.merge(one)
+    return total
+
+
+@dataclass
+class FactoryTotals:
+    """The result of one aggregation."""
+
+    updated: float
+    entries: dict[str, EntrySnapshot] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    clients: dict[str, ClientStats] = field(default_factory=dict)
+    logs: dict[str, ClientLog] = field(default_factory=dict)
+
+    @property
+    def total(self) -> ClientStats:
+        return sum_clients(self.clients.values())
+
+    @property
+    def total_log(self) -> ClientLog:
+        return merge_logs(self.logs.values())
+
+    def completed_jobs_per_factory(self) -> dict[str, int]:
+        """`GlideinMonitorCompletedJobsPerFactory<R>` values: glideins by jobs they ran."""
+        return {k: int(v) for k, v in self.total_log.completed.jobs_nr.items()}
+
+
+def read_entry(monitor_dir: Path, name: str, consumed: float) -> EntrySnapshot:
+    """One entry's files; `consumed` is the log_summary stamp counted last time."""
+    folder = monitor_dir / f"entry_{name}"
+    qstats = read_qstats(folder / "schedd_status.xml")
+    summary = read_log_summary(folder / "log_summary.xml")
+    logs = summary.clients
+    if summary.updated <= consumed:  # keep the levels, drop the already counted movements
+        logs = {client: ClientLog(current=one.current) for client, one in logs.items()}
+    return EntrySnapshot(
+        name, qstats.updated, qstats.downtime, qstats.clients, logs, summary.updated
+    )
+
+
+def _sum_by_client(entries: Iterable[EntrySnapshot]) -> tuple[dict, dict]:
+    clients: dict[str, list[ClientStats]] = {}
+    logs: dict[str, list[ClientLog]] = {}
+    for entry in entries:
+        for name, stats in entry.clients.items():
+            clients.setdefault(name, []).append(stats)
+        for name, one in entry.logs.items():
+            logs.setdefault(name, []).append(one)
+    return (
+        {name: sum_clients(items) for name, items in clients.items()},
+        {name: merge_logs(items) for name, items in logs.items()},
+    )
+
+
+def _entries_element(parent: etree._Element, entries: Mapping[str, EntrySnapshot], kind: str):
+    """Per-entry detail: every frontend's queue numbers, but only the log totals (the
+    entry's own log_summary.xml has its per-frontend log detail)."""
+    node = etree.SubElement(parent, "entries")
+    for name, entry in sorted(entries.items()):
+        if kind == "qstats":
+            child = qstats_element("entry", entry.updated, entry.clients, entry.downtime)
+            child.set("name", name)
+            node.append(child)
+        else:
+            log_element(etree.SubElement(node, "entry", name=name), entry.total_log)
+
+
+def _rrd_xml(tool: RRDTool, folder: Path, rrd_name: str, now: int) -> etree._Element:
+    """`<total>` (or `<frontend>`) with one `<period name="7200" DS="mean"/>` per period."""
+    node = etree.Element("rrd")
+    path = folder / f"{rrd_name}.rrd"
+    if not path.exists():
+        return node
+    for period, means in tool.averages(path, now, PERIODS).items():
+        known = {k: v for k, v in means.items() if v is not None}
+        xml_stats.attrs_element(node, "period", known)
+        node[-1].set("name", str(period))
+    return node
+
+
+def write_rrd_xml(tool: RRDTool, monitor_dir: Path, clients: Iterable[str], now: int) -> None:
+    """rrd_<RRD>.xml: averages of the factory total and per-frontend RRDs."""
+    for rrd_name in RRD_NAMES:
+        root = etree.Element("glideFactoryRRDStats")
+        xml_stats.updated_element(root, now)
+        try:
+            total = _rrd_xml(tool, monitor_dir / "total", rrd_name, now)
+            total.tag = "total"
+            root.append(total)
+            frontends = etree.SubElement(root, "frontends")
+            for client in sorted(clients):
+                one = _rrd_xml(tool, monitor_dir / "total" / f"frontend_{client}", rrd_name, now)
+                one.tag = "frontend"
+                one.set("name", client)
+                frontends.append(one)
+        except RRDError as exc:
+            log.warning("rrd_%s.xml not written: %s", rrd_name, exc)
+            continue
+        xml_stats.write_xml(monitor_dir / f"rrd_{rrd_name}.xml", root)
+
+
+def aggregate(
+    monitor_dir: Path,
+    entries: Iterable[str],
+    now: float | None = None,
+    rrd: RRDTool | None = None,
+) -> FactoryTotals:
+    """Read every entry's stats, write the factory's files, return the totals."""
+    monitor_dir = Path(monitor_dir)
+    now = time.time() if now is None else now
+    tool = rrd or RRDTool()
+    state_path = monitor_dir / STATE_FILE
+    try:
+        consumed: dict[str, float] = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        consumed = {}
+
+    result = FactoryTotals(updated=now)
+    for name in entries:
+        try:
+            result.entries[name] = read_entry(monitor_dir, name, consumed.get(name, 0.0))
+        except xml_stats.StatsFileError as exc:
+            result.errors[name] = str(exc)
+            log.warning("entry %s left out of the aggregation: %s", name, exc)
+    result.clients, result.logs = _sum_by_client(result.entries.values())
+
+    xml_stats.write_xml(
+        monitor_dir / "schedd_status.xml", _factory_qstats(result, "glideFactoryQStats")
+    )
+    xml_stats.write_xml(
+        monitor_dir / "log_summary.xml", _factory_logs(result, "glideFactoryLogSummary")
+    )
+    when = int(now)
+    for client in sorted(set(result.clients) | set(result.logs)):
+        update_rrds(
+            tool,
+            monitor_dir / "total" / f"frontend_{client}",
+            when,
+            result.clients.get(client) or ClientStats(),
+            result.logs.get(client) or ClientLog(),
+        )
+    update_rrds(tool, monitor_dir / "total", when, result.total, result.total_log)
+    write_rrd_xml(tool, monitor_dir, result.clients, when)
+
+    consumed.update({name: e.summary_updated for name, e in result.entries.items()})
+    xml_stats.write_atomic(state_path, json.dumps(consumed))
+    return result
+
+
+def _factory_qstats(result: FactoryTotals, tag: str) -> etree._Element:
+    root = qstats_element(tag, result.updated, result.clients)
+    _entries_element(root, result.entries, "qstats")
+    return root
+
+
+def _factory_logs(result: FactoryTotals, tag: str) -> etree._Element:
+    root = log_summary_element(tag, result.updated, result.logs)
+    _entries_element(root, result.entries, "logs")
+    return root

@@ -1,0 +1,126 @@
+"""glideinwms_factory/aggregate.py on entries written by the real entry writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from rrd_helpers import fetch_cmd
+
+from glideinwms_factory.aggregate import aggregate
+from glideinwms_factory.entry.stats import (
+    ClientStats,
+    CompletedGlidein,
+    EntryStats,
+    EntryStatsWriter,
+    read_log_summary,
+    read_qstats,
+)
+
+T0 = 1_700_000_100
+
+
+def done(client: str, job_id: str, jobs_nr: int) -> CompletedGlidein:
+    return CompletedGlidein(client, "u", job_id, T0, 7200, True, 7000, jobs_nr, 6000, 6000, 6000)
+
+
+def write_two_entries(mon: Path, tmp_path: Path, when: int) -> None:
+    EntryStatsWriter(mon, tmp_path / "log_a", "A").write(
+        EntryStats(
+            "A",
+            when,
+            False,
+            {
+                "fe_x": ClientStats(
+                    status={"Idle": 2, "Running": 3}, requested={"Idle": 5, "MaxGlideins": 20}
+                ),
+                "fe_y": ClientStats(status={"Held": 1}),
+            },
+            jobs={"fe_x": {"1.0": "Idle"}},
+        ),
+        completed=[done("fe_x", "0.1", 1)],
+    )
+    EntryStatsWriter(mon, tmp_path / "log_b", "B").write(
+        EntryStats(
+            "B",
+            when,
+            True,
+            {
+                "fe_x": ClientStats(
+                    status={"Idle": 4, "Running": 1}, requested={"Idle": 1, "MaxGlideins": 5}
+                )
+            },
+        ),
+        completed=[done("fe_x", "9.0", 3), done("fe_x", "9.1", 40)],
+    )
+
+
+def test_aggregate_sums_entries_per_frontend_and_total(tmp_path: Path) -> None:
+    mon = tmp_path / "mon"
+    write_two_entries(mon, tmp_path, T0)
+    (mon / "entry_C").mkdir()
+    (mon / "entry_C" / "schedd_status.xml").write_text("<broken")
+
+    totals = aggregate(mon, ["A", "B", "C", "missing"], now=T0)
+
+    assert set(totals.entries) == {"A", "B"}
+    assert set(totals.errors) == {"C", "missing"}
+    assert totals.total.status["Idle"] == 6 and totals.total.status["Running"] == 4
+    assert totals.total.status["Held"] == 1
+    assert totals.clients["fe_x"].requested["MaxGlideins"] == 25
+    assert totals.entries["B"].downtime is True
+    assert totals.completed_jobs_per_factory() == {
+        "None": 0,
+        "1job": 1,
+        "2jobs": 0,
+        "4jobs": 1,
+        "16jobs": 0,
+        "Many": 1,
+    }
+    attrs = totals.total.monitor_attributes("GlideinMonitorTotal")
+    assert attrs["GlideinMonitorTotalStatusIdle"] == 6
+
+    # the factory XML files say the same, entry by entry and in total
+    qstats = read_qstats(mon / "schedd_status.xml", "glideFactoryQStats")
+    assert qstats.clients["fe_x"].status["Idle"] == 6
+    root = etree.parse(str(mon / "schedd_status.xml")).getroot()
+    assert root.find("total/Status").get("Running") == "4"
+    assert root.find("entries/entry[@name='B']/downtime").get("status") == "True"
+    assert (
+        root.find("entries/entry[@name='A']/frontends/frontend[@name='fe_y']/Status").get("Held")
+        == "1"
+    )
+    logs = read_log_summary(mon / "log_summary.xml", "glideFactoryLogSummary")
+    assert logs.clients["fe_x"].completed.sums["Glideins"] == 3
+
+    # the factory RRDs
+    total = fetch_cmd(mon / "total" / "Status_Attributes.rrd", T0 - 300, T0)
+    assert total[T0]["StatusIdle"] == 6 and total[T0]["ReqIdle"] == 6
+    fe_y = fetch_cmd(mon / "total" / "frontend_fe_y" / "Status_Attributes.rrd", T0 - 300, T0)
+    assert fe_y[T0]["StatusHeld"] == 1
+    completed = fetch_cmd(mon / "total" / "Log_Completed.rrd", T0 - 300, T0)
+    assert completed[T0]["Glideins"] * 300 == pytest.approx(3)
+
+    # rrd_<RRD>.xml: averages over the three periods
+    rrd_xml = etree.parse(str(mon / "rrd_Status_Attributes.xml")).getroot()
+    assert rrd_xml.tag == "glideFactoryRRDStats"
+    periods = {p.get("name"): p for p in rrd_xml.iterfind("total/period")}
+    assert set(periods) == {"7200", "86400", "604800"}
+    assert float(periods["7200"].get("StatusIdle")) == pytest.approx(6)
+    assert (
+        rrd_xml.find("frontends/frontend[@name='fe_y']/period[@name='7200']").get("StatusHeld")
+        == "1"
+    )
+
+
+def test_an_entry_snapshot_is_counted_once(tmp_path: Path) -> None:
+    mon = tmp_path / "mon"
+    write_two_entries(mon, tmp_path, T0)
+    aggregate(mon, ["A", "B"], now=T0)
+    again = aggregate(mon, ["A", "B"], now=T0 + 300)  # the entries did not write meanwhile
+    assert again.total_log.completed.sums["Glideins"] == 0
+    assert again.total_log.current["Idle"] == 1  # levels stay
+    assert again.total.status["Idle"] == 6
+    completed = fetch_cmd(mon / "total" / "Log_Completed.rrd", T0, T0 + 300)
+    assert completed[T0 + 300]["Glideins"] == 0

@@ -1,0 +1,96 @@
+"""lib/rrd.py through the binding and through the rrdtool command, checked with `rrdtool`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from rrd_helpers import fetch_cmd
+
+from glideinwms_factory.lib.rrd import DataSource, RRDError, RRDTool
+
+T0 = 1_700_000_100  # a multiple of the 300 s step, so samples land on slot boundaries
+
+
+@pytest.fixture(params=[True, False], ids=["binding", "command"])
+def tool(request) -> RRDTool:
+    return RRDTool(use_binding=request.param)
+
+
+def test_create_has_the_spec_layout(tool: RRDTool, tmp_path: Path) -> None:
+    path = tmp_path / "a" / "X.rrd"
+    tool.create(path, [DataSource("Idle"), DataSource("Done", "ABSOLUTE")], T0 - 300)
+    info = subprocess.run(
+        ["rrdtool", "info", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "step = 300" in info
+    assert 'ds[Idle].type = "GAUGE"' in info and 'ds[Done].type = "ABSOLUTE"' in info
+    assert "ds[Idle].minimal_heartbeat = 1800" in info
+    assert "ds[Idle].min = NaN" in info and "ds[Idle].max = NaN" in info
+    for i, (pdp, xff) in enumerate(((1, "8.0"), (12, "9.2"), (144, "9.8"))):
+        assert f"rra[{i}].pdp_per_row = {pdp}" in info
+        assert f"rra[{i}].rows = 740" in info
+        assert f"rra[{i}].xff = {xff}" in info
+    # the coarsest archive spans at least a year
+    assert 740 * 144 * 300 >= 365 * 86400
+    assert not list(tmp_path.glob("a/.*tmp"))
+
+
+def test_update_and_fetch_agree_with_the_command(tool: RRDTool, tmp_path: Path) -> None:
+    path = tmp_path / "X.rrd"
+    tool.create(path, [DataSource("Idle"), DataSource("Done", "ABSOLUTE")], T0 - 300)
+    tool.update(path, T0, {"Idle": 7, "Done": 600})
+    tool.update(path, T0 + 300, {"Done": 300, "Idle": 9})
+    tool.update(path, T0 + 600, {"Idle": None, "Done": 0})
+    stored = fetch_cmd(path, T0 - 300, T0 + 600)
+    assert stored[T0] == {"Idle": 7.0, "Done": 2.0}  # ABSOLUTE is stored as a rate per second
+    assert stored[T0 + 300] == {"Idle": 9.0, "Done": 1.0}
+    assert stored[T0 + 600]["Idle"] is None
+    series = tool.fetch(path, T0 - 300, T0 + 600)
+    assert series.names == ("Idle", "Done")
+    assert series.step == 300
+    assert series.column("Idle")[:3] == [7.0, 9.0, None]
+    assert tool.last(path) == T0 + 600
+
+
+def test_averages_skip_unknown_slots(tool: RRDTool, tmp_path: Path) -> None:
+    path = tmp_path / "X.rrd"
+    tool.create(path, [DataSource("Idle")], T0 - 300)
+    for i, value in enumerate((2, 4, 6)):
+        tool.update(path, T0 + 300 * i, {"Idle": value})
+    means = tool.averages(path, T0 + 600, (7200, 86400))
+    assert means[7200]["Idle"] == pytest.approx(4.0)
+    assert means[86400]["Idle"] == pytest.approx(4.0)
+
+
+def test_errors_are_rrd_errors(tool: RRDTool, tmp_path: Path) -> None:
+    path = tmp_path / "X.rrd"
+    with pytest.raises(RRDError, match="bad data-source name"):
+        tool.create(path, [DataSource("a;rm -rf")], T0)
+    tool.create(path, [DataSource("Idle")], T0 - 300)
+    tool.update(path, T0, {"Idle": 1})
+    with pytest.raises(RRDError, match="update"):
+        tool.update(path, T0, {"Idle": 2})  # same second twice
+    with pytest.raises(RRDError):
+        tool.update(path, T0 + 300, {"Nope": 2})
+
+
+def test_graph_is_a_png(tool: RRDTool, tmp_path: Path) -> None:
+    path = tmp_path / "X.rrd"
+    tool.create(path, [DataSource("Idle")], T0 - 300)
+    tool.update(path, T0, {"Idle": 3})
+    png = tmp_path / "g.png"
+    tool.graph(
+        png,
+        [
+            "--start",
+            str(T0 - 3600),
+            "--end",
+            str(T0),
+            f"DEF:i={path}:Idle:AVERAGE",
+            "LINE1:i#0000ff:Idle",
+        ],
+    )
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 500
