@@ -21,4 +21,4 @@ while read -r name value; do
     add_config_line "$name" "$value"
     count=$((count + 1))
 done <"$consts_file"
-"$(gconfig_get ERROR_GEN_FILE)" -ok cat_consts.sh constants_added "$count"
+error_gen -ok cat_consts.sh constants_added "$count"

@@ -13,7 +13,7 @@ source "$(awk '$1 == "ADD_CONFIG_LINE_SOURCE" { v = $2 } END { print v }' "$glid
 
 blacklist=$(gconfig_get "$(gconfig_id_prefix "$id")BLACKLIST_FILE")
 if [ -z "$blacklist" ] || [ ! -s "$blacklist" ]; then
-    "$(gconfig_get ERROR_GEN_FILE)" -ok check_blacklist.sh
+    error_gen -ok check_blacklist.sh
     exit 0
 fi
 
@@ -28,4 +28,4 @@ for name in "${names[@]}"; do
         report_error WN_Resource "worker node $name is in the entry's nodes.blacklist"
     fi
 done
-"$(gconfig_get ERROR_GEN_FILE)" -ok check_blacklist.sh
+error_gen -ok check_blacklist.sh

@@ -488,6 +488,7 @@ verify_file() {
     actual=$(hash_of "${id_dir[$id]}/$local_name" "${id_sigtype[$id]}")
     [ "$actual" = "$expected" ] ||
         fail "$name" "signature mismatch for file $name of $id (${id_sigtype[$id]} $actual, signed $expected)"
+    echo "Verified $id file $name"
 }
 
 for id in "${ids[@]}"; do
@@ -504,8 +505,8 @@ for id in "${ids[@]}"; do
     actual=$(hash_of "$dir/$sig" "${id_sigtype[$id]}")
     [ "$actual" = "${id_sign[$id]}" ] ||
         fail "$sig" "signature file $sig of $id does not match the hash given on the command line"
+    echo "Verified $id file $sig"
     verify_file "$id" "${id_descript[$id]}"
-    echo "Verified the $id description ${id_descript[$id]} with $sig"
 done
 
 last_script=$(descript_value main last_script)

@@ -24,4 +24,4 @@ done
 # A clock before 2020 breaks token and certificate lifetimes.
 [ "$(date +%s)" -gt 1577836800 ] || report_error WN_Resource "the system clock is wrong: $(date)"
 add_config_line GLIDEIN_FREE_DISK_MB "$free_mb"
-"$(gconfig_get ERROR_GEN_FILE)" -ok setup_checks.sh free_disk_mb "$free_mb"
+error_gen -ok setup_checks.sh free_disk_mb "$free_mb"
