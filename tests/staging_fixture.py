@@ -34,7 +34,9 @@ class ListLine:
     config_out: str = "FALSE"
 
     def render(self) -> str:
-        return "\t".join((self.target, self.real, self.type, "0", "GLIDEIN_PS_", "TRUE", self.config_out))
+        return "\t".join(
+            (self.target, self.real, self.type, "0", "GLIDEIN_PS_", "TRUE", self.config_out)
+        )
 
 
 @dataclass
@@ -72,7 +74,9 @@ def _manifest(web_base: Path) -> list[tuple[str, str, str, str]]:
     for line in (web_base / "manifest.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             fields = line.split()
-            rows.append((fields[0], fields[1], fields[2], fields[3] if len(fields) > 3 else "FALSE"))
+            rows.append(
+                (fields[0], fields[1], fields[2], fields[3] if len(fields) > 3 else "FALSE")
+            )
     return rows
 
 
@@ -83,7 +87,11 @@ def _consts(values: dict[str, str]) -> bytes:
 def _placeholders(area: _IdArea, consts: dict[str, str], main: bool) -> list[ListLine]:
     files = [
         ("constants.cfg", _consts(consts), "CONSTS_FILE"),
-        ("condor_vars.lst", b"# Var\tType\tDefault\tCondorName\tReq\tExport\tUserName\n", "CONDOR_VARS_FILE"),
+        (
+            "condor_vars.lst",
+            b"# Var\tType\tDefault\tCondorName\tReq\tExport\tUserName\n",
+            "CONDOR_VARS_FILE",
+        ),
         ("untar.cfg", b"", "UNTAR_CFG_FILE"),
     ]
     if main:
@@ -115,7 +123,9 @@ def _finish(area: _IdArea, descript_extra: dict[str, str]) -> tuple[str, dict[st
 
 
 def _sig_lines(signed: dict[str, bytes], kind: str) -> str:
-    return "".join(f"{hashlib.new(kind, data).hexdigest()}  {name}\n" for name, data in sorted(signed.items()))
+    return "".join(
+        f"{hashlib.new(kind, data).hexdigest()}  {name}\n" for name, data in sorted(signed.items())
+    )
 
 
 def build_staging(
@@ -138,7 +148,12 @@ def build_staging(
     ent.lists = {"file_list": _placeholders(ent, entry_consts or {}, False)}
     blacklist_text = "".join(f"'{node}'\n" for node in blacklist).encode()
     ent.lists["file_list"].append(
-        ListLine("nodes.blacklist", ent.stage("nodes.blacklist", blacklist_text, "nocache"), "nocache", "BLACKLIST_FILE")
+        ListLine(
+            "nodes.blacklist",
+            ent.stage("nodes.blacklist", blacklist_text, "nocache"),
+            "nocache",
+            "BLACKLIST_FILE",
+        )
     )
     last_script = ""
     for where, name, file_type, config_out in _manifest(web_base):
@@ -151,7 +166,9 @@ def build_staging(
         area.lists[list_key].append(ListLine(name, real, file_type, config_out))
     main_descript, main_sign = _finish(main, {"last_script": last_script})
     entry_descript, entry_sign = _finish(ent, {})
-    (work / "glidein.descript").write_text("FactoryName \ttest_factory\nGlideinName \ttest_glidein\n")
+    (work / "glidein.descript").write_text(
+        "FactoryName \ttest_factory\nGlideinName \ttest_glidein\n"
+    )
     (work / f"entry_{entry}" / "job.descript").write_text(
         f"EntryName \t{entry}\nSchedd \tschedd_glideins1@localhost\nVerbosity \tfast\nSubmitSlotsLayout \tfixed\n"
     )
