@@ -1,0 +1,178 @@
+"""A small stand-in for the creation module's staging writer, so glidein tests need not wait for it.
+
+It writes, from `web_base/manifest.txt`, a staging area laid out as spec/glidein_startup.md §2-§3
+says (content-tagged names, description, signature.<tag>.sha1 and .sha256, file lists,
+constants) plus the few WORK files a local glidein run reads (`signatures.sha1`,
+`glidein.descript`, `entry_<e>/job.descript`). Replace it with `glideinwms_factory.creation`
+once that is merged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
+# Lists every main description names (spec §2 step 4); empty ones hold only placeholders.
+MAIN_LISTS = ("file_list", "precvmfs_file_list", "at_file_list", "after_file_list")
+
+
+def tagged(name: str, content: bytes) -> str:
+    """Insert a content tag before the last extension (config.md §6)."""
+    tag = hashlib.sha256(content).hexdigest()[:6]
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}.{tag}.{ext}" if dot and stem else f"{name}.{tag}"
+
+
+@dataclass(frozen=True)
+class ListLine:
+    target: str
+    real: str
+    type: str
+    config_out: str = "FALSE"
+
+    def render(self) -> str:
+        return "\t".join(
+            (self.target, self.real, self.type, "0", "GLIDEIN_PS_", "TRUE", self.config_out)
+        )
+
+
+@dataclass
+class _IdArea:
+    """One staging id (main or entry) while it is being written."""
+
+    directory: Path
+    signed: dict[str, bytes] = field(default_factory=dict)
+    lists: dict[str, list[ListLine]] = field(default_factory=dict)
+
+    def stage(self, name: str, content: bytes, file_type: str = "regular") -> str:
+        real = name if file_type == "nocache" else tagged(name, content)
+        (self.directory / real).write_bytes(content)
+        if file_type != "nocache":
+            self.signed[real] = content
+        return real
+
+
+@dataclass(frozen=True)
+class Staging:
+    stage_dir: Path
+    work_dir: Path
+    entry: str
+    main_descript: str
+    entry_descript: str
+    main_sign: dict[str, str]
+    entry_sign: dict[str, str]
+
+    def entry_dir(self) -> Path:
+        return self.stage_dir / f"entry_{self.entry}"
+
+
+def _manifest(web_base: Path) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for line in (web_base / "manifest.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            fields = line.split()
+            rows.append(
+                (fields[0], fields[1], fields[2], fields[3] if len(fields) > 3 else "FALSE")
+            )
+    return rows
+
+
+def _consts(values: dict[str, str]) -> bytes:
+    return "".join(f"{k}\t{v}\n" for k, v in values.items()).encode()
+
+
+def _placeholders(area: _IdArea, consts: dict[str, str], main: bool) -> list[ListLine]:
+    files = [
+        ("constants.cfg", _consts(consts), "CONSTS_FILE"),
+        (
+            "condor_vars.lst",
+            b"# Var\tType\tDefault\tCondorName\tReq\tExport\tUserName\n",
+            "CONDOR_VARS_FILE",
+        ),
+        ("untar.cfg", b"", "UNTAR_CFG_FILE"),
+    ]
+    if main:
+        files.append(("grid-mapfile", b"", "GRIDMAP"))
+    return [ListLine(name, area.stage(name, data), "regular", key) for name, data, key in files]
+
+
+def _finish(area: _IdArea, descript_extra: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """Write lists, signature (sha1 + sha256) and description; return its name and signs."""
+    descript = dict(descript_extra)
+    for key, lines in area.lists.items():
+        content = "".join(line.render() + "\n" for line in lines).encode()
+        descript[key] = area.stage(f"{key}.lst", content)
+    # The signature names the description and the description names the signature: tag the
+    # signature by everything else it signs, then add the description line.
+    body = {kind: _sig_lines(area.signed, kind) for kind in ("sha1", "sha256")}
+    sig_tag = hashlib.sha256(body["sha256"].encode()).hexdigest()[:6]
+    descript = {"signature": f"signature.{sig_tag}.sha1", **descript}
+    descript_bytes = "".join(f"{k}\t{v}\n" for k, v in descript.items()).encode()
+    descript_name = tagged("description.cfg", descript_bytes)
+    (area.directory / descript_name).write_bytes(descript_bytes)
+    signs = {}
+    for kind in ("sha1", "sha256"):
+        line = f"{hashlib.new(kind, descript_bytes).hexdigest()}  {descript_name}\n"
+        sig_bytes = (body[kind] + line).encode()
+        (area.directory / f"signature.{sig_tag}.{kind}").write_bytes(sig_bytes)
+        signs[kind] = hashlib.new(kind, sig_bytes).hexdigest()
+    return descript_name, signs
+
+
+def _sig_lines(signed: dict[str, bytes], kind: str) -> str:
+    return "".join(
+        f"{hashlib.new(kind, data).hexdigest()}  {name}\n" for name, data in sorted(signed.items())
+    )
+
+
+def build_staging(
+    root: Path,
+    entry: str,
+    *,
+    main_consts: dict[str, str] | None = None,
+    entry_consts: dict[str, str] | None = None,
+    blacklist: tuple[str, ...] = (),
+    web_base: Path = WEB_BASE,
+) -> Staging:
+    """Write STAGE (`root/stage`) and the WORK files (`root/work`) for one entry."""
+    stage, work = root / "stage", root / "work"
+    entry_stage = stage / f"entry_{entry}"
+    entry_stage.mkdir(parents=True)
+    (work / f"entry_{entry}").mkdir(parents=True)
+    shutil.copy(web_base / "glidein_startup.sh", stage / "glidein_startup.sh")
+    main, ent = _IdArea(stage), _IdArea(entry_stage)
+    main.lists = {key: _placeholders(main, main_consts or {}, True) for key in MAIN_LISTS}
+    ent.lists = {"file_list": _placeholders(ent, entry_consts or {}, False)}
+    blacklist_text = "".join(f"'{node}'\n" for node in blacklist).encode()
+    ent.lists["file_list"].append(
+        ListLine(
+            "nodes.blacklist",
+            ent.stage("nodes.blacklist", blacklist_text, "nocache"),
+            "nocache",
+            "BLACKLIST_FILE",
+        )
+    )
+    last_script = ""
+    for where, name, file_type, config_out in _manifest(web_base):
+        id_name, _, list_key = where.partition(":")
+        area = main if id_name == "main" else ent
+        real = area.stage(name, (web_base / name).read_bytes(), file_type)
+        if list_key == "last_script":
+            last_script = name
+            list_key, file_type = "file_list", "regular"
+        area.lists[list_key].append(ListLine(name, real, file_type, config_out))
+    main_descript, main_sign = _finish(main, {"last_script": last_script})
+    entry_descript, entry_sign = _finish(ent, {})
+    (work / "glidein.descript").write_text(
+        "FactoryName \ttest_factory\nGlideinName \ttest_glidein\n"
+    )
+    (work / f"entry_{entry}" / "job.descript").write_text(
+        f"EntryName \t{entry}\nSchedd \tschedd_glideins1@localhost\nVerbosity \tfast\nSubmitSlotsLayout \tfixed\n"
+    )
+    (work / "signatures.sha1").write_text(
+        f"{main_sign['sha1']}  {main_descript}  main\n{entry_sign['sha1']}  {entry_descript}  entry_{entry}\n"
+    )
+    return Staging(stage, work, entry, main_descript, entry_descript, main_sign, entry_sign)

@@ -1,0 +1,244 @@
+"""Run one glidein of an entry by hand on this machine (`gwms-local-glidein`).
+
+It reads the factory tree's WORK files (`signatures.sha1`, `glidein.descript`, the entry's
+`job.descript`, `params.cfg`), builds the command line a submitted glidein gets
+(spec/glidein_startup.md §1), points the glidein at a given collector and runs
+`glidein_startup.sh` with bash, its stdout/stderr going to `job.local.out/.err` the way Condor-G
+returns them. With `--stage` it serves the staging dir itself on loopback.
+
+The argument builder here is deliberately minimal; the factory's own builder is
+`glideinwms_factory.entry.glidein_args` (written in parallel), which should replace it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import functools
+import http.server
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# spec §1 value escaping: every character that could break a layer of quoting becomes .code,
+_ESCAPES = {
+    ".": "dot", ",": "comma", "&": "amp", "\\": "backslash", "|": "pipe", "`": "fork",
+    '"': "quot", "'": "singquot", "=": "eq", "+": "plus", "-": "minus", "<": "lt", ">": "gt",
+    "(": "open", ")": "close", "{": "gopen", "}": "gclose", "[": "sopen", "]": "sclose",
+    "#": "comment", "$": "dollar", "*": "star", "?": "question", "!": "not", "~": "tilde",
+    ":": "colon", ";": "semicolon", " ": "nbsp",
+}  # fmt: skip
+_PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
+PACKAGED_STARTUP = Path(__file__).resolve().parent.parent / "web_base" / "glidein_startup.sh"
+
+
+class LocalGlideinError(Exception):
+    """Bad input for a local glidein run; the message is the one-line explanation."""
+
+
+def escape_param(value: str) -> str:
+    """Escape a -param_ value the way glidein_startup.sh decodes it."""
+    return "".join(f".{_ESCAPES[ch]}," if ch in _ESCAPES else ch for ch in value)
+
+
+@dataclass(frozen=True)
+class GlideinArgs:
+    """What a glidein's command line carries (spec §1)."""
+
+    name: str
+    entry: str
+    web: str
+    sign: str
+    sign_entry: str
+    descript: str
+    descript_entry: str
+    factory: str = ""
+    client_name: str = ""
+    schedd: str = ""
+    proxy: str = "None"
+    sign_type: str = "sha1"
+    work_dir: str = "."
+    verbosity: str = "std"
+    slots_layout: str = "fixed"
+    credential_id: str = ""
+    cluster: str = "0"
+    subcluster: str = "0"
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def to_argv(self) -> list[str]:
+        argv = [
+            "-v", self.verbosity, "-name", self.name, "-entry", self.entry,
+            "-clientname", self.client_name, "-schedd", self.schedd, "-proxy", self.proxy,
+            "-factory", self.factory, "-web", self.web, "-sign", self.sign,
+            "-signentry", self.sign_entry, "-signtype", self.sign_type,
+            "-descript", self.descript, "-descriptentry", self.descript_entry,
+            "-dir", self.work_dir, "-param_GLIDEIN_Client", escape_param(self.client_name),
+            "-submitcredid", self.credential_id, "-slotslayout", self.slots_layout,
+        ]  # fmt: skip
+        for name, value in self.params.items():
+            if not _PARAM_NAME.fullmatch(name):
+                raise LocalGlideinError(f"parameter name {name!r} is not [A-Za-z0-9_]+")
+            if value != "":
+                argv += [f"-param_{name}", escape_param(value)]
+        return [*argv, "-cluster", self.cluster, "-subcluster", self.subcluster]
+
+
+def read_descript(path: Path) -> dict[str, str]:
+    """`Key<space><tab>value` lines (config.md §3/§4); a missing file is empty."""
+    if not path.is_file():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key and not key.startswith("#"):
+            values[key] = value.strip()
+    return values
+
+
+def read_params(path: Path) -> dict[str, str]:
+    """params.cfg: `NAME<space><tab><python literal>`; literals only, never eval."""
+    params = {}
+    for key, literal in read_descript(path).items():
+        try:
+            value = ast.literal_eval(literal)
+        except (ValueError, SyntaxError) as exc:
+            raise LocalGlideinError(f"{path}: {key} is not a python literal: {literal!r}") from exc
+        params[key] = str(value)
+    return params
+
+
+def read_signatures(path: Path, entry: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """(sign, description) of main and of the entry from WORK/signatures.sha1 (config.md §6)."""
+    if not path.is_file():
+        raise LocalGlideinError(f"{path} not found: is this a factory WORK dir?")
+    found = {}
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if len(fields) == 3:
+            found[fields[2]] = (fields[0], fields[1])
+    for key in ("main", f"entry_{entry}"):
+        if key not in found:
+            raise LocalGlideinError(f"{path} has no line for {key}")
+    return found["main"], found[f"entry_{entry}"]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """Requests are not worth a line each on the terminal."""
+
+
+@contextmanager
+def serve_directory(directory: Path) -> Iterator[str]:
+    """Serve a staging dir on a free loopback port for as long as the block runs."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def build_args(work: Path, entry: str, web: str | None, extra: Mapping[str, str]) -> GlideinArgs:
+    """The glidein's arguments from the WORK tree, as the factory would submit it."""
+    (sign, descript), (sign_entry, descript_entry) = read_signatures(
+        work / "signatures.sha1", entry
+    )
+    glidein = read_descript(work / "glidein.descript")
+    job = read_descript(work / f"entry_{entry}" / "job.descript")
+    params = read_params(work / "params.cfg") | read_params(work / f"entry_{entry}" / "params.cfg")
+    url = web or glidein.get("WebURL")
+    if not url:
+        raise LocalGlideinError("no web URL: give --stage or --web, glidein.descript has no WebURL")
+    return GlideinArgs(
+        name=glidein.get("GlideinName", "gfactory_instance"),
+        entry=entry,
+        web=url,
+        sign=sign,
+        sign_entry=sign_entry,
+        descript=descript,
+        descript_entry=descript_entry,
+        factory=glidein.get("FactoryName", ""),
+        client_name="local_client",
+        schedd=job.get("Schedd", "local"),
+        verbosity=job.get("Verbosity", "std"),
+        slots_layout=job.get("SubmitSlotsLayout", "fixed"),
+        params=params | dict(extra),
+    )
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not _PARAM_NAME.fullmatch(name):
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gwms-local-glidein", description=__doc__.split("\n")[0])
+    parser.add_argument("work", type=Path, help="the factory tree's WORK dir")
+    parser.add_argument("entry", help="entry name")
+    parser.add_argument("--collector", required=True, help="HOST:PORT the worker joins")
+    parser.add_argument("--stage", type=Path, help="serve this staging dir on loopback")
+    parser.add_argument("--web", help="staging URL (default: WebURL of glidein.descript)")
+    parser.add_argument("--token-file", type=Path, help="IDTOKENS_FILE given to the glidein")
+    parser.add_argument("--lifetime", type=int, default=60, help="stand-in lifetime, s")
+    parser.add_argument("--param", type=_key_value, action="append", default=[], help="NAME=VALUE")
+    parser.add_argument("--dir", type=Path, default=Path.cwd(), help="where glide_* and logs go")
+    return parser
+
+
+def run(options: argparse.Namespace, web: str | None) -> int:
+    extra = {
+        "GLIDEIN_Collector": options.collector,
+        "GLIDEIN_Standin_Lifetime": str(options.lifetime),
+        **dict(options.param),
+    }
+    args = build_args(options.work, options.entry, web, extra)
+    args = dataclasses.replace(args, work_dir=str(options.dir))
+    startup = options.work / "glidein_startup.sh"
+    if not startup.is_file():
+        startup = PACKAGED_STARTUP
+    env = dict(os.environ)
+    if options.token_file:
+        env["IDTOKENS_FILE"] = str(options.token_file.resolve())
+    out, err = options.dir / "job.local.out", options.dir / "job.local.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.run(
+            ["bash", str(startup), *args.to_argv()],
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+            check=False,
+        )
+    print(f"glidein exited with code {proc.returncode}; output in {out} and {err}")
+    return proc.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _parser().parse_args(argv)
+    try:
+        if not options.dir.is_dir():
+            raise LocalGlideinError(f"--dir {options.dir} is not a directory")
+        if options.stage:
+            if not options.stage.is_dir():
+                raise LocalGlideinError(f"--stage {options.stage} is not a directory")
+            with serve_directory(options.stage) as url:
+                return run(options, url)
+        return run(options, options.web)
+    except (LocalGlideinError, OSError) as exc:
+        print(f"gwms-local-glidein: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+#!/bin/bash
+# condor_startup.sh - the glidein's last script: starts the worker that joins the pool, waits
+# for it to end, and returns the worker's logs (gzip + base64 blocks on stderr, spec §6).
+#
+# Two workers:
+# * a real HTCondor (CONDOR_DIR set by an unpacked condor tarball): configured from
+#   glidein_config and run as condor_master for the glidein's lifetime;
+# * the embedded pool's stand-in (no CONDOR_DIR, or param GLIDEIN_WORKER=standin): a small
+#   bash loop that advertises a glidein slot ad to GLIDEIN_Collector over the embedded pool's
+#   HTTP protocol, keeps it fresh, and invalidates it when it ends (lifetime or SIGTERM).
+# Invoked as: condor_startup.sh <glidein_config>
+#
+# SPDX-License-Identifier: Apache-2.0
+
+glidein_config=$1
+# shellcheck source=add_config_line.source
+source "$(awk '$1 == "ADD_CONFIG_LINE_SOURCE" { v = $2 } END { print v }' "$glidein_config")" || exit 1
+
+log_dir=$(gconfig_get GLIDEIN_LOG_DIR)
+work_dir=$(dirname "$glidein_config")
+start_epoch=$(date +%s)
+terminated=""
+sleep_pid=""
+
+# shellcheck disable=SC2317  # called through trap
+on_term() {
+    terminated=1
+    [ -n "$sleep_pid" ] && kill -TERM "$sleep_pid" 2>/dev/null
+}
+trap on_term TERM INT
+
+log() {
+    echo "$(date '+%m/%d/%y %H:%M:%S') $2" >>"$log_dir/$1"
+}
+
+# Lifetime: a short stand-in lifetime wins, then the entry's max walltime, then one hour.
+lifetime=$(gconfig_get GLIDEIN_Standin_Lifetime)
+[ -n "$lifetime" ] || lifetime=$(gconfig_get GLIDEIN_Max_Walltime)
+[[ $lifetime =~ ^[0-9]+$ ]] || lifetime=3600
+end_epoch=$((start_epoch + lifetime))
+
+# emit_logs: every worker log as a "<name> / gzip | uuencode" block on stderr.
+emit_logs() {
+    local f
+    for f in "$log_dir"/MasterLog "$log_dir"/StartdLog "$log_dir"/StarterLog* \
+        "$log_dir"/StartdHistoryLog "$log_dir"/*.monitor; do
+        [ -f "$f" ] || continue
+        {
+            echo "${f##*/}"
+            echo "======== gzip | uuencode ============="
+            echo "begin-base64 644 -"
+            gzip -9 <"$f" | base64
+            echo "===="
+        } >&2
+    done
+}
+
+############################################################
+# The stand-in worker
+
+# ad_string VALUE: a ClassAd old-syntax string literal that cannot end early or add lines.
+ad_string() {
+    local v=${1//[$'\n\r\t']/ }
+    v=${v//\\/}
+    printf '"%s"' "${v//\"/\\\"}"
+}
+
+token_header=$work_dir/collector_auth_header
+build_auth_header() {
+    local token=""
+    if [ -n "${IDTOKENS_FILE:-}" ] && [ -r "$IDTOKENS_FILE" ]; then
+        token=$(grep -v '^#' "$IDTOKENS_FILE" | grep -m 1 .)
+    fi
+    [ -n "$token" ] || token=$(gconfig_get GLIDEIN_Collector_Token)
+    (
+        umask 077
+        : >"$token_header"
+        [ -z "$token" ] || echo "Authorization: Bearer $token" >"$token_header"
+    )
+}
+
+# post PATH BODY_FILE: POST to every collector of GLIDEIN_Collector (comma separated,
+# "?sock=..." suffixes dropped); success if one took it. The token stays out of argv.
+post() {
+    local ok=1 c
+    for c in ${collectors//,/ }; do
+        c=${c%%\?*}
+        if curl -s -f --noproxy '*' --connect-timeout 10 --max-time 30 -H @"$token_header" \
+            --data-binary @"$2" "http://$c$1" >>"$log_dir/StartdLog" 2>&1; then
+            ok=0
+        else
+            log StartdLog "POST $1 to $c failed"
+        fi
+    done
+    return $ok
+}
+
+write_slot_ad() {
+    local cpus mem_mb host uuid
+    cpus=$(nproc 2>/dev/null || echo 1)
+    mem_mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo 2>/dev/null)
+    host=$(uname -n)
+    uuid=$(gconfig_get GLIDEIN_UUID)
+    slot_name="slot1@$uuid@$host"
+    local site
+    site=$(gconfig_get GLIDEIN_Site)
+    cat >"$1" <<EOF
+MyType = "Machine"
+TargetType = "Job"
+Name = $(ad_string "$slot_name")
+Machine = $(ad_string "$host")
+State = "Unclaimed"
+Activity = "Idle"
+SlotType = $([ "$(gconfig_get SLOTS_LAYOUT)" = fixed ] && echo '"Static"' || echo '"Partitionable"')
+Cpus = ${cpus:-1}
+Memory = ${mem_mb:-0}
+IsGlidein = true
+IsGlideinStandin = true
+GLIDEIN_UUID = $(ad_string "$uuid")
+GLIDEIN_Factory = $(ad_string "$(gconfig_get GLIDEIN_Factory)")
+GLIDEIN_Name = $(ad_string "$(gconfig_get GLIDEIN_Name)")
+GLIDEIN_Entry_Name = $(ad_string "$(gconfig_get GLIDEIN_Entry_Name)")
+GLIDEIN_ClientName = $(ad_string "$(gconfig_get GLIDECLIENT_Name)")
+GLIDECLIENT_Name = $(ad_string "$(gconfig_get GLIDECLIENT_Name)")
+GLIDEIN_Site = $(ad_string "${site:-$(gconfig_get GLIDEIN_Entry_Name)}")
+GLIDEIN_Schedd = $(ad_string "$(gconfig_get CONDORG_SCHEDD)")
+GLIDEIN_ClusterId = $(ad_string "$(gconfig_get CONDORG_CLUSTER)")
+GLIDEIN_ProcId = $(ad_string "$(gconfig_get CONDORG_SUBCLUSTER)")
+GLIDEIN_CredentialIdentifier = $(ad_string "$(gconfig_get GLIDEIN_CredentialIdentifier)")
+DaemonStartTime = $start_epoch
+GLIDEIN_ToDie = $end_epoch
+ClassAdLifetime = $((3 * interval))
+UpdateSequenceNumber = $sequence
+EOF
+}
+
+run_standin() {
+    collectors=$(gconfig_get GLIDEIN_Collector)
+    [ -n "$collectors" ] || report_error Config "no GLIDEIN_Collector to advertise the slot to"
+    command -v curl >/dev/null 2>&1 || report_error WN_Resource "the worker stand-in needs curl"
+    interval=$(gconfig_get GLIDEIN_Standin_Update_Interval)
+    [[ $interval =~ ^[1-9][0-9]*$ ]] || interval=60
+    build_auth_header
+    log MasterLog "worker stand-in starting for $lifetime s, collector $collectors"
+    echo "=== Condor starting $(date) ($start_epoch) ==="
+    local ad=$work_dir/slot_ad sequence=0 advertised=0 now
+    while [ -z "$terminated" ]; do
+        sequence=$((sequence + 1))
+        write_slot_ad "$ad"
+        if post "/v1/collector/advertise?command=UPDATE_STARTD_AD" "$ad"; then
+            advertised=$((advertised + 1))
+            log StartdLog "advertised $slot_name (update $sequence)"
+        fi
+        now=$(date +%s)
+        [ "$now" -lt "$end_epoch" ] || break
+        sleep $((end_epoch - now < interval ? end_epoch - now : interval)) &
+        sleep_pid=$!
+        wait "$sleep_pid"
+        sleep_pid=""
+    done
+    local why="its lifetime ended"
+    [ -z "$terminated" ] || why="it was asked to stop"
+    printf 'MyType = "Query"\nTargetType = "Machine"\nRequirements = Name =?= %s\n' \
+        "$(ad_string "$slot_name")" >"$ad"
+    post "/v1/collector/invalidate?command=INVALIDATE_STARTD_ADS" "$ad" &&
+        log StartdLog "invalidated $slot_name"
+    log MasterLog "worker stand-in exiting: $why; $advertised successful updates"
+    echo "=== Condor ended $(date) ($(date +%s)) after $(($(date +%s) - start_epoch)) ==="
+    echo "=== Stats of main ==="
+    echo "Total number of activations/claims: 0"
+    echo "=== End Stats of main ==="
+    rm -f "$token_header"
+    # Never reaching the collector is a failed glidein, not a quiet success.
+    [ "$advertised" -gt 0 ]
+}
+
+############################################################
+# A real HTCondor worker (cannot be exercised on machines without an HTCondor tarball)
+run_condor() {
+    local condor_dir=$1 local_dir=$work_dir/condor_local
+    mkdir -p "$local_dir/execute" "$local_dir/spool" "$local_dir/lock" || exit 1
+    export CONDOR_CONFIG=$work_dir/condor_config
+    cat >"$CONDOR_CONFIG" <<EOF
+RELEASE_DIR = $condor_dir
+LOCAL_DIR = $local_dir
+LOG = $log_dir
+EXECUTE = $local_dir/execute
+SPOOL = $local_dir/spool
+LOCK = $local_dir/lock
+COLLECTOR_HOST = $(gconfig_get GLIDEIN_Collector)
+DAEMON_LIST = MASTER, STARTD
+USE_SHARED_PORT = False
+START = True
+STARTD_NOCLAIM_SHUTDOWN = 1200
+GLIDEIN_Factory = $(ad_string "$(gconfig_get GLIDEIN_Factory)")
+GLIDEIN_Name = $(ad_string "$(gconfig_get GLIDEIN_Name)")
+GLIDEIN_Entry_Name = $(ad_string "$(gconfig_get GLIDEIN_Entry_Name)")
+GLIDECLIENT_Name = $(ad_string "$(gconfig_get GLIDECLIENT_Name)")
+GLIDEIN_ToDie = $end_epoch
+STARTD_ATTRS = \$(STARTD_ATTRS) GLIDEIN_Factory GLIDEIN_Name GLIDEIN_Entry_Name GLIDECLIENT_Name GLIDEIN_ToDie
+include ifexist : $(gconfig_get GLIDEIN_CONDOR_CONFIG_DIR)/*
+EOF
+    echo "=== Condor starting $(date) ($start_epoch) ==="
+    # -r: the master shuts everything down after that many minutes.
+    "$condor_dir/sbin/condor_master" -f -r $(((lifetime + 59) / 60)) &
+    local pid=$!
+    wait "$pid"
+    local rc=$?
+    if [ -n "$terminated" ]; then
+        kill -TERM "$pid" 2>/dev/null
+        wait "$pid"
+        rc=$?
+    fi
+    echo "=== Condor ended $(date) ($(date +%s)) after $(($(date +%s) - start_epoch)) ==="
+    return $rc
+}
+
+condor_dir=$(gconfig_get CONDOR_DIR)
+if [ "$(gconfig_get GLIDEIN_WORKER)" = standin ] || [ -z "$condor_dir" ]; then
+    run_standin
+else
+    run_condor "$condor_dir"
+fi
+rc=$?
+emit_logs
+exit $rc
