@@ -1,0 +1,191 @@
+"""The ads an entry publishes: `glidefactory` (one per entry) and `glidefactoryclient`
+(one per client served this cycle), with the attributes of classads.md §1 and §3.
+
+Pure functions of the entry's config and this cycle's numbers; the daemon sends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import classad2
+
+from glideinwms_factory import __version__
+from glideinwms_factory.entry.config import EntryConfig
+from glideinwms_factory.entry.stats import ClientStats
+from glideinwms_factory.lib.descript import SignatureLine
+from glideinwms_factory.lib.factory_key import FactoryKey
+
+VERSION = f"glideinWMS {__version__}"
+_LIMIT_KINDS = ("Glideins", "Idle", "Held")
+
+
+@dataclass(frozen=True)
+class Staging:
+    """The signature lines (WORK/signatures.sha1) of the main and the entry staging areas."""
+
+    main: SignatureLine
+    entry: SignatureLine
+
+
+def _ad_value(value: object) -> object:
+    """ClassAds take str/int/float/bool; anything else (lists, dicts) goes as its text."""
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    return str(value)
+
+
+def _limits(entry: EntryConfig) -> dict[str, object]:
+    limits = entry.limits
+    attrs: dict[str, object] = {
+        "GlideinConfigPerEntryMaxGlideins": limits.max_glideins,
+        "GlideinConfigPerEntryMaxIdle": limits.max_idle,
+        "GlideinConfigPerEntryMaxHeld": limits.max_held,
+        "GlideinConfigDefaultPerFrontendMaxGlideins": limits.default_frontend.glideins,
+        "GlideinConfigDefaultPerFrontendMaxIdle": limits.default_frontend.idle,
+        "GlideinConfigDefaultPerFrontendMaxHeld": limits.default_frontend.held,
+    }
+    for kind in _LIMIT_KINDS:
+        attrs[f"GlideinConfigPerFrontendMax{kind}"] = ",".join(
+            f"{name}={getattr(fl, kind.lower())}" for name, fl in sorted(limits.per_frontend.items())
+        )
+    return attrs
+
+
+def _auth_flags(entry: EntryConfig) -> dict[str, str]:
+    if "grid_proxy" in entry.auth_methods:
+        return {
+            "GlideinAllowx509_Proxy": "True",
+            "GlideinRequirex509_Proxy": "True",
+            "GlideinRequireGlideinProxy": "False",
+        }
+    return {
+        "GlideinAllowx509_Proxy": "False",
+        "GlideinRequirex509_Proxy": "False",
+        "GlideinRequireGlideinProxy": "True",
+    }
+
+
+def _entry_attributes(entry: EntryConfig) -> dict[str, object]:
+    """The entry's published attributes (no prefix) and its attributes from job.descript."""
+    attrs: dict[str, object] = {
+        "GLIDEIN_Gatekeeper": entry.job.get("Gatekeeper", ""),
+        "GLIDEIN_GridType": entry.grid_type,
+        "GLIDEIN_REQUIRE_VOMS": entry.job.get("RequireVomsProxy", "False"),
+        "GLIDEIN_TrustDomain": entry.job.get("TrustDomain", "grid"),
+        "GLIDEIN_SupportedAuthenticationMethod": entry.job.get("AuthMethod", "grid_proxy"),
+        "GLIDEIN_SlotsLayout": entry.job.get("SubmitSlotsLayout", "fixed"),
+        "GLIDEIN_WorkDir": entry.job.get("StartupDir", "."),
+        "GLIDEIN_Verbosity": entry.job.get("Verbosity", "std"),
+    }
+    for key, attr in (
+        ("GlobusRSL", "GLIDEIN_GlobusRSL"),
+        ("BoscoDir", "GLIDEIN_BoscoDir"),
+        ("ProxyURL", "GLIDEIN_ProxyURL"),
+    ):
+        if entry.job.get(key):
+            attrs[attr] = entry.job[key]
+    attrs.update(entry.attributes)
+    return attrs
+
+
+def factory_ad(
+    entry: EntryConfig,
+    key: FactoryKey,
+    staging: Staging,
+    *,
+    start_time: int,
+    sequence: int,
+    in_downtime: bool,
+    downtime_comment: str,
+    total: ClientStats,
+) -> classad2.ClassAd:
+    """The `glidefactory` ad of one entry (classads.md §1)."""
+    factory = entry.factory
+    attrs: dict[str, object] = {
+        "MyType": "glidefactory",
+        "GlideinMyType": "glidefactory",
+        "Name": entry.ad_name,
+        "FactoryName": factory.factory_name,
+        "GlideinName": factory.glidein_name,
+        "EntryName": entry.name,
+        "GlideinWMSVersion": VERSION,
+        "DaemonStartTime": start_time,
+        "UpdateSequenceNumber": sequence,
+        "SupportedSignTypes": factory.glidein.get("SupportedSignTypes", "sha1"),
+        **key.ad_attributes(),
+        **_auth_flags(entry),
+        **_entry_attributes(entry),
+        "GLIDEIN_In_Downtime": in_downtime,
+        "GLIDEIN_Downtime_Comment": downtime_comment if in_downtime else "",
+        "WebURL": factory.glidein.get("WebURL", ""),
+        "WebSignType": "sha1",
+        "WebDescriptFile": staging.main.description,
+        "WebDescriptSign": staging.main.digest,
+        "WebEntryDescriptFile": staging.entry.description,
+        "WebEntryDescriptSign": staging.entry.digest,
+        **_limits(entry),
+    }
+    attrs.update({f"GlideinParam{k}": v for k, v in entry.params.items()})
+    attrs.update({f"GlideinSubmit{k}": v for k, v in entry.submit_attrs.items()})
+    attrs.update(total.monitor_attributes("GlideinMonitorTotal"))
+    return _to_ad(attrs)
+
+
+def client_ad(
+    entry: EntryConfig,
+    *,
+    req_name: str,
+    client_name: str,
+    sequence: int,
+    client: ClientStats,
+    total: ClientStats,
+    params: Mapping[str, Any],
+    limits_reached: Mapping[str, str],
+) -> classad2.ClassAd:
+    """The `glidefactoryclient` ad of one client of this entry (classads.md §3)."""
+    factory = entry.factory
+    attrs: dict[str, object] = {
+        "MyType": "glidefactoryclient",
+        "GlideinMyType": "glidefactoryclient",
+        "Name": f"{req_name}@{client_name}",
+        "GlideinWMSVersion": VERSION,
+        "UpdateSequenceNumber": sequence,
+        "ReqGlidein": entry.ad_name,
+        "ReqFactoryName": factory.factory_name,
+        "ReqGlideinName": factory.glidein_name,
+        "ReqEntryName": entry.name,
+        "ReqClientName": client_name,
+        "ReqClientReqName": req_name,
+        **_entry_attributes(entry),
+    }
+    # The effective parameters: entry defaults, overridden by the client's own.
+    attrs.update({f"GlideinParam{k}": v for k, v in {**entry.params, **params}.items()})
+    attrs.update(client.monitor_attributes("GlideinMonitor"))
+    attrs.update(total.monitor_attributes("GlideinMonitorTotal"))
+    attrs.update(limits_reached)
+    return _to_ad(attrs)
+
+
+def _to_ad(attrs: Mapping[str, object]) -> classad2.ClassAd:
+    ad = classad2.ClassAd()
+    for name, value in attrs.items():
+        ad[name.replace(":", "__")] = _ad_value(value)
+    return ad
+
+
+def invalidate_constraints(entry: EntryConfig) -> list[tuple[str, str]]:
+    """(command, constraint) pairs that drop this entry's ads (classads.md §6)."""
+    name = classad2.quote(entry.ad_name)
+    return [
+        (
+            "INVALIDATE_ADS_GENERIC",
+            f'(Name == {name}) && (GlideinMyType == "glidefactory")',
+        ),
+        (
+            "INVALIDATE_LICENSE_ADS",
+            f'(ReqGlidein == {name}) && (GlideinMyType == "glidefactoryclient")',
+        ),
+    ]

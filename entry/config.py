@@ -1,0 +1,142 @@
+"""One entry's configuration, read from the config tree once at daemon start.
+
+The tree is written by `create_glidein`/`reconfig_glidein` (spec/config.md §3-§5): the
+factory-wide `glidein.descript`, `frontend.descript` and `*.cfg` in WORK, and the entry's
+own `job.descript`, `job.condor` and `*.cfg` in `entry_<name>/` (entry values win).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from glideinwms_factory.entry.limits import EntryLimits
+from glideinwms_factory.lib import descript
+
+
+@dataclass(frozen=True)
+class FactoryConfig:
+    """The factory-wide part every entry of one tree shares."""
+
+    work_dir: Path
+    glidein: dict[str, str]  # glidein.descript
+    frontends: dict[str, descript.FrontendInfo]  # frontend.descript
+
+    @property
+    def factory_name(self) -> str:
+        return self.glidein["FactoryName"]
+
+    @property
+    def glidein_name(self) -> str:
+        return self.glidein["GlideinName"]
+
+    @property
+    def global_name(self) -> str:
+        """`<glidein>@<factory>`: the `glidefactoryglobal` ad's Name, the suffix of entry ads."""
+        return f"{self.glidein_name}@{self.factory_name}"
+
+    @property
+    def loop_delay(self) -> float:
+        return float(self.glidein.get("LoopDelay", "60"))
+
+    @property
+    def advertise_delay(self) -> int:
+        return max(1, int(self.glidein.get("AdvertiseDelay", "5")))
+
+    @property
+    def downtimes_file(self) -> Path:
+        return Path(self.glidein.get("DowntimesFile") or self.work_dir / "glideinWMS.downtimes")
+
+    @property
+    def log_dir(self) -> Path:
+        return Path(self.glidein.get("LogDir") or self.work_dir / "log")
+
+    @property
+    def monitor_dir(self) -> Path:
+        return Path(self.glidein.get("MonitorDir") or self.work_dir / "monitor")
+
+    @property
+    def client_log_dir(self) -> Path:
+        return Path(self.glidein.get("ClientLogBaseDir") or self.work_dir / "client_log")
+
+    @property
+    def client_proxies_dir(self) -> Path:
+        return Path(self.glidein.get("ClientProxiesBaseDir") or self.work_dir / "client_proxies")
+
+    @property
+    def log_retention_days(self) -> int:
+        """`max_days` of the first `process_log` (7 when none is configured)."""
+        try:
+            logs = ast.literal_eval(self.glidein.get("ProcessLogs", "[]"))
+            return int(float(logs[0]["max_days"]))
+        except (ValueError, SyntaxError, LookupError, TypeError):
+            return 7
+
+
+@dataclass(frozen=True)
+class EntryConfig:
+    """Everything one entry daemon needs, merged from WORK and `entry_<name>/`."""
+
+    name: str
+    factory: FactoryConfig
+    job: dict[str, str]  # job.descript
+    attributes: dict[str, object]  # attributes.cfg (published in the glidefactory ad)
+    params: dict[str, object]  # params.cfg (GlideinParam*: defaults a frontend may override)
+    submit_attrs: dict[str, object]  # submit_attrs.cfg
+    job_condor: str  # the submit file template
+    limits: EntryLimits
+
+    @property
+    def ad_name(self) -> str:
+        """`<entry>@<glidein>@<factory>`: this entry's glidefactory Name and ReqGlidein."""
+        return f"{self.name}@{self.factory.global_name}"
+
+    @property
+    def dir(self) -> Path:
+        return self.factory.work_dir / f"entry_{self.name}"
+
+    @property
+    def grid_type(self) -> str:
+        return self.job.get("GridType", "condor")
+
+    @property
+    def auth_methods(self) -> frozenset[str]:
+        return frozenset(filter(None, self.job.get("AuthMethod", "grid_proxy").split("+")))
+
+
+def load_factory(work_dir: Path) -> FactoryConfig:
+    work_dir = Path(work_dir).resolve()
+    return FactoryConfig(
+        work_dir=work_dir,
+        glidein=descript.read_descript(work_dir / "glidein.descript"),
+        frontends=descript.read_frontends(work_dir / "frontend.descript"),
+    )
+
+
+def _merged_literals(factory: FactoryConfig, entry_dir: Path, name: str) -> dict[str, object]:
+    merged: dict[str, object] = {}
+    for path in (factory.work_dir / name, entry_dir / name):
+        if path.exists():
+            merged.update(descript.read_literals(path))
+    return merged
+
+
+def load_entry(factory: FactoryConfig, name: str) -> EntryConfig:
+    """Read `entry_<name>/`; raises `DescriptError` (file:line) or `LimitsError`."""
+    entry_dir = factory.work_dir / f"entry_{name}"
+    job = descript.read_descript(entry_dir / "job.descript")
+    return EntryConfig(
+        name=name,
+        factory=factory,
+        job=job,
+        attributes=_merged_literals(factory, entry_dir, "attributes.cfg"),
+        params=_merged_literals(factory, entry_dir, "params.cfg"),
+        submit_attrs=_merged_literals(factory, entry_dir, "submit_attrs.cfg"),
+        job_condor=(entry_dir / "job.condor").read_text(),
+        limits=EntryLimits.from_descript(
+            job,
+            recoverable_exitcodes=factory.glidein.get("RecoverableExitcodes", ""),
+            num_factories=int(job.get("NumFactories") or 1),
+        ),
+    )

@@ -1,0 +1,72 @@
+"""Credentials on disk (security.md §6): one 0600 file each, replaced atomically.
+
+Directory: `<ClientProxiesBaseDir>/user_<username>/glidein_<GlideinName>/`. The factory
+daemon stores what frontends deliver in `glideclientglobal` ads; entries store the
+per-entry tokens that come inside requests. Every name is checked against the safe
+charset before it becomes part of a path, and the previous version is kept as `.old`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+_SAFE = re.compile(r"[A-Za-z0-9._@-]+")
+
+
+class CredentialError(ValueError):
+    """A credential name or owner that cannot safely name a file."""
+
+
+def _safe(what: str, value: str) -> str:
+    if not _SAFE.fullmatch(value) or value in (".", ".."):
+        raise CredentialError(f"{what} {value!r:.60} is not a safe file name part")
+    return value
+
+
+def credential_dir(base: Path, username: str, glidein_name: str) -> Path:
+    return (
+        Path(base)
+        / f"user_{_safe('username', username)}"
+        / f"glidein_{_safe('glidein', glidein_name)}"
+    )
+
+
+def credential_path(
+    base: Path, username: str, glidein_name: str, client_name: str, cred_id: str
+) -> Path:
+    """`credential_<ClientName>_<id>` (id may be `<entry>.idtoken` or `<entry>.scitoken`)."""
+    directory = credential_dir(base, username, glidein_name)
+    return (
+        directory / f"credential_{_safe('client', client_name)}_{_safe('credential id', cred_id)}"
+    )
+
+
+def store(path: Path, content: str | bytes) -> bool:
+    """Write `content` 0600 if it differs from what is there; returns whether it changed.
+
+    The old version is kept as `<name>.old`; readers see either version, never a mix.
+    """
+    data = content.encode() if isinstance(content, str) else content
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            os.fchmod(stream.fileno(), 0o600)
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if path.exists():
+            os.replace(path, path.with_name(path.name + ".old"))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

@@ -1,0 +1,359 @@
+"""Find work: turn `glideclient` ads into authenticated `WorkRequest`s (security.md §4).
+
+Each ad either becomes a `WorkRequest` or a `Rejection` naming the reason; one bad ad
+never affects the others. RSA decryption (the only expensive step) happens once per ad.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import classad2
+
+from glideinwms_factory.entry.accounting import RequestKey
+from glideinwms_factory.entry.config import EntryConfig
+from glideinwms_factory.entry.decision import Request
+from glideinwms_factory.entry.glidein_args import ClientStaging
+from glideinwms_factory.lib import crypto
+from glideinwms_factory.lib.descript import FrontendInfo
+from glideinwms_factory.lib.factory_key import FactoryKeys
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9._@-]+")
+# A request above this many glideins is a broken or hostile frontend, not a real need.
+MAX_SANE_COUNT = 1_000_000
+SIGN_TYPES = ("sha1", "sha256")
+REMOVE_MODES = frozenset({"NO", "WAIT", "IDLE", "ALL"})
+
+CREDENTIAL_NAMES = frozenset(
+    {
+        "SubmitProxy",
+        "GlideinProxy",
+        "Username",
+        "Password",
+        "PublicCert",
+        "PrivateCert",
+        "PublicKey",
+        "PrivateKey",
+        "VMId",
+        "VMType",
+        "AuthFile",
+        "ProjectId",
+    }
+)
+# AuthMethod -> (required credential names, names also allowed) (security.md §4).
+_AUTH_METHODS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "grid_proxy": (frozenset({"SubmitProxy"}), frozenset()),
+    "cert_pair": (
+        frozenset({"GlideinProxy", "PublicCert", "PrivateCert"}),
+        frozenset({"VMId", "VMType"}),
+    ),
+    "key_pair": (
+        frozenset({"GlideinProxy", "PublicKey", "PrivateKey"}),
+        frozenset({"VMId", "VMType"}),
+    ),
+    "auth_file": (frozenset({"GlideinProxy", "AuthFile"}), frozenset({"VMId", "VMType"})),
+    "username_password": (
+        frozenset({"GlideinProxy", "Username", "Password"}),
+        frozenset({"VMId", "VMType"}),
+    ),
+    "vm_id": (frozenset(), frozenset({"VMId"})),
+    "vm_type": (frozenset(), frozenset({"VMType"})),
+    "project_id": (frozenset({"ProjectId"}), frozenset()),
+}
+
+
+class RequestError(ValueError):
+    """Why one request is skipped (a one-line reason for the log and the counters)."""
+
+
+@dataclass(frozen=True)
+class WorkRequest:
+    """An authenticated request for one entry, with everything decrypted."""
+
+    name: str  # the glideclient Name: the work key
+    client_name: str  # `<frontend>.<group>`
+    req_name: str  # the glidefactory Name it targets
+    security_name: str  # key of frontend.descript
+    security_class: str
+    username: str
+    identity: str
+    idle: int
+    max_glideins: int
+    remove_excess: str
+    remove_margin: int
+    idle_lifetime: int
+    credential_id: str
+    in_whitelist_downtime: bool  # WhitelistMode On and the frontend is not listed at all
+    params: dict[str, Any] = field(default_factory=dict)  # GlideinParam*
+    enc_params: dict[str, str] = field(default_factory=dict)  # decrypted GlideinEncParam*
+    monitor: dict[str, Any] = field(default_factory=dict)  # GlideinMonitor*
+    client_staging: ClientStaging | None = None
+
+    @property
+    def frontend_name(self) -> str:
+        """`fe:sc`, the `GlideinFrontendName` of this request's glideins."""
+        return f"{self.security_name}:{self.security_class}"
+
+    @property
+    def key(self) -> RequestKey:
+        return RequestKey(self.client_name, self.security_class, self.credential_id)
+
+    @property
+    def client_key(self) -> str:
+        """`<security name>_<security class>`: the client's key in monitoring files."""
+        return f"{self.security_name}_{self.security_class}"
+
+    def decision_request(self) -> Request:
+        return Request(
+            key=self.key,
+            frontend_name=self.frontend_name,
+            idle=self.idle,
+            max_glideins=self.max_glideins,
+            remove_excess=self.remove_excess,
+            remove_margin=self.remove_margin,
+        )
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A skipped request: logged, and counted per client in monitoring."""
+
+    name: str
+    client_name: str
+    reason: str
+
+
+def request_constraint(entries: Sequence[EntryConfig], key_ids: Iterable[str]) -> str:
+    """The Collector query for the requests of `entries` (classads.md §2).
+
+    Key-less ads are admitted as upstream does, then rejected with a reason (check #4),
+    so that a misconfigured frontend shows up in the logs instead of being ignored.
+    """
+    names = ",".join(entry.ad_name for entry in entries)
+    by_key = " || ".join(
+        f"((ReqPubKeyID=?={classad2.quote(key_id)}) && (ReqEncKeyCode=!=Undefined)"
+        " && (ReqEncIdentity=!=Undefined))"
+        for key_id in key_ids
+    )
+    return (
+        f'(GlideinMyType=?="glideclient") && '
+        f"(stringListMember(ReqGlidein,{classad2.quote(names)})=?=True) && "
+        f'stringListMember(WebSignType,"sha1,sha256") && '
+        f"({by_key} || (ReqPubKeyID=?=Undefined))"
+    )
+
+
+def _text(ad: Mapping[str, Any], name: str) -> str:
+    value = ad.get(name)
+    if value is None:
+        raise RequestError(f"missing {name}")
+    if not isinstance(value, str):
+        raise RequestError(f"{name} is not a string")
+    return value
+
+
+def _count(ad: Mapping[str, Any], name: str, default: int | None = None) -> int:
+    value = ad.get(name, default)
+    if value is None:
+        raise RequestError(f"missing {name}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise RequestError(f"{name} is not an integer: {value!r:.40}") from None
+    if isinstance(value, float) and value != number:
+        raise RequestError(f"{name} is not an integer: {value!r}")
+    if not 0 <= number <= MAX_SANE_COUNT:
+        raise RequestError(f"{name} out of range: {number}")
+    return number
+
+
+def _safe(name: str, value: str) -> str:
+    if not SAFE_NAME.fullmatch(value):
+        raise RequestError(f"{name} has characters outside [A-Za-z0-9._@-]: {value!r:.60}")
+    return value
+
+
+def _check_auth_method(entry: EntryConfig, enc: Mapping[str, str]) -> None:
+    """Check 6: the credential names fit the entry's AuthMethod."""
+    methods = entry.auth_methods
+    if "scitoken" in methods or (
+        "frontend_scitoken" in enc and str(enc.get("CONTINUE_IF_NO_PROXY", "")) == "True"
+    ):
+        return
+    sent = CREDENTIAL_NAMES & set(enc)
+    required: set[str] = set()
+    allowed: set[str] = set()
+    for method in methods:
+        if method not in _AUTH_METHODS:
+            raise RequestError(f"entry AuthMethod {method!r} is unknown")
+        need, also = _AUTH_METHODS[method]
+        required |= need
+        allowed |= need | also
+    if "vm_id" in methods and "VMId" not in enc and not entry.job.get("EntryVMId"):
+        raise RequestError("auth method vm_id: no VMId in the request nor the entry")
+    if "vm_type" in methods and "VMType" not in enc and not entry.job.get("EntryVMType"):
+        raise RequestError("auth method vm_type: no VMType in the request nor the entry")
+    missing = sorted(required - sent)
+    if missing:
+        raise RequestError(f"auth method {'+'.join(sorted(methods))} needs {', '.join(missing)}")
+    extra = sorted(sent - allowed)
+    if extra:
+        raise RequestError(f"auth method {'+'.join(sorted(methods))} does not allow {extra}")
+
+
+def _credential_id(enc: Mapping[str, str]) -> str:
+    for name in ("SubmitProxy", "GlideinProxy", "ScitokenId"):
+        if enc.get(name):
+            return _safe(name, enc[name])
+    return "none"
+
+
+def _client_staging(ad: Mapping[str, Any]) -> ClientStaging | None:
+    """The frontend's staging area, if it published one (`-clientweb` ...)."""
+    if not ad.get("WebURL") or not ad.get("WebDescriptFile") or not ad.get("WebDescriptSign"):
+        return None
+    group_url = str(ad.get("WebGroupURL", ""))
+    return ClientStaging(
+        web=str(ad["WebURL"]),
+        sign=str(ad["WebDescriptSign"]),
+        descript=str(ad["WebDescriptFile"]),
+        sign_type=str(ad.get("WebSignType", "sha1")),
+        group=str(ad.get("GroupName", "")) if group_url else "",
+        group_web=group_url,
+        group_sign=str(ad.get("WebGroupDescriptSign", "")),
+        group_descript=str(ad.get("WebGroupDescriptFile", "")),
+    )
+
+
+def validate_request(
+    ad: Mapping[str, Any],
+    entry: EntryConfig,
+    keys: FactoryKeys,
+    frontends: Mapping[str, FrontendInfo],
+    now: float,
+    allow_legacy_ciphers: bool = False,
+) -> WorkRequest | Rejection:
+    """All checks of security.md §4 on one ad, in order; the first failure rejects it."""
+    name = str(ad.get("Name", "?"))
+    client = str(ad.get("ClientName", "?"))
+    try:
+        return _validate(ad, entry, keys, frontends, now, allow_legacy_ciphers)
+    except (RequestError, crypto.DecryptError) as err:
+        return Rejection(name, client, str(err))
+
+
+def _validate(
+    ad: Mapping[str, Any],
+    entry: EntryConfig,
+    keys: FactoryKeys,
+    frontends: Mapping[str, FrontendInfo],
+    now: float,
+    allow_legacy_ciphers: bool,
+) -> WorkRequest:
+    name = _safe("Name", _text(ad, "Name"))
+    client_name = _safe("ClientName", _text(ad, "ClientName"))
+    req_name = _text(ad, "ReqName")
+    if req_name != entry.ad_name:
+        raise RequestError(f"ReqName {req_name!r:.80} is not this entry ({entry.ad_name})")
+    if "ReqPubKeyID" not in ad:  # check 4
+        raise RequestError("request carries no key (ReqPubKeyID undefined)")
+    key = keys.for_id(str(ad["ReqPubKeyID"]), now)
+    if key is None:
+        raise RequestError(f"unknown or retired factory key {ad['ReqPubKeyID']!r:.40}")
+    decoded = crypto.decrypt_request(key.private_key, ad, allow_legacy_ciphers)  # checks 1-3
+    authenticated = ad.get("AuthenticatedIdentity")
+    if not isinstance(authenticated, str) or not authenticated:
+        raise RequestError("ad has no AuthenticatedIdentity (unauthenticated advertiser)")
+    if decoded.identity != authenticated:
+        raise RequestError(
+            f"ReqEncIdentity {decoded.identity!r:.60} differs from the authenticated "
+            f"identity {authenticated!r:.60} (spoofed request)"
+        )
+    enc = decoded.enc_params
+    if any(key.startswith("x509_proxy_0") for key in enc):
+        raise RequestError("retired v2 protocol (GlideinEncParamx509_proxy_0)")
+    security_name = enc.get("SecurityName")
+    if not security_name:
+        raise RequestError("missing encrypted SecurityName")
+    _check_auth_method(entry, enc)  # check 6
+    frontend = frontends.get(security_name)  # check 7
+    if frontend is None:
+        raise RequestError(f"frontend {security_name!r:.60} is not in frontend.descript")
+    if frontend.ident != authenticated:
+        raise RequestError(
+            f"identity {authenticated!r:.60} is not the one configured for frontend "
+            f"{security_name!r:.60}"
+        )
+    security_class = enc.get("SecurityClass")  # check 8
+    if not security_class:
+        raise RequestError("missing encrypted SecurityClass")
+    _safe("SecurityClass", security_class)
+    whitelist_down = False
+    if entry.job.get("WhitelistMode", "Off") == "On":
+        allowed = set(filter(None, entry.job.get("AllowedVOs", "").split(",")))
+        listed = {item.split(":", 1)[0] for item in allowed}
+        if security_name in listed:
+            if f"{security_name}:{security_class}" not in allowed and (
+                f"{security_name}:All" not in allowed
+            ):
+                raise RequestError(f"{security_name}:{security_class} is not allowed here")
+        else:
+            whitelist_down = True
+    username = frontend.usermap.get(security_class)  # check 9
+    if not username:
+        raise RequestError(f"no username for {security_name}:{security_class}")
+    _safe("username", username)
+    sign_type = str(ad.get("WebSignType", "sha1"))  # check 11
+    if sign_type not in SIGN_TYPES:
+        raise RequestError(f"WebSignType {sign_type!r:.20} is not supported")
+    remove_excess = str(ad.get("ReqRemoveExcess", "NO")).upper()
+    max_key = "ReqMaxGlideins" if "ReqMaxGlideins" in ad else "ReqMaxRunningGlideins"
+    return WorkRequest(
+        name=name,
+        client_name=client_name,
+        req_name=req_name,
+        security_name=security_name,
+        security_class=security_class,
+        username=username,
+        identity=authenticated,
+        idle=_count(ad, "ReqIdleGlideins"),
+        max_glideins=_count(ad, max_key),
+        remove_excess=remove_excess if remove_excess in REMOVE_MODES else "NO",
+        remove_margin=_count(ad, "ReqRemoveExcessMargin", 0),
+        idle_lifetime=_count(ad, "ReqIdleLifetime", 0),
+        credential_id=_credential_id(enc),
+        in_whitelist_downtime=whitelist_down,
+        params=_prefixed(ad, "GlideinParam"),
+        enc_params=dict(enc),
+        monitor=_prefixed(ad, "GlideinMonitor"),
+        client_staging=_client_staging(ad),
+    )
+
+
+def _prefixed(ad: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {
+        key[len(prefix) :]: value
+        for key, value in ad.items()
+        if key.startswith(prefix)
+        and len(key) > len(prefix)
+        and not isinstance(value, classad2.ExprTree)
+    }
+
+
+def newest_per_name(
+    ads: Iterable[Mapping[str, Any]], current_key_id: str
+) -> list[Mapping[str, Any]]:
+    """One ad per request Name: an ad using the current key wins over an old-key one."""
+    chosen: dict[str, Mapping[str, Any]] = {}
+    for ad in ads:
+        name = str(ad.get("Name", ""))
+        previous = chosen.get(name)
+        if previous is None or (
+            ad.get("ReqPubKeyID") == current_key_id
+            and previous.get("ReqPubKeyID") != current_key_id
+        ):
+            chosen[name] = ad
+    return list(chosen.values())
