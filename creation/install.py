@@ -1,0 +1,347 @@
+"""Put a checked config on disk: staging area first, then the work dir swapped in whole.
+
+The new work dir is built beside the old one and exchanged with it in one
+`renameat2(RENAME_EXCHANGE)`, so a reader sees the old tree or the new one, never a mix.
+State that is not generated (rsa.key, downtimes, lock/, the embedded pool's state,
+anything else an operator or daemon put there) is carried over: files by hard link, dirs
+by rename. A manifest of generated files' hashes lets the next reconfig spot hand edits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from glideinwms_factory.creation.config import FactoryConfig
+from glideinwms_factory.creation.staging import STARTUP_SCRIPT, StageArea, build_stage
+from glideinwms_factory.creation.tree_content import (
+    DOWNTIMES_FILE,
+    DOWNTIMES_HEADER,
+    assign_schedds,
+    work_files,
+)
+from glideinwms_factory.lib.descript import DescriptError, atomic_write, read_descript
+
+MANIFEST = ".generated_files.json"
+EXECUTABLES = ("factory_startup", STARTUP_SCRIPT)
+# Hook for the factory RSA key (spec/security.md §2): lib/crypto owns key creation. The
+# lead wires a `(work_dir, key_length) -> None` that creates WORK/rsa.key when missing.
+CreateKeyHook = Callable[[Path, int], None]
+
+
+class TreeError(Exception):
+    """The tree cannot be created or updated; the message says why, one line."""
+
+
+@dataclass
+class Summary:
+    """What a create or reconfig changed, for the operator."""
+
+    work_dir: Path
+    added: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    factory_changed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"entries added: {', '.join(self.added) or '-'}",
+            f"entries retired: {', '.join(self.retired) or '-'}",
+            f"entries changed: {', '.join(self.changed) or '-'}",
+            f"entries unchanged: {len(self.unchanged)}",
+            f"factory files changed: {', '.join(self.factory_changed) or '-'}",
+        ]
+        return out + self.notes
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(work: Path) -> dict[str, str]:
+    """Generated path (`work/...` or `stage/...`) -> sha256, or `link:<target>` for symlinks."""
+    path = work / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise TreeError(f"{path}: unreadable manifest: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TreeError(f"{path}: unreadable manifest")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _current(path: Path) -> str | None:
+    if path.is_symlink():
+        return f"link:{os.readlink(path)}"
+    try:
+        return _sha256(path.read_bytes())
+    except OSError:
+        return None
+
+
+def hand_edits(work: Path, stage: Path) -> list[str]:
+    """Generated files whose content no longer matches what was generated."""
+    bases = {"work": work, "stage": stage}
+    edited = []
+    for key, digest in sorted(read_manifest(work).items()):
+        area, _, rel = key.partition("/")
+        found = _current(bases[area] / rel)
+        if found is not None and found != digest:
+            edited.append(str(bases[area] / rel))
+    return edited
+
+
+def _old_schedds(work: Path, entries: list[str]) -> dict[str, str]:
+    result = {}
+    for name in entries:
+        try:
+            schedd = read_descript(work / f"entry_{name}" / "job.descript").get("Schedd")
+        except DescriptError:
+            continue
+        if schedd:
+            result[name] = schedd
+    return result
+
+
+@dataclass
+class _Plan:
+    """Everything to write, computed before the first byte hits the disk."""
+
+    stage: StageArea
+    work: dict[str, tuple[bytes, int]]  # relative path -> (content, mode)
+    links: dict[str, str]  # relative path -> symlink target
+
+
+def _plan(cfg: FactoryConfig, web_base: Path) -> _Plan:
+    stage, _ = build_stage(cfg, web_base)
+    names = [s.strip() for s in str(cfg.glidein["schedd_name"]).split(",") if s.strip()]
+    schedds = assign_schedds(
+        list(cfg.entries), names, _old_schedds(cfg.dirs.work, list(cfg.entries))
+    )
+    texts = work_files(cfg, schedds, stage.signatures)
+    work = {
+        rel: (text.encode(), 0o755 if rel in EXECUTABLES else 0o644) for rel, text in texts.items()
+    }
+    work[STARTUP_SCRIPT] = (stage.files[STARTUP_SCRIPT].data, 0o755)
+    for index, source in enumerate(cfg.sources):
+        rel = "glideinWMS.xml" if index == 0 else f"config.d/{source.name}"
+        work[rel] = (source.read_bytes(), 0o644)
+    links = {
+        "log": str(cfg.dirs.log / "factory"),
+        "monitor": str(cfg.dirs.monitor),
+        "client_log": str(cfg.dirs.client_log),
+        "client_proxies": str(cfg.dirs.client_proxies),
+    }
+    links |= {f"entry_{name}/log": str(cfg.dirs.log / f"entry_{name}") for name in cfg.entries}
+    return _Plan(stage, work, links)
+
+
+def _write_stage(stage_dir: Path, area: StageArea) -> None:
+    """Add the new staged files; same-named files already there with other bytes are replaced."""
+    for rel, item in area.files.items():
+        target = stage_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() and (item.keep_existing or target.read_bytes() == item.data):
+            continue
+        atomic_write(target, item.data, item.mode)
+
+
+def _write_new_work(new: Path, plan: _Plan) -> dict[str, str]:
+    manifest = {}
+    for rel, (data, mode) in plan.work.items():
+        target = new / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(mode)
+        manifest[f"work/{rel}"] = _sha256(data)
+    for rel, link in plan.links.items():
+        (new / rel).parent.mkdir(parents=True, exist_ok=True)
+        (new / rel).symlink_to(link)
+        manifest[f"work/{rel}"] = f"link:{link}"
+    for rel, item in plan.stage.files.items():
+        if not item.keep_existing:
+            manifest[f"stage/{rel}"] = _sha256(item.data)
+    return manifest
+
+
+def _carry_over(
+    old: Path, new: Path, generated: set[str], entries: set[str]
+) -> list[tuple[Path, Path]]:
+    """Hard-link kept files into `new` now; return (old dir, new dir) pairs to move at swap time.
+
+    A removed entry's whole dir goes to `retired/` (its logs live in LOG and stay there).
+    """
+    moves: list[tuple[Path, Path]] = []
+
+    def keep(src: Path, dest: Path) -> None:
+        if src.is_dir() and not src.is_symlink():
+            moves.append((src, dest))
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            dest.symlink_to(os.readlink(src))
+        elif src.is_file():
+            os.link(src, dest)
+
+    for child in sorted(old.iterdir()):
+        name = child.name
+        if name == MANIFEST or f"work/{name}" in generated:
+            continue
+        if name == "retired" and child.is_dir():
+            for item in sorted(child.iterdir()):
+                keep(item, new / "retired" / item.name)
+        elif name.startswith("entry_") and child.is_dir() and name[6:] not in entries:
+            dest = new / "retired" / name
+            suffix = 1
+            while (old / "retired" / dest.name).exists():
+                dest, suffix = new / "retired" / f"{name}.{suffix}", suffix + 1
+            moves.append((child, dest))
+        elif name.startswith("entry_") and child.is_dir():
+            for item in sorted(child.iterdir()):
+                if f"work/{name}/{item.name}" not in generated:
+                    keep(item, new / name / item.name)
+        else:
+            keep(child, new / name)
+    return moves
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths; False if the kernel or filesystem cannot."""
+    renameat2 = getattr(_libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(a))
+
+
+def _swap_in(new: Path, work: Path, moves: list[tuple[Path, Path]]) -> None:
+    for src, dest in moves:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(src, dest)
+    if _exchange(new, work):
+        shutil.rmtree(new)
+        return
+    previous = work.with_name(work.name + ".previous")
+    os.rename(work, previous)
+    os.rename(new, work)
+    shutil.rmtree(previous)
+
+
+def _make_dirs(cfg: FactoryConfig) -> None:
+    d = cfg.dirs
+    for path in [d.stage, d.monitor, d.client_log, d.log / "factory"]:
+        path.mkdir(parents=True, exist_ok=True)
+    d.client_proxies.mkdir(parents=True, exist_ok=True, mode=0o700)
+    d.client_proxies.chmod(0o700)
+    for name in cfg.entries:
+        (d.log / f"entry_{name}").mkdir(parents=True, exist_ok=True)
+        (d.monitor / f"entry_{name}").mkdir(parents=True, exist_ok=True)
+
+
+def _summarize(
+    summary: Summary,
+    old: dict[str, str],
+    new: dict[str, str],
+    old_entries: set[str],
+    new_entries: list[str],
+) -> None:
+    def part(manifest: dict[str, str], prefix: str) -> dict[str, str]:
+        return {k: v for k, v in manifest.items() if k.startswith(prefix)}
+
+    for name in new_entries:
+        if name not in old_entries:
+            summary.added.append(name)
+        elif part(old, f"work/entry_{name}/") != part(new, f"work/entry_{name}/"):
+            summary.changed.append(name)
+        else:
+            summary.unchanged.append(name)
+    summary.retired = sorted(old_entries - set(new_entries))
+    for key in sorted(new):
+        rel = key.removeprefix("work/")
+        if key.startswith("work/") and "/" not in rel and old.get(key) != new[key]:
+            summary.factory_changed.append(rel)
+
+
+def _entries_of(manifest: dict[str, str]) -> set[str]:
+    return {k.split("/")[1][6:] for k in manifest if k.startswith("work/entry_")}
+
+
+def install(
+    cfg: FactoryConfig,
+    web_base: Path,
+    *,
+    reconfig: bool,
+    force: bool = False,
+    create_key: CreateKeyHook | None = None,
+) -> Summary:
+    """Create (reconfig=False) or atomically replace (reconfig=True) the tree of `cfg`."""
+    work = cfg.dirs.work
+    if reconfig and not (work / MANIFEST).is_file():
+        raise TreeError(f"{work} is not a factory tree (no {MANIFEST}); run create_glidein first")
+    if not reconfig and work.exists() and any(work.iterdir()):
+        raise TreeError(
+            f"{work} already exists and is not empty; use reconfig_glidein to update it"
+        )
+    old_manifest = read_manifest(work) if reconfig else {}
+    if reconfig and not force:
+        edited = hand_edits(work, cfg.dirs.stage)
+        if edited:
+            raise TreeError(
+                "generated files were edited by hand (put the change in the config,"
+                f" or use --force): {', '.join(edited)}"
+            )
+    plan = _plan(cfg, web_base)  # may raise StagingError: still nothing written
+    summary = Summary(work)
+    work.parent.mkdir(parents=True, exist_ok=True)
+    new = work.with_name(f".{work.name}.new.{os.getpid()}")
+    if new.exists():
+        shutil.rmtree(new)
+    try:
+        _make_dirs(cfg)
+        _write_stage(cfg.dirs.stage, plan.stage)
+        manifest = _write_new_work(new, plan)
+        moves: list[tuple[Path, Path]] = []
+        if reconfig:
+            moves = _carry_over(work, new, set(old_manifest), set(cfg.entries))
+        if not (new / "lock").exists() and not any(dest == new / "lock" for _, dest in moves):
+            (new / "lock").mkdir()
+        if not (new / DOWNTIMES_FILE).exists():
+            (new / DOWNTIMES_FILE).write_text(DOWNTIMES_HEADER)
+        atomic_write(new / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True))
+        if reconfig:
+            _swap_in(new, work, moves)
+        else:
+            if work.exists():
+                work.rmdir()
+            os.rename(new, work)
+    finally:
+        if new.exists():
+            shutil.rmtree(new, ignore_errors=True)
+    _summarize(summary, old_manifest, manifest, _entries_of(old_manifest), list(cfg.entries))
+    key = work / "rsa.key"
+    if create_key is not None:
+        create_key(work, int(cfg.sections["security"]["key_length"]))  # type: ignore[call-overload]
+    elif not key.exists():
+        summary.notes.append(f"note: no {key} yet: the factory creates it at start (lib/crypto)")
+    return summary

@@ -1,0 +1,432 @@
+"""The master config schema: which elements and attributes exist, their types and defaults.
+
+Declarative on purpose: the validator walks any config against this table, so an
+unknown element or attribute, a wrong type or a missing required value is found the same
+way everywhere (spec/config.md §2; defaults are upstream's `factory_defaults.xml`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+REQUIRED = object()  # marker default: the attribute must be given
+
+
+class TypeMismatch(ValueError):
+    """A value does not fit its attribute's type (the message says what is expected)."""
+
+
+def _text(value: str) -> str:
+    if any(ord(ch) < 32 and ch != "\t" for ch in value):
+        raise TypeMismatch("control characters (newlines) are not allowed")
+    return value
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise TypeMismatch("expected True or False")
+    return lowered == "true"
+
+
+def _int(value: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise TypeMismatch("expected an integer") from None
+    if number < 0:
+        raise TypeMismatch("expected a non-negative integer")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = _int(value)
+    if number < 1:
+        raise TypeMismatch("expected a positive integer")
+    return number
+
+
+def _float(value: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise TypeMismatch("expected a number") from None
+    if not number >= 0 or number == float("inf"):
+        raise TypeMismatch("expected a non-negative number")
+    return number
+
+
+def _pattern(regex: str, what: str) -> Callable[[str], str]:
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise TypeMismatch(f"expected {what}")
+        return value
+
+    return check
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise TypeMismatch(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+TEXT = _text
+BOOL = _bool
+INT = _int
+POSITIVE_INT = _positive_int
+FLOAT = _float
+# Names that end up in paths, ads and glidein arguments.
+NAME = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "a name of letters, digits, '_', '.', '-'")
+ATTR_NAME = _pattern(r"[A-Za-z0-9_]+", "a name of letters, digits and '_'")
+SUBMIT_NAME = _pattern(r"\+?[A-Za-z_][A-Za-z0-9_.]*", "a submit command name (optionally '+')")
+PATH = _pattern(r"[^\x00-\x1f]+", "a path")
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One XML attribute: how to convert it and its default (REQUIRED = must be given)."""
+
+    convert: Callable[[str], object] = TEXT
+    default: object = None
+
+
+@dataclass(frozen=True)
+class Element:
+    """One XML element: its attributes and child elements (tag -> spec)."""
+
+    attrs: dict[str, Attr] = field(default_factory=dict)
+    children: dict[str, Element] = field(default_factory=dict)
+    repeat: bool = False  # may occur more than once under its parent
+
+
+def _limits(glideins: int, idle: int, held: int) -> dict[str, Attr]:
+    return {"glideins": Attr(INT, glideins), "idle": Attr(INT, idle), "held": Attr(INT, held)}
+
+
+def _retention(max_days: float, min_days: float, max_mbytes: float) -> Element:
+    return Element(
+        {
+            "max_days": Attr(FLOAT, max_days),
+            "min_days": Attr(FLOAT, min_days),
+            "max_mbytes": Attr(FLOAT, max_mbytes),
+        }
+    )
+
+
+ATTRS = Element(
+    children={
+        "attr": Element(
+            {
+                "name": Attr(ATTR_NAME, REQUIRED),
+                "value": Attr(TEXT, REQUIRED),
+                "type": Attr(_choice("string", "int", "expr"), "string"),
+                "const": Attr(BOOL, True),
+                "parameter": Attr(BOOL, True),
+                "publish": Attr(BOOL, True),
+                "glidein_publish": Attr(BOOL, False),
+                "job_publish": Attr(BOOL, False),
+            },
+            repeat=True,
+        )
+    }
+)
+
+
+def _files(global_level: bool) -> Element:
+    attrs = {
+        "absfname": Attr(PATH, REQUIRED),
+        "relfname": Attr(NAME, None),
+        "const": Attr(BOOL, True),
+        "executable": Attr(BOOL, False),
+        "wrapper": Attr(BOOL, False),
+        "untar": Attr(BOOL, False),
+        "period": Attr(INT, 0),
+        "prefix": Attr(ATTR_NAME, "GLIDEIN_PS_"),
+    }
+    if global_level:
+        attrs["after_entry"] = Attr(BOOL, False)
+    untar_options = Element(
+        {
+            "cond_attr": Attr(ATTR_NAME, "TRUE"),
+            "dir": Attr(NAME, None),
+            "absdir_outattr": Attr(ATTR_NAME, None),
+        }
+    )
+    return Element(children={"file": Element(attrs, {"untar_options": untar_options}, True)})
+
+
+ENTRY_CONFIG = Element(
+    children={
+        "max_jobs": Element(
+            {"num_factories": Attr(POSITIVE_INT, None)},
+            {
+                "per_entry": Element(_limits(10000, 2000, 1000)),
+                "default_per_frontend": Element(_limits(5000, 100, 50)),
+                "per_frontends": Element(
+                    children={
+                        "per_frontend": Element(
+                            {
+                                "name": Attr(
+                                    _pattern(r"[^:\s]+:[^:\s]+", "'frontend:class'"), REQUIRED
+                                )
+                            }
+                            | _limits(5000, 100, 50),
+                            repeat=True,
+                        )
+                    }
+                ),
+            },
+        ),
+        "stale_age": Element(
+            {
+                "idle": Attr(INT, 604800),
+                "running": Attr(INT, 2678400),
+                "unclaimed": Attr(INT, 7200),
+            }
+        ),
+        "submit": Element(
+            {
+                "cluster_size": Attr(POSITIVE_INT, 10),
+                "max_per_cycle": Attr(POSITIVE_INT, 100),
+                "sleep": Attr(FLOAT, 0.2),
+                "slots_layout": Attr(_choice("fixed", "partitionable"), "fixed"),
+            },
+            {
+                "submit_attrs": Element(
+                    children={
+                        "submit_attr": Element(
+                            {
+                                "name": Attr(SUBMIT_NAME, REQUIRED),
+                                "value": Attr(TEXT, REQUIRED),
+                                "all_grid_types": Attr(BOOL, False),
+                            },
+                            repeat=True,
+                        )
+                    }
+                )
+            },
+        ),
+        "remove": Element({"max_per_cycle": Attr(POSITIVE_INT, 5), "sleep": Attr(FLOAT, 0.2)}),
+        "release": Element({"max_per_cycle": Attr(POSITIVE_INT, 20), "sleep": Attr(FLOAT, 0.2)}),
+        "restrictions": Element(
+            {
+                "require_voms_proxy": Attr(BOOL, False),
+                # glexec is gone; accepted (and ignored) so that old configs still load.
+                "require_glidein_glexec_use": Attr(BOOL, False),
+            }
+        ),
+    }
+)
+
+ENTRY = Element(
+    {
+        "name": Attr(NAME, REQUIRED),
+        "gatekeeper": Attr(TEXT, REQUIRED),
+        "gridtype": Attr(TEXT, "condor"),
+        "auth_method": Attr(
+            _pattern(r"[A-Za-z0-9_]+([+;][A-Za-z0-9_]+)*", "methods joined by '+'"), "grid_proxy"
+        ),
+        "trust_domain": Attr(TEXT, "grid"),
+        "enabled": Attr(BOOL, True),
+        "verbosity": Attr(_choice("std", "nodebug", "fast", "check"), "std"),
+        "work_dir": Attr(PATH, "."),
+        "rsl": Attr(TEXT, None),
+        "vm_id": Attr(TEXT, None),
+        "vm_type": Attr(TEXT, None),
+        "bosco_dir": Attr(PATH, None),
+        "proxy_url": Attr(TEXT, None),
+        # Ignored upstream (the factory assigns schedds); accepted for old configs.
+        "schedd_name": Attr(TEXT, None),
+    },
+    {
+        "config": ENTRY_CONFIG,
+        "allow_frontends": Element(
+            children={
+                "allow_frontend": Element(
+                    {"name": Attr(NAME, REQUIRED), "security_class": Attr(TEXT, "All")},
+                    repeat=True,
+                )
+            }
+        ),
+        "attrs": ATTRS,
+        "files": _files(global_level=False),
+        # Legacy RESS/BDII references: accepted and ignored (spec/config.md §4).
+        "infosys_refs": Element(
+            children={
+                "infosys_ref": Element(
+                    {"type": Attr(TEXT, None), "server": Attr(TEXT, None), "ref": Attr(TEXT, None)},
+                    repeat=True,
+                )
+            }
+        ),
+        "monitorgroups": Element(
+            children={"monitorgroup": Element({"group_name": Attr(NAME, REQUIRED)}, repeat=True)}
+        ),
+    },
+    repeat=True,
+)
+
+GLIDEIN = Element(
+    {
+        "factory_name": Attr(NAME, REQUIRED),
+        "glidein_name": Attr(NAME, "gfactory_instance"),
+        "factory_collector": Attr(TEXT, None),
+        "schedd_name": Attr(TEXT, "schedd_glideins1@localhost"),
+        "loop_delay": Attr(POSITIVE_INT, 60),
+        "advertise_delay": Attr(POSITIVE_INT, 5),
+        "advertise_with_tcp": Attr(BOOL, True),
+        "advertise_with_multiple": Attr(BOOL, True),
+        "advertise_pilot_accounting": Attr(BOOL, False),
+        "entry_parallel_workers": Attr(INT, 0),
+        "restart_attempts": Attr(INT, 3),
+        "restart_interval": Attr(INT, 1800),
+        "recoverable_exitcodes": Attr(
+            _pattern(r"\s*(\d+(\s+\d+)*\s*(,\s*\d+(\s+\d+)*\s*)*)?", "'code[ sub ...],code...'"), ""
+        ),
+        "factory_versioning": Attr(BOOL, False),
+        "enable_attribute_expansion": Attr(BOOL, False),
+        # Ours: which pool the factory talks to; upstream configs say nothing = htcondor.
+        "pool_backend": Attr(_choice("htcondor", "embedded"), "htcondor"),
+        # Ours: entries served per entry process (1 = one process per entry).
+        "entry_group_size": Attr(POSITIVE_INT, 1),
+    },
+    {
+        "embedded_pool": Element(
+            {
+                "port": Attr(INT, 0),
+                "web_port": Attr(INT, None),
+                "slots_per_site": Attr(POSITIVE_INT, 4),
+                "state_dir": Attr(PATH, None),
+            }
+        ),
+        "log_retention": Element(
+            children={
+                "condor_logs": _retention(14, 3, 100),
+                "job_logs": _retention(7, 2, 100),
+                "summary_logs": _retention(31, 3, 100),
+                "process_logs": Element(
+                    children={
+                        "process_log": Element(
+                            {
+                                "extension": Attr(NAME, "all"),
+                                "msg_types": Attr(TEXT, "INFO, WARN, ERR"),
+                                "max_days": Attr(FLOAT, 7),
+                                "min_days": Attr(FLOAT, 3),
+                                "max_mbytes": Attr(FLOAT, 100),
+                                "backup_count": Attr(INT, 5),
+                                "compression": Attr(_choice("", "gz", "zip"), ""),
+                                "structured": Attr(BOOL, False),
+                            },
+                            repeat=True,
+                        )
+                    }
+                ),
+            }
+        ),
+        "monitor": Element(
+            {
+                "base_dir": Attr(PATH, REQUIRED),
+                "javascriptRRD_dir": Attr(PATH, None),
+                "flot_dir": Attr(PATH, None),
+                "jquery_dir": Attr(PATH, None),
+                "update_thread_count": Attr(POSITIVE_INT, 1),
+            }
+        ),
+        "monitor_footer": Element({"display_txt": Attr(TEXT, ""), "href_link": Attr(TEXT, "")}),
+        "security": Element(
+            {
+                "pub_key": Attr(_choice("RSA"), "RSA"),
+                "key_length": Attr(INT, 2048),
+                "reuse_oldkey_onstartup_gracetime": Attr(INT, 900),
+                "remove_old_cred_freq": Attr(INT, 24),
+                "remove_old_cred_age": Attr(INT, 30),
+            },
+            {
+                "frontends": Element(
+                    children={
+                        "frontend": Element(
+                            {"name": Attr(NAME, REQUIRED), "identity": Attr(TEXT, REQUIRED)},
+                            {
+                                "security_classes": Element(
+                                    children={
+                                        "security_class": Element(
+                                            {
+                                                "name": Attr(NAME, REQUIRED),
+                                                "username": Attr(NAME, REQUIRED),
+                                            },
+                                            repeat=True,
+                                        )
+                                    }
+                                )
+                            },
+                            repeat=True,
+                        )
+                    }
+                )
+            },
+        ),
+        "stage": Element(
+            {
+                "base_dir": Attr(PATH, REQUIRED),
+                "web_base_url": Attr(
+                    _pattern(r"https?://[^\s/]+(/\S*)?", "an http(s) URL"), REQUIRED
+                ),
+                "use_symlink": Attr(BOOL, True),
+            }
+        ),
+        "submit": Element(
+            {
+                "base_dir": Attr(PATH, REQUIRED),
+                "base_log_dir": Attr(PATH, REQUIRED),
+                "base_client_log_dir": Attr(PATH, REQUIRED),
+                "base_client_proxies_dir": Attr(PATH, REQUIRED),
+                "num_factories": Attr(POSITIVE_INT, 1),
+            }
+        ),
+        "attrs": ATTRS,
+        "files": _files(global_level=True),
+        "condor_tarballs": Element(
+            children={
+                "condor_tarball": Element(
+                    {
+                        "os": Attr(TEXT, "default"),
+                        "arch": Attr(TEXT, "default"),
+                        "version": Attr(TEXT, "default"),
+                        "base_dir": Attr(PATH, None),
+                        "tar_file": Attr(PATH, None),
+                    },
+                    repeat=True,
+                )
+            }
+        ),
+        "monitoring_collectors": Element(
+            children={
+                "monitoring_collector": Element(
+                    {
+                        "node": Attr(TEXT, REQUIRED),
+                        "DN": Attr(TEXT, None),
+                        "group": Attr(INT, 0),
+                        "secondary": Attr(BOOL, False),
+                    },
+                    repeat=True,
+                )
+            }
+        ),
+        "cvmfsexec_distro": Element({"sources": Attr(TEXT, ""), "platforms": Attr(TEXT, "")}),
+        "entries": Element(children={"entry": ENTRY}),
+    },
+)
+
+# A config.d fragment: a <glidein> that only adds entries.
+FRAGMENT = Element(children={"entries": Element(children={"entry": ENTRY})})
+
+# Allowed on every element, as upstream does.
+COMMENT = "comment"

@@ -1,0 +1,120 @@
+"""Check an XML (or YAML) document against the schema, collecting every error with its line.
+
+The result is a tree of `Node`s whose attributes are already converted and defaulted,
+so later stages never see raw strings or missing optional values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from glideinwms_factory.creation.schema import COMMENT, REQUIRED, Element, TypeMismatch
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One validation error, printed as `file:line: message`."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass
+class Node:
+    """A validated element: converted attributes (defaults filled) and child nodes."""
+
+    tag: str
+    attrs: dict[str, object]
+    children: list[Node] = field(default_factory=list)
+    file: str = ""
+    line: int = 0
+
+    def __getitem__(self, name: str) -> object:
+        return self.attrs[name]
+
+    def all(self, *path: str) -> list[Node]:
+        """Every node at the tag `path` below this one (e.g. all("entries", "entry"))."""
+        found = [self]
+        for tag in path:
+            found = [child for node in found for child in node.children if child.tag == tag]
+        return found
+
+    def one(self, tag: str, spec: Element) -> Node:
+        """The single child `tag`, or one made of the schema defaults when it is absent."""
+        for child in self.children:
+            if child.tag == tag:
+                return child
+        return Node(tag, defaults(spec.children[tag]), [], self.file, self.line)
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def defaults(spec: Element) -> dict[str, object]:
+    return {name: attr.default for name, attr in spec.attrs.items() if attr.default is not REQUIRED}
+
+
+def check_element(el: etree._Element, spec: Element, file: str, issues: list[Issue]) -> Node:
+    """Validate `el` against `spec`; append every problem found to `issues`."""
+    line = el.sourceline or 0
+    attrs: dict[str, object] = {}
+    for name, raw in el.attrib.items():
+        if name == COMMENT:
+            continue
+        attr = spec.attrs.get(name)
+        if attr is None:
+            issues.append(Issue(file, line, f"<{el.tag}>: unknown attribute {name!r}"))
+            continue
+        try:
+            attrs[name] = attr.convert(raw)
+        except TypeMismatch as exc:
+            issues.append(Issue(file, line, f"<{el.tag} {name}={raw!r}>: {exc}"))
+    for name, attr in spec.attrs.items():
+        if name in attrs or name in el.attrib:
+            continue
+        if attr.default is REQUIRED:
+            issues.append(Issue(file, line, f"<{el.tag}>: missing required attribute {name!r}"))
+        else:
+            attrs[name] = attr.default
+    if el.text and el.text.strip():
+        issues.append(Issue(file, line, f"<{el.tag}>: unexpected text {el.text.strip()[:40]!r}"))
+    node = Node(str(el.tag), attrs, [], file, line)
+    seen: set[str] = set()
+    for child in el:
+        if not isinstance(child.tag, str):  # comments, processing instructions
+            continue
+        if child.tail and child.tail.strip():
+            issues.append(Issue(file, child.sourceline or line, "unexpected text between elements"))
+        child_spec = spec.children.get(child.tag)
+        if child_spec is None:
+            issues.append(
+                Issue(file, child.sourceline or line, f"<{el.tag}>: unknown element <{child.tag}>")
+            )
+            continue
+        if child.tag in seen and not child_spec.repeat:
+            issues.append(
+                Issue(file, child.sourceline or line, f"<{el.tag}>: <{child.tag}> given twice")
+            )
+            continue
+        seen.add(child.tag)
+        node.children.append(check_element(child, child_spec, file, issues))
+    return node
+
+
+def parse_xml(path: Path, issues: list[Issue]) -> etree._Element | None:
+    """The document's root element, or None with an issue for unreadable / malformed XML."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
+    try:
+        return etree.parse(str(path), parser).getroot()
+    except OSError as exc:
+        issues.append(Issue(str(path), 0, f"cannot read: {exc}"))
+    except etree.XMLSyntaxError as exc:
+        issues.append(Issue(str(path), exc.lineno or 0, f"malformed XML: {exc.msg}"))
+    return None

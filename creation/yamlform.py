@@ -1,0 +1,61 @@
+"""The YAML form of the master config: the same schema, so it is turned into XML elements.
+
+A mapping is an element: scalar values are its attributes, mapping values its single
+children, list values its repeated children (`entries: {entry: [{name: ...}, ...]}`).
+Source lines are kept so errors still read `file:line: message`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from lxml import etree
+
+from glideinwms_factory.creation.xmlcheck import Issue
+
+
+def _scalar_text(node: yaml.ScalarNode) -> str:
+    # YAML booleans come back as true/false; the schema wants True/False spelled any case.
+    return str(node.value)
+
+
+def _element(tag: str, node: yaml.Node, file: str, issues: list[Issue]) -> etree._Element | None:
+    line = node.start_mark.line + 1
+    if not isinstance(node, yaml.MappingNode):
+        issues.append(Issue(file, line, f"{tag}: expected a mapping"))
+        return None
+    element = etree.Element(tag)
+    element.sourceline = line
+    for key_node, value in node.value:
+        key = str(key_node.value)
+        if isinstance(value, yaml.ScalarNode):
+            element.set(key, _scalar_text(value))
+        elif isinstance(value, yaml.MappingNode):
+            child = _element(key, value, file, issues)
+            if child is not None:
+                element.append(child)
+        else:
+            for item in value.value:
+                child = _element(key, item, file, issues)
+                if child is not None:
+                    element.append(child)
+    return element
+
+
+def parse_yaml(path: Path, issues: list[Issue]) -> etree._Element | None:
+    """The `glidein:` document of a YAML config as an XML element tree, or None on error."""
+    try:
+        document = yaml.compose(path.read_text())
+    except OSError as exc:
+        issues.append(Issue(str(path), 0, f"cannot read: {exc}"))
+        return None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        issues.append(Issue(str(path), mark.line + 1 if mark else 0, f"malformed YAML: {exc}"))
+        return None
+    if not isinstance(document, yaml.MappingNode) or len(document.value) != 1:
+        issues.append(Issue(str(path), 1, "expected one top-level key 'glidein'"))
+        return None
+    key, value = document.value[0]
+    return _element(str(key.value), value, str(path), issues)
