@@ -168,11 +168,9 @@ def param_value_text(value: object) -> str:
     return str(value)
 
 
-def build_glidein_arguments(args: GlideinArgs, grid_type: str) -> str:
-    """The `GLIDEIN_ARGUMENTS` string; quoted as a whole for arc/cream/nordugrid.
-
-    `-cluster $(Cluster) -subcluster $(Process)` are left for the submit to expand.
-    """
+def glidein_argument_words(args: GlideinArgs) -> list[str]:
+    """The checked, encoded command line without `-cluster`/`-subcluster` (an argv for
+    running a glidein by hand; append the two with real numbers)."""
     words: list[str] = []
     for option, value in _options(args):
         words += [f"-{option}", _check(OPTION_VALUE_RE, f"-{option} value", value)]
@@ -181,9 +179,17 @@ def build_glidein_arguments(args: GlideinArgs, grid_type: str) -> str:
         text = param_value_text(value)
         if text:
             words += [f"-param_{name}", escape_param_value(text)]
-    words += ["-cluster", "$(Cluster)", "-subcluster", "$(Process)"]
+    return words
+
+
+def build_glidein_arguments(args: GlideinArgs, grid_type: str) -> str:
+    """The `GLIDEIN_ARGUMENTS` string; quoted as a whole for arc/cream/nordugrid.
+
+    `-cluster $(Cluster) -subcluster $(Process)` are left for the submit to expand.
+    """
+    words = [*glidein_argument_words(args), "-cluster", "$(Cluster)", "-subcluster", "$(Process)"]
     line = " ".join(words)
-    if grid_type.split()[0].lower() in QUOTED_GRID_TYPES:
+    if grid_type.split()[:1] and grid_type.split()[0].lower() in QUOTED_GRID_TYPES:
         line = '"' + line.replace('"', '\\"') + '"'
     return line
 

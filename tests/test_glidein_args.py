@@ -17,6 +17,7 @@ from glideinwms_factory.entry.glidein_args import (
     build_glidein_arguments,
     check_submit_value,
     escape_param_value,
+    glidein_argument_words,
     submit_environment,
     unescape_param_value,
 )
@@ -123,6 +124,13 @@ def test_arguments_have_all_options_in_order() -> None:
     assert pairs["-param_N"] == "4"
     assert "-param_EMPTY" not in pairs  # empty values are not passed
     assert words[-4:] == ["-cluster", "$(Cluster)", "-subcluster", "$(Process)"]
+
+
+def test_argument_words_are_an_argv_without_macros() -> None:
+    words = glidein_argument_words(make_args(params={"X": "a b"}))
+    assert words[-2:] == ["-param_X", "a.nbsp,b"]
+    assert "-cluster" not in words and "$(Cluster)" not in words
+    assert " ".join(words) in build_glidein_arguments(make_args(params={"X": "a b"}), "")
 
 
 def test_client_group_needs_group_name() -> None:
