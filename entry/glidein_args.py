@@ -168,11 +168,9 @@ def param_value_text(value: object) -> str:
     return str(value)
 
 
-def build_glidein_arguments(args: GlideinArgs, grid_type: str) -> str:
-    """The `GLIDEIN_ARGUMENTS` string; quoted as a whole for arc/cream/nordugrid.
-
-    `-cluster $(Cluster) -subcluster $(Process)` are left for the submit to expand.
-    """
+def glidein_argument_words(args: GlideinArgs) -> list[str]:
+    """The checked, encoded command line without `-cluster`/`-subcluster` (an argv for
+    running a glidein by hand; append the two with real numbers)."""
     words: list[str] = []
     for option, value in _options(args):
         words += [f"-{option}", _check(OPTION_VALUE_RE, f"-{option} value", value)]
@@ -181,9 +179,17 @@ def build_glidein_arguments(args: GlideinArgs, grid_type: str) -> str:
         text = param_value_text(value)
         if text:
             words += [f"-param_{name}", escape_param_value(text)]
-    words += ["-cluster", "$(Cluster)", "-subcluster", "$(Process)"]
+    return words
+
+
+def build_glidein_arguments(args: GlideinArgs, grid_type: str) -> str:
+    """The `GLIDEIN_ARGUMENTS` string; quoted as a whole for arc/cream/nordugrid.
+
+    `-cluster $(Cluster) -subcluster $(Process)` are left for the submit to expand.
+    """
+    words = [*glidein_argument_words(args), "-cluster", "$(Cluster)", "-subcluster", "$(Process)"]
     line = " ".join(words)
-    if grid_type.split()[0].lower() in QUOTED_GRID_TYPES:
+    if grid_type.split()[:1] and grid_type.split()[0].lower() in QUOTED_GRID_TYPES:
         line = '"' + line.replace('"', '\\"') + '"'
     return line
 
@@ -218,6 +224,34 @@ def _check_arguments(arguments: str) -> str:
 
 
 @dataclass(frozen=True)
+class EntryConstants:
+    """The factory/entry part of every submit environment of one entry (config.md §5)."""
+
+    factory_name: str
+    glidein_name: str
+    entry_name: str
+    submit_file: str  # GlideinEntrySubmitFile, e.g. `entry_<e>/job.condor`
+    web_url: str
+    startup_dir: str
+    slots_layout: str
+    grid_resource_options: str = ""
+
+    def env(self) -> dict[str, str]:
+        """As `$ENV()` names; checked too, since they land in quoted `+Attr` lines."""
+        values = {
+            "FACTORY_NAME": self.factory_name,
+            "GLIDEIN_NAME": self.glidein_name,
+            "GLIDEIN_ENTRY_NAME": self.entry_name,
+            "GLIDEIN_ENTRY_SUBMIT_FILE": self.submit_file,
+            "GLIDEIN_WEB_URL": self.web_url,
+            "GLIDEIN_STARTUP_DIR": self.startup_dir,
+            "GLIDEIN_SLOTS_LAYOUT": self.slots_layout,
+            "GRID_RESOURCE_OPTIONS": self.grid_resource_options,
+        }
+        return {name: check_submit_value(name, value) for name, value in values.items()}
+
+
+@dataclass(frozen=True)
 class SubmitRequest:
     """The request-dependent part of one submit call (operations.md §5.2)."""
 
@@ -233,6 +267,7 @@ class SubmitRequest:
     idtokens_file: str = ""
     scitokens_file: str = ""
     idle_lifetime: int = 0
+    remote_username: str = ""  # batch (BOSCO) entries: the site account
     params: Mapping[str, object] = field(default_factory=dict)
 
 
@@ -244,20 +279,17 @@ class SubmitEnvironment:
     skipped_params: tuple[str, ...] = ()
 
 
-def submit_environment(
-    request: SubmitRequest, entry_env: Mapping[str, str] | None = None
-) -> SubmitEnvironment:
+def submit_environment(request: SubmitRequest, entry: EntryConstants) -> SubmitEnvironment:
     """Render the environment job.condor's `$ENV()` references read for one request.
 
-    `entry_env` holds the factory/entry constants (FACTORY_NAME, GLIDEIN_ENTRY_NAME ...)
-    from trusted config. Identity values must match `[A-Za-z0-9._@:-]+`; paths and the
+    Identity values must match `[A-Za-z0-9._@:-]+`; paths and the
     arguments must be submit-safe; otherwise `UnsafeValueError` rejects the request.
     A `GLIDEIN_PARAM_<X>` that is not submit-safe is only skipped: the glidein still gets
     it, encoded, through `-param_<X>`.
     """
     if request.count <= 0:
         raise UnsafeValueError(f"GLIDEIN_COUNT {request.count} is not a positive count")
-    env = dict(entry_env or {})
+    env = entry.env()
     for name, value in (
         ("GLIDEIN_CLIENT", request.client_name),
         ("GLIDEIN_FRONTEND_NAME", request.frontend_name),
@@ -279,6 +311,10 @@ def submit_environment(
     ):
         if value:
             env[name] = check_submit_value(name, value)
+    if request.remote_username:
+        env["GLIDEIN_REMOTE_USERNAME"] = _check(
+            IDENT_VALUE_RE, "GLIDEIN_REMOTE_USERNAME", request.remote_username
+        )
     if request.x509_proxy:
         env["X509_USER_PROXY_BASENAME"] = request.x509_proxy.rsplit("/", 1)[-1]
     skipped = []

@@ -23,6 +23,9 @@ ALL = "All"
 FACTORY = "factory"
 HEADER = "#Start End Entry Frontend Sec_Class # Comment"
 _DELAY_RE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# Entry, frontend and class names are columns: no blanks, no comment sign.
+_NAME_RE = re.compile(r"[^\s#]+")
 _CLOCK_RE = re.compile(
     r"(?:(?:(?:(?P<year>\d{4})-)?(?P<month>\d{1,2})-)?(?P<day>\d{1,2})-)?"
     r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?"
@@ -78,11 +81,13 @@ class Downtime:
         )
 
     def to_line(self) -> str:
+        """The file line; a comment's control characters become spaces (one line, always)."""
         end = _format_time(self.end) if self.end is not None else "None"
         line = (
             f"{_format_time(self.start)} {end} {self.entry} {self.frontend} {self.security_class}"
         )
-        return f"{line} # {self.comment}" if self.comment else line
+        comment = _CONTROL_RE.sub(" ", self.comment).strip()
+        return f"{line} # {comment}" if comment else line
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,19 @@ def statusdown_line(downtimes: Iterable[Downtime], name: str, now: datetime) -> 
         if downtime.entry in entries and downtime.active(now) and scope not in scopes:
             scopes.append(scope)
     return f"{name} Down\t{','.join(scopes)}" if scopes else f"{name} Up  \t{ALL}:{ALL}"
+
+
+def check_scope(entry: str, frontend: str = ALL, security_class: str = ALL) -> None:
+    """Refuse names that would not stay one column of the file."""
+    for what, name in (
+        ("entry", entry),
+        ("frontend", frontend),
+        ("security class", security_class),
+    ):
+        if not _NAME_RE.fullmatch(name):
+            raise DowntimeError(
+                f"bad {what} name {name!r}: must be non-empty, without blanks or '#'"
+            )
 
 
 def _covers(existing: Downtime, new: Downtime) -> bool:
@@ -281,6 +299,7 @@ class DowntimeFile:
 
     def down(self, downtime: Downtime) -> bool:
         """Append `downtime` unless an existing line already covers it; True if appended."""
+        check_scope(downtime.entry, downtime.frontend, downtime.security_class)
         if downtime.end is not None and downtime.end < downtime.start:
             raise DowntimeError("downtime end is before its start")
         with self._locked(exclusive=True):
@@ -303,6 +322,7 @@ class DowntimeFile:
 
         A matching line that would only start after `until` ends at its own start.
         """
+        check_scope(entry, frontend, security_class)
         with self._locked(exclusive=True):
             current = parse_downtimes(self._read_text())
             lines = list(current.lines)

@@ -206,6 +206,22 @@ def test_factory_down_covers_everything(tmp_path: Path) -> None:
     assert all_file.down(Downtime(NOW, None, "factory"))  # All does not cover the factory
 
 
+def test_hostile_comment_and_names_cannot_add_lines(tmp_path: Path) -> None:
+    path = tmp_path / "d"
+    file = DowntimeFile(path)
+    sneaky = "ok\n2025-01-01T00:00:00+00:00 None factory All All"
+    assert file.down(Downtime(NOW, None, "ENTRY_A", comment=sneaky))
+    assert [d.entry for d in file.read().downtimes] == ["ENTRY_A"]
+    assert file.up(NOW, NOW, "ENTRY_A", comment="x\ry")
+    assert file.read().downtimes[0].comment.endswith("; x y")
+    for entry, frontend in (("A B", "All"), ("E", "fe#1"), ("", "All"), ("E\nfactory", "All")):
+        with pytest.raises(DowntimeError, match="bad"):
+            file.down(Downtime(NOW, None, entry, frontend))
+    with pytest.raises(DowntimeError, match="bad entry"):
+        file.up(NOW, NOW, "a b")
+    assert len(path.read_text().splitlines()) == 2  # header + the one line
+
+
 def test_up_closes_open_matching_lines(tmp_path: Path) -> None:
     path = tmp_path / "d"
     path.write_text(SAMPLE)

@@ -5,18 +5,21 @@ from __future__ import annotations
 import random
 import shlex
 import string
+from dataclasses import replace
 
 import pytest
 
 from glideinwms_factory.entry.glidein_args import (
     PARAM_CODES,
     ClientStaging,
+    EntryConstants,
     GlideinArgs,
     SubmitRequest,
     UnsafeValueError,
     build_glidein_arguments,
     check_submit_value,
     escape_param_value,
+    glidein_argument_words,
     submit_environment,
     unescape_param_value,
 )
@@ -125,6 +128,13 @@ def test_arguments_have_all_options_in_order() -> None:
     assert words[-4:] == ["-cluster", "$(Cluster)", "-subcluster", "$(Process)"]
 
 
+def test_argument_words_are_an_argv_without_macros() -> None:
+    words = glidein_argument_words(make_args(params={"X": "a b"}))
+    assert words[-2:] == ["-param_X", "a.nbsp,b"]
+    assert "-cluster" not in words and "$(Cluster)" not in words
+    assert " ".join(words) in build_glidein_arguments(make_args(params={"X": "a b"}), "")
+
+
 def test_client_group_needs_group_name() -> None:
     args = make_args(client=ClientStaging(web="http://fe/w", sign="s", descript="d"))
     text = build_glidein_arguments(args, "condor")
@@ -171,6 +181,17 @@ def test_hostile_option_values_are_refused(value: str) -> None:
         )
 
 
+ENTRY = EntryConstants(
+    factory_name="TestFactory",
+    glidein_name="gfactory_instance",
+    entry_name="ENTRY_A",
+    submit_file="entry_ENTRY_A/job.condor",
+    web_url="http://localhost:8000/stage",
+    startup_dir="OSG",
+    slots_layout="fixed",
+)
+
+
 def make_request(**overrides: object) -> SubmitRequest:
     values: dict[str, object] = dict(
         count=5,
@@ -189,7 +210,7 @@ def make_request(**overrides: object) -> SubmitRequest:
 
 
 def test_submit_environment_has_every_env_value() -> None:
-    result = submit_environment(make_request(), {"GLIDEIN_ENTRY_NAME": "ENTRY_A"})
+    result = submit_environment(make_request(remote_username="bosco_user"), ENTRY)
     env = result.env
     assert env["GLIDEIN_COUNT"] == "5"
     assert env["GLIDEIN_FRONTEND_NAME"] == "fe1:frontend"
@@ -197,7 +218,9 @@ def test_submit_environment_has_every_env_value() -> None:
     assert env["GLIDEIN_LOGNR"] == "20261122"
     assert env["X509_USER_PROXY"].endswith("credential_cred_1")
     assert env["X509_USER_PROXY_BASENAME"] == "credential_cred_1"
-    assert env["GLIDEIN_ENTRY_NAME"] == "ENTRY_A"
+    assert env["GLIDEIN_ENTRY_NAME"] == "ENTRY_A" and env["FACTORY_NAME"] == "TestFactory"
+    assert env["GLIDEIN_ENTRY_SUBMIT_FILE"] == "entry_ENTRY_A/job.condor"
+    assert env["GLIDEIN_REMOTE_USERNAME"] == "bosco_user"
     assert env["GLIDEIN_ARGUMENTS"].endswith("-subcluster $(Process)")
     assert env["GLIDEIN_PARAM_GLIDEIN_Collector"] == "ce.org:9618"  # unescaped
     assert "GLIDEIN_PARAM_REQ" not in env and result.skipped_params == ("REQ",)
@@ -205,9 +228,9 @@ def test_submit_environment_has_every_env_value() -> None:
 
 def test_quoted_arguments_are_accepted_in_environment() -> None:
     arguments = build_glidein_arguments(make_args(), "arc")
-    assert submit_environment(make_request(arguments=arguments)).env["GLIDEIN_ARGUMENTS"] == (
-        arguments
-    )
+    assert submit_environment(make_request(arguments=arguments), ENTRY).env[
+        "GLIDEIN_ARGUMENTS"
+    ] == (arguments)
 
 
 @pytest.mark.parametrize(
@@ -216,28 +239,35 @@ def test_quoted_arguments_are_accepted_in_environment() -> None:
 @pytest.mark.parametrize("value", [*HOSTILE, "", "a b"])
 def test_hostile_identity_values_are_refused(field: str, value: str) -> None:
     with pytest.raises(UnsafeValueError):
-        submit_environment(make_request(**{field: value}))
+        submit_environment(make_request(**{field: value}), ENTRY)
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_arguments_and_paths_are_refused(value: str) -> None:
     with pytest.raises(UnsafeValueError, match="GLIDEIN_ARGUMENTS"):
-        submit_environment(make_request(arguments="-v std -x " + value))
+        submit_environment(make_request(arguments="-v std -x " + value), ENTRY)
     with pytest.raises(UnsafeValueError, match="X509_USER_PROXY"):
-        submit_environment(make_request(x509_proxy="/tmp/" + value))
+        submit_environment(make_request(x509_proxy="/tmp/" + value), ENTRY)
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_param_values_are_kept_out_of_the_environment(value: str) -> None:
-    result = submit_environment(make_request(params={"P": value}))
+    result = submit_environment(make_request(params={"P": value}), ENTRY)
     assert "GLIDEIN_PARAM_P" not in result.env and result.skipped_params == ("P",)
 
 
 def test_bad_count_and_log_date_are_refused() -> None:
     with pytest.raises(UnsafeValueError, match="GLIDEIN_COUNT"):
-        submit_environment(make_request(count=0))
+        submit_environment(make_request(count=0), ENTRY)
     with pytest.raises(UnsafeValueError, match="GLIDEIN_LOGNR"):
-        submit_environment(make_request(log_date="2026-11-22"))
+        submit_environment(make_request(log_date="2026-11-22"), ENTRY)
+
+
+def test_hostile_entry_constants_and_remote_user_are_refused() -> None:
+    with pytest.raises(UnsafeValueError, match="GLIDEIN_WEB_URL"):
+        submit_environment(make_request(), replace(ENTRY, web_url='http://x/"\nqueue'))
+    with pytest.raises(UnsafeValueError, match="GLIDEIN_REMOTE_USERNAME"):
+        submit_environment(make_request(remote_username="u; rm"), ENTRY)
 
 
 def test_check_submit_value_accepts_plain_text() -> None:
