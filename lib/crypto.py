@@ -233,17 +233,14 @@ def decrypt_request(
 
 
 def encrypt_request_fields(
-    public_key: rsa.RSAPublicKey,
-    sym_key: SymKey,
-    identity: str,
-    enc_params: Mapping[str, str],
-    digest: OaepDigest = "sha1",
+    sym_key: SymKey, enc_key_code: str, identity: str, enc_params: Mapping[str, str]
 ) -> dict[str, str]:
-    """The encrypted attributes of a request ad (frontend side), ready to merge into it."""
-    fields = {
-        "ReqEncKeyCode": encrypt_key_code(public_key, sym_key, digest),
-        "ReqEncIdentity": sym_key.encrypt(identity),
-    }
+    """The encrypted attributes of a request ad (frontend side), ready to merge into it.
+
+    `enc_key_code` comes from `encrypt_key_code` once per factory key and cycle: OAEP is
+    randomized, and frontends send the same `ReqEncKeyCode` in all ads of a cycle.
+    """
+    fields = {"ReqEncKeyCode": enc_key_code, "ReqEncIdentity": sym_key.encrypt(identity)}
     for name, value in enc_params.items():
         fields[ENC_PARAM_PREFIX + name] = sym_key.encrypt(value)
     return fields

@@ -33,11 +33,10 @@ def test_round_trip_every_cipher_and_digest(key: FactoryKey, cipher: str, digest
     ad = {
         "Name": "x",
         **crypto.encrypt_request_fields(
-            _public(key),
             sym,
+            crypto.encrypt_key_code(_public(key), sym, digest),
             "fe@example.org",
             {"SecurityName": "fe1", "Entry_A.idtoken": "tok\nwith ünicode"},
-            digest=digest,
         ),
     }
     decoded = crypto.decrypt_request(key.private_key, ad, allow_legacy_ciphers=legacy)
@@ -153,7 +152,8 @@ def _bad_padding(sym: SymKey, value: str) -> bool:
 
 def test_request_missing_or_undecodable_parts(key: FactoryKey) -> None:
     sym = SymKey.generate()
-    good = crypto.encrypt_request_fields(_public(key), sym, "fe@x", {"SecurityName": "fe1"})
+    enc = crypto.encrypt_key_code(_public(key), sym)
+    good = crypto.encrypt_request_fields(sym, enc, "fe@x", {"SecurityName": "fe1"})
     with pytest.raises(DecryptError, match="no ReqEncKeyCode"):
         crypto.decrypt_request(key.private_key, {"ReqEncIdentity": good["ReqEncIdentity"]})
     with pytest.raises(DecryptError, match="no ReqEncIdentity"):
