@@ -57,6 +57,13 @@ def main() -> None:
             f"full request decode, OAEP-{digest:<6} (identity + {len(params)} params):"
             f" {rate:9.0f} requests/s  ({1e3 / rate:.3f} ms, n={n})"
         )
+    cache = crypto.KeyCodeCache()
+    ad = requests["sha1"]
+    rate, n = _rate(lambda: crypto.decrypt_request(key.private_key, ad, cache=cache), args.seconds)
+    print(
+        f"full request decode, key code cached (same frontend, same cycle):"
+        f" {rate:9.0f} requests/s  ({1e3 / rate:.3f} ms, n={n})"
+    )
     value = sym.encrypt("frontend_sec")
     rate, n = _rate(lambda: sym.decrypt(value), args.seconds)
     print(f"one AES-256-CBC value decrypt: {rate:9.0f} /s  ({1e6 / rate:.1f} us, n={n})")
