@@ -201,6 +201,43 @@ def decrypt_key_code(
     return parse_key_code(code, allow_legacy_ciphers)
 
 
+class KeyCodeCache:
+    """Decoded key codes by (private key, `ReqEncKeyCode`), failures included.
+
+    A frontend sends the same `ReqEncKeyCode` in all its ads to one factory key within a
+    cycle, so a process serving many entries pays the RSA decryption (the one expensive
+    per-request step) once per frontend and cycle instead of once per ad. Decryption is
+    deterministic, so a cached answer is exactly what decrypting again would give.
+    Bounded: the oldest entries go first.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple[rsa.RSAPrivateKey, str, bool], SymKey | DecryptError] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def decrypt(
+        self, private_key: rsa.RSAPrivateKey, enc_key_code: object, allow_legacy_ciphers: bool
+    ) -> SymKey:
+        if not isinstance(enc_key_code, str):
+            return decrypt_key_code(private_key, enc_key_code, allow_legacy_ciphers)
+        slot = (private_key, enc_key_code.lower(), allow_legacy_ciphers)
+        result = self._entries.get(slot)
+        if result is None:
+            try:
+                result = decrypt_key_code(private_key, enc_key_code, allow_legacy_ciphers)
+            except DecryptError as exc:
+                result = exc
+            if len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]
+            self._entries[slot] = result
+        if isinstance(result, DecryptError):
+            raise DecryptError(str(result))
+        return result
+
+
 @dataclass(frozen=True)
 class DecodedRequest:
     """The decrypted parts of a `glideclient`/`glideclientglobal` ad."""
@@ -211,18 +248,25 @@ class DecodedRequest:
 
 
 def decrypt_request(
-    private_key: rsa.RSAPrivateKey, ad: Mapping[str, Any], allow_legacy_ciphers: bool = False
+    private_key: rsa.RSAPrivateKey,
+    ad: Mapping[str, Any],
+    allow_legacy_ciphers: bool = False,
+    cache: KeyCodeCache | None = None,
 ) -> DecodedRequest:
     """Checks 1-4 of security.md §4: key code, identity, and every `GlideinEncParam*`.
 
     Comparing the identity with `AuthenticatedIdentity` is the caller's job (it needs
-    the ad's trust context); any undecodable part rejects the whole ad.
+    the ad's trust context); any undecodable part rejects the whole ad. Pass a
+    `KeyCodeCache` kept across ads to decrypt each frontend's key code once.
     """
     if "ReqEncKeyCode" not in ad:
         raise DecryptError("ad has no ReqEncKeyCode")
     if "ReqEncIdentity" not in ad:
         raise DecryptError("ad has no ReqEncIdentity")
-    sym_key = decrypt_key_code(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
+    if cache is None:
+        sym_key = decrypt_key_code(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
+    else:
+        sym_key = cache.decrypt(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
     identity = sym_key.decrypt(ad["ReqEncIdentity"], "ReqEncIdentity")
     params = {
         name[len(ENC_PARAM_PREFIX) :]: sym_key.decrypt(value, name)
@@ -233,17 +277,14 @@ def decrypt_request(
 
 
 def encrypt_request_fields(
-    public_key: rsa.RSAPublicKey,
-    sym_key: SymKey,
-    identity: str,
-    enc_params: Mapping[str, str],
-    digest: OaepDigest = "sha1",
+    sym_key: SymKey, enc_key_code: str, identity: str, enc_params: Mapping[str, str]
 ) -> dict[str, str]:
-    """The encrypted attributes of a request ad (frontend side), ready to merge into it."""
-    fields = {
-        "ReqEncKeyCode": encrypt_key_code(public_key, sym_key, digest),
-        "ReqEncIdentity": sym_key.encrypt(identity),
-    }
+    """The encrypted attributes of a request ad (frontend side), ready to merge into it.
+
+    `enc_key_code` comes from `encrypt_key_code` once per factory key and cycle: OAEP is
+    randomized, and frontends send the same `ReqEncKeyCode` in all ads of a cycle.
+    """
+    fields = {"ReqEncKeyCode": enc_key_code, "ReqEncIdentity": sym_key.encrypt(identity)}
     for name, value in enc_params.items():
         fields[ENC_PARAM_PREFIX + name] = sym_key.encrypt(value)
     return fields

@@ -33,11 +33,10 @@ def test_round_trip_every_cipher_and_digest(key: FactoryKey, cipher: str, digest
     ad = {
         "Name": "x",
         **crypto.encrypt_request_fields(
-            _public(key),
             sym,
+            crypto.encrypt_key_code(_public(key), sym, digest),
             "fe@example.org",
             {"SecurityName": "fe1", "Entry_A.idtoken": "tok\nwith ünicode"},
-            digest=digest,
         ),
     }
     decoded = crypto.decrypt_request(key.private_key, ad, allow_legacy_ciphers=legacy)
@@ -153,7 +152,8 @@ def _bad_padding(sym: SymKey, value: str) -> bool:
 
 def test_request_missing_or_undecodable_parts(key: FactoryKey) -> None:
     sym = SymKey.generate()
-    good = crypto.encrypt_request_fields(_public(key), sym, "fe@x", {"SecurityName": "fe1"})
+    enc = crypto.encrypt_key_code(_public(key), sym)
+    good = crypto.encrypt_request_fields(sym, enc, "fe@x", {"SecurityName": "fe1"})
     with pytest.raises(DecryptError, match="no ReqEncKeyCode"):
         crypto.decrypt_request(key.private_key, {"ReqEncIdentity": good["ReqEncIdentity"]})
     with pytest.raises(DecryptError, match="no ReqEncIdentity"):
@@ -168,3 +168,34 @@ def test_symkey_refuses_wrong_sizes() -> None:
         SymKey("aes_256_cbc", b"1" * 16, b"2" * 16)
     with pytest.raises(ValueError, match="unknown cipher"):
         SymKey("rot13", b"", b"")
+
+
+def test_key_code_cache_decrypts_once_and_remembers_failures(
+    key: FactoryKey, other_key: FactoryKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sym = SymKey.generate()
+    enc = crypto.encrypt_key_code(_public(key), sym)
+    bad = crypto.encrypt_key_code(_public(other_key), sym)
+    calls = []
+    real = crypto.decrypt_key_code
+
+    def counting(*args):
+        calls.append(args[1])
+        return real(*args)
+
+    monkeypatch.setattr(crypto, "decrypt_key_code", counting)
+    cache = crypto.KeyCodeCache(max_entries=2)
+    ad = crypto.encrypt_request_fields(sym, enc, "fe@x", {"SecurityName": "fe1"})
+    for _ in range(3):
+        assert crypto.decrypt_request(key.private_key, ad, cache=cache).identity == "fe@x"
+    assert cache.decrypt(key.private_key, enc.upper(), False) == sym
+    assert calls == [enc]
+    for _ in range(2):
+        with pytest.raises(DecryptError, match="RSA decryption failed"):
+            cache.decrypt(key.private_key, bad, False)
+    assert calls == [enc, bad]
+    # Another key's entry is separate; the bound evicts the oldest.
+    assert cache.decrypt(other_key.private_key, bad, False) == sym
+    assert len(cache) == 2
+    cache.decrypt(key.private_key, enc, False)
+    assert calls[-1] == enc and len(calls) == 4

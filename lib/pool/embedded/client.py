@@ -197,8 +197,12 @@ class EmbeddedCollector:
             query_ad["Requirements"] = classad2.ExprTree(constraint)
         except (classad2.ClassAdException, ValueError) as exc:
             raise PoolError(f"constraint does not parse: {constraint[:120]!r}") from exc
+        self.invalidate_query(query_ad, command)
+
+    def invalidate_query(self, query_ad: classad2.ClassAd, command: str) -> None:
+        """Send a query ad as condor_advertise INVALIDATE_* does (TargetType kept)."""
         path = "/v1/collector/invalidate?" + urllib.parse.urlencode({"command": command})
-        self._http.request("POST", path, query_ad.printOld().encode(), auth=True)
+        self._http.request("POST", path, encode_for_advertise(query_ad).encode(), auth=True)
 
 
 def _wire_value(value: Any) -> Any:

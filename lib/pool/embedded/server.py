@@ -34,6 +34,7 @@ from glideinwms_factory.lib.pool.embedded.auth import (
     verify_token,
 )
 from glideinwms_factory.lib.pool.embedded.collector import DEFAULT_LIFETIME, CollectorStore
+from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
 from glideinwms_factory.lib.pool.embedded.wire import CONTENT_TYPE, encode_ad, join_blocks
 
 MAX_BODY = 64 * 1024 * 1024
@@ -57,7 +58,7 @@ class PoolDaemon:
     def __init__(
         self,
         state_dir: pathlib.Path,
-        schedd: Any,
+        schedd: ScheddCore,
         log: logging.Logger,
         lifetime: int = DEFAULT_LIFETIME,
     ) -> None:
@@ -251,12 +252,6 @@ def collector_query(
     return 200, CONTENT_TYPE, join_blocks(blocks).encode()
 
 
-def _schedd(state: PoolDaemon) -> Any:
-    if state.schedd is None:
-        raise HttpError(503, "this pool daemon runs without a schedd")
-    return state.schedd
-
-
 def _attr_value(name: str, value: object) -> object:
     if isinstance(value, dict) and set(value) == {"expr"} and isinstance(value["expr"], str):
         try:
@@ -278,18 +273,18 @@ def schedd_submit(
     attrs = data.get("attrs") or {}
     if not isinstance(description, str | dict) or not description:
         raise HttpError(400, "submit needs a 'description' (text or object)")
-    if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= 100_000:
-        raise HttpError(400, "submit 'count' must be an integer from 1 to 100000")
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise HttpError(400, "submit 'count' must be an integer (0: the description's queue N)")
     if not isinstance(attrs, dict):
         raise HttpError(400, "submit 'attrs' must be an object")
     values = {str(name): _attr_value(str(name), value) for name, value in attrs.items()}
     try:
-        cluster = _schedd(state).submit(
+        cluster = state.schedd.submit(
             description, count=count, attrs=values, owner=identity.split("@", 1)[0]
         )
     except ValueError as exc:
         raise HttpError(400, str(exc)) from exc
-    state.log.info("%s submitted cluster %d (%d job(s))", identity, cluster, count)
+    state.log.info("%s submitted cluster %d (count=%d)", identity, cluster, count)
     return _json({"cluster": cluster})
 
 
@@ -298,7 +293,7 @@ def schedd_query(
 ) -> tuple[int, str, bytes]:
     constraint, projection = handler.query_params(params)
     try:
-        ads = _schedd(state).query(constraint, projection)
+        ads = state.schedd.query(constraint, projection)
     except ValueError as exc:
         raise HttpError(400, str(exc)) from exc
     return 200, CONTENT_TYPE, join_blocks([encode_ad(ad) for ad in ads]).encode()
@@ -328,7 +323,7 @@ def schedd_act(
     if hold_code is not None and not isinstance(hold_code, int):
         raise HttpError(400, "act 'hold_code' must be an integer")
     try:
-        count = _schedd(state).act(
+        count = state.schedd.act(
             action, jobs, reason=reason, hold_code=hold_code, hold_subcode=hold_subcode
         )
     except ValueError as exc:
@@ -383,17 +378,6 @@ def _make_logger(state_dir: pathlib.Path) -> logging.Logger:
     return log
 
 
-def _open_schedd(state_dir: pathlib.Path, slots: int, log: logging.Logger) -> Any:
-    try:
-        from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
-    except ImportError:
-        log.warning("no schedd_core module: running the Collector only")
-        return None
-    core = ScheddCore(state_dir / statedir.SCHEDD_DIR, slots=slots, log=log)
-    core.start()
-    return core
-
-
 def _detach_stdio(log_path: pathlib.Path) -> None:
     """After the address is printed: stdin/stdout to /dev/null, stderr to the log."""
     sys.stdout.flush()
@@ -417,9 +401,10 @@ def serve(args: argparse.Namespace) -> int:
         print(f"gwms-pool: another pool daemon (pid {pid}) uses {state_dir}", file=sys.stderr)
         return 1
     log = _make_logger(state_dir)
+    schedd = ScheddCore(state_dir / statedir.SCHEDD_DIR, slots=args.slots, log=log)
     try:
         httpd = PoolHttpServer(
-            (args.host, args.port), PoolDaemon(state_dir, None, log, args.lifetime)
+            (args.host, args.port), PoolDaemon(state_dir, schedd, log, args.lifetime)
         )
     except (OSError, TokenError) as exc:
         print(f"gwms-pool: cannot start on {args.host}:{args.port}: {exc}", file=sys.stderr)
@@ -427,7 +412,12 @@ def serve(args: argparse.Namespace) -> int:
     state = httpd.daemon_state
     host, port = httpd.server_address[:2]
     state.address = f"{host}:{port}"
-    state.schedd = _open_schedd(state_dir, args.slots, log)
+    try:
+        schedd.start()
+    except Exception as exc:
+        log.exception("cannot start the schedd")
+        print(f"gwms-pool: cannot start the schedd: {exc}", file=sys.stderr)
+        return 1
     state.advertise_self()
     stop = threading.Event()
     sweeper = threading.Thread(target=_sweeper, args=(state, stop), name="sweeper", daemon=True)
@@ -449,8 +439,7 @@ def serve(args: argparse.Namespace) -> int:
         httpd.serve_forever(poll_interval=0.2)
     finally:
         stop.set()
-        if state.schedd is not None:
-            state.schedd.stop()
+        schedd.stop()
         httpd.server_close()
         for name in (statedir.ADDRESS_FILE, statedir.PID_FILE):
             with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,546 @@
+"""`gwms-frontend-sim`: a VO Frontend stand-in that requests glideins from factories.
+
+It speaks the Frontend side of spec/classads.md §2, §4, §5 and spec/security.md §3: it
+takes each factory's public key only from the `glidefactoryglobal` ad, advertises one
+`glideclient` request per requested entry (and a `glideclientglobal` credential ad per
+factory when given a credential), encrypted as 3.10 frontends do, with its own token
+so that the Collector stamps its identity. The ad building below is pure; `main` does
+the I/O.
+
+    gwms-frontend-sim [--pool HOST:PORT] --token FILE list
+    gwms-frontend-sim [--pool HOST:PORT] --token FILE request --entry NAME --idle N --max M [--once]
+    gwms-frontend-sim [--pool HOST:PORT] --token FILE stop
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import classad2
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from glideinwms_factory.lib import crypto
+from glideinwms_factory.lib.factory_key import load_public_key, pem_from_ad_value, pub_key_id
+from glideinwms_factory.lib.pool import Collector, PoolError
+
+log = logging.getLogger("gwms-frontend-sim")
+
+REQUEST_COMMAND = "UPDATE_MASTER_AD"
+INVALIDATE_COMMAND = "INVALIDATE_MASTER_ADS"
+REMOVE_EXCESS_MODES = ("NO", "WAIT", "IDLE", "ALL", "UNREG")
+# No frontend staging area: values the factory accepts (check #11) and reads as "none".
+NO_WEB = "None"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._@-]+")
+_PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+class SimError(Exception):
+    """A problem to report in one line and exit non-zero."""
+
+
+@dataclass(frozen=True)
+class FactoryKeyInfo:
+    """A factory instance's public key, from its `glidefactoryglobal` ad."""
+
+    name: str  # <glidein>@<factory>
+    key_id: str
+    public_key: rsa.RSAPublicKey
+
+
+@dataclass(frozen=True)
+class Target:
+    """An entry to request glideins from, with the key of its factory."""
+
+    name: str  # <entry>@<glidein>@<factory>: ReqName and ReqGlidein
+    entry_name: str
+    factory: FactoryKeyInfo
+    proxy_param: str  # SubmitProxy for grid_proxy entries, else GlideinProxy
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A credential delivered through `glideclientglobal` and named in requests by its id."""
+
+    cred_id: str
+    content: str
+
+
+@dataclass(frozen=True)
+class CycleKey:
+    """One factory key's symmetric key for this cycle, and its RSA-encrypted key code."""
+
+    factory: FactoryKeyInfo
+    sym_key: crypto.SymKey
+    enc_key_code: str
+
+    @classmethod
+    def generate(cls, factory: FactoryKeyInfo, digest: crypto.OaepDigest) -> CycleKey:
+        sym_key = crypto.SymKey.generate()
+        return cls(factory, sym_key, crypto.encrypt_key_code(factory.public_key, sym_key, digest))
+
+    def encrypt(self, identity: str, enc_params: Mapping[str, str]) -> dict[str, str]:
+        return crypto.encrypt_request_fields(self.sym_key, self.enc_key_code, identity, enc_params)
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """What the simulated frontend group asks every targeted entry for."""
+
+    identity: str
+    frontend: str = "frontend"
+    group: str = "main"
+    idle: int = 0
+    max_glideins: int = 0
+    remove_excess: str = "NO"
+    margin: int = 0
+    idle_lifetime: int = 0
+    security_name: str = "frontend"
+    security_class: str = "frontend"
+    params: Mapping[str, str] = field(default_factory=dict)
+    credential: Credential | None = None
+    idtoken: str | None = None
+    web_url: str = NO_WEB
+    oaep_digest: crypto.OaepDigest = "sha1"
+
+    @property
+    def client_name(self) -> str:
+        return f"{self.frontend}.{self.group}"
+
+
+def credential_id(seed: str | bytes) -> str:
+    """An 8-character base32 id (`[A-Z2-7]{8}`) derived from a credential path or content."""
+    data = seed.encode() if isinstance(seed, str) else seed
+    return base64.b32encode(hashlib.sha256(data).digest()).decode("ascii")[:8]
+
+
+def factory_keys(global_ads: Iterable[Mapping[str, Any]]) -> dict[str, FactoryKeyInfo]:
+    """Usable keys by global `Name`; ads with a bad key are skipped with a log line."""
+    keys = {}
+    for ad in global_ads:
+        name = str(ad.get("Name", ""))
+        value = ad.get("PubKeyValue")
+        if ad.get("PubKeyType") != "RSA" or not isinstance(value, str):
+            log.warning("glidefactoryglobal %r has no RSA key; ignored", name)
+            continue
+        pem = pem_from_ad_value(value)
+        try:
+            public_key = load_public_key(pem)
+        except ValueError as exc:
+            log.warning("glidefactoryglobal %r: %s; ignored", name, exc)
+            continue
+        keys[name] = FactoryKeyInfo(name, str(ad.get("PubKeyID") or pub_key_id(pem)), public_key)
+    return keys
+
+
+def find_targets(
+    wanted: Sequence[str],
+    entry_ads: Iterable[Mapping[str, Any]],
+    keys: Mapping[str, FactoryKeyInfo],
+) -> list[Target]:
+    """Pair each wanted entry (short or full name) with its factory's key (classads.md §4)."""
+    candidates: dict[str, list[Target]] = {}
+    for ad in entry_ads:
+        name = str(ad.get("Name", ""))
+        factory = next((k for g, k in keys.items() if name.endswith("@" + g)), None)
+        if factory is None:
+            continue
+        entry_name = str(ad.get("EntryName") or name.split("@", 1)[0])
+        grid_proxy = str(ad.get("GlideinRequirex509_Proxy", "")).lower() == "true"
+        target = Target(name, entry_name, factory, "SubmitProxy" if grid_proxy else "GlideinProxy")
+        for alias in {name, entry_name}:
+            candidates.setdefault(alias, []).append(target)
+    targets = []
+    for want in wanted:
+        found = candidates.get(want, [])
+        if not found:
+            raise SimError(f"entry {want!r} not found (or its factory publishes no key)")
+        if len(found) > 1:
+            names = ", ".join(sorted(t.name for t in found))
+            raise SimError(f"entry {want!r} is ambiguous: {names}; give the full name")
+        targets.append(found[0])
+    return targets
+
+
+def _common(spec: RequestSpec, my_type: str) -> dict[str, Any]:
+    return {
+        "MyType": my_type,
+        "GlideinMyType": my_type,
+        "ClientName": spec.client_name,
+        "FrontendName": spec.frontend,
+        "GroupName": spec.group,
+        "FrontendHAMode": "master",
+    }
+
+
+def _web(spec: RequestSpec) -> dict[str, str]:
+    group_url = f"{spec.web_url}/group_{spec.group}" if spec.web_url != NO_WEB else NO_WEB
+    return {
+        "WebURL": spec.web_url,
+        "WebSignType": "sha1",
+        "WebDescriptFile": NO_WEB,
+        "WebDescriptSign": NO_WEB,
+        "WebGroupURL": group_url,
+        "WebGroupDescriptFile": NO_WEB,
+        "WebGroupDescriptSign": NO_WEB,
+        "WebMonitoringURL": NO_WEB,
+    }
+
+
+def request_ad(
+    spec: RequestSpec, target: Target, key: CycleKey, default_params: Mapping[str, str]
+) -> dict[str, Any]:
+    """One `glideclient` ad (classads.md §2) for `target`, encrypted with `key`."""
+    cred_key = spec.credential.cred_id if spec.credential else credential_id(spec.security_name)
+    enc_params = {"SecurityName": spec.security_name, "SecurityClass": spec.security_class}
+    if spec.credential is not None:
+        enc_params[target.proxy_param] = spec.credential.cred_id
+    if spec.idtoken is not None:
+        enc_params[f"{target.entry_name}.idtoken"] = spec.idtoken
+    ad = _common(spec, "glideclient")
+    ad.update(
+        {
+            "Name": f"{cred_key}_{target.name}@{spec.client_name}",
+            "ReqName": target.name,
+            "ReqGlidein": target.name,
+            "ReqIdleGlideins": spec.idle,
+            "ReqMaxGlideins": spec.max_glideins,
+            "ReqRemoveExcess": spec.remove_excess,
+            "ReqRemoveExcessMargin": spec.margin,
+            "ReqIdleLifetime": str(spec.idle_lifetime),
+            "ReqPubKeyID": target.factory.key_id,
+            **_web(spec),
+            "GlideinMonitorIdle": spec.idle,
+            "GlideinMonitorIdleAll": spec.idle,
+            "GlideinMonitorRunning": 0,
+            "GlideinMonitorRunningHere": 0,
+            "GlideinMonitorGlideinsTotal": 0,
+            "GlideinMonitorGlideinsIdle": 0,
+            "GlideinMonitorGlideinsRunning": 0,
+        }
+    )
+    for name, value in {**default_params, **spec.params}.items():
+        ad["GlideinParam" + name] = value
+    ad.update(key.encrypt(spec.identity, enc_params))
+    return ad
+
+
+def global_ad(spec: RequestSpec, key: CycleKey) -> dict[str, Any]:
+    """The `glideclientglobal` ad (classads.md §5) carrying the credential to one factory."""
+    credential = spec.credential
+    if credential is None:
+        raise ValueError("a glideclientglobal ad needs a credential")
+    ad = _common(spec, "glideclientglobal")
+    ad["Name"] = f"{key.factory.name}@{spec.client_name}"
+    ad["ReqPubKeyID"] = key.factory.key_id
+    enc_params = {
+        "SecurityName": spec.security_name,
+        "NumberOfCredentials": "1",
+        credential.cred_id: credential.content,
+        "SecurityClass" + credential.cred_id: spec.security_class,
+    }
+    ad.update(key.encrypt(spec.identity, enc_params))
+    return ad
+
+
+def build_cycle_ads(
+    spec: RequestSpec, targets: Sequence[Target], default_params: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """This cycle's request and global ads: one fresh key+IV per factory key, as frontends do."""
+    keys: dict[str, CycleKey] = {}
+    requests = []
+    for target in targets:
+        key_id = target.factory.key_id
+        if key_id not in keys:
+            keys[key_id] = CycleKey.generate(target.factory, spec.oaep_digest)
+        requests.append(request_ad(spec, target, keys[key_id], default_params))
+    if spec.credential is None:
+        return requests, []
+    return requests, [global_ad(spec, key) for key in keys.values()]
+
+
+def invalidation_constraints(spec: RequestSpec) -> list[str]:
+    """What `stop` drops: this client's request and global ads (classads.md §6)."""
+    return [
+        f'(ClientName == "{spec.client_name}") && (GlideinMyType == "{my_type}")'
+        ' && (FrontendHAMode == "master")'
+        for my_type in ("glideclient", "glideclientglobal")
+    ]
+
+
+class Advertiser:
+    """Queries the factories and advertises the requests, cycle after cycle."""
+
+    def __init__(
+        self,
+        collector: Collector,
+        spec: RequestSpec,
+        entries: Sequence[str],
+        default_params: Mapping[str, str],
+    ) -> None:
+        self.collector = collector
+        self.spec = spec
+        self.entries = list(entries)
+        self.default_params = dict(default_params)
+        self._sequence: dict[str, int] = {}
+
+    def targets(self) -> list[Target]:
+        keys = factory_keys(self.collector.query('(GlideinMyType =?= "glidefactoryglobal")'))
+        entry_ads = self.collector.query('(GlideinMyType =?= "glidefactory")')
+        return find_targets(self.entries, entry_ads, keys)
+
+    def _to_classads(self, ads: Iterable[dict[str, Any]]) -> list[classad2.ClassAd]:
+        result = []
+        for ad in ads:
+            sequence = self._sequence.get(ad["Name"], -1) + 1
+            self._sequence[ad["Name"]] = sequence
+            result.append(classad2.ClassAd({**ad, "UpdateSequenceNumber": sequence}))
+        return result
+
+    def cycle(self) -> int:
+        """Advertise once; returns how many request ads went out."""
+        requests, globals_ = build_cycle_ads(self.spec, self.targets(), self.default_params)
+        if globals_:
+            self.collector.advertise(self._to_classads(globals_), REQUEST_COMMAND)
+        self.collector.advertise(self._to_classads(requests), REQUEST_COMMAND)
+        return len(requests)
+
+    def stop(self) -> None:
+        for constraint in invalidation_constraints(self.spec):
+            self.collector.invalidate(constraint, INVALIDATE_COMMAND)
+
+
+def list_factories(collector: Collector, as_json: bool = False) -> str:
+    """Entries (glidefactory ads) and whether their factory publishes a key, one per line."""
+    keys = factory_keys(collector.query('(GlideinMyType =?= "glidefactoryglobal")'))
+    entries = sorted(collector.query('(GlideinMyType =?= "glidefactory")'), key=lambda a: a["Name"])
+    rows = []
+    for ad in entries:
+        name = ad["Name"]
+        factory = next((k for g, k in keys.items() if name.endswith("@" + g)), None)
+        rows.append(
+            {
+                "Name": name,
+                "EntryName": ad.get("EntryName", ""),
+                "InDowntime": ad.get("GLIDEIN_In_Downtime", False) is True,
+                "PubKeyID": factory.key_id if factory else None,
+                "AuthenticatedIdentity": ad.get("AuthenticatedIdentity"),
+            }
+        )
+    if as_json:
+        return json.dumps(rows, indent=1) + "\n"
+    lines = [f"{'Name':50} {'Down':5} {'Key':8} AuthenticatedIdentity"]
+    for row in rows:
+        key = (row["PubKeyID"] or "none")[:8]
+        down = "yes" if row["InDowntime"] else "no"
+        lines.append(f"{row['Name']:50} {down:5} {key:8} {row['AuthenticatedIdentity'] or '-'}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- command line
+
+
+def token_identity(token: str) -> str:
+    """The `sub` claim of a JWT token (the identity the pool will stamp), unverified."""
+    parts = token.strip().split(".")
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        identity = claims["sub"]
+    except (IndexError, ValueError, KeyError, TypeError, binascii.Error):
+        raise SimError("cannot read the identity from the token; give --identity") from None
+    if not isinstance(identity, str) or not _SAFE_NAME.fullmatch(identity):
+        raise SimError("the token's identity is not NAME@DOMAIN; give --identity")
+    return identity
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SimError(
+            f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not _PARAM_NAME.fullmatch(name):
+            raise SimError(f"--param wants NAME=VALUE with NAME of [A-Za-z0-9_], not {item!r}")
+        params[name] = value
+    return params
+
+
+def _safe(value: str, what: str) -> str:
+    if not _SAFE_NAME.fullmatch(value):
+        raise SimError(f"{what} {value!r} has characters outside [A-Za-z0-9._@-]")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gwms-frontend-sim", description=__doc__.splitlines()[0])
+    parser.add_argument("--pool", help="HOST:PORT of the pool (default: $GWMS_POOL)")
+    parser.add_argument("--backend", choices=("embedded", "htcondor"), default="embedded")
+    parser.add_argument("--token", help="token file to advertise with (embedded pool)")
+    parser.add_argument("--identity", help="frontend identity (default: the token's)")
+    parser.add_argument("--frontend", default="frontend", help="frontend name")
+    parser.add_argument("--group", default="main", help="frontend group name")
+    parser.add_argument("--security-name", default="frontend")
+    parser.add_argument("--security-class", default="frontend")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="show the factories' entries")
+    listing.add_argument("--json", action="store_true")
+    request = commands.add_parser("request", help="advertise glideclient requests")
+    request.add_argument("--entry", action="append", required=True, help="entry (repeatable)")
+    request.add_argument("--idle", type=int, required=True, help="idle glideins to keep queued")
+    request.add_argument("--max", type=int, required=True, help="max glideins (idle+running)")
+    request.add_argument("--remove-excess", default="NO", choices=REMOVE_EXCESS_MODES)
+    request.add_argument("--margin", type=int, default=0, help="ReqRemoveExcessMargin")
+    request.add_argument("--idle-lifetime", type=int, default=0, help="ReqIdleLifetime (s)")
+    request.add_argument("--param", action="append", default=[], help="NAME=VALUE (repeatable)")
+    request.add_argument("--credential", help="credential file sent via glideclientglobal")
+    request.add_argument("--idtoken", help="IDTOKEN file sent as <EntryName>.idtoken")
+    request.add_argument("--web-url", default=NO_WEB, help="frontend staging URL (none)")
+    request.add_argument("--oaep", choices=("sha1", "sha256"), default="sha1")
+    request.add_argument("--once", action="store_true", help="advertise once and exit")
+    request.add_argument("--interval", type=float, default=60.0, help="seconds between cycles")
+    commands.add_parser("stop", help="invalidate this client's ads")
+    return parser
+
+
+def open_collector(args: argparse.Namespace) -> Collector:
+    """The Collector the way `gwms-pool` finds it: --pool, else $GWMS_POOL."""
+    if args.backend == "htcondor":
+        from glideinwms_factory.lib.pool.htcondor import HTCondorCollector
+
+        return HTCondorCollector(args.pool)
+    try:
+        from glideinwms_factory.lib.pool.embedded.client import (
+            EmbeddedCollector,
+            find_pool_address,
+            read_token,
+        )
+    except ImportError:
+        raise SimError(
+            "the embedded pool client is not installed; use --backend htcondor"
+        ) from None
+
+    token = read_token(args.token) if args.token else None
+    return EmbeddedCollector(find_pool_address(args.pool), token)
+
+
+def build_spec(args: argparse.Namespace) -> RequestSpec:
+    """The request from the command line; SimError for anything unusable."""
+    if args.identity:
+        identity = _safe(args.identity, "--identity")
+    elif args.token:
+        identity = token_identity(_read_text(args.token, "token file"))
+    else:
+        raise SimError("give --token FILE (or --identity)")
+    if args.idle < 0 or args.max < 0 or args.margin < 0 or args.idle_lifetime < 0:
+        raise SimError("--idle, --max, --margin and --idle-lifetime must not be negative")
+    if args.interval <= 0:
+        raise SimError("--interval must be positive")
+    credential = None
+    if args.credential:
+        content = _read_text(args.credential, "credential")
+        credential = Credential(credential_id(str(Path(args.credential).resolve())), content)
+    return RequestSpec(
+        identity=identity,
+        frontend=_safe(args.frontend, "--frontend"),
+        group=_safe(args.group, "--group"),
+        idle=args.idle,
+        max_glideins=args.max,
+        remove_excess=args.remove_excess,
+        margin=args.margin,
+        idle_lifetime=args.idle_lifetime,
+        security_name=_safe(args.security_name, "--security-name"),
+        security_class=_safe(args.security_class, "--security-class"),
+        params=_parse_params(args.param),
+        credential=credential,
+        idtoken=_read_text(args.idtoken, "IDTOKEN file").strip() if args.idtoken else None,
+        web_url=args.web_url,
+        oaep_digest=args.oaep,
+    )
+
+
+def _cycles(advertiser: Advertiser, stopping: threading.Event, interval: float) -> None:
+    """Advertise every `interval` s until `stopping`; a failed cycle is logged and retried."""
+    while not stopping.is_set():
+        try:
+            log.info("advertised %d request(s)", advertiser.cycle())
+        except (PoolError, SimError) as exc:
+            log.error("cycle failed: %s", exc)
+        stopping.wait(interval)
+    advertiser.stop()
+    log.info("stopped; ads invalidated")
+
+
+def _loop(advertiser: Advertiser, interval: float) -> None:
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    _cycles(advertiser, stopping, interval)
+
+
+def command_spec(args: argparse.Namespace) -> RequestSpec | None:
+    """The request (or, for `stop`, just the client) the command is about; None for `list`."""
+    if args.command == "request":
+        return build_spec(args)
+    if args.command == "stop":
+        frontend, group = _safe(args.frontend, "--frontend"), _safe(args.group, "--group")
+        return RequestSpec(identity="", frontend=frontend, group=group)
+    return None
+
+
+def run(args: argparse.Namespace, spec: RequestSpec | None, collector: Collector) -> None:
+    """Carry out one parsed command against `collector`."""
+    if spec is None:
+        sys.stdout.write(list_factories(collector, args.json))
+        return
+    pool = args.pool or os.environ.get("GWMS_POOL", "")
+    # Glideins' workers report to the frontend's pool: by default, this one.
+    default_params = {"GLIDEIN_Collector": pool, "GLIDECLIENT_ReqNode": pool} if pool else {}
+    advertiser = Advertiser(collector, spec, getattr(args, "entry", []), default_params)
+    if args.command == "stop":
+        advertiser.stop()
+        print(f"invalidated the ads of {spec.client_name}")
+    elif args.once:
+        print(f"advertised {advertiser.cycle()} request(s) for {spec.client_name}")
+    else:
+        _loop(advertiser, args.interval)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s gwms-frontend-sim %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        spec = command_spec(args)
+        run(args, spec, open_collector(args))
+    except (SimError, PoolError) as exc:
+        print(f"gwms-frontend-sim: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
