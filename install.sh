@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-apt_packages=(librrd-dev rrdtool fonts-dejavu-core shellcheck pkg-config curl)
+apt_packages=(librrd-dev rrdtool fonts-dejavu-core shellcheck pkg-config curl chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -25,6 +25,9 @@ from glideinwms_factory.entry.stats import (
     qstats_element,
 )
 from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.metrics import write_metrics
+from glideinwms_factory.lib.rrd import RRDTool
+from glideinwms_factory.pages import PageWriter
 
 
 def synthetic_entry(folder: Path, name: str, clients: int, when: float, rng: random.Random) -> None:
@@ -63,6 +66,27 @@ def synthetic_entry(folder: Path, name: str, clients: int, when: float, rng: ran
     )
 
 
+def graph_cost(mon: Path, end: int, count: int = 20) -> None:
+    """Per-entry graphs need entry RRDs, which this bench does not make: time one graph."""
+    tool = RRDTool()
+    rrd = mon / "total" / "Status_Attributes.rrd"
+    start = time.perf_counter()
+    for i in range(count):
+        tool.graph(
+            mon / f"g{i}.png",
+            [
+                f"DEF:i={rrd}:StatusIdle:AVERAGE",
+                "LINE2:i#0000ff:Idle",
+                "--end",
+                str(end),
+                "--start",
+                str(end - 86400),
+            ],
+        )
+    each = (time.perf_counter() - start) / count
+    print(f"one status graph: {each * 1000:.1f} ms (x {len(list(mon.glob('entry_*')))} entries)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=500)
@@ -91,6 +115,13 @@ def main() -> None:
                 f"{label}: {elapsed:.2f} s"
                 f" ({len(totals.entries)} entries, {len(totals.errors)} errors)"
             )
+        start = time.perf_counter()
+        pages = PageWriter(mon).write(totals)
+        print(f"pages + graphs: {time.perf_counter() - start:.2f} s ({len(pages)} pages)")
+        start = time.perf_counter()
+        write_metrics(mon / "metrics.prom", totals)
+        print(f"metrics.prom: {time.perf_counter() - start:.2f} s")
+        graph_cost(mon, now + 300)
         size = sum(p.stat().st_size for p in mon.glob("*.xml"))
         print(f"factory XML written: {size / 1e6:.1f} MB")
 

@@ -1,0 +1,476 @@
+"""Static monitoring pages and PNG graphs, regenerated after every aggregation.
+
+Any web server (or a browser on file://) can show MONITOR: plain HTML tables that read
+the same with JavaScript off, PNG graphs drawn by `rrdtool graph` from the RRDs, and a
+little script (web_base/monitor/sort.js) that sorts and filters tables when it can run.
+Upstream draws graphs in the browser from the RRD files; PNGs need no script at all.
+
+Pages (all linked from every page's navigation bar):
+  index.html                  factory status now: totals, graphs, downtimes, errors
+  factoryEntryStatusNow.html  one row per entry, linking entry_<e>/status.html
+  factoryFrontendStatus.html  one section per frontend client, across entries
+  factoryCompletedStats.html  completed glideins: how many, how long, how they ended
+  factoryLogStatus.html       glidein movements between states, per entry
+All text goes through lxml's HTML builder, so names and comments are escaped.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from urllib.parse import quote
+
+import lxml.html
+import lxml.html.builder as E
+
+from glideinwms_factory.aggregate import EntrySnapshot, FactoryTotals
+from glideinwms_factory.entry.stats import (
+    ENTERED,
+    JOBS_BUCKETS,
+    LOG_STATES,
+    MILL_BUCKETS,
+    TIME_BUCKETS,
+    WASTE_KINDS,
+    ClientLog,
+    ClientStats,
+)
+from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.rrd import RRDError, RRDTool
+
+log = logging.getLogger(__name__)
+
+PAGES = (
+    ("index.html", "Factory status"),
+    ("factoryEntryStatusNow.html", "Entries"),
+    ("factoryFrontendStatus.html", "Frontends"),
+    ("factoryCompletedStats.html", "Completed glideins"),
+    ("factoryLogStatus.html", "Glidein movements"),
+)
+ASSETS = ("monitor.css", "sort.js")
+DAY, WEEK = 86400, 604800
+STATUS_COLUMNS = ("Idle", "Running", "Held", "Wait", "Pending", "RunningCores")
+# what the status graphs draw: (RRD data source, colour, legend)
+STATUS_LINES = (
+    ("StatusIdle", "#1f77b4", "Idle"),
+    ("StatusRunning", "#2ca02c", "Running"),
+    ("StatusHeld", "#d62728", "Held"),
+    ("ReqIdle", "#ff7f0e", "Requested idle"),
+)
+
+
+@dataclass(frozen=True)
+class Downtime:
+    """An entry's downtime state as the pages show it."""
+
+    down: bool
+    comment: str = ""
+
+
+# --- graphs ------------------------------------------------------------------------------
+
+
+def _rrd_ref(path: Path) -> str:
+    """A file name inside a DEF: rrdtool splits DEFs on ':' so those are escaped."""
+    return str(path).replace(":", "\\:")
+
+
+def _status_graph(tool: RRDTool, rrd: Path, png: Path, title: str, end: int, span: int) -> bool:
+    if not rrd.exists():
+        return False
+    args = ["--start", str(end - span), "--end", str(end), "--title", title]
+    args += [
+        "--vertical-label",
+        "glideins",
+        "--width",
+        "500",
+        "--height",
+        "150",
+        "--lower-limit",
+        "0",
+    ]
+    for name, colour, legend in STATUS_LINES:
+        args += [f"DEF:{name}={_rrd_ref(rrd)}:{name}:AVERAGE", f"LINE2:{name}{colour}:{legend}"]
+    return _draw(tool, png, args)
+
+
+def _completed_graph(tool: RRDTool, rrd: Path, png: Path, end: int) -> bool:
+    """Completed glideins per 5 minutes, stacked by how long they lasted."""
+    if not rrd.exists():
+        return False
+    args = [
+        "--start",
+        str(end - WEEK),
+        "--end",
+        str(end),
+        "--title",
+        "Completed glideins by lifetime",
+    ]
+    args += [
+        "--vertical-label",
+        "per 5 min",
+        "--width",
+        "500",
+        "--height",
+        "150",
+        "--lower-limit",
+        "0",
+    ]
+    colours = ("#999999", "#9467bd", "#1f77b4", "#17becf", "#2ca02c", "#bcbd22", "#ff7f0e")
+    for bucket, colour in zip(TIME_BUCKETS, colours, strict=True):
+        ds = f"Lasted_{bucket}"
+        args += [f"DEF:r{bucket}={_rrd_ref(rrd)}:{ds}:AVERAGE", f"CDEF:c{bucket}=r{bucket},300,*"]
+        args.append(f"AREA:c{bucket}{colour}:{bucket}:STACK")
+    return _draw(tool, png, args)
+
+
+def _draw(tool: RRDTool, png: Path, args: Sequence[str]) -> bool:
+    try:
+        tool.graph(png, args)
+    except RRDError as exc:
+        log.warning("graph %s not drawn: %s", png, exc)
+        return False
+    return True
+
+
+# --- HTML building blocks ----------------------------------------------------------------
+
+
+def _page(title: str, depth: int, updated: float, *content) -> bytes:
+    """A full page; `depth` is how many folders below MONITOR it lives (for links)."""
+    up = "../" * depth
+    nav = E.E.nav(*[E.A(label, href=f"{up}{href}") for href, label in PAGES])
+    html = E.HTML(
+        E.HEAD(
+            E.META(charset="utf-8"),
+            E.TITLE(title),
+            E.LINK(rel="stylesheet", href=f"{up}monitor.css"),
+        ),
+        E.BODY(
+            nav,
+            E.H1(title),
+            E.P(f"Updated {xml_stats.iso_utc(updated)}", E.CLASS("muted")),
+            *content,
+            E.SCRIPT(src=f"{up}sort.js"),
+        ),
+    )
+    return lxml.html.tostring(html, doctype="<!DOCTYPE html>", encoding="utf-8")
+
+
+def _table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence], down_rows=()) -> list:
+    """A sortable table (first column = name); longer ones get a filter box, shown by JS."""
+    head = E.THEAD(
+        E.TR(
+            *[E.TH(h, E.CLASS("name") if i == 0 else E.CLASS("num")) for i, h in enumerate(headers)]
+        )
+    )
+    body = E.TBODY()
+    for index, row in enumerate(rows):
+        cells = [E.TD(_cell(row[0]), E.CLASS("name"))]
+        cells += [E.TD(_cell(value)) for value in row[1:]]
+        tr = E.TR(*cells)
+        if index in down_rows:
+            tr.set("class", "down")
+        body.append(tr)
+    table = E.TABLE(head, body, E.CLASS("sortable"), id=table_id)
+    if len(rows) < 3:
+        return [table]
+    box = E.INPUT(E.CLASS("filter"), type="search", placeholder="filter rows")
+    box.set("data-table", table_id)
+    box.set("hidden", "hidden")
+    return [box, table]
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.1f}"
+    return value if isinstance(value, lxml.html.HtmlElement) else str(value)
+
+
+def _img(src: str, alt: str):
+    return E.IMG(src=src, alt=alt)
+
+
+def _status_row(name, stats: ClientStats) -> list:
+    requested = stats.requested or {}
+    return [
+        name,
+        *(stats.status[c] for c in STATUS_COLUMNS),
+        requested.get("Idle", ""),
+        requested.get("MaxGlideins", ""),
+    ]
+
+
+STATUS_HEADERS = (*STATUS_COLUMNS, "Req. idle", "Req. max")
+
+
+# --- the pages ---------------------------------------------------------------------------
+
+
+class PageWriter:
+    """Writes the pages and graphs of one monitoring area."""
+
+    def __init__(
+        self, monitor_dir: Path, rrd: RRDTool | None = None, factory_name: str = ""
+    ) -> None:
+        self.root = Path(monitor_dir)
+        self.rrd = rrd or RRDTool()
+        self.factory_name = factory_name
+
+    def write(
+        self,
+        totals: FactoryTotals,
+        downtimes: Mapping[str, tuple[bool, str]] | None = None,
+        graphs: bool = True,
+    ) -> list[Path]:
+        """Regenerate everything; returns the pages written."""
+        self._copy_assets()
+        states = self._downtimes(totals, downtimes or {})
+        end = int(totals.updated)
+        images = self.root / "images"
+        images.mkdir(parents=True, exist_ok=True)
+        total_graphs = []
+        if graphs:
+            for label, span in (("day", DAY), ("week", WEEK)):
+                png = images / f"total_status_{label}.png"
+                if _status_graph(
+                    self.rrd,
+                    self.root / "total" / "Status_Attributes.rrd",
+                    png,
+                    f"All entries, last {label}",
+                    end,
+                    span,
+                ):
+                    total_graphs.append(png)
+            png = images / "total_completed_week.png"
+            if _completed_graph(
+                self.rrd, self.root / "total" / "Log_Completed_Stats.rrd", png, end
+            ):
+                total_graphs.append(png)
+        written = [
+            self._index(totals, states, total_graphs),
+            self._entries(totals, states),
+            self._frontends(totals, end, graphs),
+            self._completed(totals, total_graphs),
+            self._log_status(totals),
+        ]
+        for name, entry in totals.entries.items():
+            written.append(self._entry_page(entry, states[name], totals.updated, end, graphs))
+        return written
+
+    def _copy_assets(self) -> None:
+        folder = resources.files("glideinwms_factory.web_base").joinpath("monitor")
+        for asset in ASSETS:
+            target = self.root / asset
+            with resources.as_file(folder.joinpath(asset)) as source:
+                if not target.exists() or target.stat().st_mtime < source.stat().st_mtime:
+                    self.root.mkdir(parents=True, exist_ok=True)
+                    tmp = target.with_name(f".{asset}.tmp")
+                    shutil.copyfile(source, tmp)
+                    tmp.replace(target)
+
+    @staticmethod
+    def _downtimes(
+        totals: FactoryTotals, given: Mapping[str, tuple[bool, str]]
+    ) -> dict[str, Downtime]:
+        """The given state where known, else what the entry last wrote."""
+        result = {}
+        for name, entry in totals.entries.items():
+            down, comment = given.get(name, (entry.downtime, ""))
+            result[name] = Downtime(bool(down), comment)
+        return result
+
+    def _write(self, relative: str, data: bytes) -> Path:
+        path = self.root / relative
+        xml_stats.write_atomic(path, data)
+        return path
+
+    def _index(
+        self, totals: FactoryTotals, states: Mapping[str, Downtime], graphs: list[Path]
+    ) -> Path:
+        total = totals.total
+        title = f"Factory {self.factory_name} status".replace("  ", " ")
+        groups = []
+        for group, values in total.groups().items():
+            groups += [
+                E.H3(group),
+                *_table(f"total_{group}", ["", *values], [["all entries", *values.values()]]),
+            ]
+        down = [
+            E.LI(
+                E.A(name, href=f"entry_{quote(name)}/status.html"),
+                f" — {state.comment}" if state.comment else "",
+            )
+            for name, state in sorted(states.items())
+            if state.down
+        ]
+        content = [
+            E.P(
+                f"{len(totals.entries)} entries reporting, {len(totals.clients)} frontend clients, "
+                f"{sum(1 for s in states.values() if s.down)} entries in downtime."
+            ),
+            E.H2("Glideins now"),
+            *groups,
+            E.H2("Graphs"),
+            E.DIV(
+                *[_img(f"images/{p.name}", p.stem) for p in graphs] or [E.P("No history yet.")],
+                E.CLASS("graphs"),
+            ),
+            E.H2("Entries in downtime"),
+            E.UL(*down) if down else E.P("None."),
+        ]
+        if totals.errors:
+            content += [
+                E.H2("Entries without readable statistics"),
+                E.UL(
+                    *[
+                        E.LI(f"{name}: {error}", E.CLASS("error"))
+                        for name, error in sorted(totals.errors.items())
+                    ]
+                ),
+            ]
+        return self._write("index.html", _page(title, 0, totals.updated, *content))
+
+    def _entries(self, totals: FactoryTotals, states: Mapping[str, Downtime]) -> Path:
+        rows, down_rows = [], set()
+        for index, (name, entry) in enumerate(sorted(totals.entries.items())):
+            state = states[name]
+            link = E.A(name, href=f"entry_{quote(name)}/status.html")
+            age = max(int(totals.updated - entry.updated), 0)
+            rows.append(
+                [
+                    link,
+                    *_status_row(name, entry.total)[1:],
+                    "down" if state.down else "up",
+                    state.comment,
+                    age,
+                ]
+            )
+            if state.down:
+                down_rows.add(index)
+        headers = ["Entry", *STATUS_HEADERS, "State", "Downtime comment", "Stats age (s)"]
+        content = _table("entries", headers, rows, down_rows)
+        return self._write(
+            "factoryEntryStatusNow.html", _page("Entries now", 0, totals.updated, *content)
+        )
+
+    def _frontends(self, totals: FactoryTotals, end: int, graphs: bool) -> Path:
+        content = []
+        summary = [_status_row(name, stats) for name, stats in sorted(totals.clients.items())]
+        content += [
+            E.H2("All frontend clients"),
+            *_table("frontends", ["Client", *STATUS_HEADERS], summary),
+        ]
+        for name in sorted(totals.clients):
+            rows = [
+                _status_row(entry_name, entry.clients[name])
+                for entry_name, entry in sorted(totals.entries.items())
+                if name in entry.clients
+            ]
+            png = self.root / "images" / f"frontend_{name}_day.png"
+            rrd = self.root / "total" / f"frontend_{name}" / "Status_Attributes.rrd"
+            section = [E.H2(f"Client {name}", id=f"client_{name}")]
+            if graphs and _status_graph(self.rrd, rrd, png, f"{name}, last day", end, DAY):
+                section.append(
+                    E.DIV(_img(f"images/{quote(png.name)}", f"{name} status"), E.CLASS("graphs"))
+                )
+            content += [*section, *_table(f"fe_{len(content)}", ["Entry", *STATUS_HEADERS], rows)]
+        return self._write(
+            "factoryFrontendStatus.html", _page("Frontend clients", 0, totals.updated, *content)
+        )
+
+    def _completed(self, totals: FactoryTotals, graphs: list[Path]) -> Path:
+        def rows_of(getter) -> list:
+            rows = [
+                [name, *getter(entry.total_log).values()]
+                for name, entry in sorted(totals.entries.items())
+            ]
+            return [*rows, ["all entries", *getter(totals.total_log).values()]]
+
+        completed = totals.total_log.completed
+        content = [
+            E.P(
+                "Glideins that left the queue in the last aggregation cycle; times in seconds,"
+                " waste in per mill of the glidein's time."
+            ),
+            E.DIV(
+                *[_img(f"images/{p.name}", p.stem) for p in graphs if "completed" in p.name],
+                E.CLASS("graphs"),
+            ),
+            E.H2("How many and how long"),
+            *_table("sums", ["Entry", *completed.sums], rows_of(lambda c: c.completed.sums)),
+            E.H2("Glidein lifetime"),
+            *_table("lasted", ["Entry", *TIME_BUCKETS], rows_of(lambda c: c.completed.lasted)),
+            E.H2("Jobs per glidein"),
+            *_table("jobsnr", ["Entry", *JOBS_BUCKETS], rows_of(lambda c: c.completed.jobs_nr)),
+            E.H2("How they ended: waste"),
+            *_table(
+                "waste",
+                ["Waste", *MILL_BUCKETS],
+                [[kind, *completed.waste[kind].values()] for kind in WASTE_KINDS],
+            ),
+        ]
+        return self._write(
+            "factoryCompletedStats.html", _page("Completed glideins", 0, totals.updated, *content)
+        )
+
+    def _log_status(self, totals: FactoryTotals) -> Path:
+        headers = [
+            "Entry",
+            *LOG_STATES,
+            *(f"+{s}" for s in ENTERED),
+            *(f"-{s}" for s in LOG_STATES),
+        ]
+
+        def row(name, one: ClientLog) -> list:
+            return [name, *one.current.values(), *one.entered.values(), *one.exited.values()]
+
+        rows = [row(name, entry.total_log) for name, entry in sorted(totals.entries.items())]
+        rows.append(row("all entries", totals.total_log))
+        content = [
+            E.P(
+                "Glideins now in each state, and how many entered (+) or left (-) a state"
+                " in the last cycle."
+            ),
+            *_table("logs", headers, rows),
+        ]
+        return self._write(
+            "factoryLogStatus.html", _page("Glidein movements", 0, totals.updated, *content)
+        )
+
+    def _entry_page(
+        self, entry: EntrySnapshot, state: Downtime, updated: float, end: int, graphs: bool
+    ) -> Path:
+        folder = f"entry_{entry.name}"
+        rows = [_status_row(name, stats) for name, stats in sorted(entry.clients.items())]
+        rows.append(_status_row("total", entry.total))
+        status = (
+            f"In downtime: {state.comment or 'no comment'}" if state.down else "Not in downtime."
+        )
+        content = [
+            E.P(status, E.CLASS("error") if state.down else E.CLASS("muted")),
+            *_table("clients", ["Client", *STATUS_HEADERS], rows),
+        ]
+        rejected = entry.total.rejected
+        if rejected:
+            content += [
+                E.H2("Rejected requests (last cycle)"),
+                *_table("rejected", ["Reason", "Count"], sorted(rejected.items())),
+            ]
+        if graphs:
+            png = self.root / folder / "status_day.png"
+            if _status_graph(
+                self.rrd,
+                self.root / folder / "total" / "Status_Attributes.rrd",
+                png,
+                f"{entry.name}, last day",
+                end,
+                DAY,
+            ):
+                content.append(E.DIV(_img("status_day.png", "status graph"), E.CLASS("graphs")))
+        return self._write(
+            f"{folder}/status.html", _page(f"Entry {entry.name}", 1, updated, *content)
+        )
