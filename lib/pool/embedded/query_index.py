@@ -1,0 +1,174 @@
+"""Answer per-entry job queries from an index instead of evaluating every job ad.
+
+`pins()` reads the top-level `&&` conjuncts of a constraint of the form
+`Attr == "v"` / `Attr =?= "v"` on indexed attributes. The index maps each value,
+lower-cased, to the jobs holding it; jobs whose attribute is an expression rather
+than a string literal are always candidates. Candidates are a superset of the
+matches, so the full constraint is still evaluated on them: the index only prunes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
+
+INDEXED_ATTRS = ("GlideinEntryName", "GlideinClient", "GlideinFactory", "GlideinName")
+
+_NAME = r"([A-Za-z_][A-Za-z0-9_]*)"
+_STRING = r'"([^"\\]*)"'
+_COMPARE = re.compile(rf"^{_NAME}\s*(?:==|=\?=)\s*{_STRING}$")
+_COMPARE_REVERSED = re.compile(rf"^{_STRING}\s*(?:==|=\?=)\s*{_NAME}$")
+_LITERAL = re.compile(r'^"([^"\\]*)"$')
+
+
+def pins(constraint: str, attrs: Iterable[str] = INDEXED_ATTRS) -> dict[str, str]:
+    """Lower-cased attr -> lower-cased value that every match must have (maybe empty)."""
+    wanted = {a.lower() for a in attrs}
+    found: dict[str, str] = {}
+    for conjunct in _conjuncts(constraint):
+        match = _COMPARE.match(conjunct)
+        if match:
+            name, value = match.group(1), match.group(2)
+        else:
+            match = _COMPARE_REVERSED.match(conjunct)
+            if not match:
+                continue
+            value, name = match.group(1), match.group(2)
+        if name.lower() in wanted:
+            found.setdefault(name.lower(), value.lower())
+    return found
+
+
+def literal_value(expression: str) -> str | None:
+    """The lower-cased string of a string-literal expression, or None if not one."""
+    match = _LITERAL.match(expression.strip())
+    return match.group(1).lower() if match else None
+
+
+class AttrIndex:
+    """value -> job keys for a few attributes, plus the keys not indexable by value."""
+
+    def __init__(self, attrs: Iterable[str] = INDEXED_ATTRS) -> None:
+        self._by_value: dict[str, dict[str, set[Hashable]]] = {
+            a.lower(): defaultdict(set) for a in attrs
+        }
+        self._unindexed: dict[str, set[Hashable]] = {a.lower(): set() for a in attrs}
+
+    def add(self, key: Hashable, custom: dict[str, str]) -> None:
+        for name, expression in custom.items():
+            lowered = name.lower()
+            if lowered in self._by_value:
+                value = literal_value(expression)
+                if value is None:
+                    self._unindexed[lowered].add(key)
+                else:
+                    self._by_value[lowered][value].add(key)
+
+    def discard(self, key: Hashable, custom: dict[str, str]) -> None:
+        for name, expression in custom.items():
+            lowered = name.lower()
+            if lowered in self._by_value:
+                value = literal_value(expression)
+                if value is None:
+                    self._unindexed[lowered].discard(key)
+                else:
+                    bucket = self._by_value[lowered].get(value)
+                    if bucket is not None:
+                        bucket.discard(key)
+                        if not bucket:
+                            del self._by_value[lowered][value]
+
+    def candidates(self, pinned: dict[str, str]) -> set[Hashable] | None:
+        """Keys that may match the pins; None means no pin applies (scan everything)."""
+        result: set[Hashable] | None = None
+        for name, value in sorted(pinned.items(), key=lambda item: self._size(*item)):
+            if name not in self._by_value:
+                continue
+            keys = self._by_value[name].get(value, set()) | self._unindexed[name]
+            result = keys if result is None else result & keys
+            if not result:
+                return result
+        return result
+
+    def _size(self, name: str, value: str) -> int:
+        return len(self._by_value.get(name, {}).get(value, ()))
+
+
+def _conjuncts(expression: str) -> list[str]:
+    """The top-level `&&` operands, outer parentheses stripped, recursively flattened.
+
+    Anything with a top-level `||` or `?:` yields nothing (precedence would make the
+    split wrong), as does anything unbalanced.
+    """
+    text = _strip_parens(expression.strip())
+    if text is None:
+        return []
+    parts = _split_top_level(text)
+    if parts is None:
+        return []
+    if len(parts) == 1:
+        return [text]
+    result: list[str] = []
+    for part in parts:
+        result.extend(_conjuncts(part))
+    return result
+
+
+def _split_top_level(text: str) -> list[str] | None:
+    parts: list[str] = []
+    depth = 0
+    start = 0
+    i = 0
+    in_string = False
+    while i < len(text):
+        char = text[i]
+        if in_string:
+            if char == "\\":
+                i += 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif depth == 0 and (text.startswith("||", i) or char == "?"):
+            return None
+        elif depth == 0 and text.startswith("&&", i):
+            parts.append(text[start:i].strip())
+            start = i + 2
+            i += 1
+        i += 1
+    if depth or in_string:
+        return None
+    parts.append(text[start:].strip())
+    return parts
+
+
+def _strip_parens(text: str) -> str | None:
+    """Remove parentheses that wrap the whole text; None if unbalanced."""
+    while text.startswith("(") and text.endswith(")"):
+        depth = 0
+        in_string = False
+        wraps = True
+        for i, char in enumerate(text):
+            if in_string:
+                if char == '"' and text[i - 1] != "\\":
+                    in_string = False
+            elif char == '"':
+                in_string = True
+            elif char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+                if depth == 0 and i != len(text) - 1:
+                    wraps = False
+                    break
+        if not wraps:
+            return text
+        text = text[1:-1].strip()
+    return text

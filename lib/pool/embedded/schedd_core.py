@@ -1,0 +1,582 @@
+"""The embedded Schedd: a durable job queue whose jobs run as local process groups.
+
+Thread-safe: every public method takes one lock, changes the in-memory queue, commits
+the changed records to SQLite, and only then returns (and writes user-log events), so
+an acknowledged change survives `kill -9`. A scheduler thread reaps finished jobs,
+starts idle ones within each site's slot limit, escalates kills, evaluates the periodic
+policy expressions and purges finished jobs.
+
+Rules worth knowing:
+* `count` in `submit`: a positive count wins; `count=0` takes the description's
+  `queue N` (1 without one).
+* Completed and Removed jobs stay queryable for `linger` seconds after they entered that
+  state (across restarts too), longer while their `LeaveJobInQueue` is true; then they
+  leave the queue and the database.
+* Restart: a Running job whose wrapper recorded an exit code becomes Completed with it;
+  one whose process (same pid and start time) still lives stays Running and its end is
+  observed through the exit file; one whose process is gone without a code goes back to
+  Idle (like an evicted job) and runs again. Held or Removed jobs whose process group was
+  still being killed are killed again.
+* A job started just before a crash, whose Running state had not committed, runs again.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import classad2
+
+from glideinwms_factory.lib.pool import JobAction, JobStatus
+from glideinwms_factory.lib.pool.embedded import executor, userlog
+from glideinwms_factory.lib.pool.embedded.jobrecord import JobRecord
+from glideinwms_factory.lib.pool.embedded.jobstore import JobStore
+from glideinwms_factory.lib.pool.embedded.query_index import AttrIndex, pins
+from glideinwms_factory.lib.pool.embedded.submit_description import parse_description
+
+Key = tuple[int, int]
+
+MAX_JOBS_PER_SUBMIT = 100_000
+HOLD_USER_REQUEST = 1
+HOLD_JOB_POLICY = 3
+_TERMINAL = (JobStatus.COMPLETED, JobStatus.REMOVED)
+_POLICY_BATCH = 2000
+
+
+@dataclass(slots=True)
+class _Dying:
+    """A killed process group waiting to disappear (SIGKILL at `kill_at`)."""
+
+    key: Key
+    popen: subprocess.Popen[bytes] | None
+    kill_at: float
+    scratch: str
+
+
+class ScheddCore:
+    """The job queue and its executor; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        state_dir: pathlib.Path,
+        slots: int = 4,
+        log: logging.Logger | None = None,
+        *,
+        policy_interval: float = 5.0,
+        tick: float = 0.1,
+        kill_grace: float = 5.0,
+        linger: float = 60.0,
+    ) -> None:
+        if slots < 1:
+            raise ValueError("slots must be at least 1")
+        self.state_dir = pathlib.Path(state_dir)
+        self.slots = slots
+        self.policy_interval = policy_interval
+        self.tick = tick
+        self.kill_grace = kill_grace
+        self.linger = linger
+        self._log = log or logging.getLogger(__name__)
+        self._name = f"embedded@{socket.gethostname()}"
+        self._execute_dir = self.state_dir / "execute"
+        self._default_iwd = self.state_dir / "iwd"
+        self._lock = threading.RLock()
+        self._store: JobStore | None = None
+        self._jobs: dict[Key, JobRecord] = {}
+        self._index = AttrIndex()
+        self._idle: dict[str, dict[Key, None]] = {}
+        self._running: dict[Key, subprocess.Popen[bytes] | None] = {}
+        self._site_running: Counter[str] = Counter()
+        self._dying: dict[int, _Dying] = {}
+        self._next_cluster = 1
+        self._dirty: dict[Key, JobRecord] = {}
+        self._events: list[userlog.Event] = []
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._next_policy = 0.0
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Recover the durable queue, then start the scheduler thread."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._execute_dir.mkdir(exist_ok=True, mode=0o700)
+            self._default_iwd.mkdir(exist_ok=True, mode=0o700)
+            self._store = JobStore(self.state_dir / "queue.sqlite3")
+            self._recover(time.time())
+            self._flush()
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._loop, name="schedd-core", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the scheduler thread; running job processes keep running."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+        with self._lock:
+            self._thread = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            self._jobs.clear()
+            self._index = AttrIndex()
+            self._idle.clear()
+            self._running.clear()
+            self._site_running.clear()
+            self._dying.clear()
+
+    # ----------------------------------------------------------------- public API
+
+    def submit(
+        self,
+        description: str | Mapping[str, str],
+        count: int = 1,
+        attrs: Mapping[str, Any] | None = None,
+        owner: str = "",
+    ) -> int:
+        """Queue jobs of a submit description; returns the new cluster id."""
+        if count < 0 or count > MAX_JOBS_PER_SUBMIT:
+            raise ValueError(f"count must be between 0 and {MAX_JOBS_PER_SUBMIT}")
+        parsed = parse_description(description, attrs)
+        total = count or parsed.queue_count
+        if total < 1 or total > MAX_JOBS_PER_SUBMIT:
+            raise ValueError(f"the number of jobs must be between 1 and {MAX_JOBS_PER_SUBMIT}")
+        with self._lock:
+            store = self._require_store()
+            cluster = self._next_cluster
+            self._next_cluster += 1
+            now = int(time.time())
+            specs = [parsed.spec(cluster, proc, str(self._default_iwd)) for proc in range(total)]
+            _check_paths(specs)
+            jobs = [
+                JobRecord(
+                    cluster,
+                    proc,
+                    owner or getpass.getuser(),
+                    now,
+                    spec,
+                    entered=now,
+                )
+                for proc, spec in enumerate(specs)
+            ]
+            store.add_cluster(cluster, jobs)
+            for job in jobs:
+                self._add(job)
+                self._enqueue(job)
+                self._events.append(userlog.submitted(job.spec.user_log, cluster, job.proc, now))
+            self._flush()
+        return cluster
+
+    def query(
+        self, constraint: str = "true", projection: Sequence[str] = ()
+    ) -> list[classad2.ClassAd]:
+        """Copies of the job ads matching `constraint`, only `projection` attrs if given."""
+        expression = _expression(constraint)
+        with self._lock:
+            self._require_store()
+            now = int(time.time())
+            result = []
+            for job in self._select(constraint, expression):
+                ad = job.ad(self._name)
+                copy = classad2.ClassAd()
+                for name in projection or ad.keys():
+                    value = ad.lookup(name) if name in ad else None
+                    if value is not None:
+                        copy[name] = value
+                if not projection or any(n.lower() == "servertime" for n in projection):
+                    copy["ServerTime"] = now
+                result.append(copy)
+            return result
+
+    def act(
+        self,
+        action: JobAction,
+        jobs: Sequence[str] | str,
+        reason: str = "",
+        hold_code: int | None = None,
+        hold_subcode: int = 0,
+    ) -> int:
+        """Remove, hold or release jobs by `cluster[.proc]` ids or a constraint (a str)."""
+        try:
+            action = JobAction(action)
+        except ValueError:
+            raise ValueError(f"unknown action {action!r}") from None
+        if hold_code is not None and not 0 < hold_code < 1000:
+            raise ValueError("hold_code must be between 1 and 999")
+        expression = _expression(jobs) if isinstance(jobs, str) else None
+        ids = None if isinstance(jobs, str) else _parse_ids(jobs)
+        with self._lock:
+            self._require_store()
+            if expression is not None:
+                targets = list(self._select(str(jobs), expression))
+            else:
+                targets = self._by_ids(ids or [])
+            now = time.time()
+            affected = 0
+            for job in targets:
+                if action is JobAction.REMOVE:
+                    done = self._remove(job, now, reason or "via condor_rm")
+                elif action is JobAction.HOLD:
+                    code = hold_code or HOLD_USER_REQUEST
+                    text = reason or "via condor_hold"
+                    done = self._hold(job, now, text, code, hold_subcode, hold_code is not None)
+                else:
+                    done = self._release(job, now, reason or "via condor_release")
+                affected += done
+            self._flush()
+            return affected
+
+    # ----------------------------------------------------------------- selection
+
+    def _select(self, constraint: str, expression: classad2.ExprTree) -> Iterable[JobRecord]:
+        """Jobs whose ad makes `expression` true; index-pruned when the constraint allows."""
+        candidates = self._index.candidates(pins(constraint)) if self._jobs else None
+        if candidates is None:
+            jobs: Iterable[JobRecord] = list(self._jobs.values())
+        else:
+            jobs = [self._jobs[key] for key in sorted(candidates)]  # type: ignore[type-var]
+        return [job for job in jobs if expression.eval(job.ad(self._name)) is True]
+
+    def _by_ids(self, ids: list[tuple[int, int | None]]) -> list[JobRecord]:
+        found: dict[Key, JobRecord] = {}
+        for cluster, proc in ids:
+            if proc is not None:
+                job = self._jobs.get((cluster, proc))
+                if job is not None:
+                    found[job.cluster, job.proc] = job
+            else:
+                for key, job in self._jobs.items():
+                    if key[0] == cluster:
+                        found[key] = job
+        return list(found.values())
+
+    # ----------------------------------------------------------------- transitions
+
+    def _add(self, job: JobRecord) -> None:
+        key = (job.cluster, job.proc)
+        self._jobs[key] = job
+        self._index.add(key, job.spec.custom)
+
+    def _enqueue(self, job: JobRecord) -> None:
+        self._idle.setdefault(job.site, {})[job.cluster, job.proc] = None
+
+    def _set_status(self, job: JobRecord, status: JobStatus, now: float) -> None:
+        if job.status is JobStatus.IDLE:
+            self._idle.get(job.site, {}).pop((job.cluster, job.proc), None)
+        job.status = status
+        job.entered = int(now)
+        self._touch(job)
+
+    def _touch(self, job: JobRecord) -> None:
+        job.changed()
+        self._dirty[job.cluster, job.proc] = job
+
+    def _stop_process(self, job: JobRecord, now: float) -> None:
+        """SIGTERM the job's process group; the scheduler SIGKILLs it after the grace."""
+        key = (job.cluster, job.proc)
+        if key in self._running:
+            popen = self._running.pop(key)
+            self._site_running[job.site] -= 1
+            executor.signal_group(job.pid, signal.SIGTERM)
+            self._dying[job.pid] = _Dying(key, popen, now + self.kill_grace, job.scratch)
+
+    def _remove(self, job: JobRecord, now: float, reason: str) -> bool:
+        if job.status in _TERMINAL:
+            return False
+        self._stop_process(job, now)
+        self._set_status(job, JobStatus.REMOVED, now)
+        job.remove_reason = reason
+        self._events.append(userlog.aborted(job.spec.user_log, job.cluster, job.proc, now, reason))
+        return True
+
+    def _hold(
+        self, job: JobRecord, now: float, reason: str, code: int, subcode: int, system: bool
+    ) -> bool:
+        if job.status not in (JobStatus.IDLE, JobStatus.RUNNING):
+            return False
+        self._stop_process(job, now)
+        self._set_status(job, JobStatus.HELD, now)
+        job.hold_reason, job.hold_code, job.hold_subcode = reason, code, subcode
+        job.num_system_holds += system
+        self._events.append(
+            userlog.held(job.spec.user_log, job.cluster, job.proc, now, reason, code, subcode)
+        )
+        return True
+
+    def _release(self, job: JobRecord, now: float, reason: str) -> bool:
+        if job.status is not JobStatus.HELD:
+            return False
+        self._set_status(job, JobStatus.IDLE, now)
+        job.hold_reason, job.hold_code, job.hold_subcode = "", 0, 0
+        self._enqueue(job)
+        self._events.append(userlog.released(job.spec.user_log, job.cluster, job.proc, now, reason))
+        return True
+
+    def _launch(self, job: JobRecord, now: float) -> None:
+        base = dict(os.environ) if job.spec.getenv else {"PATH": os.environ.get("PATH", "")}
+        scratch = self._execute_dir / f"dir_{job.cluster}.{job.proc}.{job.num_starts + 1}"
+        executor.clean_scratch(str(scratch))
+        launch = executor.Launch(
+            cmd=job.spec.cmd,
+            args=job.spec.args,
+            env=base | job.spec.env,
+            iwd=pathlib.Path(job.spec.iwd),
+            out=job.spec.out,
+            err=job.spec.err,
+            scratch=scratch,
+            transfer_input=job.spec.transfer_input,
+            transfer_executable=job.spec.transfer_executable,
+        )
+        try:
+            started = executor.start(launch)
+        except executor.LaunchError as exc:
+            executor.clean_scratch(str(scratch))
+            self._hold(job, now, f"Error from {self._name}: {exc}", exc.hold_code, 0, True)
+            return
+        self._set_status(job, JobStatus.RUNNING, now)
+        job.pid, job.pid_ticks, job.scratch = started.pid, started.ticks, str(scratch)
+        job.num_starts += 1
+        job.current_start = int(now)
+        job.start_date = job.start_date or int(now)
+        job.exit_code = None
+        self._running[job.cluster, job.proc] = started.popen
+        self._site_running[job.site] += 1
+        self._events.append(userlog.executing(job.spec.user_log, job.cluster, job.proc, now))
+
+    def _complete(self, job: JobRecord, exit_code: int, now: float) -> None:
+        popen = self._running.pop((job.cluster, job.proc), None)
+        if popen is not None or executor.is_alive(job.pid, job.pid_ticks):
+            # Like HTCondor, a job's leftover processes end with the job.
+            executor.signal_group(job.pid, signal.SIGKILL)
+        self._site_running[job.site] -= 1
+        self._set_status(job, JobStatus.COMPLETED, now)
+        job.exit_code = exit_code
+        job.completion_date = int(now)
+        executor.clean_scratch(job.scratch)
+        job.pid = job.pid_ticks = 0
+        job.scratch = ""
+        self._events.append(
+            userlog.terminated(job.spec.user_log, job.cluster, job.proc, now, exit_code)
+        )
+
+    def _evict(self, job: JobRecord, now: float) -> None:
+        """A running job whose process vanished without an exit code runs again."""
+        self._running.pop((job.cluster, job.proc), None)
+        self._site_running[job.site] -= 1
+        executor.clean_scratch(job.scratch)
+        job.pid = job.pid_ticks = 0
+        job.scratch = ""
+        self._set_status(job, JobStatus.IDLE, now)
+        self._enqueue(job)
+
+    # ----------------------------------------------------------------- scheduler
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self.tick):
+            try:
+                self._step()
+            except Exception:
+                self._log.exception("schedd scheduler step failed")
+
+    def _step(self) -> None:
+        with self._lock:
+            if self._store is None:
+                return
+            now = time.time()
+            self._reap_running(now)
+            self._reap_dying(now)
+            self._start_idle(now)
+            self._flush()
+            policy_due = now >= self._next_policy
+        if policy_due:
+            self._apply_policy()
+            with self._lock:
+                self._purge(time.time())
+                self._next_policy = time.time() + self.policy_interval
+
+    def _reap_running(self, now: float) -> None:
+        for key, popen in list(self._running.items()):
+            job = self._jobs[key]
+            if popen is not None:
+                returncode = popen.poll()
+                if returncode is None:
+                    continue
+                code = executor.read_exit_code(job.scratch)
+                if code is None:
+                    code = 128 - returncode if returncode < 0 else returncode
+                self._complete(job, code, now)
+            else:
+                code = executor.read_exit_code(job.scratch)
+                if code is not None:
+                    self._complete(job, code, now)
+                elif not executor.is_alive(job.pid, job.pid_ticks):
+                    code = executor.read_exit_code(job.scratch)
+                    if code is not None:
+                        self._complete(job, code, now)
+                    else:
+                        self._evict(job, now)
+
+    def _reap_dying(self, now: float) -> None:
+        for pgid, dying in list(self._dying.items()):
+            if dying.popen is not None:
+                dying.popen.poll()
+            if executor.group_alive(pgid):
+                if now >= dying.kill_at:
+                    executor.signal_group(pgid, signal.SIGKILL)
+                continue
+            del self._dying[pgid]
+            executor.clean_scratch(dying.scratch)
+            job = self._jobs.get(dying.key)
+            if job is not None and job.pid == pgid and job.status is not JobStatus.RUNNING:
+                job.pid = job.pid_ticks = 0
+                job.scratch = ""
+                self._touch(job)
+
+    def _start_idle(self, now: float) -> None:
+        for site, queue in self._idle.items():
+            while queue and self._site_running[site] < self.slots:
+                key = next(iter(queue))
+                del queue[key]
+                self._launch(self._jobs[key], now)
+
+    def _apply_policy(self) -> None:
+        """Evaluate periodic_remove/hold/release in batches, releasing the lock between."""
+        with self._lock:
+            keys = [k for k, j in self._jobs.items() if _has_policy(j)]
+        for start in range(0, len(keys), _POLICY_BATCH):
+            with self._lock:
+                if self._store is None:
+                    return
+                now = time.time()
+                for key in keys[start : start + _POLICY_BATCH]:
+                    job = self._jobs.get(key)
+                    if job is not None:
+                        self._apply_policy_to(job, now)
+                self._flush()
+
+    def _apply_policy_to(self, job: JobRecord, now: float) -> None:
+        spec = job.spec
+        if job.status in _TERMINAL:
+            return
+        if self._true(job, spec.periodic_remove):
+            reason = f"The job attribute PeriodicRemove expression '{spec.periodic_remove}'"
+            self._remove(job, now, reason + " evaluated to TRUE")
+        elif job.status is JobStatus.HELD:
+            if self._true(job, spec.periodic_release):
+                self._release(job, now, "The PeriodicRelease expression evaluated to TRUE")
+        elif self._true(job, spec.periodic_hold):
+            reason = f"The job attribute PeriodicHold expression '{spec.periodic_hold}'"
+            self._hold(job, now, reason + " evaluated to TRUE", HOLD_JOB_POLICY, 0, True)
+
+    def _true(self, job: JobRecord, expression: str) -> bool:
+        if expression.strip().lower() == "false":
+            return False
+        return job.ad(self._name).eval(expression) is True
+
+    def _purge(self, now: float) -> None:
+        """Finished jobs leave the queue after `linger` seconds unless LeaveJobInQueue."""
+        gone = [
+            job
+            for job in self._jobs.values()
+            if job.status in _TERMINAL
+            and now - job.entered >= self.linger
+            and job.pid == 0
+            and not self._true(job, job.spec.leave_in_queue)
+        ]
+        if not gone:
+            return
+        self._require_store().delete(gone)
+        for job in gone:
+            key = (job.cluster, job.proc)
+            del self._jobs[key]
+            self._dirty.pop(key, None)
+            self._index.discard(key, job.spec.custom)
+
+    def _flush(self) -> None:
+        """Commit the changed records, then write their user-log events."""
+        if self._dirty:
+            self._require_store().save(self._dirty.values())
+            self._dirty.clear()
+        if self._events:
+            events, self._events = self._events, []
+            userlog.append(events, self._log)
+
+    # ----------------------------------------------------------------- recovery
+
+    def _recover(self, now: float) -> None:
+        store = self._require_store()
+        for job in store.load():
+            self._add(job)
+            key = (job.cluster, job.proc)
+            if job.status is JobStatus.RUNNING:
+                self._running[key] = None
+                self._site_running[job.site] += 1
+            elif job.status is JobStatus.IDLE:
+                self._enqueue(job)
+            elif job.pid and executor.is_alive(job.pid, job.pid_ticks):
+                self._dying[job.pid] = _Dying(key, None, now, job.scratch)
+            elif job.pid:
+                executor.clean_scratch(job.scratch)
+                job.pid = job.pid_ticks = 0
+                job.scratch = ""
+                self._touch(job)
+        self._next_cluster = store.next_cluster()
+        self._reap_running(now)
+        self._reap_dying(now)
+        self._log.info("schedd recovered %d jobs (%d running)", len(self._jobs), len(self._running))
+
+    def _require_store(self) -> JobStore:
+        if self._store is None:
+            raise RuntimeError("the schedd is not started")
+        return self._store
+
+
+def _has_policy(job: JobRecord) -> bool:
+    spec = job.spec
+    return job.status not in _TERMINAL and any(
+        text.strip().lower() != "false"
+        for text in (spec.periodic_hold, spec.periodic_release, spec.periodic_remove)
+    )
+
+
+def _expression(constraint: str) -> classad2.ExprTree:
+    try:
+        return classad2.ExprTree(constraint.strip() or "true")
+    except (classad2.ClassAdException, ValueError):
+        raise ValueError(f"bad constraint: {constraint[:80]!r}") from None
+
+
+def _parse_ids(jobs: Sequence[str]) -> list[tuple[int, int | None]]:
+    ids: list[tuple[int, int | None]] = []
+    for text in jobs:
+        cluster, dot, proc = str(text).strip().partition(".")
+        if not cluster.isdigit() or (dot and not proc.isdigit()):
+            raise ValueError(f"bad job id {str(text)[:40]!r} (want CLUSTER or CLUSTER.PROC)")
+        ids.append((int(cluster), int(proc) if dot else None))
+    return ids
+
+
+def _check_paths(specs: Sequence[Any]) -> None:
+    """What condor_submit refuses up front: a missing executable or log directory."""
+    for spec in {(s.iwd, s.cmd, s.transfer_executable, s.user_log) for s in specs}:
+        iwd, cmd, transfer, user_log = spec
+        path = pathlib.Path(iwd, cmd)
+        if transfer and not path.is_file():
+            raise ValueError(f"executable {str(path)[:200]!r} does not exist")
+        if user_log and not pathlib.Path(iwd, user_log).parent.is_dir():
+            raise ValueError(f"the directory of log {user_log[:200]!r} does not exist")

@@ -1,0 +1,477 @@
+"""The embedded pool daemon: Collector + Schedd over HTTP on loopback.
+
+Run in the foreground with `python -m glideinwms_factory.lib.pool.embedded.server
+--state-dir DIR [--port N]`; `gwms-pool start` runs the same with `--daemon`. The wire
+protocol is described in this package's `__init__`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import logging.handlers
+import os
+import pathlib
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import classad2
+
+from glideinwms_factory.lib.classad import ClassAdSyntaxError, parse_old, parse_old_many
+from glideinwms_factory.lib.pool import JobAction
+from glideinwms_factory.lib.pool.embedded import statedir
+from glideinwms_factory.lib.pool.embedded.auth import (
+    TokenError,
+    load_or_create_secret,
+    verify_token,
+)
+from glideinwms_factory.lib.pool.embedded.collector import DEFAULT_LIFETIME, CollectorStore
+from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
+from glideinwms_factory.lib.pool.embedded.wire import CONTENT_TYPE, encode_ad, join_blocks
+
+MAX_BODY = 64 * 1024 * 1024
+MAX_AD_BYTES = 1024 * 1024
+IDLE_TIMEOUT = 60.0
+SWEEP_INTERVAL = 1.0
+SELF_IDENTITY = "collector@embedded-pool"
+
+
+class HttpError(Exception):
+    """A request the daemon refuses: HTTP status and a one-line reason for the caller."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PoolDaemon:
+    """What the HTTP handlers act on: the ad store, the job queue and the pool secret."""
+
+    def __init__(
+        self,
+        state_dir: pathlib.Path,
+        schedd: ScheddCore,
+        log: logging.Logger,
+        lifetime: int = DEFAULT_LIFETIME,
+    ) -> None:
+        self.state_dir = state_dir
+        self.secret = load_or_create_secret(state_dir)
+        self.collector = CollectorStore(lifetime)
+        self.schedd = schedd
+        self.log = log
+        self.start_time = int(time.time())
+        self.address = ""
+
+    def identity(self, header: str | None) -> str:
+        """The identity of a verified bearer token, else a 401."""
+        if not header:
+            raise HttpError(401, "this call needs a token (Authorization: Bearer TOKEN)")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HttpError(401, "Authorization header is not 'Bearer TOKEN'")
+        try:
+            return verify_token(self.secret, token).identity
+        except TokenError as exc:
+            raise HttpError(401, f"bad token: {exc}") from exc
+
+    def advertise_self(self) -> None:
+        """The Collector's own ad, as condor_status -collector shows it."""
+        ad = classad2.ClassAd()
+        ad["MyType"] = "Collector"
+        ad["Name"] = f"embedded@{self.address}"
+        ad["MyAddress"] = f"<{self.address}>"
+        ad["DaemonStartTime"] = self.start_time
+        ad["CurrentTime"] = classad2.ExprTree("time()")
+        ad["TotalAds"] = len(self.collector)
+        self.collector.advertise([ad], "UPDATE_AD_GENERIC", SELF_IDENTITY, "SELF")
+
+
+def _param_list(text: str) -> tuple[str, ...]:
+    return tuple(name for name in text.replace(",", " ").split() if name)
+
+
+def _blocks_limit(text: str) -> None:
+    for block in text.split("\n\n"):
+        if len(block) > MAX_AD_BYTES:
+            raise HttpError(413, f"an ad is larger than {MAX_AD_BYTES} bytes")
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection; requests are routed by (method, path)."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT
+    server: PoolHttpServer
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        self.server.daemon_state.log.debug("%s " + format, self.client_address[0], *args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        state = self.server.daemon_state
+        url = urllib.parse.urlsplit(self.path)
+        route = ROUTES.get((method, url.path))
+        try:
+            if route is None:
+                known = url.path in {path for _, path in ROUTES}
+                raise HttpError(405 if known else 404, f"no endpoint {method} {url.path}")
+            params = dict(urllib.parse.parse_qsl(url.query))
+            status, content_type, body = route(self, state, params)
+        except HttpError as exc:
+            state.log.warning(
+                "refused %s %s from %s: %s %s",
+                method,
+                url.path,
+                self.client_address[0],
+                exc.status,
+                exc,
+            )
+            self._send(exc.status, "text/plain; charset=utf-8", (str(exc) + "\n").encode())
+            return
+        except Exception:
+            state.log.exception("internal error on %s %s", method, url.path)
+            self._send(500, "text/plain; charset=utf-8", b"internal error (see the pool log)\n")
+            return
+        self._send(status, content_type, body)
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def body(self) -> bytes:
+        """The request body, bounded; the connection closes if we do not read it."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            raise HttpError(411, "chunked bodies are not accepted: send Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            self.close_connection = True
+            raise HttpError(400, "Content-Length is not a number") from None
+        if length < 0 or length > MAX_BODY:
+            self.close_connection = True
+            raise HttpError(413, f"request body over {MAX_BODY} bytes")
+        return self.rfile.read(length)
+
+    def text_body(self) -> str:
+        try:
+            return self.body().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise HttpError(400, "request body is not UTF-8") from exc
+
+    def json_body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.text_body())
+        except json.JSONDecodeError as exc:
+            raise HttpError(400, f"request body is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise HttpError(400, "request body must be a JSON object")
+        return data
+
+    def query_params(self, params: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+        """constraint and projection from the URL or a form-encoded POST body."""
+        if self.command == "POST":
+            params = {**params, **dict(urllib.parse.parse_qsl(self.text_body()))}
+        return params.get("constraint", "true"), _param_list(params.get("projection", ""))
+
+
+Route = Callable[[Handler, PoolDaemon, dict[str, str]], tuple[int, str, bytes]]
+
+
+def _ok(text: str) -> tuple[int, str, bytes]:
+    return 200, "text/plain; charset=utf-8", text.encode()
+
+
+def _json(data: object) -> tuple[int, str, bytes]:
+    return 200, "application/json", json.dumps(data).encode()
+
+
+def ping(handler: Handler, state: PoolDaemon, params: dict[str, str]) -> tuple[int, str, bytes]:
+    return _json({"pid": os.getpid(), "address": state.address, "start_time": state.start_time})
+
+
+def collector_advertise(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    identity = state.identity(handler.headers.get("Authorization"))
+    text = handler.text_body()
+    _blocks_limit(text)
+    try:
+        ads = parse_old_many(text)
+        count = state.collector.advertise(ads, params.get("command", "UPDATE_AD_GENERIC"), identity)
+    except (ClassAdSyntaxError, ValueError) as exc:
+        raise HttpError(400, str(exc)) from exc
+    state.log.info("%s advertised %d ad(s)", identity, count)
+    return _ok(f"stored {count}\n")
+
+
+def collector_invalidate(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    identity = state.identity(handler.headers.get("Authorization"))
+    text = handler.text_body()
+    _blocks_limit(text)
+    try:
+        count = state.collector.invalidate(
+            parse_old(text), params.get("command", "INVALIDATE_ADS_GENERIC")
+        )
+    except (ClassAdSyntaxError, ValueError) as exc:
+        raise HttpError(400, str(exc)) from exc
+    state.log.info("%s invalidated %d ad(s)", identity, count)
+    return _ok(f"invalidated {count}\n")
+
+
+def collector_query(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    constraint, projection = handler.query_params(params)
+    try:
+        blocks = state.collector.query_blocks(constraint, projection)
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from exc
+    return 200, CONTENT_TYPE, join_blocks(blocks).encode()
+
+
+def _attr_value(name: str, value: object) -> object:
+    if isinstance(value, dict) and set(value) == {"expr"} and isinstance(value["expr"], str):
+        try:
+            return classad2.ExprTree(value["expr"])
+        except (classad2.ClassAdException, ValueError) as exc:
+            raise HttpError(400, f"attribute {name}: expression does not parse") from exc
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise HttpError(400, f"attribute {name}: want a string, number, boolean or {{'expr': ...}}")
+
+
+def schedd_submit(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    identity = state.identity(handler.headers.get("Authorization"))
+    data = handler.json_body()
+    description = data.get("description")
+    count = data.get("count", 1)
+    attrs = data.get("attrs") or {}
+    if not isinstance(description, str | dict) or not description:
+        raise HttpError(400, "submit needs a 'description' (text or object)")
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise HttpError(400, "submit 'count' must be an integer (0: the description's queue N)")
+    if not isinstance(attrs, dict):
+        raise HttpError(400, "submit 'attrs' must be an object")
+    values = {str(name): _attr_value(str(name), value) for name, value in attrs.items()}
+    try:
+        cluster = state.schedd.submit(
+            description, count=count, attrs=values, owner=identity.split("@", 1)[0]
+        )
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from exc
+    state.log.info("%s submitted cluster %d (count=%d)", identity, cluster, count)
+    return _json({"cluster": cluster})
+
+
+def schedd_query(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    constraint, projection = handler.query_params(params)
+    try:
+        ads = state.schedd.query(constraint, projection)
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from exc
+    return 200, CONTENT_TYPE, join_blocks([encode_ad(ad) for ad in ads]).encode()
+
+
+def schedd_act(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    identity = state.identity(handler.headers.get("Authorization"))
+    data = handler.json_body()
+    try:
+        action = JobAction(data.get("action"))
+    except ValueError:
+        raise HttpError(400, "act 'action' must be remove, hold or release") from None
+    jobs = data.get("jobs")
+    if not (
+        isinstance(jobs, str) or (isinstance(jobs, list) and all(isinstance(j, str) for j in jobs))
+    ):
+        raise HttpError(
+            400, "act 'jobs' must be a constraint string or a list of 'cluster.proc' ids"
+        )
+    reason = data.get("reason", "")
+    hold_code = data.get("hold_code")
+    hold_subcode = data.get("hold_subcode", 0)
+    if not isinstance(reason, str) or not isinstance(hold_subcode, int):
+        raise HttpError(400, "act 'reason' must be a string and 'hold_subcode' an integer")
+    if hold_code is not None and not isinstance(hold_code, int):
+        raise HttpError(400, "act 'hold_code' must be an integer")
+    try:
+        count = state.schedd.act(
+            action, jobs, reason=reason, hold_code=hold_code, hold_subcode=hold_subcode
+        )
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from exc
+    state.log.info("%s: %s applied to %d job(s)", identity, action.value, count)
+    return _json({"count": count})
+
+
+ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/v1/ping"): ping,
+    ("POST", "/v1/collector/advertise"): collector_advertise,
+    ("POST", "/v1/collector/invalidate"): collector_invalidate,
+    ("GET", "/v1/collector/query"): collector_query,
+    ("POST", "/v1/collector/query"): collector_query,
+    ("POST", "/v1/schedd/submit"): schedd_submit,
+    ("GET", "/v1/schedd/query"): schedd_query,
+    ("POST", "/v1/schedd/query"): schedd_query,
+    ("POST", "/v1/schedd/act"): schedd_act,
+}
+
+
+class PoolHttpServer(ThreadingHTTPServer):
+    """A threading HTTP server that carries the daemon state for its handlers."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], daemon_state: PoolDaemon) -> None:
+        self.daemon_state = daemon_state
+        super().__init__(address, Handler)
+
+
+def _sweeper(state: PoolDaemon, stop: threading.Event) -> None:
+    """Expire ads and refresh the Collector's own ad until told to stop."""
+    while not stop.wait(SWEEP_INTERVAL):
+        try:
+            expired = state.collector.expire()
+            if expired:
+                state.log.info("expired %d ad(s)", expired)
+            state.advertise_self()
+        except Exception:
+            state.log.exception("ad sweep failed")
+
+
+def _make_logger(state_dir: pathlib.Path) -> logging.Logger:
+    log = logging.getLogger("gwms_pool")
+    log.setLevel(logging.INFO)
+    handler = logging.handlers.WatchedFileHandler(state_dir / statedir.LOG_FILE)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.propagate = False
+    return log
+
+
+def _detach_stdio(log_path: pathlib.Path) -> None:
+    """After the address is printed: stdin/stdout to /dev/null, stderr to the log."""
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.dup2(log_fd, 2)
+    os.close(devnull)
+    os.close(log_fd)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM/SIGINT; the exit status."""
+    state_dir = pathlib.Path(args.state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock_fd = statedir.take_lock(state_dir)
+    except OSError:
+        pid = statedir.read_pid(state_dir)
+        print(f"gwms-pool: another pool daemon (pid {pid}) uses {state_dir}", file=sys.stderr)
+        return 1
+    log = _make_logger(state_dir)
+    schedd = ScheddCore(state_dir / statedir.SCHEDD_DIR, slots=args.slots, log=log)
+    try:
+        httpd = PoolHttpServer(
+            (args.host, args.port), PoolDaemon(state_dir, schedd, log, args.lifetime)
+        )
+    except (OSError, TokenError) as exc:
+        print(f"gwms-pool: cannot start on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    state = httpd.daemon_state
+    host, port = httpd.server_address[:2]
+    state.address = f"{host}:{port}"
+    try:
+        schedd.start()
+    except Exception as exc:
+        log.exception("cannot start the schedd")
+        print(f"gwms-pool: cannot start the schedd: {exc}", file=sys.stderr)
+        return 1
+    state.advertise_self()
+    stop = threading.Event()
+    sweeper = threading.Thread(target=_sweeper, args=(state, stop), name="sweeper", daemon=True)
+    sweeper.start()
+
+    def _terminate(signum: int, frame: object) -> None:
+        log.info("signal %d: shutting down", signum)
+        threading.Thread(target=httpd.shutdown, name="shutdown").start()
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    statedir.write_atomic(state_dir / statedir.PID_FILE, f"{os.getpid()}\n")
+    statedir.write_atomic(state_dir / statedir.ADDRESS_FILE, state.address + "\n")
+    log.info("pool daemon pid %d listening on %s (state %s)", os.getpid(), state.address, state_dir)
+    print(state.address, flush=True)
+    if args.daemon:
+        _detach_stdio(state_dir / statedir.LOG_FILE)
+    try:
+        httpd.serve_forever(poll_interval=0.2)
+    finally:
+        stop.set()
+        schedd.stop()
+        httpd.server_close()
+        for name in (statedir.ADDRESS_FILE, statedir.PID_FILE):
+            with contextlib.suppress(FileNotFoundError):
+                (state_dir / name).unlink()
+        log.info("pool daemon stopped")
+        os.close(lock_fd)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m glideinwms_factory.lib.pool.embedded.server",
+        description="Run the embedded pool daemon (Collector + Schedd) in the foreground.",
+    )
+    parser.add_argument("--state-dir", required=True, help="directory for queue, secret, log")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (0 = any free port)")
+    parser.add_argument("--slots", type=int, default=4, help="job slots of the simulated site")
+    parser.add_argument("--lifetime", type=int, default=DEFAULT_LIFETIME, help="ad lifetime, s")
+    parser.add_argument("--daemon", action="store_true", help="detach stdio once listening")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0 <= args.port < 65536 or args.slots < 1 or args.lifetime < 1:
+        print(
+            "gwms-pool: --port must be 0..65535, --slots and --lifetime positive", file=sys.stderr
+        )
+        return 2
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""From an HTCondor submit description to per-job specs (pure: no I/O besides `os.environ`).
+
+`htcondor2.Submit` parses the submit language and expands macros (including `$ENV()`),
+but cannot make job ads without a schedd, so the per-proc macros are swapped for
+sentinels before expansion and filled in per job here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import classad2
+import htcondor2
+
+UNIVERSES = {"vanilla": 5, "scheduler": 7, "grid": 9, "local": 12}
+UNIVERSE_NAMES = {code: name for name, code in UNIVERSES.items()}
+
+_CLUSTER = "@@GWMS_CLUSTER@@"
+_PROC = "@@GWMS_PROC@@"
+_PROC_MACRO = re.compile(r"\$\((Cluster|ClusterId|Process|ProcId)\)", re.IGNORECASE)
+_ATTR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_TRUE_WORDS = {"true", "t", "yes", "y", "1"}
+_FALSE_WORDS = {"false", "f", "no", "n", "0", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What one job runs and how the schedd treats it; fixed for the job's life."""
+
+    universe: int
+    cmd: str
+    arguments: str
+    args: tuple[str, ...]
+    environment: str
+    env: dict[str, str]
+    getenv: bool
+    iwd: str
+    out: str
+    err: str
+    user_log: str
+    grid_resource: str
+    transfer_input: tuple[str, ...]
+    transfer_executable: bool
+    periodic_hold: str
+    periodic_release: str
+    periodic_remove: str
+    leave_in_queue: str
+    custom: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDescription:
+    """An expanded description with per-proc macros still open, plus its queue count."""
+
+    values: dict[str, str]
+    custom: dict[str, str]
+    queue_count: int
+
+    def spec(self, cluster: int, proc: int, default_iwd: str) -> JobSpec:
+        """The spec of job `cluster.proc`; raises ValueError for invalid commands."""
+
+        def get(name: str, default: str = "") -> str:
+            raw = self.values.get(name)
+            if raw is None:
+                return default
+            return raw.replace(_CLUSTER, str(cluster)).replace(_PROC, str(proc)).strip()
+
+        universe_name = get("universe", "vanilla").lower()
+        if universe_name not in UNIVERSES:
+            raise ValueError(f"unsupported universe {universe_name!r}")
+        cmd = get("executable")
+        if not cmd:
+            raise ValueError("the submit description has no executable")
+        grid_resource = get("grid_resource")
+        if universe_name == "grid" and not grid_resource:
+            raise ValueError("a grid universe job needs grid_resource")
+        iwd = get("initialdir") or get("iwd") or default_iwd
+        if not iwd.startswith("/"):
+            iwd = f"{default_iwd.rstrip('/')}/{iwd}"
+        arguments = get("arguments") or get("args")
+        environment = get("environment") or get("env")
+        transfer = get("transfer_input_files")
+        custom = self.custom
+        if any(_CLUSTER in v or _PROC in v for v in custom.values()):
+            custom = {
+                k: v.replace(_CLUSTER, str(cluster)).replace(_PROC, str(proc))
+                for k, v in custom.items()
+            }
+        return JobSpec(
+            universe=UNIVERSES[universe_name],
+            cmd=os.path.join(iwd, cmd),
+            arguments=arguments,
+            args=tuple(split_arguments(arguments)),
+            environment=environment,
+            env=parse_environment(environment),
+            getenv=_boolean(get("getenv", "false"), "getenv"),
+            iwd=iwd,
+            out=get("output", "/dev/null"),
+            err=get("error", "/dev/null"),
+            user_log=os.path.join(iwd, log) if (log := get("log")) else "",
+            grid_resource=grid_resource,
+            transfer_input=tuple(p.strip() for p in transfer.split(",") if p.strip()),
+            transfer_executable=_boolean(get("transfer_executable", "true"), "transfer_executable"),
+            periodic_hold=_expression(get("periodic_hold", "false"), "periodic_hold"),
+            periodic_release=_expression(get("periodic_release", "false"), "periodic_release"),
+            periodic_remove=_expression(get("periodic_remove", "false"), "periodic_remove"),
+            leave_in_queue=_expression(get("leave_in_queue", "false"), "leave_in_queue"),
+            custom=custom,
+        )
+
+
+def parse_description(
+    description: str | Mapping[str, str], attrs: Mapping[str, Any] | None = None
+) -> ParsedDescription:
+    """Parse and expand a description (text or mapping) plus extra job `attrs`."""
+    try:
+        if isinstance(description, str):
+            submit = htcondor2.Submit(description)
+            qargs = submit.getQArgs().strip()
+        elif isinstance(description, Mapping):
+            submit = htcondor2.Submit({str(k): str(v) for k, v in description.items()})
+            qargs = ""
+        else:
+            raise ValueError("the submit description must be text or a mapping")
+    except (ValueError, RuntimeError, htcondor2.HTCondorException) as exc:
+        raise ValueError(f"bad submit description: {_one_line(exc)}") from None
+    raw = {key: _PROC_MACRO.sub(_sentinel, value) for key, value in submit.items()}
+    opened = htcondor2.Submit(raw)
+    values: dict[str, str] = {}
+    custom: dict[str, str] = {}
+    for key in raw:
+        expanded = opened.expand(key)
+        if key.startswith(("MY.", "+")):
+            name = key[3:] if key.startswith("MY.") else key[1:]
+            custom[_attr_name(name)] = _expression(expanded, name)
+        else:
+            values[key.lower()] = expanded
+    for name, value in (attrs or {}).items():
+        custom[_attr_name(name.removeprefix("+"))] = literal(value)
+    return ParsedDescription(values, custom, _queue_count(qargs, opened))
+
+
+def literal(value: Any) -> str:
+    """A Python value as ClassAd expression text (an ExprTree stays an expression)."""
+    if isinstance(value, classad2.ExprTree):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return classad2.quote(value)
+    if value is None:
+        return "undefined"
+    raise ValueError(f"unsupported job attribute value {value!r}")
+
+
+def split_arguments(text: str) -> list[str]:
+    """HTCondor `arguments`: new style when double-quoted, else old style."""
+    text = text.strip()
+    if text.startswith('"'):
+        if len(text) < 2 or not text.endswith('"'):
+            raise ValueError("new-style arguments must end with a double quote")
+        return _split_new(text[1:-1].replace('""', '"'), "arguments")
+    return _split_old(text)
+
+
+def parse_environment(text: str) -> dict[str, str]:
+    """HTCondor `environment`: new style `"A=1 B='x y'"` or old style `A=1;B=2`."""
+    text = text.strip()
+    if text.startswith('"'):
+        if len(text) < 2 or not text.endswith('"'):
+            raise ValueError("new-style environment must end with a double quote")
+        items = _split_new(text[1:-1].replace('""', '"'), "environment")
+    else:
+        items = [item.strip() for item in text.split(";") if item.strip()]
+    env: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"bad environment entry {item[:60]!r}")
+        env[name] = value
+    return env
+
+
+def _split_new(text: str, what: str) -> list[str]:
+    """Whitespace-separated words; 'single quotes' group, '' inside them is a quote."""
+    words: list[str] = []
+    current: list[str] = []
+    has_word = quoted = False
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if quoted:
+            if char == "'" and text.startswith("''", i):
+                current.append("'")
+                i += 1
+            elif char == "'":
+                quoted = False
+            else:
+                current.append(char)
+        elif char == "'":
+            quoted = has_word = True
+        elif char.isspace():
+            if has_word:
+                words.append("".join(current))
+            current, has_word = [], False
+        else:
+            current.append(char)
+            has_word = True
+        i += 1
+    if quoted:
+        raise ValueError(f"unbalanced single quote in {what}")
+    if has_word:
+        words.append("".join(current))
+    return words
+
+
+def _split_old(text: str) -> list[str]:
+    """Old style: whitespace-separated; `\\"` is a literal double quote."""
+    return [word.replace('\\"', '"') for word in text.split()]
+
+
+def _sentinel(match: re.Match[str]) -> str:
+    return _CLUSTER if match.group(1).lower().startswith("cluster") else _PROC
+
+
+def _attr_name(name: str) -> str:
+    if not _ATTR_NAME.fullmatch(name):
+        raise ValueError(f"bad job attribute name {name[:60]!r}")
+    return name
+
+
+def _expression(text: str, name: str) -> str:
+    try:
+        classad2.ExprTree(text)
+    except (classad2.ClassAdException, ValueError):
+        raise ValueError(f"{name}: not a ClassAd expression: {text[:80]!r}") from None
+    return text
+
+
+def _boolean(text: str, name: str) -> bool:
+    word = text.strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise ValueError(f"{name} must be true or false, not {text[:40]!r}")
+
+
+def _queue_count(qargs: str, submit: htcondor2.Submit) -> int:
+    if not qargs:
+        return 1
+    submit["_gwms_queue_count"] = qargs
+    expanded = submit.expand("_gwms_queue_count").strip()
+    if not expanded.isdigit():
+        raise ValueError(f"only 'queue [N]' is supported, not 'queue {qargs[:60]}'")
+    return int(expanded)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
