@@ -4,15 +4,27 @@ It writes, from `web_base/manifest.txt`, a staging area laid out as spec/glidein
 says (content-tagged names, description, signature.<tag>.sha1 and .sha256, file lists,
 constants) plus the few WORK files a local glidein run reads (`signatures.sha1`,
 `glidein.descript`, `entry_<e>/job.descript`). Replace it with `glideinwms_factory.creation`
-once that is merged.
+once that is merged. Below it: the loopback servers the glidein tests run against.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.server
+import os
+import re
 import shutil
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from glideinwms_factory.tools.local_glidein import GlideinArgs
 
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
 # Lists every main description names (spec §2 step 4); empty ones hold only placeholders.
@@ -176,3 +188,153 @@ def build_staging(
         f"{main_sign['sha1']}  {main_descript}  main\n{entry_sign['sha1']}  {entry_descript}  entry_{entry}\n"
     )
     return Staging(stage, work, entry, main_descript, entry_descript, main_sign, entry_sign)
+
+
+# --- Serving the staging area and watching the glidein's network use (tests only) ---
+
+
+@contextmanager
+def http_server(directory: Path) -> Iterator[str]:
+    """`python -m http.server` on a free loopback port, as a real separate process."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-u",
+            "-m",
+            "http.server",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(directory),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        match = re.search(r"port (\d+)", proc.stdout.readline())
+        assert match, "http.server did not report its port"
+        yield f"http://127.0.0.1:{match.group(1)}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@dataclass
+class Recorded:
+    path: str
+    authorization: str | None
+    body: str
+
+
+class RecordingCollector:
+    """A loopback HTTP endpoint that records the stand-in's POSTs (until the pool is merged)."""
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self._changed = threading.Condition()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with outer._changed:
+                    outer.requests.append(
+                        Recorded(self.path, self.headers.get("Authorization"), body.decode())
+                    )
+                    outer._changed.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def wait_for(self, predicate: Callable[[list[Recorded]], bool], timeout: float = 20) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: predicate(self.requests), timeout):
+                raise AssertionError(f"collector condition not met in {timeout} s: {self.requests}")
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class CountingProxy:
+    """A minimal forward HTTP proxy that relays GETs and remembers every URL asked for."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.urls.append(self.path)
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                try:
+                    with opener.open(self.path, timeout=10) as reply:
+                        status, body = reply.status, reply.read()
+                except urllib.error.HTTPError as exc:
+                    status, body = exc.code, b""
+                except (urllib.error.URLError, ValueError):
+                    status, body = 502, b""
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def glidein_argv(
+    staging: Staging, web: str, run_dir: Path, sign_type: str = "sha1", **params: str
+) -> list[str]:
+    """The command line of one glidein of the staged entry, through the tool's own builder."""
+    args = GlideinArgs(
+        name="test_glidein",
+        entry=staging.entry,
+        web=web,
+        sign=staging.main_sign[sign_type],
+        sign_entry=staging.entry_sign[sign_type],
+        descript=staging.main_descript,
+        descript_entry=staging.entry_descript,
+        factory="test_factory",
+        client_name="fe1.main",
+        schedd="schedd_glideins1@localhost",
+        sign_type=sign_type,
+        work_dir=str(run_dir),
+        verbosity="fast",
+        cluster="7",
+        subcluster="0",
+        params=params,
+    )
+    return ["bash", str(staging.stage_dir / "glidein_startup.sh"), *args.to_argv()]
+
+
+def glidein_env(**extra: str) -> dict[str, str]:
+    """The environment of a test glidein: no linger after a failure."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
+    return {**env, "GWMS_GLIDEIN_FAILURE_SLEEP": "0", **extra}
+
+
+def run_glidein(
+    argv: list[str], env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=env or glidein_env(), timeout=timeout, check=False
+    )

@@ -1,0 +1,315 @@
+"""glidein_startup.sh run for real with bash against a staging area on a loopback HTTP server."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from staging_fixture import (
+    CountingProxy,
+    RecordingCollector,
+    Staging,
+    build_staging,
+    glidein_argv,
+    glidein_env,
+    http_server,
+    run_glidein,
+)
+
+from glideinwms_factory.lib.classad import parse_old
+
+ENTRY = "TEST_ENTRY"
+WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
+# Output lines that show, in order, what the glidein verified and ran.
+N_SIGNED = 23  # signed files the fixture stages (sha1 chain), each tampered with below
+TRACE = re.compile(r"^(Verified \S+ file \S+|=== Executing \S+ ===|=== Last script starting)", re.M)
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Staging, str]]:
+    staging = build_staging(
+        tmp_path_factory.mktemp("staging"),
+        ENTRY,
+        main_consts={"GLIDEIN_Site": "Test_Site", "MAIN_ONLY": "m"},
+        entry_consts={"ENTRY_CONST": "e v"},
+    )
+    with http_server(staging.stage_dir) as url:
+        yield staging, url
+
+
+@pytest.fixture
+def collector() -> Iterator[RecordingCollector]:
+    server = RecordingCollector()
+    yield server
+    server.close()
+
+
+def standin_params(collector: RecordingCollector, **extra: str) -> dict[str, str]:
+    return {
+        "GLIDEIN_Collector": collector.address,
+        "GLIDEIN_Standin_Lifetime": "2",
+        "GLIDEIN_Standin_Update_Interval": "1",
+        **extra,
+    }
+
+
+def trace(stdout: str) -> list[str]:
+    return TRACE.findall(stdout)
+
+
+def decode_block(text: str, header: str) -> str:
+    """The gzip+base64 payload that follows `header` in a glidein's stderr."""
+    after = text.split(header + "\n", 1)[1]
+    data = after.split("begin-base64 644 -\n", 1)[1].split("\n====\n", 1)[0]
+    return gzip.decompress(base64.b64decode(data)).decode()
+
+
+def test_clean_run_validates_advertises_and_ends_after_its_lifetime(
+    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = staged
+    token_file = tmp_path / "idtoken"
+    token_file.write_text("# a comment line\neyJ.token-from-file\n")
+    params = standin_params(
+        collector, GLIDEIN_DEBUG_OPTIONS="nocleanup", ODD_VALUE='a b.c,"d"$(x)\\y'
+    )
+    argv = glidein_argv(staging, url, tmp_path, **params)
+    started = time.monotonic()
+    result = run_glidein(argv, env=glidein_env(IDTOKENS_FILE=str(token_file)))
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started >= 2  # it lived its lifetime
+    assert re.search(r"^=== Glidein ending .* with code 0 after \d+ ===$", result.stdout, re.M)
+    assert "=== Executing entry/check_blacklist.sh ===" in result.stdout
+
+    adverts = [r for r in collector.requests if "advertise?command=UPDATE_STARTD_AD" in r.path]
+    assert len(adverts) >= 2  # kept fresh
+    assert {r.authorization for r in collector.requests} == {"Bearer eyJ.token-from-file"}
+    ad = parse_old(adverts[-1].body)
+    assert ad["MyType"] == "Machine"
+    assert ad["GLIDEIN_Entry_Name"] == ENTRY
+    assert ad["GLIDEIN_Factory"] == "test_factory"
+    assert ad["GLIDEIN_Name"] == "test_glidein"
+    assert ad["GLIDECLIENT_Name"] == ad["GLIDEIN_ClientName"] == "fe1.main"
+    assert ad["GLIDEIN_Site"] == "Test_Site"  # from the main constants
+    assert ad["Name"].startswith(f"slot1@{ad['GLIDEIN_UUID']}@")
+    assert ad["UpdateSequenceNumber"] > parse_old(adverts[0].body)["UpdateSequenceNumber"]
+    last = collector.requests[-1]
+    assert last.path.endswith("invalidate?command=INVALIDATE_STARTD_ADS")
+    assert parse_old(last.body)["MyType"] == "Query"
+    assert f'Requirements = Name =?= "{ad["Name"]}"' in last.body
+
+    (work_dir,) = tmp_path.glob("glide_*")
+    config = (work_dir / "glidein_config").read_text()
+    assert "ODD_VALUE " + 'a b.c,"d"$(x)\\y' + "\n" in config  # decoded exactly
+    assert "ENTRY_CONST e v\n" in config and "MAIN_ONLY m\n" in config
+    assert config.rstrip().endswith("GLIDEIN_INITIALIZED 1")
+    # The worker's logs came back on stderr, and the long XML lists every script's result.
+    assert "advertised slot1@" in decode_block(result.stderr, "StartdLog")
+    long_xml = decode_block(result.stderr, "=== Encoded XML description of glidein activity ===")
+    assert long_xml.count("<status>OK</status>") >= 5
+    assert '<OSGTestResult id="check_blacklist.sh"' in long_xml
+
+
+def test_sha256_signature_chain_is_accepted(
+    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = staged
+    argv = glidein_argv(staging, url, tmp_path, "sha256", **standin_params(collector))
+    result = run_glidein(argv)
+    assert result.returncode == 0, result.stderr
+    assert "Verified main file signature." in result.stdout
+    assert re.search(r"Verified main file signature\.\w+\.sha256", result.stdout)
+    assert not list(tmp_path.glob("glide_*"))  # cleaned up
+
+
+def test_wrong_command_line_hash_stops_before_anything_runs(
+    staged: tuple[Staging, str], tmp_path: Path
+) -> None:
+    staging, url = staged
+    argv = glidein_argv(staging, url, tmp_path)
+    argv[argv.index("-signentry") + 1] = "0" * 40
+    result = run_glidein(argv)
+    assert result.returncode == 1
+    assert "signature file signature." in result.stderr
+    assert "does not match the hash given on the command line" in result.stderr
+    assert "=== Executing" not in result.stdout
+
+
+def _signed_files(staging: Staging) -> list[Path]:
+    files = []
+    for directory in (staging.stage_dir, staging.entry_dir()):
+        files += [p for p in sorted(directory.iterdir()) if p.is_file() and "." in p.name]
+    # The sha1 chain is the one these runs use; the sha256 twin has its own run above.
+    skip = ("glidein_startup.sh", "nodes.blacklist")
+    return [p for p in files if p.name not in skip and p.suffix != ".sha256"]
+
+
+@pytest.fixture(scope="module")
+def clean_trace(staged: tuple[Staging, str], tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    staging, url = staged
+    server = RecordingCollector()
+    try:
+        run_dir = tmp_path_factory.mktemp("clean")
+        params = {"GLIDEIN_Collector": server.address, "GLIDEIN_Standin_Lifetime": "0"}
+        result = run_glidein(glidein_argv(staging, url, run_dir, **params))
+    finally:
+        server.close()
+    assert result.returncode == 0, result.stderr
+    return trace(result.stdout)
+
+
+def test_every_staged_file_is_covered_by_the_tamper_test(staged: tuple[Staging, str]) -> None:
+    assert len(_signed_files(staged[0])) == N_SIGNED
+    names = {p.name.split(".")[0] for p in _signed_files(staged[0])}
+    assert {"signature", "description", "constants", "file_list", "condor_startup"} <= names
+    assert {"error_gen", "add_config_line", "setup_checks", "check_blacklist"} <= names
+
+
+@pytest.mark.parametrize("index", range(N_SIGNED))
+def test_one_changed_byte_stops_the_glidein_at_that_file(
+    staged: tuple[Staging, str], clean_trace: list[str], tmp_path: Path, index: int
+) -> None:
+    staging, url = staged
+    files = _signed_files(staging)
+    victim = files[index]
+    id_name = "main" if victim.parent == staging.stage_dir else "entry"
+    original = victim.read_bytes()
+    # Change the last byte before the final newline (an empty file gains one byte).
+    changed = original[:-2] + bytes([original[-2] ^ 1]) + original[-1:] if original else b"x"
+    victim.write_bytes(changed)
+    try:
+        result = run_glidein(glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9"))
+    finally:
+        victim.write_bytes(original)
+    assert result.returncode == 1
+    (error,) = [line for line in result.stderr.splitlines() if "glidein_startup.sh: ERROR" in line]
+    assert victim.name in error
+    # It did exactly what a clean run does up to that file, and nothing after it.
+    stop = clean_trace.index(f"Verified {id_name} file {victim.name}")
+    assert trace(result.stdout) == clean_trace[:stop]
+    assert "=== Last script starting" not in result.stdout
+
+
+def test_failing_validation_script_is_reported(staged: tuple[Staging, str], tmp_path: Path) -> None:
+    staging, url = staged
+    argv = glidein_argv(staging, url, tmp_path, GLIDEIN_MIN_DISK_MB="999999999")
+    result = run_glidein(argv)
+    assert result.returncode == 1
+    assert "=== Last script starting" not in result.stdout
+    short_xml = result.stdout.split("=== XML description of glidein activity ===")[1]
+    assert re.search(r'<metric name="TestID"[^>]*>setup_checks.sh</metric>', short_xml)
+    assert "<status>ERROR</status>" in short_xml
+    long_xml = decode_block(result.stderr, "=== Encoded XML description of glidein activity ===")
+    failed = long_xml.split('<OSGTestResult id="setup_checks.sh"')[1].split("</OSGTestResult>")[0]
+    assert "<status>ERROR</status>" in failed
+    assert ">WN_Resource</metric>" in failed
+    assert "the glidein needs 999999999 MB" in failed
+
+
+def test_blacklisted_node_stops_early_and_says_why(tmp_path: Path) -> None:
+    node = os.uname().nodename
+    staging = build_staging(tmp_path / "s", ENTRY, blacklist=("other.example.org", node))
+    with http_server(staging.stage_dir) as url:
+        result = run_glidein(glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9"))
+    assert result.returncode == 1
+    assert f"worker node {node} is in the entry's nodes.blacklist" in result.stderr
+    assert re.search(r'name="TestID"[^>]*>check_blacklist.sh<', result.stdout)
+    assert "=== Last script starting" not in result.stdout
+
+
+def test_downloads_go_through_the_configured_proxy(
+    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = staged
+    proxy = CountingProxy()
+    try:
+        argv = glidein_argv(staging, url, tmp_path, **standin_params(collector))
+        argv[argv.index("-proxy") + 1] = proxy.url
+        result = run_glidein(argv)
+    finally:
+        proxy.close()
+    assert result.returncode == 0, result.stderr
+    assert f"Using HTTP proxy {proxy.url}" in result.stdout
+    fetched = {u.rsplit("/", 1)[1] for u in proxy.urls}
+    verified = {line.split()[-1] for line in trace(result.stdout) if line.startswith("Verified")}
+    assert verified <= fetched  # every verified file came through the proxy
+    assert "glidein_startup.sh" in fetched and "nodes.blacklist" in fetched
+
+
+def test_a_dead_proxy_is_dropped_after_the_probe(
+    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = staged
+    argv = glidein_argv(staging, url, tmp_path, **standin_params(collector))
+    argv[argv.index("-proxy") + 1] = "127.0.0.1:9"
+    result = run_glidein(argv)
+    assert result.returncode == 0, result.stderr
+    assert "proxy http://127.0.0.1:9 does not work, downloading directly" in result.stderr
+
+
+def test_sigterm_ends_the_standin_cleanly_and_invalidates_its_ad(
+    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = staged
+    params = standin_params(collector, GLIDEIN_Standin_Lifetime="600")
+    proc = subprocess.Popen(
+        glidein_argv(staging, url, tmp_path, **params),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=glidein_env(),
+    )
+    try:
+        collector.wait_for(lambda reqs: any("advertise" in r.path for r in reqs))
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert collector.requests[-1].path.endswith("invalidate?command=INVALIDATE_STARTD_ADS")
+    assert "with code 0" in stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ((), "no arguments"),
+        (("-bogus", "1"), "unknown option '-bogus'"),
+        (("-signtype", "md5"), "unsupported signature type 'md5'"),
+        (("-v", "loud"), "-v must be std, nodebug, fast or check"),
+        (("-param_BAD-NAME", "x"), "bad parameter name"),
+        (("-dir",), "option '-dir' needs a value"),
+    ],
+)
+def test_bad_arguments_give_usage(tmp_path: Path, change: tuple[str, ...], message: str) -> None:
+    base = ["-name", "g", "-entry", "e", "-web", "http://127.0.0.1:9", "-sign", "a"]
+    base += ["-signentry", "b", "-descript", "d.cfg", "-descriptentry", "d.cfg"]
+    argv = [*base, *change] if change else []
+    result = run_glidein(["bash", str(WEB_BASE / "glidein_startup.sh"), *argv], timeout=10)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Usage: glidein_startup.sh" in result.stderr
+
+
+def test_missing_required_option_gives_usage() -> None:
+    argv = ["bash", str(WEB_BASE / "glidein_startup.sh"), "-name", "g", "-entry", "e"]
+    result = run_glidein(argv, timeout=10)
+    assert result.returncode == 1
+    assert "missing required option for repository_url" in result.stderr
+
+
+def test_shellcheck_is_clean_on_every_script() -> None:
+    scripts = sorted(p.name for p in WEB_BASE.iterdir() if p.suffix in (".sh", ".source"))
+    assert "glidein_startup.sh" in scripts and "add_config_line.source" in scripts
+    result = subprocess.run(
+        ["shellcheck", "-x", *scripts], cwd=WEB_BASE, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout
