@@ -473,20 +473,21 @@ class ScheddCore:
         spec = job.spec
         if job.status in _TERMINAL:
             return
-        if self._true(job, spec.periodic_remove):
+        if self._true(job, "PeriodicRemove", spec.periodic_remove):
             reason = f"The job attribute PeriodicRemove expression '{spec.periodic_remove}'"
             self._remove(job, now, reason + " evaluated to TRUE")
         elif job.status is JobStatus.HELD:
-            if self._true(job, spec.periodic_release):
+            if self._true(job, "PeriodicRelease", spec.periodic_release):
                 self._release(job, now, "The PeriodicRelease expression evaluated to TRUE")
-        elif self._true(job, spec.periodic_hold):
+        elif self._true(job, "PeriodicHold", spec.periodic_hold):
             reason = f"The job attribute PeriodicHold expression '{spec.periodic_hold}'"
             self._hold(job, now, reason + " evaluated to TRUE", HOLD_JOB_POLICY, 0, True)
 
-    def _true(self, job: JobRecord, expression: str) -> bool:
+    def _true(self, job: JobRecord, attr: str, expression: str) -> bool:
+        """Whether the job ad's policy attribute `attr` (text `expression`) is true."""
         if expression.strip().lower() == "false":
             return False
-        return job.ad(self._name).eval(expression) is True
+        return job.ad(self._name).eval(attr) is True
 
     def _purge(self, now: float) -> None:
         """Finished jobs leave the queue after `linger` seconds unless LeaveJobInQueue."""
@@ -496,7 +497,7 @@ class ScheddCore:
             if job.status in _TERMINAL
             and now - job.entered >= self.linger
             and job.pid == 0
-            and not self._true(job, job.spec.leave_in_queue)
+            and not self._true(job, "LeaveJobInQueue", job.spec.leave_in_queue)
         ]
         if not gone:
             return
