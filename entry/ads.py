@@ -49,7 +49,8 @@ def _limits(entry: EntryConfig) -> dict[str, object]:
     }
     for kind in _LIMIT_KINDS:
         attrs[f"GlideinConfigPerFrontendMax{kind}"] = ",".join(
-            f"{name}={getattr(fl, kind.lower())}" for name, fl in sorted(limits.per_frontend.items())
+            f"{name}={getattr(fl, kind.lower())}"
+            for name, fl in sorted(limits.per_frontend.items())
         )
     return attrs
 

@@ -91,6 +91,8 @@ class WorkRequest:
     enc_params: dict[str, str] = field(default_factory=dict)  # decrypted GlideinEncParam*
     monitor: dict[str, Any] = field(default_factory=dict)  # GlideinMonitor*
     client_staging: ClientStaging | None = None
+    # Credential files on disk for the submission: x509_proxy, idtokens_file, scitokens_file.
+    credential_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def frontend_name(self) -> str:

@@ -3,8 +3,8 @@
 Upstream runs `condor_submit` with the request's values in the environment and lets
 `$ENV(NAME[:default])` pick them up. We resolve those macros ourselves, so both pool
 backends receive a plain description and no value travels through a process environment
-or a shell. Values are checked here once more: whatever escaping the caller did, a value
-that could end a submit line or open a macro is refused.
+or a shell. `glidein_args.submit_environment` checks every value; here a value that could
+end a submit line is refused once more, since that would let it add a submit command.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 _ENV_MACRO = re.compile(r"\$ENV\(([A-Za-z_][A-Za-z0-9_]*)(?::([^)]*))?\)")
 _QUEUE_LINE = re.compile(r"^\s*queue\b.*$", re.IGNORECASE | re.MULTILINE)
-# Characters that would let a value start a new submit command or a macro expansion.
-_UNSAFE = re.compile(r"[\n\r\0]|\$\(|\$ENV\(|\$\$\(")
+# Characters that would let a value start a new submit command.
+_UNSAFE = re.compile(r"[\n\r\0]")
 
 
 class UnsafeValue(ValueError):
