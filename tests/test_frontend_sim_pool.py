@@ -24,6 +24,8 @@ from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, read_
 FE_IDENTITY = "vofrontend@example.org"
 FACTORY_IDENTITY = "gfactory@example.org"
 GLOBAL_NAME = "gfactory_instance@fact1"
+# A minimal one-shot request for Entry_A.
+ONCE_A = ("request", "--entry", "Entry_A", "--idle", "1", "--max", "1", "--once")
 
 
 def _cli(module: str, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -170,14 +172,7 @@ def test_claimed_identity_cannot_beat_the_stamped_one(pool: Pool) -> None:
         "other@evil.org",
         "--group",
         "spoof",
-        "request",
-        "--entry",
-        "Entry_A",
-        "--idle",
-        "1",
-        "--max",
-        "1",
-        "--once",
+        *ONCE_A,
     )
     assert done.returncode == 0, done.stderr
     [ad] = [ad for ad in pool.requests() if ad["ClientName"] == "frontend.spoof"]
@@ -234,14 +229,7 @@ def test_stop_command_and_errors(pool: Pool) -> None:
         pool,
         "--group",
         "tostop",
-        "request",
-        "--entry",
-        "Entry_A",
-        "--idle",
-        "1",
-        "--max",
-        "1",
-        "--once",
+        *ONCE_A,
     )
     assert made.returncode == 0, made.stderr
     assert any(ad["ClientName"] == "frontend.tostop" for ad in pool.requests())
