@@ -326,10 +326,10 @@ class Advertiser:
 def list_factories(collector: Collector, as_json: bool = False) -> str:
     """Entries (glidefactory ads) and whether their factory publishes a key, one per line."""
     keys = factory_keys(collector.query('(GlideinMyType =?= "glidefactoryglobal")'))
-    entries = sorted(collector.query('(GlideinMyType =?= "glidefactory")'), key=lambda a: a["Name"])
+    entries = collector.query('(GlideinMyType =?= "glidefactory")')
     rows = []
-    for ad in entries:
-        name = ad["Name"]
+    for ad in sorted(entries, key=lambda a: str(a.get("Name", ""))):
+        name = str(ad.get("Name", ""))
         factory = next((k for g, k in keys.items() if name.endswith("@" + g)), None)
         rows.append(
             {
