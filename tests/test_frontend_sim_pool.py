@@ -254,6 +254,8 @@ def test_stop_command_and_errors(pool: Pool) -> None:
         env={**os.environ, "GWMS_POOL": pool.address},
     )
     assert env_pool.returncode == 0 and f"Entry_B@{GLOBAL_NAME}" in env_pool.stdout
+    by_state_dir = _cli("frontend_sim", "--state-dir", str(pool.state_dir), "list")
+    assert by_state_dir.returncode == 0 and f"Entry_B@{GLOBAL_NAME}" in by_state_dir.stdout
 
 
 @pytest.mark.xfail(
