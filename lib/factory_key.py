@@ -116,16 +116,19 @@ def write_key(path: Path, key: FactoryKey, secret: bytes | None = None) -> None:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp: mode 0600
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot write: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        raise KeyFileError(f"{path}: cannot write: {exc.strerror}") from None
 
 
 def read_key(path: Path, secret: bytes | None = None) -> FactoryKey:

@@ -188,3 +188,8 @@ def test_recent_key_is_kept_and_missing_key_created(tmp_path: Path) -> None:
     assert again.current.pub_key_id == created.current.pub_key_id
     with pytest.raises(fk.KeyFileError, match="no factory key"):
         fk.load_keys(tmp_path / "empty", rotate=False)
+
+
+def test_unwritable_directory_is_key_file_error(tmp_path: Path, key: fk.FactoryKey) -> None:
+    with pytest.raises(fk.KeyFileError, match="cannot write"):
+        fk.write_key(tmp_path / "missing-dir" / "rsa.key", key)

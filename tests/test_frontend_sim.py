@@ -22,6 +22,8 @@ from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.tools import frontend_sim as sim
 
 IDENTITY = "vofe@example.org"
+# A minimal one-shot request for Entry_A.
+ONCE_A = ("request", "--entry", "Entry_A", "--idle", "1", "--max", "1", "--once")
 
 
 class MemoryCollector:
@@ -206,7 +208,7 @@ def test_request_once_advertises_decodable_requests(tmp_path, pool, key, capsys)
 def test_key_taken_only_from_global_ad(tmp_path, key) -> None:
     collector = MemoryCollector()
     collector.advertise(factory_ads(key)[1:])  # entries, but no glidefactoryglobal
-    args = _args(tmp_path, "request", "--entry", "Entry_A", "--idle", "1", "--max", "1", "--once")
+    args = _args(tmp_path, *ONCE_A)
     with pytest.raises(sim.SimError, match="'Entry_A' not found"):
         _run(args, collector)
     # Pairing is by the suffix of the global Name: another instance's key is not used.
@@ -227,7 +229,7 @@ def test_escaped_newlines_in_key_are_restored(key) -> None:
 
 def test_ambiguous_short_entry_name(tmp_path, pool, key) -> None:
     pool.advertise(factory_ads(key, glidein="second"))
-    args = _args(tmp_path, "request", "--entry", "Entry_A", "--idle", "1", "--max", "1", "--once")
+    args = _args(tmp_path, *ONCE_A)
     with pytest.raises(sim.SimError, match="ambiguous"):
         _run(args, pool)
 
@@ -265,7 +267,7 @@ def test_sha256_oaep_and_sequence_numbers(tmp_path, pool, key) -> None:
 
 def test_stop_invalidates_only_this_clients_ads(tmp_path, pool, capsys) -> None:
     _run(
-        _args(tmp_path, "request", "--entry", "Entry_A", "--idle", "1", "--max", "1", "--once"),
+        _args(tmp_path, *ONCE_A),
         pool,
     )
     _run(
@@ -273,14 +275,7 @@ def test_stop_invalidates_only_this_clients_ads(tmp_path, pool, capsys) -> None:
             tmp_path,
             "--group",
             "other",
-            "request",
-            "--entry",
-            "Entry_A",
-            "--idle",
-            "1",
-            "--max",
-            "1",
-            "--once",
+            *ONCE_A,
         ),
         pool,
     )

@@ -326,10 +326,10 @@ class Advertiser:
 def list_factories(collector: Collector, as_json: bool = False) -> str:
     """Entries (glidefactory ads) and whether their factory publishes a key, one per line."""
     keys = factory_keys(collector.query('(GlideinMyType =?= "glidefactoryglobal")'))
-    entries = sorted(collector.query('(GlideinMyType =?= "glidefactory")'), key=lambda a: a["Name"])
+    entries = collector.query('(GlideinMyType =?= "glidefactory")')
     rows = []
-    for ad in entries:
-        name = ad["Name"]
+    for ad in sorted(entries, key=lambda a: str(a.get("Name", ""))):
+        name = str(ad.get("Name", ""))
         factory = next((k for g, k in keys.items() if name.endswith("@" + g)), None)
         rows.append(
             {
@@ -394,6 +394,7 @@ def _safe(value: str, what: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gwms-frontend-sim", description=__doc__.splitlines()[0])
     parser.add_argument("--pool", help="HOST:PORT of the pool (default: $GWMS_POOL)")
+    parser.add_argument("--state-dir", help="embedded pool state dir to read the address from")
     parser.add_argument("--backend", choices=("embedded", "htcondor"), default="embedded")
     parser.add_argument("--token", help="token file to advertise with (embedded pool)")
     parser.add_argument("--identity", help="frontend identity (default: the token's)")
@@ -424,7 +425,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def open_collector(args: argparse.Namespace) -> Collector:
-    """The Collector the way `gwms-pool` finds it: --pool, else $GWMS_POOL."""
+    """The Collector the way `gwms-pool` finds it: --pool, else $GWMS_POOL, else --state-dir."""
     if args.backend == "htcondor":
         from glideinwms_factory.lib.pool.htcondor import HTCondorCollector
 
@@ -441,7 +442,7 @@ def open_collector(args: argparse.Namespace) -> Collector:
         ) from None
 
     token = read_token(args.token) if args.token else None
-    return EmbeddedCollector(find_pool_address(args.pool), token)
+    return EmbeddedCollector(find_pool_address(args.pool, args.state_dir), token)
 
 
 def build_spec(args: argparse.Namespace) -> RequestSpec:
@@ -513,7 +514,7 @@ def run(args: argparse.Namespace, spec: RequestSpec | None, collector: Collector
     if spec is None:
         sys.stdout.write(list_factories(collector, args.json))
         return
-    pool = args.pool or os.environ.get("GWMS_POOL", "")
+    pool = getattr(collector, "address", None) or args.pool or os.environ.get("GWMS_POOL", "")
     # Glideins' workers report to the frontend's pool: by default, this one.
     default_params = {"GLIDEIN_Collector": pool, "GLIDECLIENT_ReqNode": pool} if pool else {}
     advertiser = Advertiser(collector, spec, getattr(args, "entry", []), default_params)

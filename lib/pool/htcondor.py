@@ -22,6 +22,7 @@ from glideinwms_factory.lib.pool import (
     JobAction,
     PoolError,
 )
+from glideinwms_factory.lib.pool.embedded.submit_description import literal
 
 DEFAULT_QUERY_TIMEOUT = 30
 # classads.md §0: the security model depends on signed traffic; this is not optional.
@@ -133,15 +134,8 @@ def attr_expression(value: Any) -> str:
     Strings become quoted literals with every `$` as `$(DOLLAR)`, so no request value can
     expand a submit macro, start a new line or end its string. `ExprTree`s are trusted.
     """
-    if isinstance(value, classad2.ExprTree):
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return classad2.quote(value).replace("$", "$(DOLLAR)")
-    raise ValueError(f"unsupported job attribute value type {type(value).__name__}")
+    text = literal(value)
+    return text.replace("$", "$(DOLLAR)") if isinstance(value, str) else text
 
 
 def build_submit(
