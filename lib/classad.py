@@ -19,6 +19,7 @@ ClassAd = classad2.ClassAd
 # `Name = value` at the start of a line; names may carry `.` and `:` (classads.md §0).
 _ATTR_LINE = re.compile(r"^\s*(?:'([^']+)'|([A-Za-z_+][A-Za-z0-9_.:+]*))\s*=")
 _BLOCK_SPLIT = re.compile(r"\n[ \t]*\n")
+_QUOTED_NAME = re.compile(r"^'([A-Za-z_][A-Za-z0-9_.:-]*)' =", re.MULTILINE)
 # How HTCondor's JSON form carries an unevaluated expression.
 _JSON_EXPR = re.compile(r"/Expr\((.*)\)/", re.DOTALL)
 
@@ -63,8 +64,12 @@ def parse_old_many(text: str) -> list[ClassAd]:
 
 
 def format_old(ad: ClassAd | Mapping[str, Any]) -> str:
-    """One ad in old syntax, one attribute per line, ending with a newline."""
-    return to_classad(ad).printOld()
+    """One ad in old syntax, one attribute per line, ending with a newline.
+
+    classad2 quotes names such as `GlideinEncParamce01.idtoken` (`'A.b' = ...`); the old
+    form as condor_advertise and frontends write it does not, so neither do we.
+    """
+    return _QUOTED_NAME.sub(r"\1 =", to_classad(ad).printOld())
 
 
 def format_old_many(ads: Iterable[ClassAd | Mapping[str, Any]]) -> str:

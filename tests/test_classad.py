@@ -78,3 +78,10 @@ def test_writer_renames_plus_and_colon():
 def test_names_with_dots_are_read():
     ad = classad.parse_old('GlideinEncParamce01.idtoken = "abc"\nA = 1\n')
     assert ad["GlideinEncParamce01.idtoken"] == "abc"
+
+
+def test_dotted_names_are_written_unquoted_and_read_back():
+    ad = classad.to_classad({"GlideinEncParamce01.idtoken": "abc", "A": 1})
+    text = classad.format_old(ad)
+    assert "GlideinEncParamce01.idtoken = " in text and "'" not in text
+    assert classad.parse_old(text)["GlideinEncParamce01.idtoken"] == "abc"

@@ -258,11 +258,6 @@ def test_stop_command_and_errors(pool: Pool) -> None:
     assert by_state_dir.returncode == 0 and f"Entry_B@{GLOBAL_NAME}" in by_state_dir.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="classad2 printOld writes a dotted name quoted ('A.idtoken' = ...) and the pool "
-    "refuses it; upstream frontends write it unquoted (fix in lib/classad.py / pool wire)",
-)
 def test_idtoken_with_dotted_attribute_name_crosses_the_pool(pool: Pool, tmp_path: Path) -> None:
     idtoken = tmp_path / "idtoken"
     idtoken.write_text("eyJhbGciOiJIUzI1NiJ9.e30.sig\n")

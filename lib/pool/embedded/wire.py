@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import classad2
 
-from glideinwms_factory.lib.classad import ClassAdSyntaxError
+from glideinwms_factory.lib.classad import ClassAdSyntaxError, format_old
 
 CONTENT_TYPE = "text/plain; charset=utf-8"
 
 
 def encode_ad(ad: classad2.ClassAd) -> str:
     """One block, ending in a newline; old syntax whenever it is one line per attribute."""
-    text = ad.printOld()
+    text = format_old(ad)
     if text.count("\n") == len(ad):
         return text
     return " ".join(line.strip() for line in str(ad).splitlines()) + "\n"
@@ -27,13 +27,13 @@ def encode_for_advertise(ad: classad2.ClassAd) -> str:
 
     This is the spec's writing rule (classads.md §0); old syntax has no other way.
     """
-    text = ad.printOld()
+    text = format_old(ad)
     if text.count("\n") == len(ad):
         return text
     escaped = classad2.ClassAd()
     for name, value in ad.items():
         escaped[name] = value.replace("\n", "\\n") if isinstance(value, str) else value
-    return escaped.printOld()
+    return format_old(escaped)
 
 
 def join_blocks(blocks: list[str]) -> str:
