@@ -15,6 +15,7 @@ import classad2
 from glideinwms_factory import __version__
 from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.stats import ClientStats
+from glideinwms_factory.lib.classad import wire_name
 from glideinwms_factory.lib.descript import SignatureLine
 from glideinwms_factory.lib.factory_key import FactoryKey
 
@@ -129,8 +130,8 @@ def factory_ad(
         "WebEntryDescriptSign": staging.entry.digest,
         **_limits(entry),
     }
-    attrs.update({f"GlideinParam{k}": v for k, v in entry.params.items()})
-    attrs.update({f"GlideinSubmit{k}": v for k, v in entry.submit_attrs.items()})
+    attrs.update({f"GlideinParam{wire_name(k)}": v for k, v in entry.params.items()})
+    attrs.update({f"GlideinSubmit{wire_name(k)}": v for k, v in entry.submit_attrs.items()})
     attrs.update(total.monitor_attributes("GlideinMonitorTotal"))
     return _to_ad(attrs)
 
@@ -163,7 +164,8 @@ def client_ad(
         **_entry_attributes(entry),
     }
     # The effective parameters: entry defaults, overridden by the client's own.
-    attrs.update({f"GlideinParam{k}": v for k, v in {**entry.params, **params}.items()})
+    effective = {**entry.params, **params}
+    attrs.update({f"GlideinParam{wire_name(k)}": v for k, v in effective.items()})
     attrs.update(client.monitor_attributes("GlideinMonitor"))
     attrs.update(total.monitor_attributes("GlideinMonitorTotal"))
     attrs.update(limits_reached)
@@ -173,7 +175,7 @@ def client_ad(
 def _to_ad(attrs: Mapping[str, object]) -> classad2.ClassAd:
     ad = classad2.ClassAd()
     for name, value in attrs.items():
-        ad[name.replace(":", "__")] = _ad_value(value)
+        ad[wire_name(name)] = _ad_value(value)
     return ad
 
 

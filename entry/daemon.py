@@ -48,6 +48,7 @@ from glideinwms_factory.entry.requests import (
 from glideinwms_factory.entry.stats import ClientStats, EntryStats, EntryStatsWriter, sum_clients
 from glideinwms_factory.entry.submit_description import UnsafeValue, build_description
 from glideinwms_factory.lib import downtimes
+from glideinwms_factory.lib.crypto import KeyCodeCache
 from glideinwms_factory.lib.descript import read_signatures
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
@@ -148,6 +149,7 @@ class EntryGroupDaemon:
         self.heartbeat = self.factory.work_dir / "lock" / f"group_{self.group}.heartbeat"
         self.parent_pid = os.getppid()
         self._keys: FactoryKeys | None = None
+        self._key_codes = KeyCodeCache()
         self._keys_mtime = 0.0
         self._stop = False
         self._failures = 0
@@ -258,7 +260,9 @@ class EntryGroupDaemon:
             state = by_req_name.get(str(ad.get("ReqGlidein", "")))
             if state is None:
                 continue
-            result = validate_request(ad, state.config, keys, self.factory.frontends, now)
+            result = validate_request(
+                ad, state.config, keys, self.factory.frontends, now, cache=self._key_codes
+            )
             if isinstance(result, WorkRequest):
                 result = self._with_credentials(state.config, result)
             if isinstance(result, Rejection):

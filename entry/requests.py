@@ -213,9 +213,13 @@ def _credential_id(enc: Mapping[str, str]) -> str:
     return "none"
 
 
+_CLIENT_WEB = ("WebURL", "WebDescriptFile", "WebDescriptSign")
+
+
 def _client_staging(ad: Mapping[str, Any]) -> ClientStaging | None:
     """The frontend's staging area, if it published one (`-clientweb` ...)."""
-    if not ad.get("WebURL") or not ad.get("WebDescriptFile") or not ad.get("WebDescriptSign"):
+    # Frontends without a staging area of their own send "None" placeholders.
+    if any(str(ad.get(name, "None")) in ("", "None") for name in _CLIENT_WEB):
         return None
     group_url = str(ad.get("WebGroupURL", ""))
     return ClientStaging(
@@ -237,12 +241,13 @@ def validate_request(
     frontends: Mapping[str, FrontendInfo],
     now: float,
     allow_legacy_ciphers: bool = False,
+    cache: crypto.KeyCodeCache | None = None,
 ) -> WorkRequest | Rejection:
     """All checks of security.md §4 on one ad, in order; the first failure rejects it."""
     name = str(ad.get("Name", "?"))
     client = str(ad.get("ClientName", "?"))
     try:
-        return _validate(ad, entry, keys, frontends, now, allow_legacy_ciphers)
+        return _validate(ad, entry, keys, frontends, now, allow_legacy_ciphers, cache)
     except (RequestError, crypto.DecryptError) as err:
         return Rejection(name, client, str(err))
 
@@ -254,6 +259,7 @@ def _validate(
     frontends: Mapping[str, FrontendInfo],
     now: float,
     allow_legacy_ciphers: bool,
+    cache: crypto.KeyCodeCache | None,
 ) -> WorkRequest:
     name = _safe("Name", _text(ad, "Name"))
     client_name = _safe("ClientName", _text(ad, "ClientName"))
@@ -265,7 +271,7 @@ def _validate(
     key = keys.for_id(str(ad["ReqPubKeyID"]), now)
     if key is None:
         raise RequestError(f"unknown or retired factory key {ad['ReqPubKeyID']!r:.40}")
-    decoded = crypto.decrypt_request(key.private_key, ad, allow_legacy_ciphers)  # checks 1-3
+    decoded = crypto.decrypt_request(key.private_key, ad, allow_legacy_ciphers, cache)  # 1-3
     authenticated = ad.get("AuthenticatedIdentity")
     if not isinstance(authenticated, str) or not authenticated:
         raise RequestError("ad has no AuthenticatedIdentity (unauthenticated advertiser)")

@@ -7,7 +7,7 @@ knows which backend it runs on. The embedded backend is found through its state 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +23,12 @@ class Pool:
 
     collector: Collector
     backend: str
-    _schedds: dict[str, Schedd] = field(default_factory=dict)
-    _make_schedd: object = None
+    make_schedd: Callable[[str], Schedd]
+    _schedds: dict[str, Schedd] = field(default_factory=dict, repr=False)
 
     def schedd(self, name: str) -> Schedd:
         if name not in self._schedds:
-            assert callable(self._make_schedd)
-            self._schedds[name] = self._make_schedd(name)
+            self._schedds[name] = self.make_schedd(name)
         return self._schedds[name]
 
 
@@ -39,8 +38,8 @@ def embedded_state_dir(glidein: Mapping[str, str]) -> Path:
 
 def ensure_factory_token(state_dir: Path) -> Path:
     """The factory's own write token for the embedded pool, created 0600 if missing."""
-    from glideinwms_factory.lib.pool.embedded import auth
     from glideinwms_factory.lib.descript import atomic_write
+    from glideinwms_factory.lib.pool.embedded import auth
 
     path = state_dir / FACTORY_TOKEN_FILE
     if not path.exists():
@@ -66,7 +65,7 @@ def open_pool(glidein: Mapping[str, str]) -> Pool:
         return Pool(
             EmbeddedCollector(address, token),
             backend,
-            _make_schedd=lambda _name: EmbeddedSchedd(address, token),
+            make_schedd=lambda _name: EmbeddedSchedd(address, token),
         )
     if backend == "htcondor":
         from glideinwms_factory.lib.pool.htcondor import HTCondorCollector, HTCondorSchedd
@@ -76,6 +75,6 @@ def open_pool(glidein: Mapping[str, str]) -> Pool:
         return Pool(
             HTCondorCollector(pool),
             backend,
-            _make_schedd=lambda name: HTCondorSchedd(name or None, pool),
+            make_schedd=lambda name: HTCondorSchedd(name or None, pool),
         )
     raise PoolError(f"unknown PoolBackend {backend!r} in glidein.descript")

@@ -1,0 +1,273 @@
+"""The factory daemon: starts and watches the entry daemons, owns the key, aggregates.
+
+    python -m glideinwms_factory.factory --root WORK
+
+It holds WORK/lock/glideinWMS.lock for its whole life (a second factory on the same
+tree is refused), rotates the RSA key at start, and every `LoopDelay`: advertises the
+`glidefactoryglobal` ad, stores the credentials of `glideclientglobal` ads, retires the
+old key after its grace period, and aggregates the entries' statistics into the factory
+XML, RRDs, pages and metrics. With the embedded pool it also runs the pool daemon and the
+loopback web server for the staging and monitoring areas, and stops them on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from datetime import datetime
+from pathlib import Path
+
+from glideinwms_factory import global_ads
+from glideinwms_factory.aggregate import aggregate
+from glideinwms_factory.entry.config import FactoryConfig, load_factory
+from glideinwms_factory.lib import downtimes, metrics, pidlock
+from glideinwms_factory.lib.descript import DescriptError
+from glideinwms_factory.lib.factory_key import FactoryKeys, drop_expired_old_key, load_keys
+from glideinwms_factory.lib.logs import setup_daemon_logger
+from glideinwms_factory.lib.pool import PoolError
+from glideinwms_factory.lib.pool.connect import Pool, embedded_state_dir, ensure_factory_token
+from glideinwms_factory.lib.pool.connect import open_pool as default_open_pool
+from glideinwms_factory.pages import PageWriter
+from glideinwms_factory.supervisor import Child, RestartPolicy, Supervisor
+
+LOCK_FILE = Path("lock") / "glideinWMS.lock"
+WEB_PID_FILE = Path("lock") / "webserver.pid"
+POLL_SECONDS = 1.0
+
+
+def entry_groups(entries: list[str], group_size: int) -> dict[str, list[str]]:
+    """Entries per process: one each by default, `group_size` per process when set."""
+    if group_size <= 1:
+        return {name: [name] for name in entries}
+    return {
+        f"group_{i // group_size}": entries[i : i + group_size]
+        for i in range(0, len(entries), group_size)
+    }
+
+
+class FactoryDaemon:
+    def __init__(self, work_dir: Path) -> None:
+        self.config: FactoryConfig = load_factory(work_dir)
+        self.work_dir = self.config.work_dir
+        glidein = self.config.glidein
+        self.entries = [e for e in glidein.get("Entries", "").split(",") if e]
+        self.log = setup_daemon_logger(
+            "gwms.factory",
+            self.config.log_dir / "factory",
+            "factory",
+            self.config.log_retention_days,
+        )
+        self.lock = pidlock.PidLock(self.work_dir / LOCK_FILE)
+        self.start_time = int(time.time())
+        self.sequence = 0
+        self.keys: FactoryKeys | None = None
+        self.pool: Pool | None = None
+        self.web: subprocess.Popen[bytes] | None = None
+        self._stop = False
+        self.supervisor = Supervisor(
+            [
+                Child(
+                    name,
+                    [
+                        sys.executable,
+                        "-m",
+                        "glideinwms_factory.entry",
+                        "--root",
+                        str(self.work_dir),
+                        "--group",
+                        name,
+                        *(arg for entry in members for arg in ("--entry", entry)),
+                    ],
+                    heartbeat=self.work_dir / "lock" / f"group_{name}.heartbeat",
+                )
+                for name, members in entry_groups(
+                    self.entries, int(glidein.get("EntryGroupSize", "1") or 1)
+                ).items()
+            ],
+            RestartPolicy(
+                attempts=int(glidein.get("RestartAttempts", "3")),
+                interval=float(glidein.get("RestartInterval", "1800")),
+            ),
+            self.log,
+            hang_timeout=max(120.0, 10 * self.config.loop_delay),
+            stdout_dir=self.config.log_dir / "factory",
+        )
+
+    @property
+    def embedded(self) -> bool:
+        return self.config.glidein.get("PoolBackend") == "embedded"
+
+    def run(self) -> int:
+        if not self.entries:
+            self.log.error("no enabled entries in glidein.descript: nothing to do")
+            print("factory: no enabled entries in glidein.descript", file=sys.stderr)
+            return 1
+        try:
+            self.lock.acquire()
+        except pidlock.AlreadyRunning as err:
+            print(f"factory: {err}", file=sys.stderr)
+            return 1
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        try:
+            self._start_services()
+            self.supervisor.start_all()
+            self.log.info("factory started with %d entries", len(self.entries))
+            next_loop = 0.0
+            while not self._stop:
+                if time.monotonic() >= next_loop:
+                    next_loop = time.monotonic() + self.config.loop_delay
+                    self.loop_once()
+                self.supervisor.poll()
+                time.sleep(POLL_SECONDS)
+        finally:
+            self.shutdown()
+        return 0
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.log.info("signal %d: stopping", signum)
+        self._stop = True
+
+    def _start_services(self) -> None:
+        grace = float(self.config.glidein.get("OldPubKeyGraceTime", "900"))
+        bits = int(self.config.glidein.get("PubKeyLength", "2048"))
+        self.keys = load_keys(self.work_dir, grace, rotate=True, bits=bits)
+        if self.embedded:
+            from glideinwms_factory.lib.pool.embedded import control
+
+            state_dir = embedded_state_dir(self.config.glidein)
+            address = control.start(
+                state_dir,
+                port=int(self.config.glidein.get("EmbeddedPoolPort", "0")),
+                slots=int(self.config.glidein.get("EmbeddedPoolSlotsPerSite", "4")),
+            )
+            ensure_factory_token(state_dir)
+            self.log.info("embedded pool running at %s", address)
+            self._start_web_server()
+
+    def _start_web_server(self) -> None:
+        url = urllib.parse.urlsplit(self.config.glidein.get("WebURL", ""))
+        port = self.config.glidein.get("WebServerPort") or str(url.port or "")
+        if not port:
+            return
+        stage_prefix = url.path.rstrip("/") or "/stage"
+        self.web = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "glideinwms_factory.webserver",
+                "--port",
+                port,
+                "--log",
+                str(self.config.log_dir / "factory" / "webserver.log"),
+                f"{stage_prefix}={self.config.glidein['StageDir']}",
+                f"/monitor={self.config.monitor_dir}",
+            ],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert self.web.stdout is not None
+        line = self.web.stdout.readline().decode().strip()
+        if not line:
+            raise RuntimeError(f"web server did not start on port {port}")
+        (self.work_dir / WEB_PID_FILE).write_text(f"{self.web.pid}\n")
+        self.log.info("web server for staging and monitoring at http://%s", line)
+
+    def _pool(self) -> Pool:
+        if self.pool is None:
+            self.pool = default_open_pool(self.config.glidein)
+        return self.pool
+
+    def loop_once(self) -> None:
+        """One factory loop (operations.md §3): key, credentials, global ad, aggregation."""
+        assert self.keys is not None
+        self.keys = drop_expired_old_key(self.work_dir, self.keys)
+        try:
+            pool = self._pool()
+            ad = global_ads.factory_global_ad(
+                self.config.factory_name,
+                self.config.glidein_name,
+                self.keys.current,
+                start_time=self.start_time,
+                sequence=self.sequence,
+                sign_types=self.config.glidein.get("SupportedSignTypes", "sha1"),
+            )
+            pool.collector.advertise([ad], "UPDATE_AD_GENERIC")
+            self.sequence += 1
+            stored = global_ads.store_global_credentials(
+                pool.collector.query(global_ads.GLOBAL_QUERY),
+                self.keys.current,
+                self.config.frontends,
+                self.config.client_proxies_dir,
+                self.config.glidein_name,
+                self.config.global_name,
+                self.log,
+            )
+            for cred in stored:
+                if cred.changed:
+                    self.log.info(
+                        "stored credential %s", cred.cred_id, extra={"client": cred.client_name}
+                    )
+        except PoolError as err:
+            self.pool = None
+            self.log.error("pool unreachable: %s", err)
+        self.aggregate()
+
+    def aggregate(self) -> None:
+        monitor = self.config.monitor_dir
+        try:
+            totals = aggregate(monitor, self.entries)
+            now = datetime.now().astimezone()
+            dts = downtimes.DowntimeFile(self.config.downtimes_file).read().downtimes
+            states = {}
+            for entry in self.entries:
+                down = downtimes.entry_down(dts, entry, now) or downtimes.factory_down(dts, now)
+                states[entry] = (down is not None, down.comment if down else "")
+            PageWriter(monitor, factory_name=self.config.factory_name).write(totals, states)
+            metrics.write_metrics(monitor / "metrics.prom", totals)
+        except (OSError, ValueError) as err:
+            self.log.error("aggregation failed: %s", err)
+
+    def shutdown(self) -> None:
+        self.supervisor.stop_all()
+        try:
+            pool = self._pool()
+            for command, constraint in global_ads.global_invalidations(
+                self.config.factory_name, self.config.glidein_name
+            ):
+                pool.collector.invalidate(constraint, command)
+        except PoolError as err:
+            self.log.error("could not invalidate the factory's ads: %s", err)
+        if self.web is not None:
+            self.web.terminate()
+            self.web.wait(10)
+            (self.work_dir / WEB_PID_FILE).unlink(missing_ok=True)
+        if self.embedded:
+            from glideinwms_factory.lib.pool.embedded import control
+
+            control.stop(embedded_state_dir(self.config.glidein))
+        self.log.info("factory stopped")
+        self.lock.release()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m glideinwms_factory.factory")
+    parser.add_argument("--root", type=Path, required=True, help="the factory's work dir")
+    args = parser.parse_args(argv)
+    try:
+        daemon = FactoryDaemon(args.root)
+    except (DescriptError, OSError, KeyError) as err:
+        print(f"factory: bad configuration: {err}", file=sys.stderr)
+        return 6
+    return daemon.run()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    sys.exit(main())
