@@ -359,10 +359,8 @@ class ScheddCore:
         self._events.append(userlog.executing(job.spec.user_log, job.cluster, job.proc, now))
 
     def _complete(self, job: JobRecord, exit_code: int, now: float) -> None:
-        popen = self._running.pop((job.cluster, job.proc), None)
-        if popen is not None or executor.is_alive(job.pid, job.pid_ticks):
-            # Like HTCondor, a job's leftover processes end with the job.
-            executor.signal_group(job.pid, signal.SIGKILL)
+        self._running.pop((job.cluster, job.proc), None)
+        self._kill_leftovers(job)
         self._site_running[job.site] -= 1
         self._set_status(job, JobStatus.COMPLETED, now)
         job.exit_code = exit_code
@@ -377,12 +375,19 @@ class ScheddCore:
     def _evict(self, job: JobRecord, now: float) -> None:
         """A running job whose process vanished without an exit code runs again."""
         self._running.pop((job.cluster, job.proc), None)
+        self._kill_leftovers(job)
         self._site_running[job.site] -= 1
         executor.clean_scratch(job.scratch)
         job.pid = job.pid_ticks = 0
         job.scratch = ""
         self._set_status(job, JobStatus.IDLE, now)
         self._enqueue(job)
+
+    @staticmethod
+    def _kill_leftovers(job: JobRecord) -> None:
+        """Like HTCondor, a job's leftover processes end with the job."""
+        if executor.owns_group(job.pid, job.pid_ticks):
+            executor.signal_group(job.pid, signal.SIGKILL)
 
     # ----------------------------------------------------------------- scheduler
 
@@ -424,7 +429,7 @@ class ScheddCore:
                 code = executor.read_exit_code(job.scratch)
                 if code is not None:
                     self._complete(job, code, now)
-                elif not executor.is_alive(job.pid, job.pid_ticks):
+                elif executor.process_ticks(job.pid) != job.pid_ticks:
                     code = executor.read_exit_code(job.scratch)
                     if code is not None:
                         self._complete(job, code, now)
@@ -529,7 +534,7 @@ class ScheddCore:
                 self._site_running[job.site] += 1
             elif job.status is JobStatus.IDLE:
                 self._enqueue(job)
-            elif job.pid and executor.is_alive(job.pid, job.pid_ticks):
+            elif executor.owns_group(job.pid, job.pid_ticks):
                 self._dying[job.pid] = _Dying(key, None, now, job.scratch)
             elif job.pid:
                 executor.clean_scratch(job.scratch)
