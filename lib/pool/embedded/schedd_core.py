@@ -50,6 +50,7 @@ Key = tuple[int, int]
 MAX_JOBS_PER_SUBMIT = 100_000
 HOLD_USER_REQUEST = 1
 HOLD_JOB_POLICY = 3
+HOLD_SUBMITTED_ON_HOLD = 15
 _TERMINAL = (JobStatus.COMPLETED, JobStatus.REMOVED)
 _POLICY_BATCH = 2000
 
@@ -174,11 +175,28 @@ class ScheddCore:
                 )
                 for proc, spec in enumerate(specs)
             ]
+            for job in jobs:
+                if job.spec.hold:
+                    job.status = JobStatus.HELD
+                    job.hold_reason, job.hold_code = "submitted on hold", HOLD_SUBMITTED_ON_HOLD
             store.add_cluster(cluster, jobs)
             for job in jobs:
                 self._add(job)
-                self._enqueue(job)
                 self._events.append(userlog.submitted(job.spec.user_log, cluster, job.proc, now))
+                if job.status is JobStatus.IDLE:
+                    self._enqueue(job)
+                else:
+                    self._events.append(
+                        userlog.held(
+                            job.spec.user_log,
+                            cluster,
+                            job.proc,
+                            now,
+                            job.hold_reason,
+                            job.hold_code,
+                            0,
+                        )
+                    )
             self._flush()
         return cluster
 

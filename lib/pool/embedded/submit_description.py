@@ -49,6 +49,7 @@ class JobSpec:
     periodic_release: str
     periodic_remove: str
     leave_in_queue: str
+    hold: bool
     custom: dict[str, str]
 
 
@@ -109,6 +110,7 @@ class ParsedDescription:
             periodic_release=_expression(get("periodic_release", "false"), "periodic_release"),
             periodic_remove=_expression(get("periodic_remove", "false"), "periodic_remove"),
             leave_in_queue=_expression(get("leave_in_queue", "false"), "leave_in_queue"),
+            hold=_boolean(get("hold", "false"), "hold"),
             custom=custom,
         )
 
