@@ -153,7 +153,7 @@ class ScheddCore:
         """Queue jobs of a submit description; returns the new cluster id."""
         if count < 0 or count > MAX_JOBS_PER_SUBMIT:
             raise ValueError(f"count must be between 0 and {MAX_JOBS_PER_SUBMIT}")
-        parsed = parse_description(description, attrs)
+        parsed = parse_description(description, attrs, str(self._default_iwd))
         total = count or parsed.queue_count
         if total < 1 or total > MAX_JOBS_PER_SUBMIT:
             raise ValueError(f"the number of jobs must be between 1 and {MAX_JOBS_PER_SUBMIT}")
@@ -162,7 +162,7 @@ class ScheddCore:
             cluster = self._next_cluster
             self._next_cluster += 1
             now = int(time.time())
-            specs = [parsed.spec(cluster, proc, str(self._default_iwd)) for proc in range(total)]
+            specs = [parsed.spec(cluster, proc) for proc in range(total)]
             _check_paths(specs)
             jobs = [
                 JobRecord(
@@ -179,7 +179,7 @@ class ScheddCore:
                 if job.spec.hold:
                     job.status = JobStatus.HELD
                     job.hold_reason, job.hold_code = "submitted on hold", HOLD_SUBMITTED_ON_HOLD
-            store.add_cluster(cluster, jobs)
+            store.add_cluster(cluster, parsed.template, jobs)
             for job in jobs:
                 self._add(job)
                 self._events.append(userlog.submitted(job.spec.user_log, cluster, job.proc, now))
@@ -207,19 +207,11 @@ class ScheddCore:
         expression = _expression(constraint)
         with self._lock:
             self._require_store()
-            now = int(time.time())
-            result = []
-            for job in self._select(constraint, expression):
-                ad = job.ad(self._name)
-                copy = classad2.ClassAd()
-                for name in projection or ad.keys():
-                    value = ad.lookup(name) if name in ad else None
-                    if value is not None:
-                        copy[name] = value
-                if not projection or any(n.lower() == "servertime" for n in projection):
-                    copy["ServerTime"] = now
-                result.append(copy)
-            return result
+            extra = {"ServerTime": int(time.time())}
+            return [
+                job.project(projection, self._name, extra)
+                for job in self._select(constraint, expression)
+            ]
 
     def act(
         self,
