@@ -22,14 +22,15 @@ periodic_remove = (JobStatus == 1) && (time() - QDate > 3600)
 +GlideinEntryName = "e1"
 +GlideinMaxWalltime = 7200
 +GlideinProc = "p$(Process)"
++ProcPlusOne = $(Process) + 1
 queue 3
 """
 
 
 def test_glidein_description_expands_per_proc_macros() -> None:
-    parsed = parse_description(GLIDEIN, {"GlideinClient": "fe@x", "+Extra": 5})
+    parsed = parse_description(GLIDEIN, {"GlideinClient": "fe@x", "+Extra": 5}, "/default")
     assert parsed.queue_count == 3
-    spec = parsed.spec(12, 2, "/default")
+    spec = parsed.spec(12, 2)
     assert spec.universe == 9
     assert spec.cmd == "/work/entry_e1/glidein_startup.sh"
     assert spec.args == ("-v", "std", "-name", "12.2", "-x", "a b")
@@ -43,20 +44,22 @@ def test_glidein_description_expands_per_proc_macros() -> None:
         "GlideinEntryName": '"e1"',
         "GlideinMaxWalltime": "7200",
         "GlideinProc": '"p2"',
+        "ProcPlusOne": "2 + 1",
         "GlideinClient": '"fe@x"',
         "Extra": "5",
     }
     # Procs without per-proc custom values share one dict (memory at 100k jobs).
     plain = parse_description("executable = x\n+A = 1\n")
-    assert plain.spec(1, 0, "/d").custom is plain.spec(1, 1, "/d").custom
+    assert plain.spec(1, 0).custom is plain.spec(1, 1).custom
 
 
 def test_mapping_description_and_env_expansion(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GLIDEIN_CLIENT", "client-1")
     parsed = parse_description(
-        {"executable": "/bin/true", "+GlideinClient": '"$ENV(GLIDEIN_CLIENT)"', "iwd": "sub"}
+        {"executable": "/bin/true", "+GlideinClient": '"$ENV(GLIDEIN_CLIENT)"', "iwd": "sub"},
+        default_iwd="/state/iwd",
     )
-    spec = parsed.spec(1, 0, "/state/iwd")
+    spec = parsed.spec(1, 0)
     assert spec.custom["GlideinClient"] == '"client-1"'
     assert spec.iwd == "/state/iwd/sub"
     assert spec.cmd == "/bin/true"
@@ -92,6 +95,9 @@ def test_environment_styles() -> None:
         ('executable = x\narguments = "a b\n', "must end with a double quote"),
         ('executable = x\nenvironment = "=1"\n', "bad environment entry"),
         ("executable = x\n+Bad = (((\n", "not a ClassAd expression"),
+        # classad2 would silently stop at `;` or `]`: a smuggled second attribute.
+        ("executable = x\n+Sneaky = 1; JobStatus = 4\n", "not a ClassAd expression"),
+        ("executable = x\n+Sneaky = 1 ]\n", "not a ClassAd expression"),
         ("executable = x\nperiodic_hold = a b\n", "not a ClassAd expression"),
         ("executable = x\ngetenv = maybe\n", "getenv must be true or false"),
         ("executable = x\nqueue 2 in (a b)\n", r"only 'queue \[N\]'"),
@@ -100,7 +106,7 @@ def test_environment_styles() -> None:
 )
 def test_bad_descriptions_raise_one_line_value_errors(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
-        parse_description(text).spec(1, 0, "/d")
+        parse_description(text).spec(1, 0)
     assert "\n" not in str(info.value)
 
 

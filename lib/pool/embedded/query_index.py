@@ -130,6 +130,8 @@ def _split_top_level(text: str) -> list[str] | None:
                 in_string = False
         elif char == '"':
             in_string = True
+        elif text.startswith("=?=", i):
+            i += 2
         elif char in "([{":
             depth += 1
         elif char in ")]}":
