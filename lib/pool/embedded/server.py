@@ -113,8 +113,15 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- plumbing -------------------------------------------------------------------
 
+    # Errors http.server raises itself (unparsable request line, bad headers): one line too.
+    error_message_format = "%(code)d %(message)s\n"
+    error_content_type = "text/plain; charset=utf-8"
+
     def log_message(self, format: str, *args: Any) -> None:
         self.server.daemon_state.log.debug("%s " + format, self.client_address[0], *args)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        self.server.daemon_state.log.warning("%s " + format, self.client_address[0], *args)
 
     def do_GET(self) -> None:
         self._dispatch("GET")
