@@ -93,7 +93,7 @@ def test_curl_style_advertise_of_old_syntax_text(pool):
     status, text = raw(
         pool, "GET", "/v1/collector/query?constraint=ReqIdleGlideins%3D%3D7&projection=Name"
     )
-    assert (status, text) == (200, 'Name = "c@fe.g"\n')
+    assert (status, text) == (200, '[ Name = "c@fe.g" ]\n')
 
 
 def test_ads_expire_after_their_lifetime(pool):
