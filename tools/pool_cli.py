@@ -284,8 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("file", help="submit description ('-' = stdin)")
     submit.set_defaults(func=cmd_submit)
 
-    for action in JobAction:
-        act = sub.add_parser(action.value, help=f"{action.value} jobs (like condor_{action.value})")
+    for action, verb in (
+        (JobAction.REMOVE, "rm"),
+        (JobAction.HOLD, "hold"),
+        (JobAction.RELEASE, "release"),
+    ):
+        act = sub.add_parser(verb, help=f"{action.value} jobs (like condor_{verb})")
         _pool_options(act, token=True)
         act.add_argument("-constraint", "--constraint", help="ClassAd expression")
         act.add_argument("-reason", "--reason", default="", help="why (stored with the job)")

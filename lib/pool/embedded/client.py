@@ -21,7 +21,7 @@ import classad2
 from glideinwms_factory.lib.classad import ClassAdSyntaxError
 from glideinwms_factory.lib.pool import JobAction, PoolError
 from glideinwms_factory.lib.pool.embedded import statedir
-from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_for_advertise, join_blocks
+from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_for_advertise
 
 DEFAULT_TIMEOUT = 30.0
 ENV_POOL = "GWMS_POOL"
@@ -185,7 +185,7 @@ class EmbeddedCollector:
     ) -> None:
         if not ads:
             return
-        body = join_blocks([encode_for_advertise(ad) for ad in ads]).encode()
+        body = "\n".join(encode_for_advertise(ad) for ad in ads).encode()
         path = "/v1/collector/advertise?" + urllib.parse.urlencode({"command": command})
         self._http.request("POST", path, body, auth=True)
 

@@ -111,10 +111,16 @@ class CollectorStore:
         key = (str(_string_attr(ad, "MyType")).lower(), str(_string_attr(ad, "Name")))
         old = self._ads.get(key)
         updates = old.updates + 1 if old is not None else 1
-        ad["AuthenticatedIdentity"] = identity
-        ad["AuthenticationMethod"] = method
-        ad["LastHeardFrom"] = int(now)
-        ad["UpdatesTotal"] = updates
+        stamps = {
+            "AuthenticatedIdentity": identity,
+            "AuthenticationMethod": method,
+            "LastHeardFrom": int(now),
+            "UpdatesTotal": updates,
+        }
+        for name, value in stamps.items():
+            if name in ad:
+                del ad[name]  # also drops a client's differently-cased spelling
+            ad[name] = value
         index_values = tuple(
             (name, value.lower())
             for name in sorted(INDEXED)

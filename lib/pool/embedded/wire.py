@@ -1,8 +1,8 @@
-"""How ads travel in query answers: old-syntax blocks, new syntax only where old cannot.
+"""How ads travel in query answers: one compact new-syntax ClassAd per line.
 
-Old syntax is the fastest form `classad2` parses, but it cannot carry a string with a
-real newline in it; such an ad (rare: spec rule is to write `\\n`) travels as one
-new-syntax `[ ... ]` block instead. Blocks are separated by one empty line.
+New syntax escapes newlines inside strings, so an ad always fits on one line, and
+`classad2.ClassAd(text)` parses it in C about four times faster than `parseOne` reads
+old syntax (which it merges attribute by attribute in Python).
 """
 
 from __future__ import annotations
@@ -15,11 +15,8 @@ CONTENT_TYPE = "text/plain; charset=utf-8"
 
 
 def encode_ad(ad: classad2.ClassAd) -> str:
-    """One block, ending in a newline; old syntax whenever it is one line per attribute."""
-    text = format_old(ad)
-    if text.count("\n") == len(ad):
-        return text
-    return " ".join(line.strip() for line in str(ad).splitlines()) + "\n"
+    """One ad as one line `[ A = 1; B = "x" ]`, ending in a newline."""
+    return repr(ad) + "\n"
 
 
 def encode_for_advertise(ad: classad2.ClassAd) -> str:
@@ -36,25 +33,12 @@ def encode_for_advertise(ad: classad2.ClassAd) -> str:
     return format_old(escaped)
 
 
-def join_blocks(blocks: list[str]) -> str:
-    """Blocks (each ending in a newline) separated by one empty line."""
-    return "\n".join(blocks)
-
-
 def decode_ads(text: str) -> list[classad2.ClassAd]:
-    """Ads from a trusted answer (our own daemon's); no per-line validation needed."""
-    ads = []
-    for block in text.split("\n\n"):
-        if not block.strip():
-            continue
-        parser = (
-            classad2.ParserType.New if block.lstrip().startswith("[") else classad2.ParserType.Old
-        )
-        try:
-            ads.append(classad2.parseOne(block, parser))
-        except (classad2.ClassAdException, ValueError) as exc:
-            raise ClassAdSyntaxError(f"unreadable ad in answer: {exc}") from exc
-    return ads
+    """Ads from an answer of our own daemon, one per line."""
+    try:
+        return [classad2.ClassAd(line) for line in text.splitlines() if line]
+    except (classad2.ClassAdException, ValueError) as exc:
+        raise ClassAdSyntaxError(f"unreadable ad in answer: {exc}") from exc
 
 
 def project(ad: classad2.ClassAd, projection: tuple[str, ...]) -> classad2.ClassAd:

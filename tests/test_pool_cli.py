@@ -1,0 +1,231 @@
+"""`gwms-pool` as a user runs it: real processes, a real detached daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from pool_testlib import run_cli, wait_for
+
+ADS = """MyType = "glidefactory"
+Name = "e1@g@f"
+GlideinMyType = "glidefactory"
+AuthenticatedIdentity = "someone@else"
+GLIDEIN_CPUS = 8
+
+MyType = "glidefactory"
+Name = "e2@g@f"
+GlideinMyType = "glidefactory"
+GLIDEIN_CPUS = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    """A daemon started by `gwms-pool start`, with a token file; stopped at the end."""
+    state_dir = tmp_path_factory.mktemp("cli") / "pool"
+    started = run_cli("start", "--state-dir", str(state_dir), "--port", "0")
+    assert started.returncode == 0, started.stderr
+    address = started.stdout.strip()
+    token = state_dir.parent / "token"
+    created = run_cli(
+        "token",
+        "create",
+        "--state-dir",
+        str(state_dir),
+        "--identity",
+        "frontend@example.org",
+        "--output",
+        str(token),
+    )
+    assert created.returncode == 0, created.stderr
+    yield state_dir, address, token
+    assert run_cli("stop", "--state-dir", str(state_dir)).returncode == 0
+
+
+def test_start_status_stop_lifecycle(tmp_path):
+    state_dir = str(tmp_path / "pool")
+    started = run_cli("start", "--state-dir", state_dir, "--port", "0")
+    assert started.returncode == 0 and ":" in started.stdout
+    address = started.stdout.strip()
+    assert (tmp_path / "pool" / "pool.address").read_text().strip() == address
+    status = run_cli("status", "--state-dir", state_dir)
+    assert (status.returncode, status.stdout.strip()) == (0, address)
+    again = run_cli("start", "--state-dir", state_dir)  # already running: same daemon
+    assert again.stdout.strip() == address
+    assert run_cli("stop", "--state-dir", state_dir).returncode == 0
+    stopped = run_cli("status", "--state-dir", state_dir)
+    assert stopped.returncode == 1 and stopped.stdout == ""
+    assert "pool daemon stopped" in (tmp_path / "pool" / "pool.log").read_text()
+
+
+def test_start_on_a_busy_port_fails_in_one_line(daemon, tmp_path):
+    _, address, _ = daemon
+    busy = run_cli("start", "--state-dir", str(tmp_path / "other"), "--port", address.split(":")[1])
+    assert busy.returncode == 1
+    assert busy.stderr.count("\n") == 1 and "Address already in use" in busy.stderr
+
+
+def test_token_file_is_private(daemon):
+    _, _, token = daemon
+    assert stat.S_IMODE(os.stat(token).st_mode) == 0o600
+    printed = run_cli("token", "create", "--state-dir", str(daemon[0]), "--identity", "a@b")
+    assert printed.returncode == 0 and printed.stdout.count(".") == 2
+
+
+def test_advertise_file_then_query_af_long_json(daemon, tmp_path):
+    state_dir, address, token = daemon
+    ads = tmp_path / "ads"
+    ads.write_text(ADS)
+    single = run_cli(
+        "advertise", "--pool", address, "--token", str(token), "UPDATE_AD_GENERIC", str(ads)
+    )
+    assert single.returncode == 1 and "-multiple" in single.stderr
+    sent = run_cli(
+        "advertise",
+        "--pool",
+        address,
+        "--token",
+        str(token),
+        "-multiple",
+        "UPDATE_AD_GENERIC",
+        str(ads),
+    )
+    assert sent.returncode == 0, sent.stderr
+
+    af = run_cli(
+        "query",
+        "--pool",
+        address,
+        "-constraint",
+        'GlideinMyType == "glidefactory"',
+        "-af",
+        "Name",
+        "GLIDEIN_CPUS",
+        "AuthenticatedIdentity",
+        "Missing",
+    )
+    assert sorted(af.stdout.splitlines()) == [
+        "e1@g@f 8 frontend@example.org undefined",
+        "e2@g@f 1 frontend@example.org undefined",
+    ]
+    long = run_cli(
+        "query", "--state-dir", str(state_dir), "-constraint", 'Name == "e1@g@f"', "-long"
+    )
+    assert (
+        "GLIDEIN_CPUS = 8" in long.stdout
+        and 'AuthenticatedIdentity = "frontend@example.org"' in long.stdout
+    )
+    as_json = run_cli(
+        "query", "-constraint", "GLIDEIN_CPUS > 4", "-json", env={"GWMS_POOL": address}
+    )
+    assert [ad["Name"] for ad in json.loads(as_json.stdout)] == ["e1@g@f"]
+    table = run_cli("query", "--pool", address)
+    assert table.stdout.splitlines()[0].split() == ["MyType", "Name", "AuthenticatedIdentity"]
+    assert "e2@g@f" in table.stdout
+
+    query_ad = tmp_path / "invalidate"
+    query_ad.write_text(
+        'MyType = "Query"\nTargetType = "glidefactory"\nRequirements = Name == "e2@g@f"\n'
+    )
+    gone = run_cli(
+        "advertise",
+        "--pool",
+        address,
+        "--token",
+        str(token),
+        "INVALIDATE_ADS_GENERIC",
+        str(query_ad),
+    )
+    assert gone.returncode == 0, gone.stderr
+    left = run_cli(
+        "query", "--pool", address, "-constraint", 'GlideinMyType == "glidefactory"', "-af", "Name"
+    )
+    assert left.stdout.split() == ["e1@g@f"]
+
+
+def test_submit_q_hold_release_rm(daemon, tmp_path):
+    _, address, token = daemon
+    submit = tmp_path / "job.sub"
+    submit.write_text(
+        'executable = /bin/sleep\narguments = 60\n+GlideinEntryName = "E9"\nqueue 2\n'
+    )
+    queued = run_cli("submit", "--pool", address, "--token", str(token), str(submit))
+    assert queued.returncode == 0, queued.stderr
+    cluster = queued.stdout.split()[-1]
+
+    def statuses() -> list[str]:
+        out = run_cli(
+            "q", "--pool", address, "-constraint", 'GlideinEntryName == "E9"', "-af", "JobStatus"
+        )
+        return out.stdout.split()
+
+    wait_for(lambda: statuses() == ["2", "2"])
+    table = run_cli("q", "--pool", address).stdout.splitlines()
+    assert table[0].split() == ["ID", "OWNER", "ST", "CMD"] and f"{cluster}.0" in table[1]
+    held = run_cli(
+        "hold", "--pool", address, "--token", str(token), f"{cluster}.0", "-reason", "cli test"
+    )
+    assert (held.returncode, held.stdout.strip()) == (0, "hold: 1 job(s)")
+    assert sorted(statuses()) == ["2", "5"]
+    reason = run_cli("q", "--pool", address, "-constraint", "JobStatus == 5", "-json")
+    assert json.loads(reason.stdout)[0]["HoldReason"] == "cli test"
+    assert (
+        run_cli("release", "--pool", address, "--token", str(token), f"{cluster}.0").returncode == 0
+    )
+    removed = run_cli(
+        "rm", "--pool", address, "--token", str(token), "-constraint", 'GlideinEntryName == "E9"'
+    )
+    assert removed.stdout.strip() == "remove: 2 job(s)"
+    wait_for(lambda: statuses() == ["3", "3"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["advertise", "--token", "/nonexistent/token", "UPDATE_AD_GENERIC", "/dev/null"],
+            "cannot read token file",
+        ),
+        (
+            ["advertise", "--token", "{token}", "UPDATE_AD_GENERIC", "{bad_ad}"],
+            "not an 'Attr = value' line",
+        ),
+        (
+            ["advertise", "--token", "{bad_token}", "UPDATE_AD_GENERIC", "{good_ad}"],
+            "401 bad token",
+        ),
+        (["query", "-constraint", "(((("], "does not parse"),
+        (["rm", "--token", "{token}"], "give job ids"),
+        (["submit", "--token", "{token}", "{bad_ad}"], "400"),
+        (["token", "create", "--state-dir", "{tmp}", "--identity", "no-domain"], "bad identity"),
+    ],
+)
+def test_bad_input_exits_1_with_one_line(daemon, tmp_path, args, message):
+    _, address, token = daemon
+    (tmp_path / "bad").write_text("this is not a classad\n")
+    (tmp_path / "good").write_text('MyType = "t"\nName = "n"\n')
+    (tmp_path / "badtoken").write_text("a.b.c\n")
+    values = {
+        "token": str(token),
+        "bad_ad": str(tmp_path / "bad"),
+        "good_ad": str(tmp_path / "good"),
+        "bad_token": str(tmp_path / "badtoken"),
+        "tmp": str(tmp_path),
+    }
+    result = run_cli(*[a.format(**values) for a in args], env={"GWMS_POOL": address})
+    assert result.returncode == 1
+    assert result.stderr.startswith("gwms-pool: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+
+
+def test_usage_errors_exit_2_without_traceback():
+    for args in (
+        ["frobnicate"],
+        ["query", "-af"],
+        ["advertise", "--token", "t", "UPDATE_NOTHING", "f"],
+    ):
+        result = run_cli(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
