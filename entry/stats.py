@@ -21,7 +21,8 @@ API (the entry daemon calls this once per iteration, step 8 of ARCHITECTURE.md):
 * `EntryStats.jobs` (optional) maps client -> job id -> log state (`Idle Running Wait
   Held`); the writer diffs it with the previous iteration for the Entered/Exited counts.
 * Written (operations.md §6, §7): MONITOR/entry_<e>/schedd_status.xml, log_summary.xml,
-  job_states.json (the previous job states), {total,frontend_<client>}/<RRD>.rrd, and
+  rrd_<RRD>.xml (every `rrd_xml_interval` s), job_states.json (the previous job states),
+  {total,frontend_<client>}/<RRD>.rrd, and
   LOG/entry_<e>/completed_jobs_<YYYYMMDD>.log lines.
 
 The parsers (`read_qstats`, `read_log_summary`) and the RRD layout (`rrd_values`) are shared
@@ -403,6 +404,46 @@ def update_rrds(
             log.warning("RRD %s not updated: %s", path, exc)
 
 
+RRD_PERIODS = (7200, 86400, 604800)
+
+
+def _rrd_xml(tool: RRDTool, folder: Path, rrd_name: str, now: int) -> etree._Element:
+    """`<total>` (or `<frontend>`) with one `<period name="7200" DS="mean"/>` per period."""
+    node = etree.Element("rrd")
+    path = folder / f"{rrd_name}.rrd"
+    if not path.exists():
+        return node
+    for period, means in tool.averages(path, now, RRD_PERIODS).items():
+        known = {k: v for k, v in means.items() if v is not None}
+        xml_stats.attrs_element(node, "period", known)
+        node[-1].set("name", str(period))
+    return node
+
+
+def write_rrd_xml(
+    tool: RRDTool, folder: Path, root_tag: str, clients: Mapping[str, Path], now: int
+) -> None:
+    """rrd_<RRD>.xml in `folder`: averages of the RRDs in folder/total and in each client's
+    folder over 2 h, 1 day and 1 week (`<period name="7200" DS="mean" .../>`)."""
+    for rrd_name in RRD_NAMES:
+        root = etree.Element(root_tag)
+        xml_stats.updated_element(root, now)
+        try:
+            total = _rrd_xml(tool, folder / "total", rrd_name, now)
+            total.tag = "total"
+            root.append(total)
+            frontends = etree.SubElement(root, "frontends")
+            for client, client_folder in sorted(clients.items()):
+                one = _rrd_xml(tool, client_folder, rrd_name, now)
+                one.tag = "frontend"
+                one.set("name", client)
+                frontends.append(one)
+        except RRDError as exc:
+            log.warning("rrd_%s.xml not written: %s", rrd_name, exc)
+            continue
+        xml_stats.write_xml(folder / f"rrd_{rrd_name}.xml", root)
+
+
 # --- XML ---------------------------------------------------------------------------------
 
 
@@ -551,9 +592,18 @@ class EntryStatsWriter:
     """Writes one entry's statistics files every iteration (see the module docstring)."""
 
     def __init__(
-        self, monitor_dir: Path, log_dir: Path, entry: str, rrd: RRDTool | None = None
+        self,
+        monitor_dir: Path,
+        log_dir: Path,
+        entry: str,
+        rrd: RRDTool | None = None,
+        rrd_xml_interval: float = 300,
     ) -> None:
+        """`rrd_xml_interval`: seconds between rewrites of the rrd_<RRD>.xml averages
+        (each costs 15 RRD reads per client, so not necessarily every iteration)."""
         self.folder = Path(monitor_dir) / f"entry_{entry}"
+        self.rrd_xml_interval = rrd_xml_interval
+        self._rrd_xml_written = float("-inf")
         self.log_dir = Path(log_dir)
         self.entry = entry
         self.rrd = rrd or RRDTool()
@@ -605,6 +655,10 @@ class EntryStatsWriter:
             total_log.merge(logs[name])
             update_rrds(self.rrd, self.folder / f"frontend_{name}", when, clients[name], logs[name])
         update_rrds(self.rrd, self.folder / "total", when, sum_clients(clients.values()), total_log)
+        if stats.updated - self._rrd_xml_written >= self.rrd_xml_interval:
+            folders = {name: self.folder / f"frontend_{name}" for name in stats.clients}
+            write_rrd_xml(self.rrd, self.folder, "glideFactoryEntryRRDStats", folders, when)
+            self._rrd_xml_written = stats.updated
 
     def _append_completed(self, completed: Sequence[CompletedGlidein]) -> None:
         by_day: dict[str, list[str]] = {}

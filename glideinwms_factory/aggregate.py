@@ -25,7 +25,6 @@ from pathlib import Path
 from lxml import etree
 
 from glideinwms_factory.entry.stats import (
-    RRD_NAMES,
     ClientLog,
     ClientStats,
     log_element,
@@ -35,13 +34,13 @@ from glideinwms_factory.entry.stats import (
     read_qstats,
     sum_clients,
     update_rrds,
+    write_rrd_xml,
 )
 from glideinwms_factory.lib import xml_stats
-from glideinwms_factory.lib.rrd import RRDError, RRDTool
+from glideinwms_factory.lib.rrd import RRDTool
 
 log = logging.getLogger(__name__)
 
-PERIODS = (7200, 86400, 604800)
 STATE_FILE = "aggregate_state.json"
 
 
@@ -63,6 +62,10 @@ class EntrySnapshot:
     @property
     def total_log(self) -> ClientLog:
         return merge_logs(self.logs.values())
+
+    def completed_jobs(self) -> dict[str, int]:
+        """`GlideinMonitorCompletedJobsPerEntry<R>` values: glideins by jobs they ran."""
+        return {k: int(v) for k, v in self.total_log.completed.jobs_nr.items()}
 
 
 def merge_logs(logs: Iterable[ClientLog]) -> ClientLog:
@@ -135,40 +138,6 @@ def _entries_element(parent: etree._Element, entries: Mapping[str, EntrySnapshot
             log_element(etree.SubElement(node, "entry", name=name), entry.total_log)
 
 
-def _rrd_xml(tool: RRDTool, folder: Path, rrd_name: str, now: int) -> etree._Element:
-    """`<total>` (or `<frontend>`) with one `<period name="7200" DS="mean"/>` per period."""
-    node = etree.Element("rrd")
-    path = folder / f"{rrd_name}.rrd"
-    if not path.exists():
-        return node
-    for period, means in tool.averages(path, now, PERIODS).items():
-        known = {k: v for k, v in means.items() if v is not None}
-        xml_stats.attrs_element(node, "period", known)
-        node[-1].set("name", str(period))
-    return node
-
-
-def write_rrd_xml(tool: RRDTool, monitor_dir: Path, clients: Iterable[str], now: int) -> None:
-    """rrd_<RRD>.xml: averages of the factory total and per-frontend RRDs."""
-    for rrd_name in RRD_NAMES:
-        root = etree.Element("glideFactoryRRDStats")
-        xml_stats.updated_element(root, now)
-        try:
-            total = _rrd_xml(tool, monitor_dir / "total", rrd_name, now)
-            total.tag = "total"
-            root.append(total)
-            frontends = etree.SubElement(root, "frontends")
-            for client in sorted(clients):
-                one = _rrd_xml(tool, monitor_dir / "total" / f"frontend_{client}", rrd_name, now)
-                one.tag = "frontend"
-                one.set("name", client)
-                frontends.append(one)
-        except RRDError as exc:
-            log.warning("rrd_%s.xml not written: %s", rrd_name, exc)
-            continue
-        xml_stats.write_xml(monitor_dir / f"rrd_{rrd_name}.xml", root)
-
-
 def aggregate(
     monitor_dir: Path,
     entries: Iterable[str],
@@ -210,7 +179,8 @@ def aggregate(
             result.logs.get(client) or ClientLog(),
         )
     update_rrds(tool, monitor_dir / "total", when, result.total, result.total_log)
-    write_rrd_xml(tool, monitor_dir, result.clients, when)
+    folders = {client: monitor_dir / "total" / f"frontend_{client}" for client in result.clients}
+    write_rrd_xml(tool, monitor_dir, "glideFactoryRRDStats", folders, when)
 
     consumed.update({name: e.summary_updated for name, e in result.entries.items()})
     xml_stats.write_atomic(state_path, json.dumps(consumed))

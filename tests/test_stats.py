@@ -292,3 +292,22 @@ def test_reader_refuses_a_path_in_a_frontend_name(tmp_path: Path) -> None:
     )
     with pytest.raises(StatsFileError, match="cannot name a folder"):
         read_qstats(path)
+
+
+def test_entry_rrd_xml_averages(tmp_path: Path) -> None:
+    writer = EntryStatsWriter(tmp_path / "mon", tmp_path, "ce1", rrd_xml_interval=600)
+    for i, idle in enumerate((2, 4, 6)):
+        writer.write(
+            EntryStats("ce1", T0 + 300 * i, False, {"fe_a": ClientStats(status={"Idle": idle})})
+        )
+    root = etree.parse(str(tmp_path / "mon" / "entry_ce1" / "rrd_Status_Attributes.xml")).getroot()
+    assert root.tag == "glideFactoryEntryRRDStats"
+    # written at the first and third iteration only (600 s apart): the mean of 2, 4, 6
+    assert root.find("updated/timezone[@name='UTC']").get("utc_unixtime") == str(T0 + 600)
+    period = root.find("frontends/frontend[@name='fe_a']/period[@name='7200']")
+    assert float(period.get("StatusIdle")) == pytest.approx(4)
+    assert float(root.find("total/period[@name='86400']").get("StatusIdle")) == pytest.approx(4)
+    # a week is read from the hourly archive, which 15 minutes of history do not fill yet
+    assert root.find("total/period[@name='604800']").get("StatusIdle") is None
+    counts = etree.parse(str(tmp_path / "mon" / "entry_ce1" / "rrd_Log_Counts.xml")).getroot()
+    assert counts.find("total/period[@name='86400']") is not None
