@@ -27,7 +27,7 @@ from urllib.parse import quote
 import lxml.html
 import lxml.html.builder as E
 
-from glideinwms_factory.aggregate import EntrySnapshot, FactoryTotals
+from glideinwms_factory.aggregate import EntrySnapshot, FactoryTotals, aggregate
 from glideinwms_factory.entry.stats import (
     ENTERED,
     JOBS_BUCKETS,
@@ -39,6 +39,7 @@ from glideinwms_factory.entry.stats import (
     ClientStats,
 )
 from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.metrics import write_metrics
 from glideinwms_factory.lib.rrd import RRDError, RRDTool
 
 log = logging.getLogger(__name__)
@@ -474,3 +475,22 @@ class PageWriter:
         return self._write(
             f"{folder}/status.html", _page(f"Entry {entry.name}", 1, updated, *content)
         )
+
+
+def publish(
+    monitor_dir: Path,
+    entries: Sequence[str],
+    downtimes: Mapping[str, tuple[bool, str]] | None = None,
+    factory_name: str = "",
+    now: float | None = None,
+    rrd: RRDTool | None = None,
+) -> FactoryTotals:
+    """One monitoring cycle of the factory daemon: aggregate, metrics.prom, pages, graphs.
+
+    Returns the totals for the glidefactory ads (`GlideinMonitorTotal*`, completed jobs).
+    """
+    tool = rrd or RRDTool()
+    totals = aggregate(monitor_dir, entries, now=now, rrd=tool)
+    write_metrics(Path(monitor_dir) / "metrics.prom", totals)
+    PageWriter(monitor_dir, tool, factory_name).write(totals, downtimes)
+    return totals

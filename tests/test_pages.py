@@ -17,7 +17,7 @@ from glideinwms_factory.entry.stats import (
     EntryStats,
     EntryStatsWriter,
 )
-from glideinwms_factory.pages import PAGES, PageWriter
+from glideinwms_factory.pages import PAGES, PageWriter, publish
 
 T0 = 1_700_000_100
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -166,3 +166,15 @@ def test_long_tables_get_a_filter_box_hidden_without_javascript(monitor) -> None
     assert box.get("hidden") is not None and box.get("data-table") == "logs"
     assert doc.get_element_by_id("logs").tag == "table"
     assert (mon / "sort.js").read_text().count("addEventListener") >= 2
+
+
+def test_publish_runs_a_whole_monitoring_cycle(tmp_path: Path) -> None:
+    mon = tmp_path / "mon"
+    EntryStatsWriter(mon, tmp_path / "log", "ce1").write(
+        EntryStats("ce1", T0, False, {"fe": ClientStats(status={"Running": 4})})
+    )
+    totals = publish(mon, ["ce1"], {"ce1": (True, "upgrade")}, "fact", now=T0)
+    assert totals.total.status["Running"] == 4
+    assert "gwms_factory_glideins{" in (mon / "metrics.prom").read_text()
+    assert "upgrade" in (mon / "entry_ce1" / "status.html").read_text()
+    assert (mon / "images" / "total_status_day.png").read_bytes()[:8] == PNG_MAGIC
