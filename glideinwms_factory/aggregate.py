@@ -44,16 +44,11 @@ log = logging.getLogger(__name__)
 STATE_FILE = "aggregate_state.json"
 
 
-@dataclass
-class EntrySnapshot:
-    """What one entry last wrote."""
+class _ClientSums:
+    """Totals over the `clients` and `logs` of the class it is mixed into."""
 
-    name: str
-    updated: float
-    downtime: bool
     clients: dict[str, ClientStats]
     logs: dict[str, ClientLog]
-    summary_updated: float  # stamp of its log_summary.xml
 
     @property
     def total(self) -> ClientStats:
@@ -64,8 +59,20 @@ class EntrySnapshot:
         return merge_logs(self.logs.values())
 
     def completed_jobs(self) -> dict[str, int]:
-        """`GlideinMonitorCompletedJobsPerEntry<R>` values: glideins by jobs they ran."""
+        """`GlideinMonitorCompletedJobsPer{Entry,Factory}<R>`: glideins by jobs they ran."""
         return {k: int(v) for k, v in self.total_log.completed.jobs_nr.items()}
+
+
+@dataclass
+class EntrySnapshot(_ClientSums):
+    """What one entry last wrote."""
+
+    name: str
+    updated: float
+    downtime: bool
+    clients: dict[str, ClientStats]
+    logs: dict[str, ClientLog]
+    summary_updated: float  # stamp of its log_summary.xml
 
 
 def merge_logs(logs: Iterable[ClientLog]) -> ClientLog:
@@ -76,7 +83,7 @@ def merge_logs(logs: Iterable[ClientLog]) -> ClientLog:
 
 
 @dataclass
-class FactoryTotals:
+class FactoryTotals(_ClientSums):
     """The result of one aggregation."""
 
     updated: float
@@ -84,18 +91,6 @@ class FactoryTotals:
     errors: dict[str, str] = field(default_factory=dict)
     clients: dict[str, ClientStats] = field(default_factory=dict)
     logs: dict[str, ClientLog] = field(default_factory=dict)
-
-    @property
-    def total(self) -> ClientStats:
-        return sum_clients(self.clients.values())
-
-    @property
-    def total_log(self) -> ClientLog:
-        return merge_logs(self.logs.values())
-
-    def completed_jobs_per_factory(self) -> dict[str, int]:
-        """`GlideinMonitorCompletedJobsPerFactory<R>` values: glideins by jobs they ran."""
-        return {k: int(v) for k, v in self.total_log.completed.jobs_nr.items()}
 
 
 def read_entry(monitor_dir: Path, name: str, consumed: float) -> EntrySnapshot:

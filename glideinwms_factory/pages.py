@@ -79,20 +79,18 @@ def _rrd_ref(path: Path) -> str:
     return str(path).replace(":", "\\:")
 
 
+def _frame(start: int, end: int, title: str, label: str) -> list[str]:
+    """The graph arguments every PNG shares."""
+    return [
+        *("--start", str(start), "--end", str(end), "--title", title),
+        *("--vertical-label", label, "--width", "500", "--height", "150", "--lower-limit", "0"),
+    ]
+
+
 def _status_graph(tool: RRDTool, rrd: Path, png: Path, title: str, end: int, span: int) -> bool:
     if not rrd.exists():
         return False
-    args = ["--start", str(end - span), "--end", str(end), "--title", title]
-    args += [
-        "--vertical-label",
-        "glideins",
-        "--width",
-        "500",
-        "--height",
-        "150",
-        "--lower-limit",
-        "0",
-    ]
+    args = _frame(end - span, end, title, "glideins")
     for name, colour, legend in STATUS_LINES:
         args += [f"DEF:{name}={_rrd_ref(rrd)}:{name}:AVERAGE", f"LINE2:{name}{colour}:{legend}"]
     return _draw(tool, png, args)
@@ -102,24 +100,7 @@ def _completed_graph(tool: RRDTool, rrd: Path, png: Path, end: int) -> bool:
     """Completed glideins per 5 minutes, stacked by how long they lasted."""
     if not rrd.exists():
         return False
-    args = [
-        "--start",
-        str(end - WEEK),
-        "--end",
-        str(end),
-        "--title",
-        "Completed glideins by lifetime",
-    ]
-    args += [
-        "--vertical-label",
-        "per 5 min",
-        "--width",
-        "500",
-        "--height",
-        "150",
-        "--lower-limit",
-        "0",
-    ]
+    args = _frame(end - WEEK, end, "Completed glideins by lifetime", "per 5 min")
     colours = ("#999999", "#9467bd", "#1f77b4", "#17becf", "#2ca02c", "#bcbd22", "#ff7f0e")
     for bucket, colour in zip(TIME_BUCKETS, colours, strict=True):
         ds = f"Lasted_{bucket}"

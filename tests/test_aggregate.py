@@ -70,7 +70,7 @@ def test_aggregate_sums_entries_per_frontend_and_total(tmp_path: Path) -> None:
     assert totals.total.status["Held"] == 1
     assert totals.clients["fe_x"].requested["MaxGlideins"] == 25
     assert totals.entries["B"].downtime is True
-    assert totals.completed_jobs_per_factory() == {
+    assert totals.completed_jobs() == {
         "None": 0,
         "1job": 1,
         "2jobs": 0,
