@@ -138,8 +138,13 @@ def aggregate(
     entries: Iterable[str],
     now: float | None = None,
     rrd: RRDTool | None = None,
+    stale_after: float | None = None,
 ) -> FactoryTotals:
-    """Read every entry's stats, write the factory's files, return the totals."""
+    """Read every entry's stats, write the factory's files, return the totals.
+
+    An entry whose statistics are older than `stale_after` seconds (a dead or hung entry
+    daemon) is reported in `errors` and left out, rather than counted at its last levels.
+    """
     monitor_dir = Path(monitor_dir)
     now = time.time() if now is None else now
     tool = rrd or RRDTool()
@@ -152,10 +157,17 @@ def aggregate(
     result = FactoryTotals(updated=now)
     for name in entries:
         try:
-            result.entries[name] = read_entry(monitor_dir, name, consumed.get(name, 0.0))
+            snapshot = read_entry(monitor_dir, name, consumed.get(name, 0.0))
         except xml_stats.StatsFileError as exc:
             result.errors[name] = str(exc)
             log.warning("entry %s left out of the aggregation: %s", name, exc)
+            continue
+        age = now - snapshot.updated
+        if stale_after is not None and age > stale_after:
+            result.errors[name] = f"statistics are {int(age)} s old"
+            log.warning("entry %s left out of the aggregation: stale for %d s", name, age)
+        else:
+            result.entries[name] = snapshot
     result.clients, result.logs = _sum_by_client(result.entries.values())
 
     xml_stats.write_xml(

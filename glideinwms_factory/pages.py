@@ -465,13 +465,14 @@ def publish(
     factory_name: str = "",
     now: float | None = None,
     rrd: RRDTool | None = None,
+    stale_after: float | None = None,
 ) -> FactoryTotals:
     """One monitoring cycle of the factory daemon: aggregate, metrics.prom, pages, graphs.
 
     Returns the totals for the glidefactory ads (`GlideinMonitorTotal*`, completed jobs).
     """
     tool = rrd or RRDTool()
-    totals = aggregate(monitor_dir, entries, now=now, rrd=tool)
+    totals = aggregate(monitor_dir, entries, now=now, rrd=tool, stale_after=stale_after)
     write_metrics(Path(monitor_dir) / "metrics.prom", totals)
     PageWriter(monitor_dir, tool, factory_name).write(totals, downtimes)
     return totals

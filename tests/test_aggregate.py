@@ -124,3 +124,17 @@ def test_an_entry_snapshot_is_counted_once(tmp_path: Path) -> None:
     assert again.total.status["Idle"] == 6
     completed = fetch_cmd(mon / "total" / "Log_Completed.rrd", T0, T0 + 300)
     assert completed[T0 + 300]["Glideins"] == 0
+
+
+def test_stale_entries_are_left_out_when_asked(tmp_path: Path) -> None:
+    mon = tmp_path / "mon"
+    write_two_entries(mon, tmp_path, T0)
+    EntryStatsWriter(mon, tmp_path / "log_a", "A").write(
+        EntryStats("A", T0 + 3600, False, {"fe_x": ClientStats(status={"Idle": 1})})
+    )
+    totals = aggregate(mon, ["A", "B"], now=T0 + 3600, stale_after=1800)
+    assert list(totals.entries) == ["A"]
+    assert totals.errors == {"B": "statistics are 3600 s old"}
+    assert totals.total.status["Idle"] == 1
+    kept = aggregate(mon, ["A", "B"], now=T0 + 3900)
+    assert set(kept.entries) == {"A", "B"}
