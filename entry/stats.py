@@ -14,7 +14,8 @@ API (the entry daemon calls this once per iteration, step 8 of ARCHITECTURE.md):
                                     condor_duration=3500, jobs_nr=2, jobs_duration=3000,
                                     goodput=2900, jobs_terminated=3000)])
 
-* A client key is `<security name>_<security class>`, the same in every file.
+* A client key is `<security name>_<security class>`, the same in every file; it names a
+  folder, so a key with `/` (or `.`/`..`) is left out with a warning.
 * `ClientStats` holds the classads.md §1 groups (`STATUS`, `REQUESTED`, `CLIENT_MONITOR`
   field names); missing fields are 0, unknown ones are an error. `monitor_attributes()`
   gives the `GlideinMonitor<Group><Field>` ad attributes from the same numbers.
@@ -82,11 +83,9 @@ def _add(into: dict[str, float], more: Mapping[str, float]) -> None:
         into[name] = into.get(name, 0) + value
 
 
-def check_client_name(name: str) -> str:
+def is_folder_name(name: str) -> bool:
     """Client names become folder names (frontend_<name>): no path separators or dot-names."""
-    if not name or "/" in name or "\0" in name or name in (".", ".."):
-        raise ValueError(f"client name {name!r} cannot name a folder")
-    return name
+    return bool(name) and "/" not in name and "\0" not in name and name not in (".", "..")
 
 
 @dataclass
@@ -534,10 +533,10 @@ def _parse_client(node: etree._Element) -> ClientStats:
 
 def _frontends(root: etree._Element) -> Iterator[tuple[str, etree._Element]]:
     for node in root.iterfind("frontends/frontend"):
-        try:
-            yield check_client_name(node.get("name", "")), node
-        except ValueError as exc:
-            raise xml_stats.StatsFileError(str(exc)) from exc
+        name = node.get("name", "")
+        if not is_folder_name(name):
+            raise xml_stats.StatsFileError(f"client name {name!r} cannot name a folder")
+        yield name, node
 
 
 def read_qstats(path: Path, root_tag: str = "glideFactoryEntryQStats") -> QStats:
@@ -626,7 +625,9 @@ class EntryStatsWriter:
             )
         previous = self._load_previous()
         names = set(stats.clients) | set(stats.jobs) | {g.client for g in completed}
-        names = {check_client_name(name) for name in names} | set(previous)
+        for bad in sorted(name for name in names if not is_folder_name(name)):
+            log.warning("entry %s: client name %r cannot name a folder: left out", self.entry, bad)
+        names = {name for name in names | set(previous) if is_folder_name(name)}
         logs = {
             name: client_log(
                 previous.get(name, {}),
@@ -637,7 +638,7 @@ class EntryStatsWriter:
         }
         clients = {name: stats.clients.get(name) or ClientStats() for name in names}
 
-        self._append_completed(completed)
+        self._append_completed([g for g in completed if g.client in names])
         xml_stats.write_xml(
             self.folder / "schedd_status.xml",
             qstats_element("glideFactoryEntryQStats", stats.updated, clients, stats.in_downtime),
@@ -646,8 +647,8 @@ class EntryStatsWriter:
             self.folder / "log_summary.xml",
             log_summary_element("glideFactoryEntryLogSummary", stats.updated, logs),
         )
-        xml_stats.write_atomic(self._states_file, json.dumps(stats.jobs))
-        self._previous = {k: dict(v) for k, v in stats.jobs.items()}
+        self._previous = {k: dict(v) for k, v in stats.jobs.items() if k in names}
+        xml_stats.write_atomic(self._states_file, json.dumps(self._previous))
 
         when = int(stats.updated)
         total_log = ClientLog()

@@ -278,11 +278,25 @@ def test_writer_refuses_another_entrys_stats(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "", ".."])
-def test_writer_refuses_client_names_that_are_paths(tmp_path: Path, name: str) -> None:
-    writer = EntryStatsWriter(tmp_path / "mon", tmp_path, "ce1")
-    with pytest.raises(ValueError, match="cannot name a folder"):
-        writer.write(EntryStats("ce1", T0, False, {name: ClientStats()}))
-    assert not (tmp_path / "mon" / "entry_ce1" / "schedd_status.xml").exists()
+def test_writer_leaves_out_client_names_that_are_paths(tmp_path: Path, name: str) -> None:
+    writer = EntryStatsWriter(tmp_path / "mon", tmp_path / "log", "ce1")
+    writer.write(
+        EntryStats(
+            "ce1",
+            T0,
+            False,
+            {name: ClientStats(status={"Idle": 9}), "fe_ok": ClientStats(status={"Idle": 1})},
+            jobs={name: {"1.0": "Idle"}},
+        ),
+        completed=[glidein(client=name)],
+    )
+    entry = tmp_path / "mon" / "entry_ce1"
+    assert list(read_qstats(entry / "schedd_status.xml").clients) == ["fe_ok"]
+    assert read_qstats(entry / "schedd_status.xml").clients["fe_ok"].status["Idle"] == 1
+    assert sorted(p.name for p in entry.iterdir() if p.is_dir()) == ["frontend_fe_ok", "total"]
+    assert json.loads((entry / "job_states.json").read_text()) == {}
+    assert not (tmp_path / "log").exists()
+    assert not (tmp_path / "x").exists()
 
 
 def test_reader_refuses_a_path_in_a_frontend_name(tmp_path: Path) -> None:
