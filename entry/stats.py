@@ -584,6 +584,31 @@ def read_log_summary(path: Path, root_tag: str = "glideFactoryEntryLogSummary") 
     )
 
 
+# --- what the factory's aggregation tells the entries ------------------------------------
+
+COMPLETED_JOBS_FILE = "completed_jobs.json"
+
+
+def completed_jobs_attributes(
+    monitor_dir: Path, entry: str, now: float, max_age: float = 3600
+) -> dict[str, int]:
+    """`GlideinMonitorCompletedJobsPer{Entry,Factory}<R>` for the glidefactory ad, from the
+    last aggregation; empty if it is missing, unreadable or older than `max_age` seconds
+    (classads.md §1)."""
+    try:
+        data = json.loads((Path(monitor_dir) / COMPLETED_JOBS_FILE).read_text())
+        if now - float(data["updated"]) > max_age:
+            return {}
+        parts = {"Factory": data["factory"], "Entry": data["entries"].get(entry, {})}
+        return {
+            f"GlideinMonitorCompletedJobsPer{scope}{bucket}": int(counts.get(bucket, 0))
+            for scope, counts in parts.items()
+            for bucket in JOBS_BUCKETS
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 # --- the writer --------------------------------------------------------------------------
 
 

@@ -3,7 +3,8 @@
 `aggregate(monitor_dir, entries)` reads MONITOR/entry_<e>/{schedd_status,log_summary}.xml,
 writes MONITOR/schedd_status.xml (`<glideFactoryQStats>`), log_summary.xml
 (`<glideFactoryLogSummary>`), total/[frontend_<client>/]<RRD>.rrd and rrd_<RRD>.xml
-(averages of the factory RRDs over 2 h, 1 day and 1 week), and returns a `FactoryTotals`
+(averages of the factory RRDs over 2 h, 1 day and 1 week), completed_jobs.json (read by
+the entries through `entry.stats.completed_jobs_attributes`), and returns a `FactoryTotals`
 for the glidefactory ads (`GlideinMonitorTotal*`, `GlideinMonitorCompletedJobsPer*`),
 the metrics file and the pages.
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from lxml import etree
 
 from glideinwms_factory.entry.stats import (
+    COMPLETED_JOBS_FILE,
     ClientLog,
     ClientStats,
     log_element,
@@ -189,6 +191,12 @@ def aggregate(
     folders = {client: monitor_dir / "total" / f"frontend_{client}" for client in result.clients}
     write_rrd_xml(tool, monitor_dir, "glideFactoryRRDStats", folders, when)
 
+    completed = {
+        "updated": now,
+        "factory": result.completed_jobs(),
+        "entries": {name: entry.completed_jobs() for name, entry in result.entries.items()},
+    }
+    xml_stats.write_atomic(monitor_dir / COMPLETED_JOBS_FILE, json.dumps(completed))
     consumed.update({name: e.summary_updated for name, e in result.entries.items()})
     xml_stats.write_atomic(state_path, json.dumps(consumed))
     return result

@@ -14,6 +14,7 @@ from glideinwms_factory.entry.stats import (
     CompletedGlidein,
     EntryStats,
     EntryStatsWriter,
+    completed_jobs_attributes,
     read_log_summary,
     read_qstats,
 )
@@ -138,3 +139,23 @@ def test_stale_entries_are_left_out_when_asked(tmp_path: Path) -> None:
     assert totals.total.status["Idle"] == 1
     kept = aggregate(mon, ["A", "B"], now=T0 + 3900)
     assert set(kept.entries) == {"A", "B"}
+
+
+def test_entries_read_the_completed_jobs_of_the_last_aggregation(tmp_path: Path) -> None:
+    mon = tmp_path / "mon"
+    assert completed_jobs_attributes(mon, "A", T0) == {}  # no aggregation yet
+    write_two_entries(mon, tmp_path, T0)
+    aggregate(mon, ["A", "B"], now=T0)
+    attrs = completed_jobs_attributes(mon, "B", T0 + 60)
+    assert attrs["GlideinMonitorCompletedJobsPerEntry4jobs"] == 1
+    assert attrs["GlideinMonitorCompletedJobsPerEntryMany"] == 1
+    assert attrs["GlideinMonitorCompletedJobsPerEntry1job"] == 0
+    assert attrs["GlideinMonitorCompletedJobsPerFactory1job"] == 1
+    assert len(attrs) == 12
+    assert completed_jobs_attributes(mon, "A", T0 + 3601) == {}  # factory stats over 1 h old
+    assert (
+        completed_jobs_attributes(mon, "unknown", T0)["GlideinMonitorCompletedJobsPerEntryNone"]
+        == 0
+    )
+    (mon / "completed_jobs.json").write_text("{broken")
+    assert completed_jobs_attributes(mon, "A", T0) == {}
