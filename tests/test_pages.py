@@ -127,36 +127,52 @@ def test_contents_downtime_and_escaping(monitor) -> None:
     assert "bad identity" in entry
 
 
-@pytest.mark.skipif(
+CHROMIUM = [
+    "chromium",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+needs_chromium = pytest.mark.skipif(
     shutil.which("chromium") is None, reason="chromium is not installed (install.sh installs it)"
 )
-def test_a_headless_browser_renders_the_status_page(monitor, tmp_path: Path) -> None:
-    mon, _pages = monitor
-    shot = tmp_path / "out.png"
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [
-            "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1200,900",
-            f"--screenshot={shot}",
-            (mon / "index.html").as_uri(),
-        ],
+        [*CHROMIUM, f"--user-data-dir={tmp_path / 'profile'}", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+@needs_chromium
+def test_a_headless_browser_renders_the_status_page(monitor, tmp_path: Path) -> None:
+    mon, _pages = monitor
+    shot = tmp_path / "out.png"
+    chromium(
+        tmp_path, "--window-size=1200,900", f"--screenshot={shot}", (mon / "index.html").as_uri()
+    )
     data = shot.read_bytes()
     assert data[:8] == PNG_MAGIC and len(data) > 20000  # a page with tables and graphs, not a blank
+
+
+@needs_chromium
+def test_the_script_runs_in_a_browser(monitor, tmp_path: Path) -> None:
+    """sort.js loads from the page's relative link and reveals the filter box."""
+    mon, _pages = monitor
+    dom = chromium(tmp_path, "--dump-dom", (mon / "factoryLogStatus.html").as_uri()).stdout
+    (box,) = lxml.html.fromstring(dom).find_class("filter")
+    assert box.get("hidden") is None
 
 
 def test_long_tables_get_a_filter_box_hidden_without_javascript(monitor) -> None:
