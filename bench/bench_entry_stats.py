@@ -52,7 +52,7 @@ def main() -> None:
         times.sort()
         print(
             f"entry stats write, {args.clients} clients x {args.jobs} glideins"
-            f" (with rrd_*.xml every time): slowest {times[-1] * 1000:.0f} ms (the one creating RRDs),"
+            f" (with rrd_*.xml every time): slowest {times[-1] * 1000:.0f} ms,"
             f" median {times[len(times) // 2] * 1000:.0f} ms"
         )
 
