@@ -32,6 +32,7 @@ with the factory's aggregation, which writes the same shapes one level up.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -661,7 +662,10 @@ class EntryStatsWriter:
             )
             for name in names
         }
-        clients = {name: stats.clients.get(name) or ClientStats() for name in names}
+        # rebuilt so that groups assigned after construction are checked and filled too
+        clients = {
+            name: dataclasses.replace(stats.clients.get(name) or ClientStats()) for name in names
+        }
 
         self._append_completed([g for g in completed if g.client in names])
         xml_stats.write_xml(

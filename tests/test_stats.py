@@ -325,3 +325,18 @@ def test_entry_rrd_xml_averages(tmp_path: Path) -> None:
     assert root.find("total/period[@name='604800']").get("StatusIdle") is None
     counts = etree.parse(str(tmp_path / "mon" / "entry_ce1" / "rrd_Log_Counts.xml")).getroot()
     assert counts.find("total/period[@name='86400']") is not None
+
+
+def test_groups_assigned_after_construction_are_checked_and_filled(tmp_path: Path) -> None:
+    stats = ClientStats()
+    stats.status = {"Idle": 4}  # as a caller may do with counts from elsewhere
+    EntryStatsWriter(tmp_path / "mon", tmp_path, "ce1").write(
+        EntryStats("ce1", T0, False, {"fe": stats})
+    )
+    written = read_qstats(tmp_path / "mon" / "entry_ce1" / "schedd_status.xml").clients["fe"]
+    assert written.status["Idle"] == 4 and written.status["RunningCores"] == 0
+    stats.status = {"Nonsense": 1}
+    with pytest.raises(ValueError, match="Nonsense"):
+        EntryStatsWriter(tmp_path / "mon", tmp_path, "ce1").write(
+            EntryStats("ce1", T0 + 300, False, {"fe": stats})
+        )
