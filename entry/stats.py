@@ -14,14 +14,16 @@ API (the entry daemon calls this once per iteration, step 8 of ARCHITECTURE.md):
                                     condor_duration=3500, jobs_nr=2, jobs_duration=3000,
                                     goodput=2900, jobs_terminated=3000)])
 
-* A client key is `<security name>_<security class>`, the same in every file.
+* A client key is `<security name>_<security class>`, the same in every file; it names a
+  folder, so a key with `/` (or `.`/`..`) is left out with a warning.
 * `ClientStats` holds the classads.md §1 groups (`STATUS`, `REQUESTED`, `CLIENT_MONITOR`
   field names); missing fields are 0, unknown ones are an error. `monitor_attributes()`
   gives the `GlideinMonitor<Group><Field>` ad attributes from the same numbers.
 * `EntryStats.jobs` (optional) maps client -> job id -> log state (`Idle Running Wait
   Held`); the writer diffs it with the previous iteration for the Entered/Exited counts.
 * Written (operations.md §6, §7): MONITOR/entry_<e>/schedd_status.xml, log_summary.xml,
-  job_states.json (the previous job states), {total,frontend_<client>}/<RRD>.rrd, and
+  rrd_<RRD>.xml (every `rrd_xml_interval` s), job_states.json (the previous job states),
+  {total,frontend_<client>}/<RRD>.rrd, and
   LOG/entry_<e>/completed_jobs_<YYYYMMDD>.log lines.
 
 The parsers (`read_qstats`, `read_log_summary`) and the RRD layout (`rrd_values`) are shared
@@ -30,6 +32,7 @@ with the factory's aggregation, which writes the same shapes one level up.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -81,11 +84,9 @@ def _add(into: dict[str, float], more: Mapping[str, float]) -> None:
         into[name] = into.get(name, 0) + value
 
 
-def check_client_name(name: str) -> str:
+def is_folder_name(name: str) -> bool:
     """Client names become folder names (frontend_<name>): no path separators or dot-names."""
-    if not name or "/" in name or "\0" in name or name in (".", ".."):
-        raise ValueError(f"client name {name!r} cannot name a folder")
-    return name
+    return bool(name) and "/" not in name and "\0" not in name and name not in (".", "..")
 
 
 @dataclass
@@ -403,6 +404,46 @@ def update_rrds(
             log.warning("RRD %s not updated: %s", path, exc)
 
 
+RRD_PERIODS = (7200, 86400, 604800)
+
+
+def _rrd_xml(tool: RRDTool, folder: Path, rrd_name: str, now: int) -> etree._Element:
+    """`<total>` (or `<frontend>`) with one `<period name="7200" DS="mean"/>` per period."""
+    node = etree.Element("rrd")
+    path = folder / f"{rrd_name}.rrd"
+    if not path.exists():
+        return node
+    for period, means in tool.averages(path, now, RRD_PERIODS).items():
+        known = {k: v for k, v in means.items() if v is not None}
+        xml_stats.attrs_element(node, "period", known)
+        node[-1].set("name", str(period))
+    return node
+
+
+def write_rrd_xml(
+    tool: RRDTool, folder: Path, root_tag: str, clients: Mapping[str, Path], now: int
+) -> None:
+    """rrd_<RRD>.xml in `folder`: averages of the RRDs in folder/total and in each client's
+    folder over 2 h, 1 day and 1 week (`<period name="7200" DS="mean" .../>`)."""
+    for rrd_name in RRD_NAMES:
+        root = etree.Element(root_tag)
+        xml_stats.updated_element(root, now)
+        try:
+            total = _rrd_xml(tool, folder / "total", rrd_name, now)
+            total.tag = "total"
+            root.append(total)
+            frontends = etree.SubElement(root, "frontends")
+            for client, client_folder in sorted(clients.items()):
+                one = _rrd_xml(tool, client_folder, rrd_name, now)
+                one.tag = "frontend"
+                one.set("name", client)
+                frontends.append(one)
+        except RRDError as exc:
+            log.warning("rrd_%s.xml not written: %s", rrd_name, exc)
+            continue
+        xml_stats.write_xml(folder / f"rrd_{rrd_name}.xml", root)
+
+
 # --- XML ---------------------------------------------------------------------------------
 
 
@@ -493,10 +534,10 @@ def _parse_client(node: etree._Element) -> ClientStats:
 
 def _frontends(root: etree._Element) -> Iterator[tuple[str, etree._Element]]:
     for node in root.iterfind("frontends/frontend"):
-        try:
-            yield check_client_name(node.get("name", "")), node
-        except ValueError as exc:
-            raise xml_stats.StatsFileError(str(exc)) from exc
+        name = node.get("name", "")
+        if not is_folder_name(name):
+            raise xml_stats.StatsFileError(f"client name {name!r} cannot name a folder")
+        yield name, node
 
 
 def read_qstats(path: Path, root_tag: str = "glideFactoryEntryQStats") -> QStats:
@@ -544,6 +585,31 @@ def read_log_summary(path: Path, root_tag: str = "glideFactoryEntryLogSummary") 
     )
 
 
+# --- what the factory's aggregation tells the entries ------------------------------------
+
+COMPLETED_JOBS_FILE = "completed_jobs.json"
+
+
+def completed_jobs_attributes(
+    monitor_dir: Path, entry: str, now: float, max_age: float = 3600
+) -> dict[str, int]:
+    """`GlideinMonitorCompletedJobsPer{Entry,Factory}<R>` for the glidefactory ad, from the
+    last aggregation; empty if it is missing, unreadable or older than `max_age` seconds
+    (classads.md §1)."""
+    try:
+        data = json.loads((Path(monitor_dir) / COMPLETED_JOBS_FILE).read_text())
+        if now - float(data["updated"]) > max_age:
+            return {}
+        parts = {"Factory": data["factory"], "Entry": data["entries"].get(entry, {})}
+        return {
+            f"GlideinMonitorCompletedJobsPer{scope}{bucket}": int(counts.get(bucket, 0))
+            for scope, counts in parts.items()
+            for bucket in JOBS_BUCKETS
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 # --- the writer --------------------------------------------------------------------------
 
 
@@ -551,9 +617,18 @@ class EntryStatsWriter:
     """Writes one entry's statistics files every iteration (see the module docstring)."""
 
     def __init__(
-        self, monitor_dir: Path, log_dir: Path, entry: str, rrd: RRDTool | None = None
+        self,
+        monitor_dir: Path,
+        log_dir: Path,
+        entry: str,
+        rrd: RRDTool | None = None,
+        rrd_xml_interval: float = 300,
     ) -> None:
+        """`rrd_xml_interval`: seconds between rewrites of the rrd_<RRD>.xml averages
+        (each costs 15 RRD reads per client, so not necessarily every iteration)."""
         self.folder = Path(monitor_dir) / f"entry_{entry}"
+        self.rrd_xml_interval = rrd_xml_interval
+        self._rrd_xml_written = float("-inf")
         self.log_dir = Path(log_dir)
         self.entry = entry
         self.rrd = rrd or RRDTool()
@@ -576,7 +651,9 @@ class EntryStatsWriter:
             )
         previous = self._load_previous()
         names = set(stats.clients) | set(stats.jobs) | {g.client for g in completed}
-        names = {check_client_name(name) for name in names} | set(previous)
+        for bad in sorted(name for name in names if not is_folder_name(name)):
+            log.warning("entry %s: client name %r cannot name a folder: left out", self.entry, bad)
+        names = {name for name in names | set(previous) if is_folder_name(name)}
         logs = {
             name: client_log(
                 previous.get(name, {}),
@@ -585,9 +662,12 @@ class EntryStatsWriter:
             )
             for name in names
         }
-        clients = {name: stats.clients.get(name) or ClientStats() for name in names}
+        # rebuilt so that groups assigned after construction are checked and filled too
+        clients = {
+            name: dataclasses.replace(stats.clients.get(name) or ClientStats()) for name in names
+        }
 
-        self._append_completed(completed)
+        self._append_completed([g for g in completed if g.client in names])
         xml_stats.write_xml(
             self.folder / "schedd_status.xml",
             qstats_element("glideFactoryEntryQStats", stats.updated, clients, stats.in_downtime),
@@ -596,8 +676,8 @@ class EntryStatsWriter:
             self.folder / "log_summary.xml",
             log_summary_element("glideFactoryEntryLogSummary", stats.updated, logs),
         )
-        xml_stats.write_atomic(self._states_file, json.dumps(stats.jobs))
-        self._previous = {k: dict(v) for k, v in stats.jobs.items()}
+        self._previous = {k: dict(v) for k, v in stats.jobs.items() if k in names}
+        xml_stats.write_atomic(self._states_file, json.dumps(self._previous))
 
         when = int(stats.updated)
         total_log = ClientLog()
@@ -605,6 +685,10 @@ class EntryStatsWriter:
             total_log.merge(logs[name])
             update_rrds(self.rrd, self.folder / f"frontend_{name}", when, clients[name], logs[name])
         update_rrds(self.rrd, self.folder / "total", when, sum_clients(clients.values()), total_log)
+        if stats.updated - self._rrd_xml_written >= self.rrd_xml_interval:
+            folders = {name: self.folder / f"frontend_{name}" for name in stats.clients}
+            write_rrd_xml(self.rrd, self.folder, "glideFactoryEntryRRDStats", folders, when)
+            self._rrd_xml_written = stats.updated
 
     def _append_completed(self, completed: Sequence[CompletedGlidein]) -> None:
         by_day: dict[str, list[str]] = {}

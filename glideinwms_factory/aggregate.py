@@ -3,7 +3,8 @@
 `aggregate(monitor_dir, entries)` reads MONITOR/entry_<e>/{schedd_status,log_summary}.xml,
 writes MONITOR/schedd_status.xml (`<glideFactoryQStats>`), log_summary.xml
 (`<glideFactoryLogSummary>`), total/[frontend_<client>/]<RRD>.rrd and rrd_<RRD>.xml
-(averages of the factory RRDs over 2 h, 1 day and 1 week), and returns a `FactoryTotals`
+(averages of the factory RRDs over 2 h, 1 day and 1 week), completed_jobs.json (read by
+the entries through `entry.stats.completed_jobs_attributes`), and returns a `FactoryTotals`
 for the glidefactory ads (`GlideinMonitorTotal*`, `GlideinMonitorCompletedJobsPer*`),
 the metrics file and the pages.
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from lxml import etree
 
 from glideinwms_factory.entry.stats import (
-    RRD_NAMES,
+    COMPLETED_JOBS_FILE,
     ClientLog,
     ClientStats,
     log_element,
@@ -35,26 +36,21 @@ from glideinwms_factory.entry.stats import (
     read_qstats,
     sum_clients,
     update_rrds,
+    write_rrd_xml,
 )
 from glideinwms_factory.lib import xml_stats
-from glideinwms_factory.lib.rrd import RRDError, RRDTool
+from glideinwms_factory.lib.rrd import RRDTool
 
 log = logging.getLogger(__name__)
 
-PERIODS = (7200, 86400, 604800)
 STATE_FILE = "aggregate_state.json"
 
 
-@dataclass
-class EntrySnapshot:
-    """What one entry last wrote."""
+class _ClientSums:
+    """Totals over the `clients` and `logs` of the class it is mixed into."""
 
-    name: str
-    updated: float
-    downtime: bool
     clients: dict[str, ClientStats]
     logs: dict[str, ClientLog]
-    summary_updated: float  # stamp of its log_summary.xml
 
     @property
     def total(self) -> ClientStats:
@@ -63,6 +59,22 @@ class EntrySnapshot:
     @property
     def total_log(self) -> ClientLog:
         return merge_logs(self.logs.values())
+
+    def completed_jobs(self) -> dict[str, int]:
+        """`GlideinMonitorCompletedJobsPer{Entry,Factory}<R>`: glideins by jobs they ran."""
+        return {k: int(v) for k, v in self.total_log.completed.jobs_nr.items()}
+
+
+@dataclass
+class EntrySnapshot(_ClientSums):
+    """What one entry last wrote."""
+
+    name: str
+    updated: float
+    downtime: bool
+    clients: dict[str, ClientStats]
+    logs: dict[str, ClientLog]
+    summary_updated: float  # stamp of its log_summary.xml
 
 
 def merge_logs(logs: Iterable[ClientLog]) -> ClientLog:
@@ -73,7 +85,7 @@ def merge_logs(logs: Iterable[ClientLog]) -> ClientLog:
 
 
 @dataclass
-class FactoryTotals:
+class FactoryTotals(_ClientSums):
     """The result of one aggregation."""
 
     updated: float
@@ -81,18 +93,6 @@ class FactoryTotals:
     errors: dict[str, str] = field(default_factory=dict)
     clients: dict[str, ClientStats] = field(default_factory=dict)
     logs: dict[str, ClientLog] = field(default_factory=dict)
-
-    @property
-    def total(self) -> ClientStats:
-        return sum_clients(self.clients.values())
-
-    @property
-    def total_log(self) -> ClientLog:
-        return merge_logs(self.logs.values())
-
-    def completed_jobs_per_factory(self) -> dict[str, int]:
-        """`GlideinMonitorCompletedJobsPerFactory<R>` values: glideins by jobs they ran."""
-        return {k: int(v) for k, v in self.total_log.completed.jobs_nr.items()}
 
 
 def read_entry(monitor_dir: Path, name: str, consumed: float) -> EntrySnapshot:
@@ -135,47 +135,18 @@ def _entries_element(parent: etree._Element, entries: Mapping[str, EntrySnapshot
             log_element(etree.SubElement(node, "entry", name=name), entry.total_log)
 
 
-def _rrd_xml(tool: RRDTool, folder: Path, rrd_name: str, now: int) -> etree._Element:
-    """`<total>` (or `<frontend>`) with one `<period name="7200" DS="mean"/>` per period."""
-    node = etree.Element("rrd")
-    path = folder / f"{rrd_name}.rrd"
-    if not path.exists():
-        return node
-    for period, means in tool.averages(path, now, PERIODS).items():
-        known = {k: v for k, v in means.items() if v is not None}
-        xml_stats.attrs_element(node, "period", known)
-        node[-1].set("name", str(period))
-    return node
-
-
-def write_rrd_xml(tool: RRDTool, monitor_dir: Path, clients: Iterable[str], now: int) -> None:
-    """rrd_<RRD>.xml: averages of the factory total and per-frontend RRDs."""
-    for rrd_name in RRD_NAMES:
-        root = etree.Element("glideFactoryRRDStats")
-        xml_stats.updated_element(root, now)
-        try:
-            total = _rrd_xml(tool, monitor_dir / "total", rrd_name, now)
-            total.tag = "total"
-            root.append(total)
-            frontends = etree.SubElement(root, "frontends")
-            for client in sorted(clients):
-                one = _rrd_xml(tool, monitor_dir / "total" / f"frontend_{client}", rrd_name, now)
-                one.tag = "frontend"
-                one.set("name", client)
-                frontends.append(one)
-        except RRDError as exc:
-            log.warning("rrd_%s.xml not written: %s", rrd_name, exc)
-            continue
-        xml_stats.write_xml(monitor_dir / f"rrd_{rrd_name}.xml", root)
-
-
 def aggregate(
     monitor_dir: Path,
     entries: Iterable[str],
     now: float | None = None,
     rrd: RRDTool | None = None,
+    stale_after: float | None = None,
 ) -> FactoryTotals:
-    """Read every entry's stats, write the factory's files, return the totals."""
+    """Read every entry's stats, write the factory's files, return the totals.
+
+    An entry whose statistics are older than `stale_after` seconds (a dead or hung entry
+    daemon) is reported in `errors` and left out, rather than counted at its last levels.
+    """
     monitor_dir = Path(monitor_dir)
     now = time.time() if now is None else now
     tool = rrd or RRDTool()
@@ -188,10 +159,17 @@ def aggregate(
     result = FactoryTotals(updated=now)
     for name in entries:
         try:
-            result.entries[name] = read_entry(monitor_dir, name, consumed.get(name, 0.0))
+            snapshot = read_entry(monitor_dir, name, consumed.get(name, 0.0))
         except xml_stats.StatsFileError as exc:
             result.errors[name] = str(exc)
             log.warning("entry %s left out of the aggregation: %s", name, exc)
+            continue
+        age = now - snapshot.updated
+        if stale_after is not None and age > stale_after:
+            result.errors[name] = f"statistics are {int(age)} s old"
+            log.warning("entry %s left out of the aggregation: stale for %d s", name, age)
+        else:
+            result.entries[name] = snapshot
     result.clients, result.logs = _sum_by_client(result.entries.values())
 
     xml_stats.write_xml(
@@ -210,8 +188,15 @@ def aggregate(
             result.logs.get(client) or ClientLog(),
         )
     update_rrds(tool, monitor_dir / "total", when, result.total, result.total_log)
-    write_rrd_xml(tool, monitor_dir, result.clients, when)
+    folders = {client: monitor_dir / "total" / f"frontend_{client}" for client in result.clients}
+    write_rrd_xml(tool, monitor_dir, "glideFactoryRRDStats", folders, when)
 
+    completed = {
+        "updated": now,
+        "factory": result.completed_jobs(),
+        "entries": {name: entry.completed_jobs() for name, entry in result.entries.items()},
+    }
+    xml_stats.write_atomic(monitor_dir / COMPLETED_JOBS_FILE, json.dumps(completed))
     consumed.update({name: e.summary_updated for name, e in result.entries.items()})
     xml_stats.write_atomic(state_path, json.dumps(consumed))
     return result

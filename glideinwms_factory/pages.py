@@ -27,7 +27,7 @@ from urllib.parse import quote
 import lxml.html
 import lxml.html.builder as E
 
-from glideinwms_factory.aggregate import EntrySnapshot, FactoryTotals
+from glideinwms_factory.aggregate import EntrySnapshot, FactoryTotals, aggregate
 from glideinwms_factory.entry.stats import (
     ENTERED,
     JOBS_BUCKETS,
@@ -39,6 +39,7 @@ from glideinwms_factory.entry.stats import (
     ClientStats,
 )
 from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.metrics import write_metrics
 from glideinwms_factory.lib.rrd import RRDError, RRDTool
 
 log = logging.getLogger(__name__)
@@ -78,20 +79,18 @@ def _rrd_ref(path: Path) -> str:
     return str(path).replace(":", "\\:")
 
 
+def _frame(start: int, end: int, title: str, label: str) -> list[str]:
+    """The graph arguments every PNG shares."""
+    return [
+        *("--start", str(start), "--end", str(end), "--title", title),
+        *("--vertical-label", label, "--width", "500", "--height", "150", "--lower-limit", "0"),
+    ]
+
+
 def _status_graph(tool: RRDTool, rrd: Path, png: Path, title: str, end: int, span: int) -> bool:
     if not rrd.exists():
         return False
-    args = ["--start", str(end - span), "--end", str(end), "--title", title]
-    args += [
-        "--vertical-label",
-        "glideins",
-        "--width",
-        "500",
-        "--height",
-        "150",
-        "--lower-limit",
-        "0",
-    ]
+    args = _frame(end - span, end, title, "glideins")
     for name, colour, legend in STATUS_LINES:
         args += [f"DEF:{name}={_rrd_ref(rrd)}:{name}:AVERAGE", f"LINE2:{name}{colour}:{legend}"]
     return _draw(tool, png, args)
@@ -101,24 +100,7 @@ def _completed_graph(tool: RRDTool, rrd: Path, png: Path, end: int) -> bool:
     """Completed glideins per 5 minutes, stacked by how long they lasted."""
     if not rrd.exists():
         return False
-    args = [
-        "--start",
-        str(end - WEEK),
-        "--end",
-        str(end),
-        "--title",
-        "Completed glideins by lifetime",
-    ]
-    args += [
-        "--vertical-label",
-        "per 5 min",
-        "--width",
-        "500",
-        "--height",
-        "150",
-        "--lower-limit",
-        "0",
-    ]
+    args = _frame(end - WEEK, end, "Completed glideins by lifetime", "per 5 min")
     colours = ("#999999", "#9467bd", "#1f77b4", "#17becf", "#2ca02c", "#bcbd22", "#ff7f0e")
     for bucket, colour in zip(TIME_BUCKETS, colours, strict=True):
         ds = f"Lasted_{bucket}"
@@ -474,3 +456,23 @@ class PageWriter:
         return self._write(
             f"{folder}/status.html", _page(f"Entry {entry.name}", 1, updated, *content)
         )
+
+
+def publish(
+    monitor_dir: Path,
+    entries: Sequence[str],
+    downtimes: Mapping[str, tuple[bool, str]] | None = None,
+    factory_name: str = "",
+    now: float | None = None,
+    rrd: RRDTool | None = None,
+    stale_after: float | None = None,
+) -> FactoryTotals:
+    """One monitoring cycle of the factory daemon: aggregate, metrics.prom, pages, graphs.
+
+    Returns the totals for the glidefactory ads (`GlideinMonitorTotal*`, completed jobs).
+    """
+    tool = rrd or RRDTool()
+    totals = aggregate(monitor_dir, entries, now=now, rrd=tool, stale_after=stale_after)
+    write_metrics(Path(monitor_dir) / "metrics.prom", totals)
+    PageWriter(monitor_dir, tool, factory_name).write(totals, downtimes)
+    return totals

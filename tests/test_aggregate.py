@@ -14,6 +14,7 @@ from glideinwms_factory.entry.stats import (
     CompletedGlidein,
     EntryStats,
     EntryStatsWriter,
+    completed_jobs_attributes,
     read_log_summary,
     read_qstats,
 )
@@ -70,7 +71,7 @@ def test_aggregate_sums_entries_per_frontend_and_total(tmp_path: Path) -> None:
     assert totals.total.status["Held"] == 1
     assert totals.clients["fe_x"].requested["MaxGlideins"] == 25
     assert totals.entries["B"].downtime is True
-    assert totals.completed_jobs_per_factory() == {
+    assert totals.completed_jobs() == {
         "None": 0,
         "1job": 1,
         "2jobs": 0,
@@ -124,3 +125,37 @@ def test_an_entry_snapshot_is_counted_once(tmp_path: Path) -> None:
     assert again.total.status["Idle"] == 6
     completed = fetch_cmd(mon / "total" / "Log_Completed.rrd", T0, T0 + 300)
     assert completed[T0 + 300]["Glideins"] == 0
+
+
+def test_stale_entries_are_left_out_when_asked(tmp_path: Path) -> None:
+    mon = tmp_path / "mon"
+    write_two_entries(mon, tmp_path, T0)
+    EntryStatsWriter(mon, tmp_path / "log_a", "A").write(
+        EntryStats("A", T0 + 3600, False, {"fe_x": ClientStats(status={"Idle": 1})})
+    )
+    totals = aggregate(mon, ["A", "B"], now=T0 + 3600, stale_after=1800)
+    assert list(totals.entries) == ["A"]
+    assert totals.errors == {"B": "statistics are 3600 s old"}
+    assert totals.total.status["Idle"] == 1
+    kept = aggregate(mon, ["A", "B"], now=T0 + 3900)
+    assert set(kept.entries) == {"A", "B"}
+
+
+def test_entries_read_the_completed_jobs_of_the_last_aggregation(tmp_path: Path) -> None:
+    mon = tmp_path / "mon"
+    assert completed_jobs_attributes(mon, "A", T0) == {}  # no aggregation yet
+    write_two_entries(mon, tmp_path, T0)
+    aggregate(mon, ["A", "B"], now=T0)
+    attrs = completed_jobs_attributes(mon, "B", T0 + 60)
+    assert attrs["GlideinMonitorCompletedJobsPerEntry4jobs"] == 1
+    assert attrs["GlideinMonitorCompletedJobsPerEntryMany"] == 1
+    assert attrs["GlideinMonitorCompletedJobsPerEntry1job"] == 0
+    assert attrs["GlideinMonitorCompletedJobsPerFactory1job"] == 1
+    assert len(attrs) == 12
+    assert completed_jobs_attributes(mon, "A", T0 + 3601) == {}  # factory stats over 1 h old
+    assert (
+        completed_jobs_attributes(mon, "unknown", T0)["GlideinMonitorCompletedJobsPerEntryNone"]
+        == 0
+    )
+    (mon / "completed_jobs.json").write_text("{broken")
+    assert completed_jobs_attributes(mon, "A", T0) == {}

@@ -17,7 +17,7 @@ from glideinwms_factory.entry.stats import (
     EntryStats,
     EntryStatsWriter,
 )
-from glideinwms_factory.pages import PAGES, PageWriter
+from glideinwms_factory.pages import PAGES, PageWriter, publish
 
 T0 = 1_700_000_100
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -127,36 +127,52 @@ def test_contents_downtime_and_escaping(monitor) -> None:
     assert "bad identity" in entry
 
 
-@pytest.mark.skipif(
+CHROMIUM = [
+    "chromium",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+needs_chromium = pytest.mark.skipif(
     shutil.which("chromium") is None, reason="chromium is not installed (install.sh installs it)"
 )
-def test_a_headless_browser_renders_the_status_page(monitor, tmp_path: Path) -> None:
-    mon, _pages = monitor
-    shot = tmp_path / "out.png"
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [
-            "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1200,900",
-            f"--screenshot={shot}",
-            (mon / "index.html").as_uri(),
-        ],
+        [*CHROMIUM, f"--user-data-dir={tmp_path / 'profile'}", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+@needs_chromium
+def test_a_headless_browser_renders_the_status_page(monitor, tmp_path: Path) -> None:
+    mon, _pages = monitor
+    shot = tmp_path / "out.png"
+    chromium(
+        tmp_path, "--window-size=1200,900", f"--screenshot={shot}", (mon / "index.html").as_uri()
+    )
     data = shot.read_bytes()
     assert data[:8] == PNG_MAGIC and len(data) > 20000  # a page with tables and graphs, not a blank
+
+
+@needs_chromium
+def test_the_script_runs_in_a_browser(monitor, tmp_path: Path) -> None:
+    """sort.js loads from the page's relative link and reveals the filter box."""
+    mon, _pages = monitor
+    dom = chromium(tmp_path, "--dump-dom", (mon / "factoryLogStatus.html").as_uri()).stdout
+    (box,) = lxml.html.fromstring(dom).find_class("filter")
+    assert box.get("hidden") is None
 
 
 def test_long_tables_get_a_filter_box_hidden_without_javascript(monitor) -> None:
@@ -166,3 +182,15 @@ def test_long_tables_get_a_filter_box_hidden_without_javascript(monitor) -> None
     assert box.get("hidden") is not None and box.get("data-table") == "logs"
     assert doc.get_element_by_id("logs").tag == "table"
     assert (mon / "sort.js").read_text().count("addEventListener") >= 2
+
+
+def test_publish_runs_a_whole_monitoring_cycle(tmp_path: Path) -> None:
+    mon = tmp_path / "mon"
+    EntryStatsWriter(mon, tmp_path / "log", "ce1").write(
+        EntryStats("ce1", T0, False, {"fe": ClientStats(status={"Running": 4})})
+    )
+    totals = publish(mon, ["ce1"], {"ce1": (True, "upgrade")}, "fact", now=T0)
+    assert totals.total.status["Running"] == 4
+    assert "gwms_factory_glideins{" in (mon / "metrics.prom").read_text()
+    assert "upgrade" in (mon / "entry_ce1" / "status.html").read_text()
+    assert (mon / "images" / "total_status_day.png").read_bytes()[:8] == PNG_MAGIC

@@ -278,11 +278,25 @@ def test_writer_refuses_another_entrys_stats(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "", ".."])
-def test_writer_refuses_client_names_that_are_paths(tmp_path: Path, name: str) -> None:
-    writer = EntryStatsWriter(tmp_path / "mon", tmp_path, "ce1")
-    with pytest.raises(ValueError, match="cannot name a folder"):
-        writer.write(EntryStats("ce1", T0, False, {name: ClientStats()}))
-    assert not (tmp_path / "mon" / "entry_ce1" / "schedd_status.xml").exists()
+def test_writer_leaves_out_client_names_that_are_paths(tmp_path: Path, name: str) -> None:
+    writer = EntryStatsWriter(tmp_path / "mon", tmp_path / "log", "ce1")
+    writer.write(
+        EntryStats(
+            "ce1",
+            T0,
+            False,
+            {name: ClientStats(status={"Idle": 9}), "fe_ok": ClientStats(status={"Idle": 1})},
+            jobs={name: {"1.0": "Idle"}},
+        ),
+        completed=[glidein(client=name)],
+    )
+    entry = tmp_path / "mon" / "entry_ce1"
+    assert list(read_qstats(entry / "schedd_status.xml").clients) == ["fe_ok"]
+    assert read_qstats(entry / "schedd_status.xml").clients["fe_ok"].status["Idle"] == 1
+    assert sorted(p.name for p in entry.iterdir() if p.is_dir()) == ["frontend_fe_ok", "total"]
+    assert json.loads((entry / "job_states.json").read_text()) == {}
+    assert not (tmp_path / "log").exists()
+    assert not (tmp_path / "x").exists()
 
 
 def test_reader_refuses_a_path_in_a_frontend_name(tmp_path: Path) -> None:
@@ -292,3 +306,37 @@ def test_reader_refuses_a_path_in_a_frontend_name(tmp_path: Path) -> None:
     )
     with pytest.raises(StatsFileError, match="cannot name a folder"):
         read_qstats(path)
+
+
+def test_entry_rrd_xml_averages(tmp_path: Path) -> None:
+    writer = EntryStatsWriter(tmp_path / "mon", tmp_path, "ce1", rrd_xml_interval=600)
+    for i, idle in enumerate((2, 4, 6)):
+        writer.write(
+            EntryStats("ce1", T0 + 300 * i, False, {"fe_a": ClientStats(status={"Idle": idle})})
+        )
+    root = etree.parse(str(tmp_path / "mon" / "entry_ce1" / "rrd_Status_Attributes.xml")).getroot()
+    assert root.tag == "glideFactoryEntryRRDStats"
+    # written at the first and third iteration only (600 s apart): the mean of 2, 4, 6
+    assert root.find("updated/timezone[@name='UTC']").get("utc_unixtime") == str(T0 + 600)
+    period = root.find("frontends/frontend[@name='fe_a']/period[@name='7200']")
+    assert float(period.get("StatusIdle")) == pytest.approx(4)
+    assert float(root.find("total/period[@name='86400']").get("StatusIdle")) == pytest.approx(4)
+    # a week is read from the hourly archive, which 15 minutes of history do not fill yet
+    assert root.find("total/period[@name='604800']").get("StatusIdle") is None
+    counts = etree.parse(str(tmp_path / "mon" / "entry_ce1" / "rrd_Log_Counts.xml")).getroot()
+    assert counts.find("total/period[@name='86400']") is not None
+
+
+def test_groups_assigned_after_construction_are_checked_and_filled(tmp_path: Path) -> None:
+    stats = ClientStats()
+    stats.status = {"Idle": 4}  # as a caller may do with counts from elsewhere
+    EntryStatsWriter(tmp_path / "mon", tmp_path, "ce1").write(
+        EntryStats("ce1", T0, False, {"fe": stats})
+    )
+    written = read_qstats(tmp_path / "mon" / "entry_ce1" / "schedd_status.xml").clients["fe"]
+    assert written.status["Idle"] == 4 and written.status["RunningCores"] == 0
+    stats.status = {"Nonsense": 1}
+    with pytest.raises(ValueError, match="Nonsense"):
+        EntryStatsWriter(tmp_path / "mon", tmp_path, "ce1").write(
+            EntryStats("ce1", T0 + 300, False, {"fe": stats})
+        )
