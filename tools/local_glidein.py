@@ -194,6 +194,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lifetime", type=int, default=60, help="stand-in lifetime, s")
     parser.add_argument("--param", type=_key_value, action="append", default=[], help="NAME=VALUE")
     parser.add_argument("--dir", type=Path, default=Path.cwd(), help="where glide_* and logs go")
+    parser.add_argument(
+        "--failure-sleep", type=int, default=0, help="linger after a failure, s (a job: 150+)"
+    )
     return parser
 
 
@@ -204,11 +207,11 @@ def run(options: argparse.Namespace, web: str | None) -> int:
         **dict(options.param),
     }
     args = build_args(options.work, options.entry, web, extra)
-    args = dataclasses.replace(args, work_dir=str(options.dir))
+    args = dataclasses.replace(args, work_dir=str(options.dir.resolve()))
     startup = options.work / "glidein_startup.sh"
     if not startup.is_file():
         startup = PACKAGED_STARTUP
-    env = dict(os.environ)
+    env = {**os.environ, "GWMS_GLIDEIN_FAILURE_SLEEP": str(options.failure_sleep)}
     if options.token_file:
         env["IDTOKENS_FILE"] = str(options.token_file.resolve())
     out, err = options.dir / "job.local.out", options.dir / "job.local.err"
