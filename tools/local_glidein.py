@@ -19,6 +19,7 @@ import functools
 import http.server
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -216,13 +217,20 @@ def run(options: argparse.Namespace, web: str | None) -> int:
         env["IDTOKENS_FILE"] = str(options.token_file.resolve())
     out, err = options.dir / "job.local.out", options.dir / "job.local.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.run(
-            ["bash", str(startup), *args.to_argv()],
-            stdout=stdout,
-            stderr=stderr,
-            env=env,
-            check=False,
+        proc = subprocess.Popen(
+            ["bash", str(startup), *args.to_argv()], stdout=stdout, stderr=stderr, env=env
         )
+
+        # Stopping the tool stops the glidein the way the batch system would: with SIGTERM.
+        def forward(_signum: int, _frame: object) -> None:
+            proc.send_signal(signal.SIGTERM)
+
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            proc.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     print(f"glidein exited with code {proc.returncode}; output in {out} and {err}")
     return proc.returncode
 
