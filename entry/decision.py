@@ -1,0 +1,302 @@
+"""The per-request decision of one entry cycle (operations.md §5): pure, no I/O.
+
+One function per step: `request_target` (§5.1), `submit_count` (§5.2), `excess_removal`
+(§5.3), `sanitize` (§5.4); `plan_request` chains them as upstream's keepIdleGlideins does
+and `plan_cycle` runs every request of an entry against ONE running `Tally`, so later
+requests see earlier submissions (upstream recounts from the snapshot each time and can
+overshoot the caps by requests x MaxSubmitRate). The result is an `Actions` the entry
+loop executes through the Schedd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from glideinwms_factory.entry.accounting import (
+    IDLE_STATES,
+    Counts,
+    Job,
+    QueueSnapshot,
+    RequestKey,
+    State,
+)
+from glideinwms_factory.entry.limits import EntryLimits
+
+LIMIT_PREFIX = "GlideinMonitorStatus_GlideFactoryLimit"
+# Hard-coded release rules (operations.md §3).
+MAX_RELEASABLE_HOLDS = 10
+FORCEX_HOLDS = 20
+HOLD_BACKOFF = 300  # seconds held per previous system hold before a release
+
+
+@dataclass(frozen=True)
+class Request:
+    """One authenticated glideclient request, reduced to what the decision uses."""
+
+    key: RequestKey  # GlideinClient (ClientName), SecurityClass, credential id
+    frontend_name: str  # `<frontend.descript name>:<SecurityClass>`
+    idle: int  # ReqIdleGlideins
+    max_glideins: int  # ReqMaxGlideins
+    remove_excess: str = "NO"  # ReqRemoveExcess
+    remove_margin: int = 0  # ReqRemoveExcessMargin
+
+
+@dataclass
+class Group:
+    """Live idle/running/held numbers of the entry or of one `fe:sc` during a cycle."""
+
+    idle: int
+    running: int
+    held: int
+
+    @classmethod
+    def of(cls, counts: Counts) -> Group:
+        return cls(counts.idle, counts.running, counts.held)
+
+
+class Tally:
+    """E and F of one entry, started from the cycle's snapshot and raised by submissions."""
+
+    def __init__(self, snapshot: QueueSnapshot) -> None:
+        self._snapshot = snapshot
+        self.entry = Group.of(snapshot.entry)
+        self._frontends: dict[str, Group] = {}
+
+    def frontend(self, frontend_name: str) -> Group:
+        if frontend_name not in self._frontends:
+            self._frontends[frontend_name] = Group.of(self._snapshot.frontend(frontend_name))
+        return self._frontends[frontend_name]
+
+    def add_idle(self, frontend_name: str, count: int) -> None:
+        self.entry.idle += count
+        self.frontend(frontend_name).idle += count
+
+
+def _reached(name: str, count: int, limit: int) -> dict[str, str]:
+    return {f"{LIMIT_PREFIX}{name}": f"count={count}, limit={limit}"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """§5.1: how many idle glideins to aim for, and why it may be zero."""
+
+    idle: int  # the adjusted idle (RequestedAdjustedIdle)
+    max_glideins: int
+    down: bool
+    blocked: bool
+    limits_reached: Mapping[str, str] = field(default_factory=dict)
+
+
+def request_target(request: Request, tally: Tally, limits: EntryLimits, *, down: bool) -> Target:
+    """Zero when the request is down (factory/entry/frontend downtime or not whitelisted,
+    decided by the caller for THIS request only) or the entry is at a cap."""
+    entry = tally.entry
+    reached: dict[str, str] = {}
+    if entry.idle >= limits.max_idle:
+        reached |= _reached("IdleGlideinsPerEntry", entry.idle, limits.max_idle)
+    if entry.idle + entry.running >= limits.max_glideins:
+        reached |= _reached(
+            "TotalGlideinsPerEntry", entry.idle + entry.running, limits.max_glideins
+        )
+    if entry.held >= limits.max_held:
+        reached |= _reached("HeldGlideinsPerEntry", entry.held, limits.max_held)
+    blocked = bool(reached)
+    idle = 0 if down or blocked else max(request.idle, 0)
+    return Target(idle, request.max_glideins, down, blocked, reached)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """§5.2: glideins to submit (0 = nothing; then excess removal runs) and caps that bit."""
+
+    count: int
+    limits_reached: Mapping[str, str] = field(default_factory=dict)
+
+
+def submit_count(
+    request: Request, target: Target, mine: Counts, tally: Tally, limits: EntryLimits
+) -> Submission:
+    """How many to submit for one request, given its own glideins (C) and the live tally."""
+    add = target.idle - mine.idle
+    if add <= 0:
+        return Submission(0)
+    if mine.idle + mine.running + add >= target.max_glideins:
+        add = target.max_glideins - mine.idle - mine.running
+        if add <= 0:
+            return Submission(0)
+    entry, frontend = tally.entry, tally.frontend(request.frontend_name)
+    caps = limits.frontend(request.frontend_name)
+    fe_sc = request.frontend_name
+    terms = (
+        ("IdleGlideinsPerEntry", entry.idle, limits.max_idle),
+        ("TotalGlideinsPerEntry", entry.idle + entry.running, limits.max_glideins),
+        (f"IdlePerClass_{fe_sc}", frontend.idle, caps.idle),
+        (f"TotalPerClass_{fe_sc}", frontend.idle + frontend.running, caps.glideins),
+    )
+    reached: dict[str, str] = {}
+    allowed = add
+    for name, count, limit in terms:
+        if limit - count < add:
+            reached |= _reached(name, count, limit)
+            allowed = min(allowed, limit - count)
+    return Submission(max(min(allowed, limits.max_submit_rate), 0), reached)
+
+
+def split_clusters(count: int, cluster_size: int) -> tuple[int, ...]:
+    """`count` glideins as submit calls of at most `cluster_size` each."""
+    full, rest = divmod(count, cluster_size)
+    return (cluster_size,) * full + ((rest,) if rest else ())
+
+
+_REMOVE_MODES = {  # ReqRemoveExcess -> (wait, idle, running); NO/UNREG/unknown remove none
+    "WAIT": (True, False, False),
+    "IDLE": (True, True, False),
+    "ALL": (True, True, True),
+}
+
+
+def excess_removal(
+    request: Request, frontend: Group, mine: Sequence[Job], limits: EntryLimits
+) -> tuple[str, ...]:
+    """§5.3: ids of this request's glideins to remove as excess.
+
+    Counts are the frontend's (F), victims this request's (C, queue order), and `ri` is the
+    ORIGINAL requested idle, so a downtime or a factory cap never removes idle glideins.
+    """
+    wait, idle, running = _REMOVE_MODES.get(request.remove_excess.upper(), (False,) * 3)
+    ri, margin, req_max = request.idle, request.remove_margin, request.max_glideins
+    rate = limits.max_remove_rate
+    held = [job.id for job in mine if job.state is State.HELD]
+    over_idle = (wait or idle) and frontend.idle > ri + margin
+    over_total = running and frontend.running + frontend.idle > req_max + margin
+    if over_idle or over_total:
+        n = frontend.idle - ri - margin
+        if over_total and frontend.running + ri > req_max:
+            n = frontend.running + frontend.idle - req_max - margin
+        n = max(min(n, rate), 0)
+        waiting = [job.id for job in mine if job.state is State.WAIT]
+        if wait and waiting:
+            return tuple(waiting[:n])
+        queued = [job.id for job in mine if job.state in IDLE_STATES - {State.WAIT}]
+        if idle and queued:
+            return tuple(queued[:n])
+        if running:
+            runs = [job.id for job in mine if job.state is State.RUNNING]
+            return tuple(runs[:n] + held[:rate])
+        return ()
+    if running and req_max == 0 and frontend.held > 0:
+        return tuple(held[:rate])
+    return ()
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    """§5.4: what sanitizing a set of glideins asks for."""
+
+    remove: tuple[str, ...] = ()
+    remove_forcex: tuple[str, ...] = ()
+    release: tuple[str, ...] = ()
+
+
+def sanitize(jobs: Iterable[Job], limits: EntryLimits) -> Cleanup:
+    """Stale idle/running and unrecoverable held -> remove (forcex after many system
+    holds); recoverable held long enough -> release. Each call capped at its rate."""
+    stale_idle, stale_running, unrecoverable, forcex, release = [], [], [], [], []
+    for job in jobs:
+        if job.state in IDLE_STATES and job.age > limits.stale_age_idle:
+            stale_idle.append(job.id)
+        elif job.state is State.RUNNING and job.age > limits.stale_age_running:
+            stale_running.append(job.id)
+        elif job.state is State.HELD:
+            recoverable = limits.recoverable.recoverable(job.hold_code, job.hold_subcode)
+            if recoverable and job.system_holds <= MAX_RELEASABLE_HOLDS:
+                if job.age >= job.system_holds * HOLD_BACKOFF:
+                    release.append(job.id)
+            elif job.system_holds > FORCEX_HOLDS:
+                forcex.append(job.id)
+            else:
+                unrecoverable.append(job.id)
+    rate = limits.max_remove_rate
+    return Cleanup(
+        remove=tuple(stale_idle[:rate] + stale_running[:rate] + unrecoverable[:rate]),
+        remove_forcex=tuple(forcex[:rate]),
+        release=tuple(release[: limits.max_release_rate]),
+    )
+
+
+@dataclass(frozen=True)
+class Actions:
+    """What the entry loop does for one request (or for the entry's sanitize pass)."""
+
+    submit: int = 0
+    clusters: tuple[int, ...] = ()  # submit calls of <= SubmitCluster glideins each
+    remove: tuple[str, ...] = ()
+    remove_forcex: tuple[str, ...] = ()  # `condor_rm -forcex`
+    release: tuple[str, ...] = ()
+    limits_reached: Mapping[str, str] = field(default_factory=dict)
+    adjusted_idle: int = 0
+
+    @property
+    def did_work(self) -> bool:
+        """Submitted or removed something (then the entry-wide sanitize is skipped)."""
+        return bool(self.submit or self.remove or self.remove_forcex)
+
+
+def _cleanup_actions(
+    cleanup: Cleanup, limits_reached: Mapping[str, str] | None = None, adjusted_idle: int = 0
+) -> Actions:
+    return Actions(
+        remove=cleanup.remove,
+        remove_forcex=cleanup.remove_forcex,
+        release=cleanup.release,
+        limits_reached=limits_reached or {},
+        adjusted_idle=adjusted_idle,
+    )
+
+
+def plan_request(
+    request: Request, snapshot: QueueSnapshot, tally: Tally, limits: EntryLimits, *, down: bool
+) -> Actions:
+    """§5 for one request; raises `tally` by what it submits."""
+    target = request_target(request, tally, limits, down=down)
+    mine = snapshot.request_jobs(request.key)
+    frontend = tally.frontend(request.frontend_name)
+    if frontend.held >= limits.frontend(request.frontend_name).held:
+        return _cleanup_actions(
+            sanitize(mine, limits),
+            limits_reached=target.limits_reached,
+            adjusted_idle=target.idle,
+        )
+    submission = submit_count(request, target, snapshot.request(request.key), tally, limits)
+    reached = {**target.limits_reached, **submission.limits_reached}
+    if submission.count <= 0:
+        victims = excess_removal(request, frontend, mine, limits)
+        return Actions(remove=victims, limits_reached=reached, adjusted_idle=target.idle)
+    tally.add_idle(request.frontend_name, submission.count)
+    return Actions(
+        submit=submission.count,
+        clusters=split_clusters(submission.count, limits.submit_cluster),
+        limits_reached=reached,
+        adjusted_idle=target.idle,
+    )
+
+
+@dataclass(frozen=True)
+class CyclePlan:
+    """One entry cycle: actions per request (input order), then the optional entry sanitize."""
+
+    requests: tuple[Actions, ...]
+    entry_cleanup: Actions | None
+
+
+def plan_cycle(
+    requests: Sequence[tuple[Request, bool]], snapshot: QueueSnapshot, limits: EntryLimits
+) -> CyclePlan:
+    """Plan every `(request, down)` of an entry against one running tally; when none of
+    them submitted or removed anything (or there were none), sanitize the whole entry."""
+    tally = Tally(snapshot)
+    planned = tuple(plan_request(r, snapshot, tally, limits, down=down) for r, down in requests)
+    if any(actions.did_work for actions in planned):
+        return CyclePlan(planned, None)
+    return CyclePlan(planned, _cleanup_actions(sanitize(snapshot.jobs, limits)))
