@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glideinwms_factory.tools.local_glidein import GlideinArgs
+from glideinwms_factory.entry.glidein_args import GlideinArgs
+from glideinwms_factory.tools.local_glidein import glidein_argv as argument_words
 
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
 # Lists every main description names (spec §2 step 4); empty ones hold only placeholders.
@@ -306,24 +307,25 @@ def glidein_argv(
 ) -> list[str]:
     """The command line of one glidein of the staged entry, through the tool's own builder."""
     args = GlideinArgs(
-        name="test_glidein",
-        entry=staging.entry,
-        web=web,
-        sign=staging.main_sign[sign_type],
-        sign_entry=staging.entry_sign[sign_type],
-        descript=staging.main_descript,
-        descript_entry=staging.entry_descript,
-        factory="test_factory",
+        verbosity="fast",
+        glidein_name="test_glidein",
+        entry_name=staging.entry,
         client_name="fe1.main",
         schedd="schedd_glideins1@localhost",
-        sign_type=sign_type,
-        work_dir=str(run_dir),
-        verbosity="fast",
-        cluster="7",
-        subcluster="0",
+        factory_name="test_factory",
+        web_url=web,
+        main_sign=staging.main_sign[sign_type],
+        entry_sign=staging.entry_sign[sign_type],
+        main_descript=staging.main_descript,
+        entry_descript=staging.entry_descript,
+        startup_dir=str(run_dir),
+        credential_id="cred1",
+        slots_layout="partitionable",
         params=params,
     )
-    return ["bash", str(staging.stage_dir / "glidein_startup.sh"), *args.to_argv()]
+    words = argument_words(args)
+    words[words.index("-signtype") + 1] = sign_type  # the factory's builder only says sha1
+    return ["bash", str(staging.stage_dir / "glidein_startup.sh"), *words]
 
 
 def glidein_env(**extra: str) -> dict[str, str]:
