@@ -313,3 +313,16 @@ def test_shellcheck_is_clean_on_every_script() -> None:
         ["shellcheck", "-x", *scripts], cwd=WEB_BASE, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_multiglidein_starts_that_many_glideins_and_waits_for_them(
+    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = staged
+    params = standin_params(collector, GLIDEIN_Standin_Lifetime="0", GLIDEIN_MULTIGLIDEIN="3")
+    result = run_glidein(glidein_argv(staging, url, tmp_path, **params))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("=== Starting 3 glideins ===")
+    assert result.stdout.count("with code 0 after") == 3
+    names = {parse_old(r.body)["Name"] for r in collector.requests if "advertise" in r.path}
+    assert len(names) == 3  # three glideins, three slots
