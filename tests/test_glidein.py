@@ -395,3 +395,23 @@ def test_a_changed_frontend_file_stops_the_glidein(
     assert f"signature mismatch for file {victim.name} of client" in result.stderr
     assert "=== Executing client/fe_pre.sh ===" in result.stdout
     assert "=== Executing client/fe_post.sh ===" not in result.stdout
+
+
+def test_a_parameter_cannot_redefine_a_startup_value(
+    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = staged
+    params = standin_params(
+        collector,
+        GLIDEIN_Standin_Lifetime="0",
+        GLIDEIN_DEBUG_OPTIONS="nocleanup",
+        GLIDEIN_WORK_DIR="/etc",
+        GLIDEIN_Entry_Name="Spoofed",
+    )
+    result = run_glidein(glidein_argv(staging, url, tmp_path, **params))
+    assert result.returncode == 0, result.stderr
+    assert "ignoring parameter GLIDEIN_WORK_DIR, which would redefine" in result.stderr
+    (work_dir,) = tmp_path.glob("glide_*")
+    config = (work_dir / "glidein_config").read_text()
+    assert "/etc" not in config and "Spoofed" not in config
+    assert parse_old(collector.requests[0].body)["GLIDEIN_Entry_Name"] == ENTRY

@@ -543,8 +543,16 @@ last_script=$(descript_value main last_script)
     done
     echo "SLOTS_LAYOUT $slots_layout"
     echo "GLIDEIN_INITIALIZED 0"
-    printf '%s' "$params_config"
 } >>"$glidein_config"
+# Parameters come from the request: they may not redefine what the glidein itself set above.
+while read -r pname pvalue; do
+    [ -n "$pname" ] || continue
+    if grep -q "^$pname " "$glidein_config"; then
+        echo "$PROG: WARNING: ignoring parameter $pname, which would redefine a startup value" >&2
+    else
+        add_config_line "$pname" "$pvalue"
+    fi
+done <<<"$params_config"
 mkdir -p tmp
 : >wrapper_list.lst
 : >periodic_scripts.lst
