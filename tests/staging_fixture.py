@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glideinwms_factory.tools.local_glidein import GlideinArgs
+from glideinwms_factory.entry.glidein_args import ClientStaging, GlideinArgs
+from glideinwms_factory.tools.local_glidein import glidein_argv as argument_words
 
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
 # Lists every main description names (spec §2 step 4); empty ones hold only placeholders.
@@ -190,6 +191,29 @@ def build_staging(
     return Staging(stage, work, entry, main_descript, entry_descript, main_sign, entry_sign)
 
 
+@dataclass(frozen=True)
+class ClientArea:
+    """A frontend's staging area (id `client`): where it is and what the glidein is told."""
+
+    directory: Path
+    descript: str
+    sign: dict[str, str]
+
+
+def build_client_staging(
+    directory: Path, scripts: dict[str, tuple[str, str]], consts: dict[str, str] | None = None
+) -> ClientArea:
+    """Placeholders in both client lists plus exec scripts: name -> (list key, bash text)."""
+    directory.mkdir(parents=True)
+    area = _IdArea(directory)
+    keys = ("preentry_file_list", "file_list")
+    area.lists = {key: _placeholders(area, consts or {}, False) for key in keys}
+    for name, (list_key, text) in scripts.items():
+        area.lists[list_key].append(ListLine(name, area.stage(name, text.encode()), "exec"))
+    descript, sign = _finish(area, {})
+    return ClientArea(directory, descript, sign)
+
+
 # --- Serving the staging area and watching the glidein's network use (tests only) ---
 
 
@@ -302,28 +326,35 @@ class CountingProxy:
 
 
 def glidein_argv(
-    staging: Staging, web: str, run_dir: Path, sign_type: str = "sha1", **params: str
+    staging: Staging,
+    web: str,
+    run_dir: Path,
+    sign_type: str = "sha1",
+    client: ClientStaging | None = None,
+    **params: str,
 ) -> list[str]:
     """The command line of one glidein of the staged entry, through the tool's own builder."""
     args = GlideinArgs(
-        name="test_glidein",
-        entry=staging.entry,
-        web=web,
-        sign=staging.main_sign[sign_type],
-        sign_entry=staging.entry_sign[sign_type],
-        descript=staging.main_descript,
-        descript_entry=staging.entry_descript,
-        factory="test_factory",
+        verbosity="fast",
+        glidein_name="test_glidein",
+        entry_name=staging.entry,
         client_name="fe1.main",
         schedd="schedd_glideins1@localhost",
-        sign_type=sign_type,
-        work_dir=str(run_dir),
-        verbosity="fast",
-        cluster="7",
-        subcluster="0",
+        factory_name="test_factory",
+        web_url=web,
+        main_sign=staging.main_sign[sign_type],
+        entry_sign=staging.entry_sign[sign_type],
+        main_descript=staging.main_descript,
+        entry_descript=staging.entry_descript,
+        startup_dir=str(run_dir),
+        credential_id="cred1",
+        slots_layout="partitionable",
+        client=client,
         params=params,
     )
-    return ["bash", str(staging.stage_dir / "glidein_startup.sh"), *args.to_argv()]
+    words = argument_words(args)
+    words[words.index("-signtype") + 1] = sign_type  # the factory's builder only says sha1
+    return ["bash", str(staging.stage_dir / "glidein_startup.sh"), *words]
 
 
 def glidein_env(**extra: str) -> dict[str, str]:

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from staging_fixture import (
+    ClientArea,
     CountingProxy,
     RecordingCollector,
     Staging,
+    build_client_staging,
     build_staging,
     glidein_argv,
     glidein_env,
@@ -24,6 +26,7 @@ from staging_fixture import (
     run_glidein,
 )
 
+from glideinwms_factory.entry.glidein_args import ClientStaging
 from glideinwms_factory.lib.classad import parse_old
 
 ENTRY = "TEST_ENTRY"
@@ -313,3 +316,102 @@ def test_shellcheck_is_clean_on_every_script() -> None:
         ["shellcheck", "-x", *scripts], cwd=WEB_BASE, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_multiglidein_starts_that_many_glideins_and_waits_for_them(
+    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = staged
+    params = standin_params(collector, GLIDEIN_Standin_Lifetime="0", GLIDEIN_MULTIGLIDEIN="3")
+    result = run_glidein(glidein_argv(staging, url, tmp_path, **params))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("=== Starting 3 glideins ===")
+    assert result.stdout.count("with code 0 after") == 3
+    names = {parse_old(r.body)["Name"] for r in collector.requests if "advertise" in r.path}
+    assert len(names) == 3  # three glideins, three slots
+
+
+CLIENT_SCRIPT = """#!/bin/bash
+glidein_config=$1
+source "$(awk '$1 == "ADD_CONFIG_LINE_SOURCE" {{ v = $2 }} END {{ print v }}' "$glidein_config")"
+add_config_line {key} "$(gconfig_get {reads})"
+error_gen -ok {name}
+"""
+
+
+@pytest.fixture(scope="module")
+def client_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ClientArea, str]]:
+    """The frontend's own staging area, on its own web server."""
+    scripts = {
+        name: (list_key, CLIENT_SCRIPT.format(key=key, reads=reads, name=name))
+        for name, list_key, key, reads in (
+            ("fe_pre.sh", "preentry_file_list", "FE_PRE_SAW", "MAIN_ONLY"),
+            ("fe_post.sh", "file_list", "FE_POST_SAW", "ENTRY_CONST"),
+        )
+    }
+    area = build_client_staging(tmp_path_factory.mktemp("frontend") / "web", scripts)
+    with http_server(area.directory) as url:
+        yield area, url
+
+
+def test_frontend_staging_files_run_in_their_place_in_the_order(
+    staged: tuple[Staging, str],
+    client_web: tuple[ClientArea, str],
+    collector: RecordingCollector,
+    tmp_path: Path,
+) -> None:
+    (staging, url), (area, client_url) = staged, client_web
+    client = ClientStaging(web=client_url, sign=area.sign["sha1"], descript=area.descript)
+    params = standin_params(
+        collector, GLIDEIN_Standin_Lifetime="0", GLIDEIN_DEBUG_OPTIONS="nocleanup"
+    )
+    result = run_glidein(glidein_argv(staging, url, tmp_path, client=client, **params))
+    assert result.returncode == 0, result.stderr
+    ran = [line for line in trace(result.stdout) if line.startswith("=== Executing")]
+    assert ran == [
+        f"=== Executing {script} ==="
+        for script in ("main/cat_consts.sh", "main/setup_checks.sh", "client/fe_pre.sh",
+                       "entry/cat_consts.sh", "entry/check_blacklist.sh", "client/fe_post.sh")
+    ]  # fmt: skip
+    (work_dir,) = tmp_path.glob("glide_*")
+    config = (work_dir / "glidein_config").read_text()
+    assert "FE_PRE_SAW m\n" in config and "FE_POST_SAW e v\n" in config
+    assert f"GLIDECLIENT_CONSTS_FILE {work_dir}/client/constants.cfg\n" in config
+
+
+def test_a_changed_frontend_file_stops_the_glidein(
+    staged: tuple[Staging, str], client_web: tuple[ClientArea, str], tmp_path: Path
+) -> None:
+    (staging, url), (area, client_url) = staged, client_web
+    client = ClientStaging(web=client_url, sign=area.sign["sha1"], descript=area.descript)
+    (victim,) = area.directory.glob("fe_post.*.sh")
+    original = victim.read_bytes()
+    victim.write_bytes(original.replace(b"error_gen -ok", b"error_gen -ok "))
+    try:
+        result = run_glidein(glidein_argv(staging, url, tmp_path, client=client))
+    finally:
+        victim.write_bytes(original)
+    assert result.returncode == 1
+    assert f"signature mismatch for file {victim.name} of client" in result.stderr
+    assert "=== Executing client/fe_pre.sh ===" in result.stdout
+    assert "=== Executing client/fe_post.sh ===" not in result.stdout
+
+
+def test_a_parameter_cannot_redefine_a_startup_value(
+    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = staged
+    params = standin_params(
+        collector,
+        GLIDEIN_Standin_Lifetime="0",
+        GLIDEIN_DEBUG_OPTIONS="nocleanup",
+        GLIDEIN_WORK_DIR="/etc",
+        GLIDEIN_Entry_Name="Spoofed",
+    )
+    result = run_glidein(glidein_argv(staging, url, tmp_path, **params))
+    assert result.returncode == 0, result.stderr
+    assert "ignoring parameter GLIDEIN_WORK_DIR, which would redefine" in result.stderr
+    (work_dir,) = tmp_path.glob("glide_*")
+    config = (work_dir / "glidein_config").read_text()
+    assert "/etc" not in config and "Spoofed" not in config
+    assert parse_old(collector.requests[0].body)["GLIDEIN_Entry_Name"] == ENTRY

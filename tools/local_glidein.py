@@ -6,8 +6,8 @@ It reads the factory tree's WORK files (`signatures.sha1`, `glidein.descript`, t
 `glidein_startup.sh` with bash, its stdout/stderr going to `job.local.out/.err` the way Condor-G
 returns them. With `--stage` it serves the staging dir itself on loopback.
 
-The argument builder here is deliberately minimal; the factory's own builder is
-`glideinwms_factory.entry.glidein_args` (written in parallel), which should replace it.
+The command line comes from the factory's own builder (`entry.glidein_args`), so a hand-run
+glidein gets exactly what a submitted one would, with cluster/process 0.
 """
 
 from __future__ import annotations
@@ -19,75 +19,26 @@ import functools
 import http.server
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
-# spec §1 value escaping: every character that could break a layer of quoting becomes .code,
-_ESCAPES = {
-    ".": "dot", ",": "comma", "&": "amp", "\\": "backslash", "|": "pipe", "`": "fork",
-    '"': "quot", "'": "singquot", "=": "eq", "+": "plus", "-": "minus", "<": "lt", ">": "gt",
-    "(": "open", ")": "close", "{": "gopen", "}": "gclose", "[": "sopen", "]": "sclose",
-    "#": "comment", "$": "dollar", "*": "star", "?": "question", "!": "not", "~": "tilde",
-    ":": "colon", ";": "semicolon", " ": "nbsp",
-}  # fmt: skip
+from glideinwms_factory.entry.glidein_args import (
+    GlideinArgs,
+    UnsafeValueError,
+    glidein_argument_words,
+)
+
 _PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
 PACKAGED_STARTUP = Path(__file__).resolve().parent.parent / "web_base" / "glidein_startup.sh"
 
 
 class LocalGlideinError(Exception):
     """Bad input for a local glidein run; the message is the one-line explanation."""
-
-
-def escape_param(value: str) -> str:
-    """Escape a -param_ value the way glidein_startup.sh decodes it."""
-    return "".join(f".{_ESCAPES[ch]}," if ch in _ESCAPES else ch for ch in value)
-
-
-@dataclass(frozen=True)
-class GlideinArgs:
-    """What a glidein's command line carries (spec §1)."""
-
-    name: str
-    entry: str
-    web: str
-    sign: str
-    sign_entry: str
-    descript: str
-    descript_entry: str
-    factory: str = ""
-    client_name: str = ""
-    schedd: str = ""
-    proxy: str = "None"
-    sign_type: str = "sha1"
-    work_dir: str = "."
-    verbosity: str = "std"
-    slots_layout: str = "fixed"
-    credential_id: str = ""
-    cluster: str = "0"
-    subcluster: str = "0"
-    params: Mapping[str, str] = field(default_factory=dict)
-
-    def to_argv(self) -> list[str]:
-        argv = [
-            "-v", self.verbosity, "-name", self.name, "-entry", self.entry,
-            "-clientname", self.client_name, "-schedd", self.schedd, "-proxy", self.proxy,
-            "-factory", self.factory, "-web", self.web, "-sign", self.sign,
-            "-signentry", self.sign_entry, "-signtype", self.sign_type,
-            "-descript", self.descript, "-descriptentry", self.descript_entry,
-            "-dir", self.work_dir, "-param_GLIDEIN_Client", escape_param(self.client_name),
-            "-submitcredid", self.credential_id, "-slotslayout", self.slots_layout,
-        ]  # fmt: skip
-        for name, value in self.params.items():
-            if not _PARAM_NAME.fullmatch(name):
-                raise LocalGlideinError(f"parameter name {name!r} is not [A-Za-z0-9_]+")
-            if value != "":
-                argv += [f"-param_{name}", escape_param(value)]
-        return [*argv, "-cluster", self.cluster, "-subcluster", self.subcluster]
 
 
 def read_descript(path: Path) -> dict[str, str]:
@@ -150,9 +101,8 @@ def serve_directory(directory: Path) -> Iterator[str]:
 
 def build_args(work: Path, entry: str, web: str | None, extra: Mapping[str, str]) -> GlideinArgs:
     """The glidein's arguments from the WORK tree, as the factory would submit it."""
-    (sign, descript), (sign_entry, descript_entry) = read_signatures(
-        work / "signatures.sha1", entry
-    )
+    signatures = read_signatures(work / "signatures.sha1", entry)
+    (main_sign, main_descript), (entry_sign, entry_descript) = signatures
     glidein = read_descript(work / "glidein.descript")
     job = read_descript(work / f"entry_{entry}" / "job.descript")
     params = read_params(work / "params.cfg") | read_params(work / f"entry_{entry}" / "params.cfg")
@@ -160,20 +110,30 @@ def build_args(work: Path, entry: str, web: str | None, extra: Mapping[str, str]
     if not url:
         raise LocalGlideinError("no web URL: give --stage or --web, glidein.descript has no WebURL")
     return GlideinArgs(
-        name=glidein.get("GlideinName", "gfactory_instance"),
-        entry=entry,
-        web=url,
-        sign=sign,
-        sign_entry=sign_entry,
-        descript=descript,
-        descript_entry=descript_entry,
-        factory=glidein.get("FactoryName", ""),
+        verbosity=job.get("Verbosity", "std"),
+        glidein_name=glidein.get("GlideinName", "gfactory_instance"),
+        entry_name=entry,
         client_name="local_client",
         schedd=job.get("Schedd", "local"),
-        verbosity=job.get("Verbosity", "std"),
+        factory_name=glidein.get("FactoryName", "local_factory"),
+        web_url=url,
+        main_sign=main_sign,
+        entry_sign=entry_sign,
+        main_descript=main_descript,
+        entry_descript=entry_descript,
+        startup_dir=job.get("StartupDir", "."),
+        credential_id="local",
         slots_layout=job.get("SubmitSlotsLayout", "fixed"),
         params=params | dict(extra),
     )
+
+
+def glidein_argv(args: GlideinArgs) -> list[str]:
+    """The argument words of one glidein (cluster/process 0), checked and encoded."""
+    try:
+        return [*glidein_argument_words(args), "-cluster", "0", "-subcluster", "0"]
+    except UnsafeValueError as exc:
+        raise LocalGlideinError(str(exc)) from exc
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -194,6 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lifetime", type=int, default=60, help="stand-in lifetime, s")
     parser.add_argument("--param", type=_key_value, action="append", default=[], help="NAME=VALUE")
     parser.add_argument("--dir", type=Path, default=Path.cwd(), help="where glide_* and logs go")
+    parser.add_argument(
+        "--failure-sleep", type=int, default=0, help="linger after a failure, s (a job: 150+)"
+    )
     return parser
 
 
@@ -204,22 +167,29 @@ def run(options: argparse.Namespace, web: str | None) -> int:
         **dict(options.param),
     }
     args = build_args(options.work, options.entry, web, extra)
-    args = dataclasses.replace(args, work_dir=str(options.dir))
+    args = dataclasses.replace(args, startup_dir=str(options.dir.resolve()))
     startup = options.work / "glidein_startup.sh"
     if not startup.is_file():
         startup = PACKAGED_STARTUP
-    env = dict(os.environ)
+    env = {**os.environ, "GWMS_GLIDEIN_FAILURE_SLEEP": str(options.failure_sleep)}
     if options.token_file:
         env["IDTOKENS_FILE"] = str(options.token_file.resolve())
     out, err = options.dir / "job.local.out", options.dir / "job.local.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.run(
-            ["bash", str(startup), *args.to_argv()],
-            stdout=stdout,
-            stderr=stderr,
-            env=env,
-            check=False,
+        proc = subprocess.Popen(
+            ["bash", str(startup), *glidein_argv(args)], stdout=stdout, stderr=stderr, env=env
         )
+
+        # Stopping the tool stops the glidein the way the batch system would: with SIGTERM.
+        def forward(_signum: int, _frame: object) -> None:
+            proc.send_signal(signal.SIGTERM)
+
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            proc.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     print(f"glidein exited with code {proc.returncode}; output in {out} and {err}")
     return proc.returncode
 

@@ -136,7 +136,7 @@ case $operation_mode in
     check) failure_sleep=150 && set -x ;;
     *) usage_error "-v must be std, nodebug, fast or check, not '$operation_mode'" ;;
 esac
-# Test harnesses shorten the linger on failure; production never sets this.
+# Hand runs (gwms-local-glidein) and tests shorten the linger on failure; factories never do.
 failure_sleep=${GWMS_GLIDEIN_FAILURE_SLEEP:-$failure_sleep}
 for t in "$sign_type" "$client_sign_type"; do
     case $t in sha1 | sha256) ;; *) usage_error "unsupported signature type '$t'" ;; esac
@@ -339,6 +339,7 @@ else
 fi
 [ -z "$missing" ] || fail "$PROG" "worker node lacks required commands:$missing"
 [ -d "$base_dir" ] && [ -w "$base_dir" ] || fail "$PROG" "work base dir $base_dir is not a writable directory"
+base_dir=$(cd "$base_dir" && pwd -P) || fail "$PROG" "cannot enter the work base dir"
 free_kb=$(min_free_kb "$base_dir")
 [ -n "$free_kb" ] && [ "$free_kb" -ge 50000 ] ||
     fail "$PROG" "only ${free_kb:-unknown} KB free in $base_dir, need 50000 KB to start"
@@ -542,8 +543,16 @@ last_script=$(descript_value main last_script)
     done
     echo "SLOTS_LAYOUT $slots_layout"
     echo "GLIDEIN_INITIALIZED 0"
-    printf '%s' "$params_config"
 } >>"$glidein_config"
+# Parameters come from the request: they may not redefine what the glidein itself set above.
+while read -r pname pvalue; do
+    [ -n "$pname" ] || continue
+    if grep -q "^$pname " "$glidein_config"; then
+        echo "$PROG: WARNING: ignoring parameter $pname, which would redefine a startup value" >&2
+    else
+        add_config_line "$pname" "$pvalue"
+    fi
+done <<<"$params_config"
 mkdir -p tmp
 : >wrapper_list.lst
 : >periodic_scripts.lst
