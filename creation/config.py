@@ -169,33 +169,30 @@ def _relocate(path: str, base: Path, root: Path | None) -> Path:
 
 
 def _attributes(node: Node, issues: list[Issue]) -> list[Attribute]:
-    result: list[Attribute] = []
-    seen: set[str] = set()
+    """The `<attr>`s of a scope; a repeated identical attr is tolerated (real configs have them)."""
+    result: dict[str, Attribute] = {}
     for item in node.all("attrs", "attr"):
         name = str(item["name"])
-        if name in seen:
-            issues.append(Issue(item.file, item.line, f"attribute {name!r} defined twice"))
-            continue
-        seen.add(name)
         if item["type"] == "int":
             try:
                 int(str(item["value"]))
             except ValueError:
                 issues.append(Issue(item.file, item.line, f"attr {name}: value is not an integer"))
                 continue
-        result.append(
-            Attribute(
-                name,
-                str(item["value"]),
-                str(item["type"]),
-                bool(item["const"]),
-                bool(item["parameter"]),
-                bool(item["publish"]),
-                bool(item["glidein_publish"]),
-                bool(item["job_publish"]),
-            )
+        attr = Attribute(
+            name,
+            str(item["value"]),
+            str(item["type"]),
+            bool(item["const"]),
+            bool(item["parameter"]),
+            bool(item["publish"]),
+            bool(item["glidein_publish"]),
+            bool(item["job_publish"]),
         )
-    return result
+        if result.get(name, attr) != attr:
+            issues.append(Issue(item.file, item.line, f"attribute {name!r} defined twice, differently"))
+        result[name] = attr
+    return list(result.values())
 
 
 def _file_kind(item: Node) -> str:

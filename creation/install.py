@@ -194,25 +194,33 @@ def _carry_over(
         elif src.is_file():
             os.link(src, dest)
 
-    for child in sorted(old.iterdir()):
-        name = child.name
-        if name == MANIFEST or f"work/{name}" in generated:
-            continue
-        if name == "retired" and child.is_dir():
-            for item in sorted(child.iterdir()):
-                keep(item, new / "retired" / item.name)
-        elif name.startswith("entry_") and child.is_dir() and name[6:] not in entries:
-            dest = new / "retired" / name
-            suffix = 1
-            while (old / "retired" / dest.name).exists():
-                dest, suffix = new / "retired" / f"{name}.{suffix}", suffix + 1
-            moves.append((child, dest))
-        elif name.startswith("entry_") and child.is_dir():
-            for item in sorted(child.iterdir()):
-                if f"work/{name}/{item.name}" not in generated:
-                    keep(item, new / name / item.name)
-        else:
-            keep(child, new / name)
+    generated_dirs = {str(Path(key).parent) for key in generated}
+
+    def carry(src: Path, rel: str) -> None:
+        for child in sorted(src.iterdir()):
+            child_rel = f"{rel}{child.name}"
+            if child_rel == MANIFEST or f"work/{child_rel}" in generated:
+                continue
+            is_dir = child.is_dir() and not child.is_symlink()
+            if is_dir and child_rel == "retired":
+                for item in sorted(child.iterdir()):
+                    keep(item, new / "retired" / item.name)
+            elif (
+                is_dir
+                and rel == ""
+                and child.name.startswith("entry_")
+                and child.name[6:] not in entries
+            ):
+                dest, suffix = new / "retired" / child.name, 1
+                while (old / "retired" / dest.name).exists():
+                    dest, suffix = new / "retired" / f"{child.name}.{suffix}", suffix + 1
+                moves.append((child, dest))
+            elif is_dir and f"work/{child_rel}" in generated_dirs:
+                carry(child, f"{child_rel}/")  # a generated dir: keep only what we did not write
+            else:
+                keep(child, new / child_rel)
+
+    carry(old, "")
     return moves
 
 
