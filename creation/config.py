@@ -190,7 +190,9 @@ def _attributes(node: Node, issues: list[Issue]) -> list[Attribute]:
             bool(item["job_publish"]),
         )
         if result.get(name, attr) != attr:
-            issues.append(Issue(item.file, item.line, f"attribute {name!r} defined twice, differently"))
+            issues.append(
+                Issue(item.file, item.line, f"attribute {name!r} defined twice, differently")
+            )
         result[name] = attr
     return list(result.values())
 
@@ -300,12 +302,15 @@ def _entry(node: Node, base: Path, backend: str, num_factories: int, issues: lis
 
 def _frontends(glidein: Node, issues: list[Issue]) -> dict[str, Frontend]:
     result: dict[str, Frontend] = {}
-    for item in glidein.all("security", "frontends", "frontend"):
-        name, identity = str(item["name"]), str(item["identity"]).strip()
+    parents = glidein.all("security", "frontends")
+    for item in [c for p in parents for c in p.children if c.tag == "frontend"]:
+        if "name" not in item.attrs:
+            continue
+        name, identity = str(item["name"]), str(item.attrs.get("identity", "")).strip()
         if name in result:
             issues.append(Issue(item.file, item.line, f"frontend {name!r} defined twice"))
             continue
-        if not identity or "@" not in identity:
+        if "identity" in item.attrs and (not identity or "@" not in identity):
             issues.append(
                 Issue(item.file, item.line, f"frontend {name!r}: identity must be 'name@domain'")
             )
@@ -414,7 +419,12 @@ def _read_sources(master: Path, issues: list[Issue]) -> tuple[Node | None, list[
             )
             continue
         spec = schema.GLIDEIN if index == 0 else schema.FRAGMENT
-        node = check_element(root, spec, str(path), issues)
+        lines = (
+            None
+            if path.suffix in (".yaml", ".yml")
+            else path.read_text(errors="replace").splitlines()
+        )
+        node = check_element(root, spec, str(path), issues, lines)
         if index == 0:
             glidein = node
         else:
@@ -445,7 +455,7 @@ def load_config(master: str | Path, root: str | Path | None = None) -> FactoryCo
         )
     }
     for name in ("monitor", "security", "stage", "submit"):
-        if not glidein.all(name):
+        if not any(child.tag == name for child in glidein.children):
             issues.append(
                 Issue(glidein.file, glidein.line, f"<glidein>: missing required element <{name}>")
             )

@@ -72,16 +72,32 @@ def test_tree_layout_modes_and_root_relocation(tmp_path):
     summary = build_tree(EXAMPLE, root, reconfig=False, web_base=web)
     work = work_dir(root)
     assert summary.work_dir == work
-    for name in ("glidein.descript", "params.cfg", "attributes.cfg", "submit_attrs.cfg",
-                 "frontend.descript", "glideinWMS.downtimes", "factory_startup", "signatures.sha1"):
+    for name in (
+        "glidein.descript",
+        "params.cfg",
+        "attributes.cfg",
+        "submit_attrs.cfg",
+        "frontend.descript",
+        "glideinWMS.downtimes",
+        "factory_startup",
+        "signatures.sha1",
+    ):
         assert (work / name).is_file(), name
     assert (work / "lock").is_dir() and (work / "log").is_dir()
-    assert (work / "glideinWMS.downtimes").read_text() == "#Start End Entry Frontend Sec_Class # Comment\n"
+    assert (
+        work / "glideinWMS.downtimes"
+    ).read_text() == "#Start End Entry Frontend Sec_Class # Comment\n"
     assert os.access(work / "factory_startup", os.X_OK)
     assert (root / "var/lib/gwms-factory/client-proxies").stat().st_mode & 0o777 == 0o700
     for entry in ("local_site_a", "local_site_b", "local_site_c"):
-        for name in ("job.descript", "job.condor", "params.cfg", "attributes.cfg",
-                     "submit_attrs.cfg", "infosys.descript"):
+        for name in (
+            "job.descript",
+            "job.condor",
+            "params.cfg",
+            "attributes.cfg",
+            "submit_attrs.cfg",
+            "infosys.descript",
+        ):
             assert (work / f"entry_{entry}" / name).is_file()
         assert (work / f"entry_{entry}" / "log").is_dir()
         assert (stage_dir(root) / f"entry_{entry}" / "nodes.blacklist").is_file()
@@ -96,8 +112,10 @@ def test_tree_layout_modes_and_root_relocation(tmp_path):
     frontends = read_frontends(work / "frontend.descript")
     assert frontends["vofrontend"].ident == "frontend@example.org"
     assert frontends["vofrontend"].usermap == {"frontend": "vofe_prod", "testing": "vofe_test"}
-    limits = {e: read_descript(work / f"entry_{e}/job.descript")["PerEntryMaxGlideins"]
-              for e in ("local_site_a", "local_site_b", "local_site_c")}
+    limits = {
+        e: read_descript(work / f"entry_{e}/job.descript")["PerEntryMaxGlideins"]
+        for e in ("local_site_a", "local_site_b", "local_site_c")
+    }
     assert len(set(limits.values())) == 3  # per-entry limits differ
     assert read_literals(work / "params.cfg") == {"GLIDEIN_Standin_Lifetime": 120}
 
@@ -107,7 +125,7 @@ def test_factory_startup_wrapper_runs_the_package_module(tmp_path):
     root = tmp_path / "root"
     build_tree(EXAMPLE, root, reconfig=False, web_base=web)
     text = (work_dir(root) / "factory_startup").read_text()
-    assert f"-m glideinwms_factory.startup --root {work_dir(root)} \"$@\"" in text
+    assert f'-m glideinwms_factory.startup --root {work_dir(root)} "$@"' in text
     assert sys.executable in text
 
 
@@ -124,17 +142,23 @@ def test_create_refuses_an_existing_tree(tmp_path, capsys):
 def test_console_script_prints_root_dir(tmp_path):
     web = make_web_base(tmp_path / "web")
     script = Path(sys.executable).parent / "create_glidein"
-    done = subprocess.run([str(script), str(EXAMPLE), "--root", str(tmp_path / "r"), "--web-base", str(web)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(script), str(EXAMPLE), "--root", str(tmp_path / "r"), "--web-base", str(web)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(work_dir(tmp_path / "r"))
 
 
 def test_config_d_fragments_merge_in_name_order(tmp_path):
     master = copy_example(tmp_path / "cfg")
-    extra = (tmp_path / "cfg/config.d/05-first.xml")
-    extra.write_text('<glidein><entries><entry name="zz_early" gatekeeper="gk.example.org">'
-                     '</entry></entries></glidein>\n')
+    extra = tmp_path / "cfg/config.d/05-first.xml"
+    extra.write_text(
+        '<glidein><entries><entry name="zz_early" gatekeeper="gk.example.org">'
+        "</entry></entries></glidein>\n"
+    )
     cfg = load_config(master, tmp_path / "root")
     assert list(cfg.entries) == ["local_site_a", "zz_early", "local_site_b", "local_site_c"]
 
@@ -187,11 +211,15 @@ def test_real_configs_are_accepted_with_the_htcondor_backend(tmp_path):
 @pytest.mark.skipif(not REAL_CONFIGS.is_dir(), reason="real configs not on this machine")
 def test_real_cloud_entries_are_refused_by_the_embedded_backend(tmp_path):
     master = _real_config_dir(tmp_path)
-    master.write_text(ROOT_FOR_REAL.replace('glidein_name=', 'pool_backend="embedded" glidein_name='))
+    master.write_text(
+        ROOT_FOR_REAL.replace("glidein_name=", 'pool_backend="embedded" glidein_name=')
+    )
     with pytest.raises(ConfigInvalid) as caught:
         load_config(master)
     messages = [str(i) for i in caught.value.issues]
-    assert messages and all("cannot be submitted by the embedded pool backend" in m for m in messages)
+    assert messages and all(
+        "cannot be submitted by the embedded pool backend" in m for m in messages
+    )
     assert any(m.startswith(f"{master.parent}/config.d/30-local-fnal.xml:") for m in messages)
 
 
@@ -229,7 +257,9 @@ def test_yaml_form_uses_the_same_schema(tmp_path):
     path.write_text(YAML_CONFIG)
     with pytest.raises(ConfigInvalid) as caught:
         load_config(path, tmp_path / "root")
-    assert [str(i) for i in caught.value.issues] == [f"{path}:23: <entry>: unknown attribute 'bogus'"]
+    assert [str(i) for i in caught.value.issues] == [
+        f"{path}:23: <entry>: unknown attribute 'bogus'"
+    ]
     path.write_text(YAML_CONFIG.replace("        bogus: 1\n", ""))
     cfg = load_config(path, tmp_path / "root")
     assert list(cfg.entries) == ["y1", "y2"]

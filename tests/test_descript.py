@@ -64,7 +64,10 @@ def test_frontend_descript_round_trip_and_shape_check(tmp_path):
 
 def test_signatures_round_trip(tmp_path):
     path = tmp_path / "signatures.sha1"
-    lines = [SignatureLine("ab" * 20, "description.x.cfg", "main"), SignatureLine("cd" * 20, "d.y.cfg", "entry_e")]
+    lines = [
+        SignatureLine("ab" * 20, "description.x.cfg", "main"),
+        SignatureLine("cd" * 20, "d.y.cfg", "entry_e"),
+    ]
     write_signatures(path, lines)
     assert path.read_text().splitlines()[1] == f"{'cd' * 20}  d.y.cfg  entry_e"
     assert read_signatures(path) == {"main": lines[0], "entry_e": lines[1]}
