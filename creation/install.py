@@ -180,7 +180,7 @@ def _carry_over(
 ) -> list[tuple[Path, Path]]:
     """Hard-link kept files into `new` now; return (old dir, new dir) pairs to move at swap time.
 
-    A removed entry's whole dir goes to `retired/` (its logs live in LOG and stay there).
+    A removed entry's dir is copied (by links) to `retired/`; its logs live in LOG and stay.
     """
     moves: list[tuple[Path, Path]] = []
 
@@ -214,7 +214,8 @@ def _carry_over(
                 dest, suffix = new / "retired" / child.name, 1
                 while (old / "retired" / dest.name).exists():
                     dest, suffix = new / "retired" / f"{child.name}.{suffix}", suffix + 1
-                moves.append((child, dest))
+                for item in sorted(child.iterdir()):
+                    keep(item, dest / item.name)
             elif is_dir and f"work/{child_rel}" in generated_dirs:
                 carry(child, f"{child_rel}/")  # a generated dir: keep only what we did not write
             else:
@@ -243,17 +244,35 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(a))
 
 
+def previous_tree(work: Path) -> Path:
+    """Where the tree replaced by the last reconfig is kept (until the next one)."""
+    return work.with_name(f".{work.name}.previous")
+
+
 def _swap_in(new: Path, work: Path, moves: list[tuple[Path, Path]]) -> None:
-    for src, dest in moves:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(src, dest)
-    if _exchange(new, work):
-        shutil.rmtree(new)
-        return
-    previous = work.with_name(work.name + ".previous")
-    os.rename(work, previous)
+    """Exchange `new` and `work`; the old tree stays whole at `previous_tree(work)`.
+
+    Keeping it one generation means a reader that opened the old dir mid-swap still
+    reads a complete tree, and an operator can look at what was replaced.
+    """
+    previous = previous_tree(work)
+    if previous.exists():
+        shutil.rmtree(previous)
+    done: list[tuple[Path, Path]] = []
+    try:
+        for src, dest in moves:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(src, dest)
+            done.append((src, dest))
+        if _exchange(new, work):
+            os.rename(new, previous)
+            return
+        os.rename(work, previous)
+    except BaseException:
+        for src, dest in reversed(done):  # give the old tree its state back
+            os.rename(dest, src)
+        raise
     os.rename(new, work)
-    shutil.rmtree(previous)
 
 
 def _make_dirs(cfg: FactoryConfig) -> None:
