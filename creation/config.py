@@ -6,6 +6,7 @@ Everything is validated before anything is returned: `load_config` either gives 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ BACKEND_GRID_TYPES = {
     "embedded": ("condor", "arc", "cream", "nordugrid", "batch"),
 }
 REFUSED_GRID_TYPES = ("gt2", "gt5")
+_STAGED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class ConfigInvalid(Exception):
@@ -207,19 +209,34 @@ def _file_kind(item: Node) -> str:
     return "regular" if item["const"] else "nocache"
 
 
+# Names the generator itself stages in every scope.
+_RESERVED_NAMES = (
+    "constants.cfg",
+    "condor_vars.lst",
+    "untar.cfg",
+    "grid-mapfile",
+    "nodes.blacklist",
+)
+
+
 def _staged_files(node: Node, base: Path, issues: list[Issue]) -> list[StagedFile]:
     result: list[StagedFile] = []
     for item in node.all("files", "file"):
         source = (base / str(item["absfname"])).resolve()
+        name = str(item["relfname"] or source.name)
+        problem = None
         if not source.is_file():
-            issues.append(Issue(item.file, item.line, f"file {source} does not exist"))
-            continue
-        flags = [flag for flag in ("executable", "wrapper", "untar") if item[flag]]
-        if len(flags) > 1:
-            issues.append(Issue(item.file, item.line, f"file is both {flags[0]} and {flags[1]}"))
+            problem = f"file {source} does not exist"
+        elif not _STAGED_NAME.fullmatch(name) or name in _RESERVED_NAMES:
+            problem = f"cannot stage a file as {name!r} (set relfname)"
+        elif name in {f.name for f in result}:
+            problem = f"staged file name {name!r} used twice"
+        elif sum(bool(item[flag]) for flag in ("executable", "wrapper", "untar")) > 1:
+            problem = "a file is only one of executable, wrapper, untar"
+        if problem:
+            issues.append(Issue(item.file, item.line, problem))
             continue
         options = item.one("untar_options", schema.GLIDEIN.children["files"].children["file"])
-        name = str(item["relfname"] or source.name)
         result.append(
             StagedFile(
                 source,
@@ -233,11 +250,6 @@ def _staged_files(node: Node, base: Path, issues: list[Issue]) -> list[StagedFil
                 bool(item.attrs.get("after_entry", False)),
             )
         )
-    names = [f.name for f in result]
-    for item, name in zip(node.all("files", "file"), names, strict=False):
-        if names.count(name) > 1:
-            issues.append(Issue(item.file, item.line, f"staged file name {name!r} used twice"))
-            break
     return result
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -314,33 +316,31 @@ def _entries_of(manifest: dict[str, str]) -> set[str]:
     return {k.split("/")[1][6:] for k in manifest if k.startswith("work/entry_")}
 
 
-def install(
-    cfg: FactoryConfig,
-    web_base: Path,
-    *,
-    reconfig: bool,
-    force: bool = False,
-    create_key: CreateKeyHook | None = None,
-) -> Summary:
-    """Create (reconfig=False) or atomically replace (reconfig=True) the tree of `cfg`."""
-    work = cfg.dirs.work
+def _check_target(work: Path, reconfig: bool) -> None:
     if reconfig and not (work / MANIFEST).is_file():
         raise TreeError(f"{work} is not a factory tree (no {MANIFEST}); run create_glidein first")
     if not reconfig and work.exists() and any(work.iterdir()):
         raise TreeError(
             f"{work} already exists and is not empty; use reconfig_glidein to update it"
         )
-    old_manifest = read_manifest(work) if reconfig else {}
-    if reconfig and not force:
-        edited = hand_edits(work, cfg.dirs.stage)
-        if edited:
-            raise TreeError(
-                "generated files were edited by hand (put the change in the config,"
-                f" or use --force): {', '.join(edited)}"
-            )
-    plan = _plan(cfg, web_base)  # may raise StagingError: still nothing written
-    summary = Summary(work)
-    work.parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def _exclusive(work: Path) -> Iterator[None]:
+    """One create/reconfig at a time per tree (a lock file beside the work dir)."""
+    with work.with_name(f".{work.name}.reconfig.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TreeError(f"another create/reconfig of {work} is running") from None
+        yield
+
+
+def _write_tree(
+    cfg: FactoryConfig, plan: _Plan, old_manifest: dict[str, str], reconfig: bool
+) -> dict[str, str]:
+    """Stage first, then build the new work dir beside the old one and swap it in."""
+    work = cfg.dirs.work
     new = work.with_name(f".{work.name}.new.{os.getpid()}")
     if new.exists():
         shutil.rmtree(new)
@@ -365,6 +365,33 @@ def install(
     finally:
         if new.exists():
             shutil.rmtree(new, ignore_errors=True)
+    return manifest
+
+
+def install(
+    cfg: FactoryConfig,
+    web_base: Path,
+    *,
+    reconfig: bool,
+    force: bool = False,
+    create_key: CreateKeyHook | None = None,
+) -> Summary:
+    """Create (reconfig=False) or atomically replace (reconfig=True) the tree of `cfg`."""
+    work = cfg.dirs.work
+    _check_target(work, reconfig)
+    plan = _plan(cfg, web_base)  # may raise StagingError: still nothing written
+    work.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(work):
+        _check_target(work, reconfig)
+        old_manifest = read_manifest(work) if reconfig else {}
+        edited = hand_edits(work, cfg.dirs.stage) if reconfig and not force else []
+        if edited:
+            raise TreeError(
+                "generated files were edited by hand (put the change in the config,"
+                f" or use --force): {', '.join(edited)}"
+            )
+        manifest = _write_tree(cfg, plan, old_manifest, reconfig)
+    summary = Summary(work)
     _summarize(summary, old_manifest, manifest, _entries_of(old_manifest), list(cfg.entries))
     key = work / "rsa.key"
     if create_key is not None:

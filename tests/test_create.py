@@ -32,7 +32,13 @@ def _masked(text: str, root: Path) -> str:
 
 
 # Copies of inputs (the XML), binary content and the hash manifest are checked elsewhere.
-_NOT_GOLDEN = ("glidein_startup.sh", "glideinWMS.xml", "10-sites.xml", ".generated_files.json")
+_NOT_GOLDEN = (
+    "glidein_startup.sh",
+    "glideinWMS.xml",
+    "10-sites.xml",
+    ".generated_files.json",
+    ".work-dir.reconfig.lock",
+)
 
 
 def _golden_files(root: Path) -> dict[str, str]:

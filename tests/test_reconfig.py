@@ -233,3 +233,16 @@ def test_reader_never_sees_a_partial_or_mixed_tree(factory, tmp_path):
     reads, bad, versions = (int(x) for x in out.split())
     assert bad == 0, err[:2000]
     assert reads > 12 and versions >= 3  # it really read while the tree changed
+
+
+def test_concurrent_reconfig_is_refused(factory, capsys):
+    import fcntl
+
+    master, web, root = factory
+    work = work_dir(root)
+    before = hash_tree(work)
+    with (work.parent / ".work-dir.reconfig.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        assert _run(master, root, web) == 1
+    assert "another create/reconfig" in capsys.readouterr().err
+    assert hash_tree(work) == before

@@ -166,3 +166,70 @@ def test_bad_manifest_line_is_reported_with_its_line(tmp_path):
     lines = (web / "manifest.txt").read_text().splitlines()
     with pytest.raises(StagingError, match=rf"manifest\.txt:{len(lines)}: expected"):
         build_stage(load_config(EXAMPLE, tmp_path / "root"), web)
+
+
+def test_configured_files_are_listed_typed_and_signed(tmp_path):
+    from test_create_support import copy_example
+
+    master = copy_example(tmp_path / "cfg")
+    (master.parent / "check_vo.sh").write_text("#!/bin/sh\nexit 0\n")
+    (master.parent / "late.cfg").write_text("X 1\n")
+    (master.parent / "live.txt").write_text("changes often\n")
+    text = (
+        master.read_text()
+        .replace(
+            "   </attrs>\n   <entries>",
+            "   </attrs>\n   <files>\n"
+            '      <file absfname="check_vo.sh" executable="True" period="600"/>\n'
+            '      <file absfname="late.cfg" after_entry="True"/>\n'
+            "   </files>\n   <entries>",
+        )
+        .replace(
+            "      </entry>\n   </entries>",
+            '         <files><file absfname="live.txt" const="False"/></files>\n      </entry>\n   </entries>',
+        )
+    )
+    master.write_text(text)
+    root = tmp_path / "root"
+    build_tree(master, root, reconfig=False, web_base=make_web_base(tmp_path / "web"))
+    stage = stage_dir(root)
+    description = _description(stage)
+    main_rows = {
+        r.split("\t")[0]: r.split("\t")
+        for r in (stage / description["file_list"]).read_text().splitlines()[1:]
+    }
+    assert main_rows["check_vo.sh"][2:4] == ["exec", "600"]
+    after = (stage / description["after_file_list"]).read_text()
+    assert "\nlate.cfg\tlate." in after
+    signed = _signed_names(stage / description["signature"])
+    assert main_rows["check_vo.sh"][1] in signed
+    entry = stage / "entry_local_site_a"
+    rows = (entry / _description(entry)["file_list"]).read_text()
+    assert "live.txt\tlive.txt\tnocache\t" in rows
+    assert (entry / "live.txt").read_text() == "changes often\n"
+    assert "live.txt" not in _signed_names(next(entry.glob("signature.*.sha1")))
+
+
+def test_configured_file_errors(tmp_path):
+    from test_create_support import copy_example
+
+    from glideinwms_factory.creation.config import ConfigInvalid
+
+    master = copy_example(tmp_path / "cfg")
+    (master.parent / "a.sh").write_text("x")
+    master.write_text(
+        master.read_text().replace(
+            "   </attrs>\n   <entries>",
+            '   </attrs>\n   <files>\n      <file absfname="missing.sh"/>\n      <file absfname="a.sh"/>\n'
+            '      <file absfname="a.sh"/>\n      <file absfname="a.sh" relfname="constants.cfg"/>\n'
+            "   </files>\n   <entries>",
+        )
+    )
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(master)
+    messages = [str(i).split(": ", 1)[1] for i in caught.value.issues]
+    assert messages == [
+        f"file {master.parent / 'missing.sh'} does not exist",
+        "staged file name 'a.sh' used twice",
+        "cannot stage a file as 'constants.cfg' (set relfname)",
+    ]
