@@ -6,6 +6,7 @@ Everything is validated before anything is returned: `load_config` either gives 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ BACKEND_GRID_TYPES = {
     "embedded": ("condor", "arc", "cream", "nordugrid", "batch"),
 }
 REFUSED_GRID_TYPES = ("gt2", "gt5")
+_STAGED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class ConfigInvalid(Exception):
@@ -169,33 +171,32 @@ def _relocate(path: str, base: Path, root: Path | None) -> Path:
 
 
 def _attributes(node: Node, issues: list[Issue]) -> list[Attribute]:
-    result: list[Attribute] = []
-    seen: set[str] = set()
+    """The `<attr>`s of a scope; a repeated identical attr is tolerated (real configs have them)."""
+    result: dict[str, Attribute] = {}
     for item in node.all("attrs", "attr"):
         name = str(item["name"])
-        if name in seen:
-            issues.append(Issue(item.file, item.line, f"attribute {name!r} defined twice"))
-            continue
-        seen.add(name)
         if item["type"] == "int":
             try:
                 int(str(item["value"]))
             except ValueError:
                 issues.append(Issue(item.file, item.line, f"attr {name}: value is not an integer"))
                 continue
-        result.append(
-            Attribute(
-                name,
-                str(item["value"]),
-                str(item["type"]),
-                bool(item["const"]),
-                bool(item["parameter"]),
-                bool(item["publish"]),
-                bool(item["glidein_publish"]),
-                bool(item["job_publish"]),
-            )
+        attr = Attribute(
+            name,
+            str(item["value"]),
+            str(item["type"]),
+            bool(item["const"]),
+            bool(item["parameter"]),
+            bool(item["publish"]),
+            bool(item["glidein_publish"]),
+            bool(item["job_publish"]),
         )
-    return result
+        if result.get(name, attr) != attr:
+            issues.append(
+                Issue(item.file, item.line, f"attribute {name!r} defined twice, differently")
+            )
+        result[name] = attr
+    return list(result.values())
 
 
 def _file_kind(item: Node) -> str:
@@ -208,19 +209,34 @@ def _file_kind(item: Node) -> str:
     return "regular" if item["const"] else "nocache"
 
 
+# Names the generator itself stages in every scope.
+_RESERVED_NAMES = (
+    "constants.cfg",
+    "condor_vars.lst",
+    "untar.cfg",
+    "grid-mapfile",
+    "nodes.blacklist",
+)
+
+
 def _staged_files(node: Node, base: Path, issues: list[Issue]) -> list[StagedFile]:
     result: list[StagedFile] = []
     for item in node.all("files", "file"):
         source = (base / str(item["absfname"])).resolve()
+        name = str(item["relfname"] or source.name)
+        problem = None
         if not source.is_file():
-            issues.append(Issue(item.file, item.line, f"file {source} does not exist"))
-            continue
-        flags = [flag for flag in ("executable", "wrapper", "untar") if item[flag]]
-        if len(flags) > 1:
-            issues.append(Issue(item.file, item.line, f"file is both {flags[0]} and {flags[1]}"))
+            problem = f"file {source} does not exist"
+        elif not _STAGED_NAME.fullmatch(name) or name in _RESERVED_NAMES:
+            problem = f"cannot stage a file as {name!r} (set relfname)"
+        elif name in {f.name for f in result}:
+            problem = f"staged file name {name!r} used twice"
+        elif sum(bool(item[flag]) for flag in ("executable", "wrapper", "untar")) > 1:
+            problem = "a file is only one of executable, wrapper, untar"
+        if problem:
+            issues.append(Issue(item.file, item.line, problem))
             continue
         options = item.one("untar_options", schema.GLIDEIN.children["files"].children["file"])
-        name = str(item["relfname"] or source.name)
         result.append(
             StagedFile(
                 source,
@@ -234,11 +250,6 @@ def _staged_files(node: Node, base: Path, issues: list[Issue]) -> list[StagedFil
                 bool(item.attrs.get("after_entry", False)),
             )
         )
-    names = [f.name for f in result]
-    for item, name in zip(node.all("files", "file"), names, strict=False):
-        if names.count(name) > 1:
-            issues.append(Issue(item.file, item.line, f"staged file name {name!r} used twice"))
-            break
     return result
 
 
@@ -303,12 +314,15 @@ def _entry(node: Node, base: Path, backend: str, num_factories: int, issues: lis
 
 def _frontends(glidein: Node, issues: list[Issue]) -> dict[str, Frontend]:
     result: dict[str, Frontend] = {}
-    for item in glidein.all("security", "frontends", "frontend"):
-        name, identity = str(item["name"]), str(item["identity"]).strip()
+    parents = glidein.all("security", "frontends")
+    for item in [c for p in parents for c in p.children if c.tag == "frontend"]:
+        if "name" not in item.attrs:
+            continue
+        name, identity = str(item["name"]), str(item.attrs.get("identity", "")).strip()
         if name in result:
             issues.append(Issue(item.file, item.line, f"frontend {name!r} defined twice"))
             continue
-        if not identity or "@" not in identity:
+        if "identity" in item.attrs and (not identity or "@" not in identity):
             issues.append(
                 Issue(item.file, item.line, f"frontend {name!r}: identity must be 'name@domain'")
             )
@@ -417,7 +431,12 @@ def _read_sources(master: Path, issues: list[Issue]) -> tuple[Node | None, list[
             )
             continue
         spec = schema.GLIDEIN if index == 0 else schema.FRAGMENT
-        node = check_element(root, spec, str(path), issues)
+        lines = (
+            None
+            if path.suffix in (".yaml", ".yml")
+            else path.read_text(errors="replace").splitlines()
+        )
+        node = check_element(root, spec, str(path), issues, lines)
         if index == 0:
             glidein = node
         else:
@@ -448,7 +467,7 @@ def load_config(master: str | Path, root: str | Path | None = None) -> FactoryCo
         )
     }
     for name in ("monitor", "security", "stage", "submit"):
-        if not glidein.all(name):
+        if not any(child.tag == name for child in glidein.children):
             issues.append(
                 Issue(glidein.file, glidein.line, f"<glidein>: missing required element <{name}>")
             )

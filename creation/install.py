@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,7 +182,7 @@ def _carry_over(
 ) -> list[tuple[Path, Path]]:
     """Hard-link kept files into `new` now; return (old dir, new dir) pairs to move at swap time.
 
-    A removed entry's whole dir goes to `retired/` (its logs live in LOG and stay there).
+    A removed entry's dir is copied (by links) to `retired/`; its logs live in LOG and stay.
     """
     moves: list[tuple[Path, Path]] = []
 
@@ -194,25 +196,34 @@ def _carry_over(
         elif src.is_file():
             os.link(src, dest)
 
-    for child in sorted(old.iterdir()):
-        name = child.name
-        if name == MANIFEST or f"work/{name}" in generated:
-            continue
-        if name == "retired" and child.is_dir():
-            for item in sorted(child.iterdir()):
-                keep(item, new / "retired" / item.name)
-        elif name.startswith("entry_") and child.is_dir() and name[6:] not in entries:
-            dest = new / "retired" / name
-            suffix = 1
-            while (old / "retired" / dest.name).exists():
-                dest, suffix = new / "retired" / f"{name}.{suffix}", suffix + 1
-            moves.append((child, dest))
-        elif name.startswith("entry_") and child.is_dir():
-            for item in sorted(child.iterdir()):
-                if f"work/{name}/{item.name}" not in generated:
-                    keep(item, new / name / item.name)
-        else:
-            keep(child, new / name)
+    generated_dirs = {str(Path(key).parent) for key in generated}
+
+    def carry(src: Path, rel: str) -> None:
+        for child in sorted(src.iterdir()):
+            child_rel = f"{rel}{child.name}"
+            if child_rel == MANIFEST or f"work/{child_rel}" in generated:
+                continue
+            is_dir = child.is_dir() and not child.is_symlink()
+            if is_dir and child_rel == "retired":
+                for item in sorted(child.iterdir()):
+                    keep(item, new / "retired" / item.name)
+            elif (
+                is_dir
+                and rel == ""
+                and child.name.startswith("entry_")
+                and child.name[6:] not in entries
+            ):
+                dest, suffix = new / "retired" / child.name, 1
+                while (old / "retired" / dest.name).exists():
+                    dest, suffix = new / "retired" / f"{child.name}.{suffix}", suffix + 1
+                for item in sorted(child.iterdir()):
+                    keep(item, dest / item.name)
+            elif is_dir and f"work/{child_rel}" in generated_dirs:
+                carry(child, f"{child_rel}/")  # a generated dir: keep only what we did not write
+            else:
+                keep(child, new / child_rel)
+
+    carry(old, "")
     return moves
 
 
@@ -235,17 +246,35 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(a))
 
 
+def previous_tree(work: Path) -> Path:
+    """Where the tree replaced by the last reconfig is kept (until the next one)."""
+    return work.with_name(f".{work.name}.previous")
+
+
 def _swap_in(new: Path, work: Path, moves: list[tuple[Path, Path]]) -> None:
-    for src, dest in moves:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(src, dest)
-    if _exchange(new, work):
-        shutil.rmtree(new)
-        return
-    previous = work.with_name(work.name + ".previous")
-    os.rename(work, previous)
+    """Exchange `new` and `work`; the old tree stays whole at `previous_tree(work)`.
+
+    Keeping it one generation means a reader that opened the old dir mid-swap still
+    reads a complete tree, and an operator can look at what was replaced.
+    """
+    previous = previous_tree(work)
+    if previous.exists():
+        shutil.rmtree(previous)
+    done: list[tuple[Path, Path]] = []
+    try:
+        for src, dest in moves:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(src, dest)
+            done.append((src, dest))
+        if _exchange(new, work):
+            os.rename(new, previous)
+            return
+        os.rename(work, previous)
+    except BaseException:
+        for src, dest in reversed(done):  # give the old tree its state back
+            os.rename(dest, src)
+        raise
     os.rename(new, work)
-    shutil.rmtree(previous)
 
 
 def _make_dirs(cfg: FactoryConfig) -> None:
@@ -287,33 +316,31 @@ def _entries_of(manifest: dict[str, str]) -> set[str]:
     return {k.split("/")[1][6:] for k in manifest if k.startswith("work/entry_")}
 
 
-def install(
-    cfg: FactoryConfig,
-    web_base: Path,
-    *,
-    reconfig: bool,
-    force: bool = False,
-    create_key: CreateKeyHook | None = None,
-) -> Summary:
-    """Create (reconfig=False) or atomically replace (reconfig=True) the tree of `cfg`."""
-    work = cfg.dirs.work
+def _check_target(work: Path, reconfig: bool) -> None:
     if reconfig and not (work / MANIFEST).is_file():
         raise TreeError(f"{work} is not a factory tree (no {MANIFEST}); run create_glidein first")
     if not reconfig and work.exists() and any(work.iterdir()):
         raise TreeError(
             f"{work} already exists and is not empty; use reconfig_glidein to update it"
         )
-    old_manifest = read_manifest(work) if reconfig else {}
-    if reconfig and not force:
-        edited = hand_edits(work, cfg.dirs.stage)
-        if edited:
-            raise TreeError(
-                "generated files were edited by hand (put the change in the config,"
-                f" or use --force): {', '.join(edited)}"
-            )
-    plan = _plan(cfg, web_base)  # may raise StagingError: still nothing written
-    summary = Summary(work)
-    work.parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def _exclusive(work: Path) -> Iterator[None]:
+    """One create/reconfig at a time per tree (a lock file beside the work dir)."""
+    with work.with_name(f".{work.name}.reconfig.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TreeError(f"another create/reconfig of {work} is running") from None
+        yield
+
+
+def _write_tree(
+    cfg: FactoryConfig, plan: _Plan, old_manifest: dict[str, str], reconfig: bool
+) -> dict[str, str]:
+    """Stage first, then build the new work dir beside the old one and swap it in."""
+    work = cfg.dirs.work
     new = work.with_name(f".{work.name}.new.{os.getpid()}")
     if new.exists():
         shutil.rmtree(new)
@@ -338,6 +365,33 @@ def install(
     finally:
         if new.exists():
             shutil.rmtree(new, ignore_errors=True)
+    return manifest
+
+
+def install(
+    cfg: FactoryConfig,
+    web_base: Path,
+    *,
+    reconfig: bool,
+    force: bool = False,
+    create_key: CreateKeyHook | None = None,
+) -> Summary:
+    """Create (reconfig=False) or atomically replace (reconfig=True) the tree of `cfg`."""
+    work = cfg.dirs.work
+    _check_target(work, reconfig)
+    plan = _plan(cfg, web_base)  # may raise StagingError: still nothing written
+    work.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(work):
+        _check_target(work, reconfig)
+        old_manifest = read_manifest(work) if reconfig else {}
+        edited = hand_edits(work, cfg.dirs.stage) if reconfig and not force else []
+        if edited:
+            raise TreeError(
+                "generated files were edited by hand (put the change in the config,"
+                f" or use --force): {', '.join(edited)}"
+            )
+        manifest = _write_tree(cfg, plan, old_manifest, reconfig)
+    summary = Summary(work)
     _summarize(summary, old_manifest, manifest, _entries_of(old_manifest), list(cfg.entries))
     key = work / "rsa.key"
     if create_key is not None:

@@ -35,15 +35,16 @@ class Node:
     children: list[Node] = field(default_factory=list)
     file: str = ""
     line: int = 0
+    broken: bool = False  # a required attribute is missing or invalid: not usable
 
     def __getitem__(self, name: str) -> object:
         return self.attrs[name]
 
     def all(self, *path: str) -> list[Node]:
-        """Every node at the tag `path` below this one (e.g. all("entries", "entry"))."""
+        """Every usable node at the tag `path` below this one (e.g. all("entries", "entry"))."""
         found = [self]
         for tag in path:
-            found = [child for node in found for child in node.children if child.tag == tag]
+            found = [c for node in found for c in node.children if c.tag == tag and not c.broken]
         return found
 
     def one(self, tag: str, spec: Element) -> Node:
@@ -61,10 +62,34 @@ def defaults(spec: Element) -> dict[str, object]:
     return {name: attr.default for name, attr in spec.attrs.items() if attr.default is not REQUIRED}
 
 
-def check_element(el: etree._Element, spec: Element, file: str, issues: list[Issue]) -> Node:
-    """Validate `el` against `spec`; append every problem found to `issues`."""
+def _start_line(el: etree._Element, source: list[str] | None) -> int:
+    """The line where `el`'s start tag begins (libxml2 gives the line where it ends)."""
     line = el.sourceline or 0
+    if source is None:
+        return line
+    opening = f"<{el.tag}"
+    for number in range(min(line, len(source)), 0, -1):
+        if opening in source[number - 1]:
+            return number
+    return line
+
+
+def check_element(
+    el: etree._Element,
+    spec: Element,
+    file: str,
+    issues: list[Issue],
+    source: list[str] | None = None,
+) -> Node:
+    """Validate `el` against `spec`; append every problem found to `issues`.
+
+    `source` (the file's lines) lets errors point at the first line of a multi-line tag.
+    Invalid optional values are replaced by their default so later checks still run;
+    a missing or invalid required value marks the node `broken`.
+    """
+    line = _start_line(el, source)
     attrs: dict[str, object] = {}
+    broken = False
     for name, raw in el.attrib.items():
         if name == COMMENT:
             continue
@@ -77,34 +102,33 @@ def check_element(el: etree._Element, spec: Element, file: str, issues: list[Iss
         except TypeMismatch as exc:
             issues.append(Issue(file, line, f"<{el.tag} {name}={raw!r}>: {exc}"))
     for name, attr in spec.attrs.items():
-        if name in attrs or name in el.attrib:
+        if name in attrs:
             continue
-        if attr.default is REQUIRED:
-            issues.append(Issue(file, line, f"<{el.tag}>: missing required attribute {name!r}"))
-        else:
+        if attr.default is not REQUIRED:
             attrs[name] = attr.default
+            continue
+        broken = True
+        if name not in el.attrib:
+            issues.append(Issue(file, line, f"<{el.tag}>: missing required attribute {name!r}"))
     if el.text and el.text.strip():
         issues.append(Issue(file, line, f"<{el.tag}>: unexpected text {el.text.strip()[:40]!r}"))
-    node = Node(str(el.tag), attrs, [], file, line)
+    node = Node(str(el.tag), attrs, [], file, line, broken)
     seen: set[str] = set()
     for child in el:
         if not isinstance(child.tag, str):  # comments, processing instructions
             continue
+        child_line = _start_line(child, source)
         if child.tail and child.tail.strip():
-            issues.append(Issue(file, child.sourceline or line, "unexpected text between elements"))
+            issues.append(Issue(file, child_line, "unexpected text between elements"))
         child_spec = spec.children.get(child.tag)
         if child_spec is None:
-            issues.append(
-                Issue(file, child.sourceline or line, f"<{el.tag}>: unknown element <{child.tag}>")
-            )
+            issues.append(Issue(file, child_line, f"<{el.tag}>: unknown element <{child.tag}>"))
             continue
         if child.tag in seen and not child_spec.repeat:
-            issues.append(
-                Issue(file, child.sourceline or line, f"<{el.tag}>: <{child.tag}> given twice")
-            )
+            issues.append(Issue(file, child_line, f"<{el.tag}>: <{child.tag}> given twice"))
             continue
         seen.add(child.tag)
-        node.children.append(check_element(child, child_spec, file, issues))
+        node.children.append(check_element(child, child_spec, file, issues, source))
     return node
 
 

@@ -1,0 +1,3 @@
+#!/bin/bash
+# stand-in for condor_startup.sh
+exit 0

@@ -1,0 +1,3 @@
+#!/bin/bash
+# stand-in for error_gen.sh
+exit 0

@@ -1,0 +1,3 @@
+#!/bin/bash
+# stand-in for setup_checks.sh
+exit 0

@@ -1,0 +1,57 @@
+"""Shared helpers of the creation tests (no tests here): stand-in web_base, configs, hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "creation" / "examples" / "glideinWMS.xml"
+REAL_CONFIGS = Path("/work/shared/real-configs")
+WEB_SCRIPTS = (
+    "error_gen.sh",
+    "add_config_line.source",
+    "setup_checks.sh",
+    "cat_consts.sh",
+    "check_blacklist.sh",
+    "condor_startup.sh",
+)
+
+
+def make_web_base(path: Path) -> Path:
+    """A web_base dir with small stand-in scripts and the repo's manifest."""
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "web_base" / "manifest.txt", path / "manifest.txt")
+    for name in WEB_SCRIPTS:
+        (path / name).write_text(f"#!/bin/bash\n# stand-in for {name}\nexit 0\n")
+    (path / "glidein_startup.sh").write_text("#!/bin/bash\necho glidein\nexit 0\n")
+    return path
+
+
+def copy_example(dest: Path) -> Path:
+    """The example config (with its config.d/) copied to `dest`; returns the master path."""
+    shutil.copytree(EXAMPLE.parent, dest, dirs_exist_ok=True)
+    return dest / EXAMPLE.name
+
+
+def hash_tree(*roots: Path) -> dict[str, str]:
+    """Path -> sha256 (or link target / 'dir') of everything below `roots`."""
+    result: dict[str, str] = {}
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.is_symlink():
+                result[str(path)] = "link:" + str(path.readlink())
+            elif path.is_dir():
+                result[str(path)] = f"dir:{path.stat().st_mode:o}"
+            else:
+                result[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return result
+
+
+def work_dir(root: Path) -> Path:
+    return root / "var/lib/gwms-factory/work-dir"
+
+
+def stage_dir(root: Path) -> Path:
+    return root / "var/lib/gwms-factory/web-area/stage"

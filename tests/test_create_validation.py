@@ -1,0 +1,182 @@
+"""Validation: every error of a config is reported as file:line, and nothing is written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_create_support import EXAMPLE, copy_example, make_web_base
+
+from glideinwms_factory.creation.config import ConfigInvalid, load_config
+from glideinwms_factory.creation.create import main as create_main
+
+
+def _errors(master: Path) -> list[str]:
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(master)
+    return [str(issue) for issue in caught.value.issues]
+
+
+def _line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+# (what to break in the example's master config, the expected message, the line's marker)
+CASES = {
+    "unknown element": (
+        "<monitor base_dir",
+        "<monitr_typo/>\n   <monitor base_dir",
+        "<glidein>: unknown element <monitr_typo>",
+        "monitr_typo",
+    ),
+    "unknown attribute": (
+        'loop_delay="10"',
+        'loop_delay="10" loop_dleay="3"',
+        "<glidein>: unknown attribute 'loop_dleay'",
+        "<glidein ",
+    ),
+    "wrong type": (
+        '<per_entry glideins="8"',
+        '<per_entry glideins="eight"',
+        "<per_entry glideins='eight'>: expected an integer",
+        "per_entry glideins",
+    ),
+    "wrong bool": (
+        'gridtype="condor"',
+        'gridtype="condor" enabled="yes"',
+        "<entry enabled='yes'>: expected True or False",
+        'name="local_site_a"',
+    ),
+    "missing required": (
+        '<frontend name="vofrontend" identity="frontend@example.org">',
+        '<frontend name="vofrontend">',
+        "<frontend>: missing required attribute 'identity'",
+        "<frontend name=",
+    ),
+    "empty identity": (
+        'identity="frontend@example.org"',
+        'identity=""',
+        "frontend 'vofrontend': identity must be 'name@domain'",
+        "<frontend name=",
+    ),
+    "bad grid type gt2": (
+        'gridtype="condor"',
+        'gridtype="gt2"',
+        "grid type 'gt2' is no longer supported",
+        'name="local_site_a"',
+    ),
+    "unknown grid type": (
+        'gridtype="condor"',
+        'gridtype="pbs_direct"',
+        "unknown grid type 'pbs_direct'",
+        'name="local_site_a"',
+    ),
+    "backend cannot submit": (
+        'gridtype="condor"',
+        'gridtype="ec2"',
+        "cannot be submitted by the embedded pool backend",
+        'name="local_site_a"',
+    ),
+    "unknown frontend ref": (
+        '<allow_frontend name="vofrontend"',
+        '<allow_frontend name="nobody"',
+        "unknown frontend 'nobody'",
+        'name="local_site_a"',
+    ),
+    "bad pool backend": (
+        'pool_backend="embedded"',
+        'pool_backend="slurm"',
+        "expected one of htcondor, embedded",
+        "<glidein ",
+    ),
+    "newline in value": (
+        'value="SiteA"',
+        'value="Site&#10;A"',
+        "control characters (newlines) are not allowed",
+        'value="Site&#10;A"',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_error_class_names_file_and_line(tmp_path, case):
+    old, new, message, marker = CASES[case]
+    master = copy_example(tmp_path / "cfg")
+    _edit(master, old, new)
+    errors = _errors(master)
+    line = _line_of(master, marker)
+    assert any(e.startswith(f"{master}:{line}: ") and message in e for e in errors), errors
+
+
+def test_duplicate_entry_across_files_points_at_both(tmp_path):
+    master = copy_example(tmp_path / "cfg")
+    fragment = master.parent / "config.d" / "10-sites.xml"
+    _edit(fragment, 'name="local_site_b"', 'name="local_site_a"')
+    errors = _errors(master)
+    marker = 'name="local_site_a"'
+    first = f"{master}:{_line_of(master, marker)}"
+    assert errors == [
+        f"{fragment}:{_line_of(fragment, marker)}: duplicate entry 'local_site_a' (first at {first})"
+    ]
+
+
+def test_malformed_xml_reports_its_line(tmp_path):
+    master = copy_example(tmp_path / "cfg")
+    _edit(master, "<attrs>", "<attrs><oops>")
+    errors = _errors(master)
+    assert len(errors) == 1 and errors[0].startswith(f"{master}:") and "malformed XML" in errors[0]
+
+
+def test_fragment_may_only_add_entries(tmp_path):
+    master = copy_example(tmp_path / "cfg")
+    fragment = master.parent / "config.d" / "10-sites.xml"
+    _edit(fragment, "<glidein>", '<glidein loop_delay="1">')
+    assert _errors(master) == [f"{fragment}:2: <glidein>: unknown attribute 'loop_delay'"]
+
+
+def test_all_errors_at_once_and_nothing_on_disk(tmp_path, capsys):
+    master = copy_example(tmp_path / "cfg")
+    for case in (
+        "unknown element",
+        "unknown attribute",
+        "wrong type",
+        "missing required",
+        "bad grid type gt2",
+    ):
+        old, new, _, _ = CASES[case]
+        _edit(master, old, new)
+    root = tmp_path / "root"
+    web = make_web_base(tmp_path / "web")
+    assert create_main([str(master), "--root", str(root), "--web-base", str(web)]) == 6
+    err = capsys.readouterr().err.splitlines()
+    assert len([line for line in err if line.startswith(f"{master}:")]) == 5
+    assert err[-1] == "create_glidein: 5 error(s); nothing was changed"
+    assert not root.exists()
+
+
+def test_bad_input_never_gives_a_traceback(tmp_path):
+    script = Path(sys.executable).parent / "create_glidein"
+    for args in (
+        ["/nonexistent/glideinWMS.xml"],
+        [str(EXAMPLE), "--web-base", str(tmp_path / "none")],
+    ):
+        done = subprocess.run(
+            [str(script), *args, "--root", str(tmp_path / "r")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode in (1, 6)
+        assert "Traceback" not in done.stderr and done.stderr.strip()
+    assert not (tmp_path / "r" / "var/lib/gwms-factory/work-dir").exists()
