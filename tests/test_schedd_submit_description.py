@@ -115,3 +115,11 @@ def test_bad_attrs_raise_value_error() -> None:
         parse_description("executable = x\n", {"bad name": 1})
     with pytest.raises(ValueError, match="unsupported job attribute value"):
         parse_description("executable = x\n", {"A": object()})
+
+
+def test_empty_values_are_accepted_as_empty() -> None:
+    # job.condor lines such as `x509userproxy = $ENV(X509_USER_PROXY:)` resolve to nothing.
+    text = "executable = /bin/true\nx509userproxy = \ntransfer_input_files = \narguments = a\n"
+    spec = parse_description(text, {}).spec(1, 0)
+    assert spec.transfer_input == ()
+    assert spec.args == ("a",)

@@ -174,7 +174,10 @@ def parse_description(
     values: dict[str, str] = {}
     custom: dict[str, str] = {}
     for key in raw:
-        expanded = opened.expand(key)
+        try:
+            expanded = opened.expand(key)
+        except KeyError:  # the bindings report a command with an empty value as missing
+            expanded = ""
         if key.startswith(("MY.", "+")):
             name = key[3:] if key.startswith("MY.") else key[1:]
             custom[_attr_name(name)] = _expression(expanded, name)
