@@ -383,6 +383,10 @@ class EntryGroupDaemon:
             except (UnsafeValueError, UnsafeValue) as err:
                 self._reject(state, Rejection(request.name, request.client_name, str(err)))
                 return False
+            # Condor-G logs and glidein output go to the per-user client log dir.
+            log_dir = self.factory.client_log_dir / f"user_{request.username}"
+            log_dir = log_dir / f"glidein_{self.factory.glidein_name}" / f"entry_{entry.name}"
+            log_dir.mkdir(parents=True, exist_ok=True)
             submitted = 0
             for i, size in enumerate(actions.clusters):
                 if i:
