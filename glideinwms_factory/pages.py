@@ -16,8 +16,10 @@ All text goes through lxml's HTML builder, so names and comments are escaped.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -476,3 +478,35 @@ def publish(
     write_metrics(Path(monitor_dir) / "metrics.prom", totals)
     PageWriter(monitor_dir, tool, factory_name).write(totals, downtimes)
     return totals
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m glideinwms_factory.pages MONITOR_DIR [ENTRY ...]`: one cycle by hand
+    (entries default to every entry_<e> folder there)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m glideinwms_factory.pages", description=main.__doc__
+    )
+    parser.add_argument("monitor_dir", type=Path)
+    parser.add_argument("entries", nargs="*")
+    parser.add_argument("--factory-name", default="")
+    args = parser.parse_args(argv)
+    if not args.monitor_dir.is_dir():
+        print(f"{parser.prog}: {args.monitor_dir} is not a directory", file=sys.stderr)
+        return 1
+    entries = args.entries or sorted(
+        p.name.removeprefix("entry_") for p in args.monitor_dir.glob("entry_*") if p.is_dir()
+    )
+    try:
+        totals = publish(args.monitor_dir, entries, factory_name=args.factory_name)
+    except (OSError, RRDError) as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{len(totals.entries)} entries aggregated, {len(totals.errors)} unreadable: "
+        f"{args.monitor_dir / 'index.html'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -194,3 +195,28 @@ def test_publish_runs_a_whole_monitoring_cycle(tmp_path: Path) -> None:
     assert "gwms_factory_glideins{" in (mon / "metrics.prom").read_text()
     assert "upgrade" in (mon / "entry_ce1" / "status.html").read_text()
     assert (mon / "images" / "total_status_day.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_command_line_cycle(tmp_path: Path) -> None:
+    mon = tmp_path / "mon"
+    EntryStatsWriter(mon, tmp_path / "log", "ce1").write(
+        EntryStats("ce1", T0, False, {"fe": ClientStats(status={"Idle": 2})})
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "glideinwms_factory.pages", str(mon)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "1 entries aggregated, 0 unreadable" in proc.stdout
+    assert (mon / "entry_ce1" / "status.html").is_file() and (mon / "metrics.prom").is_file()
+    bad = subprocess.run(
+        [sys.executable, "-m", "glideinwms_factory.pages", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "not a directory" in bad.stderr
