@@ -23,21 +23,21 @@ from datetime import datetime
 from pathlib import Path
 
 from glideinwms_factory import global_ads
-from glideinwms_factory.aggregate import aggregate
 from glideinwms_factory.entry.config import FactoryConfig, load_factory
-from glideinwms_factory.lib import downtimes, metrics, pidlock
+from glideinwms_factory.lib import downtimes, pidlock
 from glideinwms_factory.lib.descript import DescriptError
 from glideinwms_factory.lib.factory_key import FactoryKeys, drop_expired_old_key, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
 from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, embedded_state_dir, ensure_factory_token
 from glideinwms_factory.lib.pool.connect import open_pool as default_open_pool
-from glideinwms_factory.pages import PageWriter
+from glideinwms_factory.pages import publish
 from glideinwms_factory.supervisor import Child, RestartPolicy, Supervisor
 
 LOCK_FILE = Path("lock") / "glideinWMS.lock"
 WEB_PID_FILE = Path("lock") / "webserver.pid"
 POLL_SECONDS = 1.0
+STALE_STATS = 3600.0  # an entry silent this long is no longer counted at its last levels
 
 
 def entry_groups(entries: list[str], group_size: int) -> dict[str, list[str]]:
@@ -220,17 +220,21 @@ class FactoryDaemon:
         self.aggregate()
 
     def aggregate(self) -> None:
-        monitor = self.config.monitor_dir
+        """Entry stats -> factory XML, RRDs, metrics and pages (a dead entry goes stale)."""
         try:
-            totals = aggregate(monitor, self.entries)
             now = datetime.now().astimezone()
             dts = downtimes.DowntimeFile(self.config.downtimes_file).read().downtimes
             states = {}
             for entry in self.entries:
                 down = downtimes.entry_down(dts, entry, now) or downtimes.factory_down(dts, now)
                 states[entry] = (down is not None, down.comment if down else "")
-            PageWriter(monitor, factory_name=self.config.factory_name).write(totals, states)
-            metrics.write_metrics(monitor / "metrics.prom", totals)
+            publish(
+                self.config.monitor_dir,
+                self.entries,
+                states,
+                self.config.factory_name,
+                stale_after=STALE_STATS,
+            )
         except (OSError, ValueError) as err:
             self.log.error("aggregation failed: %s", err)
 
