@@ -317,10 +317,12 @@ class DowntimeFile:
         frontend: str = ALL,
         security_class: str = ALL,
         comment: str = "",
+        only_comment_prefix: str = "",
     ) -> bool:
         """End every matching line not yet ended at `now` at `until`; True if any was open.
 
         A matching line that would only start after `until` ends at its own start.
+        `only_comment_prefix` limits it to the lines one tool wrote (e.g. `infosys:`).
         """
         check_scope(entry, frontend, security_class)
         with self._locked(exclusive=True):
@@ -331,6 +333,8 @@ class DowntimeFile:
                 if downtime is None or downtime.ended(now):
                     continue
                 if not _matches_up(downtime, entry, frontend, security_class):
+                    continue
+                if not downtime.comment.startswith(only_comment_prefix):
                     continue
                 note = f"{downtime.comment}; {comment}" if comment else downtime.comment
                 closed = replace(downtime, end=max(until, downtime.start), comment=note)

@@ -1,0 +1,463 @@
+"""`factory_startup`: init.d-style control of one factory tree (operations.md §1).
+
+    factory_startup [--root WORK] start|stop|restart|force-reload|status
+    factory_startup reconfig [CONFIG] [yes|no] [-force_delete] [-comment C]
+    factory_startup down|up -entry factory|entries|All|ENTRY [-delay D] [-frontend F] \
+        [-security C] [-comment C]            (also the old form: down ENTRY [DELAY])
+    factory_startup statusdown -entry ENTRY|factory|entries|All [-delay D]
+    factory_startup add -entry E -start T [-end T] [-frontend F] [-security C] [-comment C]
+    factory_startup vacuum
+    factory_startup info [-dirs] [-entries [-all] [-schedd] [-CE]]
+    factory_startup infosysdown [-source FILE]
+
+Exit codes are LSB's: 0 ok, 1 failure, 2 bad syntax, 3 unknown command (status: 3 = not
+running, 1 = dead but the pid file remains), 6 not configured / bad config.
+The tree's own copy (WORK/factory_startup) passes `--root`; from the repository, give it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from glideinwms_factory.lib import descript, downtimes, pidlock
+
+EXIT_OK, EXIT_FAIL, EXIT_SYNTAX, EXIT_UNKNOWN, EXIT_NOT_CONFIGURED = 0, 1, 2, 3, 6
+LOCK = Path("lock") / "glideinWMS.lock"
+START_WAIT, STOP_WAIT, STOP_AGAIN_WAIT, KILL_WAIT = 15.0, 50.0, 15.0, 30.0
+
+
+class UsageError(Exception):
+    """Bad command line: exit 2 with the message."""
+
+
+# --- running the daemon -------------------------------------------------------------------
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def factory_state(work: Path) -> pidlock.State:
+    return pidlock.state(work / LOCK)
+
+
+def status(work: Path) -> int:
+    state = factory_state(work)
+    pid = pidlock.read_pid(work / LOCK)
+    if state is pidlock.State.RUNNING:
+        print(f"Running (pid {pid})")
+        return EXIT_OK
+    if state is pidlock.State.DEAD:
+        print(f"Not running, but its pid file remains (pid {pid} died): {work / LOCK}")
+        return EXIT_FAIL
+    print("Not running")
+    return EXIT_UNKNOWN
+
+
+def start(work: Path) -> int:
+    if factory_state(work) is pidlock.State.RUNNING:
+        print(f"Already running (pid {pidlock.read_pid(work / LOCK)})")
+        return EXIT_OK
+    log_dir = Path(descript.read_descript(work / "glidein.descript").get("LogDir", work / "log"))
+    (log_dir / "factory").mkdir(parents=True, exist_ok=True)
+    out_path = log_dir / "factory" / "factory.stdout.log"
+    with open(out_path, "ab") as out:
+        process = subprocess.Popen(
+            [
+                "nice",
+                "-n",
+                "2",
+                sys.executable,
+                "-m",
+                "glideinwms_factory.factory",
+                "--root",
+                str(work),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def up_or_dead() -> bool:
+        return factory_state(work) is pidlock.State.RUNNING or process.poll() is not None
+
+    _wait(up_or_dead, START_WAIT)
+    if factory_state(work) is pidlock.State.RUNNING and process.poll() is None:
+        print(f"Started (pid {process.pid})")
+        return EXIT_OK
+    tail = out_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+    print(f"Failed to start the factory: {tail[0]}", file=sys.stderr)
+    return EXIT_FAIL
+
+
+def stop(work: Path) -> int:
+    if factory_state(work) is not pidlock.State.RUNNING:
+        print("Not running")
+        return EXIT_OK
+    pid = pidlock.read_pid(work / LOCK)
+    if pid is None:
+        print("Running, but its pid file is unreadable", file=sys.stderr)
+        return EXIT_FAIL
+
+    def stopped() -> bool:
+        return factory_state(work) is not pidlock.State.RUNNING
+
+    for sig, wait in ((signal.SIGTERM, STOP_WAIT), (signal.SIGTERM, STOP_AGAIN_WAIT)):
+        _signal_group(pid, sig)
+        if _wait(stopped, wait):
+            print("Stopped")
+            return EXIT_OK
+    _signal_group(pid, signal.SIGKILL)
+    if _wait(stopped, KILL_WAIT):
+        print("Killed")
+        return EXIT_OK
+    print(f"Could not stop the factory (pid {pid})", file=sys.stderr)
+    return EXIT_FAIL
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the daemon leads its own process group
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def restart(work: Path) -> int:
+    code = stop(work)
+    return start(work) if code == EXIT_OK else code
+
+
+# --- reconfig -----------------------------------------------------------------------------
+
+
+def relocation_root(work: Path, configured_work: Path) -> Path | None:
+    """The `--root` a tree was created with: what prefixes the configured work dir."""
+    work, configured = work.resolve(), Path(configured_work)
+    if work == configured:
+        return None
+    text, tail = str(work), str(configured)
+    if configured.is_absolute() and text.endswith(tail):
+        return Path(text[: -len(tail)] or "/")
+    raise UsageError(f"the config's work dir {configured} is not this tree's ({work})")
+
+
+def reconfig(work: Path, args: Sequence[str]) -> int:
+    from glideinwms_factory.creation.config import ConfigInvalid, load_config
+    from glideinwms_factory.creation.install import StagingError, TreeError
+    from glideinwms_factory.creation.reconfig import reconfig_tree
+    from glideinwms_factory.lib.factory_key import ensure_key
+
+    words = [a for a in args if a not in ("yes", "no", "update_default_cfg", "-fix_rrd")]
+    force = "-force_delete" in words
+    words = [a for a in words if a != "-force_delete"]
+    config = Path(words[0]) if words else work / "glideinWMS.xml"
+    try:
+        root = relocation_root(work, load_config(config, None).dirs.work)
+    except ConfigInvalid as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        print(f"reconfig: {len(exc.issues)} error(s); nothing was changed", file=sys.stderr)
+        return EXIT_NOT_CONFIGURED
+    was_running = factory_state(work) is pidlock.State.RUNNING
+    if was_running and stop(work) != EXIT_OK:
+        return EXIT_FAIL
+    code = EXIT_OK
+    try:
+        summary = reconfig_tree(
+            config,
+            root,
+            force=force,
+            create_key=lambda w, bits: ensure_key(Path(w) / "rsa.key", bits),
+        )
+        for line in summary.lines():
+            print(line)
+    except ConfigInvalid as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        print(f"reconfig: {len(exc.issues)} error(s); nothing was changed", file=sys.stderr)
+        code = EXIT_NOT_CONFIGURED
+    except (StagingError, TreeError, OSError) as exc:
+        print(f"reconfig: {exc}; nothing was changed", file=sys.stderr)
+        code = EXIT_NOT_CONFIGURED
+    if was_running and start(work) != EXIT_OK:
+        return EXIT_FAIL
+    return code
+
+
+# --- downtimes ----------------------------------------------------------------------------
+
+
+def _options(args: Sequence[str], known: set[str], flags: set[str] = frozenset()) -> dict:
+    """`-name value` pairs and bare `-flag`s; anything else is a usage error."""
+    values: dict[str, str | bool] = {}
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word in flags:
+            values[word[1:]] = True
+            i += 1
+        elif word in known:
+            if i + 1 >= len(args):
+                raise UsageError(f"{word} needs a value")
+            values[word[1:]] = args[i + 1]
+            i += 2
+        else:
+            raise UsageError(f"unexpected argument {word!r}")
+    return values
+
+
+def _entries(work: Path) -> list[str]:
+    glidein = descript.read_descript(work / "glidein.descript")
+    return [e for e in glidein.get("Entries", "").split(",") if e]
+
+
+def _frontends(work: Path) -> dict[str, descript.FrontendInfo]:
+    return descript.read_frontends(work / "frontend.descript")
+
+
+def _target(work: Path, entry: str) -> str:
+    """`factory`, `All` (for `entries` or `All`), or a configured entry name."""
+    if entry == "factory":
+        return downtimes.FACTORY
+    if entry in ("entries", "All"):
+        return downtimes.ALL
+    if entry not in _entries(work):
+        raise LookupError(f"unknown entry {entry!r}")
+    return entry
+
+
+def _scope(work: Path, opts: dict) -> tuple[str, str]:
+    frontend = str(opts.get("frontend", downtimes.ALL))
+    security = str(opts.get("security", downtimes.ALL))
+    frontends = _frontends(work)
+    if frontend != downtimes.ALL and frontend not in frontends:
+        raise LookupError(f"unknown frontend {frontend!r}")
+    if security != downtimes.ALL:
+        classes = (
+            set(frontends[frontend].usermap)
+            if frontend != downtimes.ALL
+            else {c for f in frontends.values() for c in f.usermap}
+        )
+        if security not in classes:
+            raise LookupError(f"unknown security class {security!r}")
+    return frontend, security
+
+
+def _comment(opts: dict) -> str:
+    comment = str(opts.get("comment", ""))
+    if not comment and os.environ.get("GLIDEIN_MANDATORY_COMMENTS", "").lower() == "on":
+        raise UsageError("a -comment is mandatory (GLIDEIN_MANDATORY_COMMENTS=on)")
+    return comment
+
+
+def _normalize_down_args(args: Sequence[str]) -> list[str]:
+    """Accept the old positional form `down ENTRY [DELAY]` as `-entry ENTRY -delay DELAY`."""
+    if args and not args[0].startswith("-"):
+        rest = ["-entry", args[0]]
+        if len(args) > 1 and not args[1].startswith("-"):
+            rest += ["-delay", args[1]]
+            return rest + list(args[2:])
+        return rest + list(args[1:])
+    return list(args)
+
+
+DOWN_OPTIONS = {"-entry", "-delay", "-frontend", "-security", "-comment"}
+
+
+def down_or_up(work: Path, command: str, args: Sequence[str], now: datetime) -> int:
+    opts = _options(_normalize_down_args(args), DOWN_OPTIONS)
+    if "entry" not in opts:
+        raise UsageError(f"{command} needs -entry factory|entries|All|ENTRY")
+    try:
+        entry = _target(work, str(opts["entry"]))
+        frontend, security = _scope(work, opts)
+    except LookupError as err:
+        print(f"{command}: {err}", file=sys.stderr)
+        return EXIT_FAIL
+    delay = downtimes.parse_delay(str(opts.get("delay", "0")))
+    comment = _comment(opts)
+    dt_file = downtimes.DowntimeFile(_downtimes_path(work))
+    if command == "down":
+        added = dt_file.down(
+            downtimes.Downtime(now + delay, None, entry, frontend, security, comment)
+        )
+        print(f"{entry} down" + ("" if added else " (already covered)"))
+        return EXIT_OK
+    closed = dt_file.up(now + delay, now, entry, frontend, security, comment)
+    if not closed:
+        print(f"up: {entry} has no open downtime", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"{entry} up")
+    return EXIT_OK
+
+
+def add(work: Path, args: Sequence[str], now: datetime) -> int:
+    opts = _options(args, DOWN_OPTIONS | {"-start", "-end"})
+    if "entry" not in opts or "start" not in opts:
+        raise UsageError("add needs -entry ENTRY -start TIME [-end TIME]")
+    try:
+        entry = _target(work, str(opts["entry"]))
+        frontend, security = _scope(work, opts)
+    except LookupError as err:
+        print(f"add: {err}", file=sys.stderr)
+        return EXIT_FAIL
+    start_at = downtimes.parse_time_spec(str(opts["start"]), now)
+    end_at = downtimes.parse_time_spec(str(opts["end"]), now) if "end" in opts else None
+    added = downtimes.DowntimeFile(_downtimes_path(work)).down(
+        downtimes.Downtime(start_at, end_at, entry, frontend, security, _comment(opts))
+    )
+    print("added" if added else "already covered")
+    return EXIT_OK
+
+
+def statusdown(work: Path, args: Sequence[str], now: datetime) -> int:
+    opts = _options(_normalize_down_args(args), {"-entry", "-delay"})
+    entry = str(opts.get("entry", "All"))
+    when = now + downtimes.parse_delay(str(opts.get("delay", "0")))
+    parsed = downtimes.DowntimeFile(_downtimes_path(work)).read()
+    if entry in ("entries", "All"):
+        names = (["factory"] if entry == "All" else []) + _entries(work)
+    elif entry == "factory" or entry in _entries(work):
+        names = [entry]
+    else:
+        print(f"statusdown: unknown entry {entry!r}", file=sys.stderr)
+        return EXIT_FAIL
+    for name in names:
+        print(downtimes.statusdown_line(parsed.downtimes, name, when))
+    return EXIT_OK
+
+
+def _downtimes_path(work: Path) -> Path:
+    glidein = descript.read_descript(work / "glidein.descript")
+    return Path(glidein.get("DowntimesFile") or work / "glideinWMS.downtimes")
+
+
+# --- info and infosysdown -----------------------------------------------------------------
+
+
+def info(work: Path, args: Sequence[str]) -> int:
+    opts = _options(args, set(), {"-dirs", "-entries", "-all", "-schedd", "-CE"})
+    glidein = descript.read_descript(work / "glidein.descript")
+    if opts.get("dirs") or not opts:
+        for key in (
+            "WorkDir",
+            "StageDir",
+            "MonitorDir",
+            "LogDir",
+            "ClientLogBaseDir",
+            "ClientProxiesBaseDir",
+        ):
+            print(f"{key}: {glidein.get(key, '')}")
+    if opts.get("entries"):
+        names = sorted(p.name[len("entry_") :] for p in work.glob("entry_*") if p.is_dir())
+        enabled = set(_entries(work))
+        for name in names:
+            job = descript.read_descript(work / f"entry_{name}" / "job.descript")
+            if name not in enabled and not opts.get("all"):
+                continue
+            parts = [name]
+            if opts.get("all"):
+                parts.append("enabled" if name in enabled else "disabled")
+            if opts.get("schedd"):
+                parts.append(job.get("Schedd", ""))
+            if opts.get("CE"):
+                parts += [job.get("GridType", ""), job.get("Gatekeeper", "")]
+            print("\t".join(parts))
+    return EXIT_OK
+
+
+def infosysdown(work: Path, args: Sequence[str], now: datetime) -> int:
+    from glideinwms_factory.infosys import FileInfoSource, sync_downtimes
+
+    opts = _options(args, {"-source"})
+    source = FileInfoSource(Path(str(opts.get("source", work / "infosys_downtimes.txt"))))
+    gatekeepers = {
+        name: descript.read_descript(work / f"entry_{name}" / "job.descript").get("Gatekeeper", "")
+        for name in _entries(work)
+    }
+    changes = sync_downtimes(
+        source, gatekeepers, downtimes.DowntimeFile(_downtimes_path(work)), now
+    )
+    for line in changes:
+        print(line)
+    return EXIT_OK
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def _default_root() -> Path | None:
+    here = Path(sys.argv[0]).resolve().parent
+    return here if (here / "glidein.descript").exists() else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    work = None
+    if len(args) >= 2 and args[0] == "--root":
+        work, args = Path(args[1]), args[2:]
+    work = work or _default_root()
+    if not args:
+        print(__doc__, file=sys.stderr)
+        return EXIT_SYNTAX
+    if work is None or not (work / "glidein.descript").exists():
+        print("factory_startup: no factory tree here (give --root WORK)", file=sys.stderr)
+        return EXIT_NOT_CONFIGURED
+    work = work.resolve()
+    command, rest = args[0], args[1:]
+    now = datetime.now().astimezone()
+    simple = {
+        "start": start,
+        "stop": stop,
+        "restart": restart,
+        "force-reload": restart,
+        "status": status,
+    }
+    try:
+        if command in simple:
+            if rest:
+                raise UsageError(f"{command} takes no arguments")
+            return simple[command](work)
+        if command in ("reconfig", "upgrade"):
+            return reconfig(work, rest)
+        if command in ("down", "up"):
+            return down_or_up(work, command, rest, now)
+        if command == "add":
+            return add(work, rest, now)
+        if command == "vacuum":
+            removed = downtimes.DowntimeFile(_downtimes_path(work)).vacuum(now)
+            print(f"{removed} ended downtime(s) removed")
+            return EXIT_OK
+        if command == "statusdown":
+            return statusdown(work, rest, now)
+        if command == "info":
+            return info(work, rest)
+        if command == "infosysdown":
+            return infosysdown(work, rest, now)
+    except (UsageError, downtimes.DowntimeError) as err:
+        print(f"factory_startup {command}: {err}", file=sys.stderr)
+        return EXIT_SYNTAX
+    except descript.DescriptError as err:
+        print(f"factory_startup {command}: {err}", file=sys.stderr)
+        return EXIT_NOT_CONFIGURED
+    print(f"factory_startup: unknown command {command!r}", file=sys.stderr)
+    return EXIT_UNKNOWN
+
+
+if __name__ == "__main__":
+    sys.exit(main())
