@@ -24,10 +24,6 @@ from glideinwms_factory.entry.accounting import (
 from glideinwms_factory.entry.limits import EntryLimits
 
 LIMIT_PREFIX = "GlideinMonitorStatus_GlideFactoryLimit"
-# Hard-coded release rules (operations.md §3).
-MAX_RELEASABLE_HOLDS = 10
-FORCEX_HOLDS = 20
-HOLD_BACKOFF = 300  # seconds held per previous system hold before a release
 
 
 @dataclass(frozen=True)
@@ -210,10 +206,10 @@ def sanitize(jobs: Iterable[Job], limits: EntryLimits) -> Cleanup:
             stale_running.append(job.id)
         elif job.state is State.HELD:
             recoverable = limits.recoverable.recoverable(job.hold_code, job.hold_subcode)
-            if recoverable and job.system_holds <= MAX_RELEASABLE_HOLDS:
-                if job.age >= job.system_holds * HOLD_BACKOFF:
+            if recoverable and job.system_holds <= limits.max_releasable_holds:
+                if job.age >= job.system_holds * limits.hold_backoff:
                     release.append(job.id)
-            elif job.system_holds > FORCEX_HOLDS:
+            elif job.system_holds > limits.forcex_holds:
                 forcex.append(job.id)
             else:
                 unrecoverable.append(job.id)

@@ -73,6 +73,10 @@ class EntryLimits:
     stale_age_idle: int = 604800
     stale_age_running: int = 2678400
     recoverable: RecoverableCodes = RecoverableCodes()
+    # Release rules upstream hard-codes (operations.md §3); job.descript may override them.
+    max_releasable_holds: int = 10
+    forcex_holds: int = 20
+    hold_backoff: int = 300  # seconds held per previous system hold before a release
 
     def frontend(self, frontend_name: str) -> FrontendLimits:
         """The caps of `fe:sc`: its PerFrontendMax* entries, else the defaults."""
@@ -141,6 +145,9 @@ class EntryLimits:
             stale_age_idle=number("StaleAgeIdle", base.stale_age_idle),
             stale_age_running=number("StaleAgeRunning", base.stale_age_running),
             recoverable=parse_recoverable(recoverable_exitcodes),
+            max_releasable_holds=number("MaxReleasableHolds", base.max_releasable_holds),
+            forcex_holds=number("ForcexHolds", base.forcex_holds),
+            hold_backoff=number("HoldReleaseBackoff", base.hold_backoff),
         )
 
 
