@@ -1,0 +1,236 @@
+"""A real factory for integration tests: config -> tree -> factory_startup start.
+
+Everything is started for real: the embedded pool daemon, the web server, the factory
+and its entry daemons, glideins running glidein_startup.sh. Only the time scale differs
+from production (a loop of one second, short glidein lifetimes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from glideinwms_factory.lib.pool.embedded.auth import create_token, load_or_create_secret
+from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, EmbeddedSchedd
+
+BIN = Path(sys.executable).parent
+FRONTEND = "frontend@example.org"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str = "") -> object:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition}")
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class EntrySpec:
+    name: str
+    max_glideins: int = 10
+    max_idle: int = 5
+    max_held: int = 5
+    auth_method: str = "scitoken"
+
+
+def config_xml(
+    entries: Sequence[EntrySpec],
+    web_port: int,
+    slots: int = 2,
+    loop_delay: int = 1,
+    recoverable_exitcodes: str = "",
+    lifetime: int = 600,
+) -> str:
+    """A small master config on the embedded pool; glideins live `lifetime` seconds."""
+    blocks = []
+    for e in entries:
+        blocks.append(
+            f"""
+      <entry name="{e.name}" gridtype="condor" gatekeeper="ce.{e.name}.example.org"
+             auth_method="{e.auth_method}" trust_domain="grid" verbosity="fast" work_dir="AUTO">
+         <config>
+            <max_jobs>
+               <per_entry glideins="{e.max_glideins}" idle="{e.max_idle}" held="{e.max_held}"/>
+               <default_per_frontend glideins="{e.max_glideins}" idle="{e.max_idle}"
+                                     held="{e.max_held}"/>
+            </max_jobs>
+            <submit cluster_size="5" max_per_cycle="20" sleep="0" slots_layout="fixed"/>
+            <remove max_per_cycle="20" sleep="0"/>
+            <release max_per_cycle="20" sleep="0"/>
+         </config>
+         <attrs>
+            <attr name="GLIDEIN_Site" value="Site_{e.name}" glidein_publish="True"/>
+         </attrs>
+      </entry>"""
+        )
+    return f"""<glidein factory_name="testfactory" glidein_name="gtest" pool_backend="embedded"
+         loop_delay="{loop_delay}" advertise_delay="1" restart_attempts="5"
+         restart_interval="600" recoverable_exitcodes="{recoverable_exitcodes}">
+   <embedded_pool port="0" slots_per_site="{slots}"/>
+   <monitor base_dir="/monitor"/>
+   <security pub_key="RSA" key_length="2048">
+      <frontends>
+         <frontend name="vofrontend" identity="{FRONTEND}">
+            <security_classes>
+               <security_class name="frontend" username="vofe"/>
+               <security_class name="testing" username="vofe_test"/>
+            </security_classes>
+         </frontend>
+      </frontends>
+   </security>
+   <stage base_dir="/stage" web_base_url="http://127.0.0.1:{web_port}/stage"/>
+   <submit base_dir="/work" base_log_dir="/log" base_client_log_dir="/client_log"
+           base_client_proxies_dir="/client_proxies"/>
+   <attrs>
+      <attr name="GLIDEIN_Standin_Lifetime" value="{lifetime}" type="int" publish="True"
+            parameter="True" const="False"/>
+   </attrs>
+   <entries>{"".join(blocks)}
+   </entries>
+</glidein>
+"""
+
+
+@dataclass
+class Factory:
+    """A created tree (`root` relocates every path of the config)."""
+
+    root: Path
+    config: Path
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.work / "pool"
+
+    def startup(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(self.work / "factory_startup"), *args],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if check:
+            assert done.returncode == 0, f"factory_startup {args}: {done.stdout}{done.stderr}"
+        return done
+
+    @property
+    def address(self) -> str:
+        return (self.state_dir / "pool.address").read_text().strip()
+
+    def collector(self) -> EmbeddedCollector:
+        return EmbeddedCollector(self.address)
+
+    def schedd(self) -> EmbeddedSchedd:
+        token = create_token(load_or_create_secret(self.state_dir), "admin@example.org")
+        return EmbeddedSchedd(self.address, token)
+
+    def token_file(self, identity: str) -> Path:
+        path = self.root / f"{identity.split('@')[0]}.token"
+        path.write_text(create_token(load_or_create_secret(self.state_dir), identity) + "\n")
+        path.chmod(0o600)
+        return path
+
+    def frontend_sim(self, *args: str, identity: str | None = None) -> list[str]:
+        """The simulator's command line, as frontend@example.org unless told otherwise."""
+        command = [
+            str(BIN / "gwms-frontend-sim"),
+            "--pool",
+            self.address,
+            "--token",
+            str(self.token_file(FRONTEND)),
+            "--security-name",
+            "vofrontend",
+            "--security-class",
+            "frontend",
+        ]
+        if identity:
+            command += ["--identity", identity]
+        return [*command, *args]
+
+    def request(self, *args: str, identity: str | None = None) -> None:
+        """Advertise one request cycle (`--once`)."""
+        done = subprocess.run(
+            self.frontend_sim(*args, "--once", identity=identity),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def glideins(self, entry: str, *states: int) -> list:
+        ads = self.schedd().query(
+            f'GlideinEntryName =?= "{entry}"', ["ClusterId", "ProcId", "JobStatus"]
+        )
+        return [ad for ad in ads if not states or ad["JobStatus"] in states]
+
+    def ads(self, my_type: str) -> list:
+        return self.collector().query(f'GlideinMyType =?= "{my_type}"')
+
+    def log_text(self, entry: str) -> str:
+        return "".join(p.read_text() for p in (self.root / "log").rglob(f"entry_{entry}_*.log"))
+
+
+def create(tmp_path: Path, xml: str) -> Factory:
+    config = tmp_path / "glideinWMS.xml"
+    config.write_text(xml)
+    root = tmp_path / "tree"
+    done = subprocess.run(
+        [str(BIN / "create_glidein"), str(config), "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return Factory(root, config)
+
+
+def processes_under(path: Path) -> list[int]:
+    """Pids whose command line mentions `path` (the factory's daemons and its glideins)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(path) in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+@contextlib.contextmanager
+def running(factory: Factory) -> Iterator[Factory]:
+    """The factory started with factory_startup; stopped (and every process reaped) after."""
+    factory.startup("start")
+    try:
+        wait_for(lambda: (factory.state_dir / "pool.address").exists(), 30, "the pool")
+        yield factory
+    finally:
+        factory.startup("stop", check=False)
+        for pid in processes_under(factory.root):  # glideins outlive the factory by design
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

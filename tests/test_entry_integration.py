@@ -1,0 +1,173 @@
+"""The entry daemon end to end (issue 4): real pool, real factory, real glideins.
+
+One factory per test module keeps the suite fast; each test uses its own entry so that
+they do not see each other's glideins.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+from factory_testlib import EntrySpec, config_xml, create, free_port, running, wait_for
+
+from glideinwms_factory.lib.pool import JobAction, JobStatus
+from glideinwms_factory.lib.pool.embedded import control
+
+IDLE, RUNNING, HELD = JobStatus.IDLE, JobStatus.RUNNING, JobStatus.HELD
+ENTRIES = [
+    EntrySpec("busy", max_glideins=10, max_idle=5),
+    EntrySpec("shrink", max_glideins=10, max_idle=5),
+    EntrySpec("down", max_glideins=10, max_idle=5),
+    EntrySpec("spoof", max_glideins=10, max_idle=5),
+    EntrySpec("held", max_glideins=4, max_idle=4),
+    EntrySpec("outage", max_glideins=4, max_idle=4),
+]
+
+
+@pytest.fixture(scope="module")
+def factory(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("entry")
+    tree = create(tmp, config_xml(ENTRIES, free_port(), slots=2, recoverable_exitcodes="30"))
+    # Release held glideins at once (production waits 300 s per previous hold).
+    held_descript = tree.work / "entry_held" / "job.descript"
+    held_descript.write_text(
+        held_descript.read_text() + "HoldReleaseBackoff \t0\nMaxReleasableHolds \t2\n"
+    )
+    with running(tree):
+        wait_for(lambda: len(tree.ads("glidefactory")) == len(ENTRIES), 60, "entry ads")
+        yield tree
+
+
+def test_request_fills_slots_and_keeps_idle(factory):
+    factory.request("request", "--entry", "busy", "--idle", "5", "--max", "10")
+    # 2 slots on this site: 2 run, and the entry keeps 5 idle beside them (cap 10).
+    wait_for(lambda: len(factory.glideins("busy", RUNNING)) == 2, 60, "2 running")
+    wait_for(lambda: len(factory.glideins("busy", IDLE)) == 5, 60, "5 idle")
+
+    def reported():
+        ads = [a for a in factory.ads("glidefactoryclient") if a.get("ReqEntryName") == "busy"]
+        counts = ads and (
+            ads[0].get("GlideinMonitorStatusRunning"),
+            ads[0].get("GlideinMonitorStatusIdle"),
+        )
+        return counts == (2, 5) and ads[0]
+
+    ad = wait_for(reported, 60, "glidefactoryclient ad with 2 running, 5 idle")
+    assert ad["GlideinMonitorRequestedIdle"] == 5
+    assert ad["GlideinMonitorRequestedMaxGlideins"] == 10
+    assert ad["ReqClientName"] == "frontend.main"
+    assert ad["AuthenticatedIdentity"] == "gfactory@localhost"
+    # Never more than the request allows.
+    assert len(factory.glideins("busy", IDLE, RUNNING)) <= 10
+
+
+def test_lowering_the_request_removes_idle_glideins(factory):
+    factory.request("request", "--entry", "shrink", "--idle", "4", "--max", "6")
+    wait_for(lambda: len(factory.glideins("shrink", IDLE)) >= 3, 60, "idle glideins")
+    factory.request(
+        "request", "--entry", "shrink", "--idle", "0", "--max", "6", "--remove-excess", "IDLE"
+    )
+    wait_for(lambda: not factory.glideins("shrink", IDLE), 60, "idle glideins removed")
+    assert factory.glideins("shrink", RUNNING)  # running ones are left alone in IDLE mode
+    assert "removed" in factory.log_text("shrink")
+
+
+def test_entry_in_downtime_submits_nothing_and_says_so(factory):
+    factory.startup("down", "-entry", "down", "-comment", "maintenance")
+
+    def ad_down():
+        ads = [a for a in factory.ads("glidefactory") if a.get("EntryName") == "down"]
+        return ads and ads[0].get("GLIDEIN_In_Downtime") is True and ads[0]
+
+    ad = wait_for(ad_down, 30, "downtime in the ad")
+    assert ad["GLIDEIN_Downtime_Comment"] == "maintenance"
+    factory.request("request", "--entry", "down", "--idle", "3", "--max", "5")
+    wait_for(
+        lambda: any(
+            a.get("ReqEntryName") == "down" and a.get("GlideinMonitorRequestedAdjustedIdle") == 0
+            for a in factory.ads("glidefactoryclient")
+        ),
+        30,
+        "adjusted idle 0 while down",
+    )
+    assert factory.glideins("down") == []
+    factory.startup("up", "-entry", "down")
+    wait_for(lambda: factory.glideins("down"), 60, "submissions after up")
+
+
+def test_spoofed_request_is_rejected_and_the_good_one_served(factory):
+    # Same entry, two frontend groups: one signs as somebody else than its token says.
+    factory.request(
+        "--group",
+        "evil",
+        "request",
+        "--entry",
+        "spoof",
+        "--idle",
+        "2",
+        "--max",
+        "2",
+        identity="mallory@example.org",
+    )
+    factory.request("--group", "good", "request", "--entry", "spoof", "--idle", "2", "--max", "2")
+    wait_for(lambda: factory.glideins("spoof"), 60, "the good request served")
+    log = factory.log_text("spoof")
+    assert "spoofed request" in log and "frontend.evil" in log
+    clients = {
+        a["ReqClientName"]
+        for a in factory.ads("glidefactoryclient")
+        if a.get("ReqEntryName") == "spoof"
+    }
+    assert clients == {"frontend.good"}
+    status = (factory.root / "monitor" / "entry_spoof" / "schedd_status.xml").read_text()
+    assert "frontend.evil" in status  # the rejection is counted for that client
+
+
+def test_held_glideins_are_released_up_to_the_limit_then_removed(factory):
+    factory.request("request", "--entry", "held", "--idle", "1", "--max", "1")
+    (job,) = wait_for(lambda: factory.glideins("held"), 60, "a glidein")
+    job_id = f"{job['ClusterId']}.{job['ProcId']}"
+    schedd = factory.schedd()
+    for _ in range(2):  # recoverable system holds (code 30): released each time
+        schedd.act(JobAction.HOLD, [job_id], "site trouble", hold_code=30)
+        wait_for(
+            lambda: (
+                schedd.query(f"ClusterId == {job['ClusterId']}", ["JobStatus"])[0]["JobStatus"]
+                != HELD
+            ),
+            60,
+            "release",
+        )
+    assert "released 1 glidein(s): " + job_id in factory.log_text("held")
+    schedd.act(JobAction.HOLD, [job_id], "site trouble again", hold_code=30)  # third: over 2
+    wait_for(
+        lambda: (
+            schedd.query(f"ClusterId == {job['ClusterId']}", ["JobStatus"])[0]["JobStatus"]
+            == JobStatus.REMOVED
+        ),
+        60,
+        "removal after too many holds",
+    )
+
+
+def test_pool_outage_backs_off_and_recovers_without_duplicates(factory):
+    factory.request("request", "--entry", "outage", "--idle", "2", "--max", "4")
+    wait_for(lambda: len(factory.glideins("outage")) >= 2, 60, "glideins before the outage")
+    address = factory.address
+    control.stop(factory.state_dir)
+    wait_for(lambda: "pool unreachable" in factory.log_text("outage"), 30, "the entry noticing")
+    time.sleep(3)  # the outage itself: several entry iterations fail meanwhile
+    port = int(address.rsplit(":", 1)[1])
+    assert control.start(factory.state_dir, port=port, slots=2) == address
+    wait_for(
+        lambda: any(a.get("EntryName") == "outage" for a in factory.ads("glidefactory")),
+        60,
+        "the entry advertising again",
+    )
+    factory.request("request", "--entry", "outage", "--idle", "2", "--max", "4")
+    time.sleep(5)  # a few iterations after recovery
+    alive = factory.glideins("outage", IDLE, RUNNING)
+    assert 2 <= len(alive) <= 4, alive  # the cap holds: nothing was submitted twice
