@@ -6,8 +6,6 @@ they do not see each other's glideins.
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 
 import pytest
