@@ -152,7 +152,7 @@ def test_index_answers_equal_a_full_scan(constraint):
     expr = classad2.ExprTree(constraint)
     expected = sorted(a["Name"] for a in ads if expr.eval(a) is True)
     assert names(store, constraint) == expected
-    assert expected or constraint == 'MyType == "nothing"'
+    assert expected or constraint in ('MyType == "nothing"', 'MyType =?= "GLIDECLIENT"')
 
 
 def test_string_list_functions_work_in_a_fresh_process():
