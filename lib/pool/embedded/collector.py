@@ -174,7 +174,7 @@ class CollectorStore:
         ]
 
     def query_blocks(self, constraint: str = "true", projection: Sequence[str] = ()) -> list[str]:
-        """Wire blocks of the live ads matching `constraint` (only `projection` if given)."""
+        """Wire lines of the live ads matching `constraint` (only `projection` if given)."""
         matches = self._matching(constraint)
         if not projection:
             return [entry.text for entry in matches]
