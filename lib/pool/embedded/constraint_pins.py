@@ -11,6 +11,7 @@ keys are lower-cased too, so the candidates are a superset of the matches.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 _NAME = r"([A-Za-z_][A-Za-z0-9_]*)"
 _STRING = r'"([^"\\]*)"'
@@ -24,45 +25,10 @@ _LIST_MEMBER = re.compile(
 _LIST_SPLIT = re.compile(r"[ ,]+")
 
 
-def _strip_parens(text: str) -> str:
-    """Drop parentheses that enclose the whole expression."""
-    text = text.strip()
-    while text.startswith("(") and _closing_paren(text, 0) == len(text) - 1:
-        text = text[1:-1].strip()
-    return text
-
-
-def _closing_paren(text: str, start: int) -> int:
-    """Index of the parenthesis closing the one at `start` (-1 if unbalanced)."""
+def _scan(text: str) -> Iterator[tuple[int, str, int]]:
+    """(index, char, nesting depth after it) for every char outside string literals."""
     depth = 0
     in_string = False
-    index = start
-    while index < len(text):
-        char = text[index]
-        if in_string:
-            if char == "\\":
-                index += 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return index
-        index += 1
-    return -1
-
-
-def conjuncts(constraint: str) -> list[str]:
-    """The top-level `&&` operands of a constraint, flattened through parentheses."""
-    text = _strip_parens(constraint)
-    parts: list[str] = []
-    depth = 0
-    in_string = False
-    start = 0
     index = 0
     while index < len(text):
         char = text[index]
@@ -73,19 +39,39 @@ def conjuncts(constraint: str) -> list[str]:
                 in_string = False
         elif char == '"':
             in_string = True
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif depth == 0 and (
-            text.startswith("||", index) or (char == "?" and text[index - 1 : index + 2] != "=?=")
-        ):
-            return [text]  # `||` and `?:` bind looser than `&&`: nothing is pinned
-        elif char == "&" and depth == 0 and text.startswith("&&", index):
-            parts.append(text[start:index])
-            start = index + 2
-            index += 1
+        else:
+            depth += (char in "([{") - (char in ")]}")
+            yield index, char, depth
         index += 1
+
+
+def _strip_parens(text: str) -> str:
+    """Drop parentheses that enclose the whole expression."""
+    text = text.strip()
+    while text.startswith("(") and _closing_paren(text) == len(text) - 1:
+        text = text[1:-1].strip()
+    return text
+
+
+def _closing_paren(text: str) -> int:
+    """Index of the parenthesis closing the one `text` starts with (-1 if unbalanced)."""
+    return next((index for index, _, depth in _scan(text) if depth == 0), -1)
+
+
+def conjuncts(constraint: str) -> list[str]:
+    """The top-level `&&` operands of a constraint, flattened through parentheses."""
+    text = _strip_parens(constraint)
+    parts: list[str] = []
+    start = 0
+    skip_to = 0
+    for index, char, depth in _scan(text):
+        if depth != 0 or index < skip_to:
+            continue
+        if text.startswith("||", index) or (char == "?" and text[index - 1 : index + 2] != "=?="):
+            return [text]  # `||` and `?:` bind looser than `&&`: nothing is pinned
+        if text.startswith("&&", index):
+            parts.append(text[start:index])
+            start = skip_to = index + 2
     parts.append(text[start:])
     if len(parts) == 1:
         return [text]
