@@ -16,24 +16,10 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from glideinwms_factory.lib.pool.embedded.query_index import ACCOUNTING_PROJECTION as PROJECTION
 from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
 
 CLIENTS = 10
-PROJECTION = [
-    "JobStatus",
-    "GridJobStatus",
-    "ServerTime",
-    "EnteredCurrentStatus",
-    "GlideinEntrySubmitFile",
-    "GlideinCredentialIdentifier",
-    "HoldReasonCode",
-    "HoldReasonSubCode",
-    "HoldReason",
-    "NumSystemHolds",
-    "GlideinFrontendName",
-    "GlideinClient",
-    "GlideinSecurityClass",
-]
 
 
 def glidein_description(workdir: pathlib.Path, entry: str) -> str:
@@ -120,7 +106,10 @@ def main() -> None:
         timed("full-scan query, warm", lambda: core.query(full_scan, ["ClusterId"]))
         timed("all jobs, ClusterId projection", lambda: core.query("true", ["ClusterId"]))
         timed("all jobs, full ads", lambda: core.query())
-        timed("indexed per-entry accounting query", lambda: core.query(accounting, PROJECTION))
+        timed(
+            "indexed per-entry accounting query",
+            lambda: core.query(accounting, PROJECTION),
+        )
         timed("indexed per-entry+client query", lambda: core.query(per_client, PROJECTION))
         n = 100
         start = time.perf_counter()

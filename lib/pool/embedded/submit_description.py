@@ -18,6 +18,8 @@ from typing import Any
 import classad2
 import htcondor2
 
+from glideinwms_factory.lib.pool.embedded.expr_scan import outside_strings
+
 UNIVERSES = {"vanilla": 5, "scheduler": 7, "grid": 9, "local": 12}
 
 # Stand-ins for the per-proc macros: valid in expressions, arguments, paths and strings.
@@ -291,26 +293,19 @@ def _expression(text: str, name: str) -> str:
 
 def _single_expression(text: str) -> bool:
     depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in ";\n":
-            return False
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth < 0:
+    try:
+        for _, char in outside_strings(text):
+            if char in ";\n":
                 return False
-    return depth == 0 and not in_string
+            if char in "([{":
+                depth += 1
+            elif char in ")]}":
+                depth -= 1
+                if depth < 0:
+                    return False
+    except ValueError:
+        return False
+    return depth == 0
 
 
 def _boolean(text: str, name: str) -> bool:
