@@ -24,6 +24,12 @@ def test_pins_read_only_safe_top_level_conjuncts() -> None:
         "glideinentryname": "e2",
         "glideinclient": "c",
     }
+    # Operators and brackets inside string literals are not structure.
+    assert pins('(GlideinEntryName =?= "a&&b") && GlideinClient =?= "x)||("') == {
+        "glideinentryname": "a&&b",
+        "glideinclient": "x)||(",
+    }
+    assert pins('GlideinEntryName =?= "a" && (JobStatus == 1') == {}
     assert pins('GlideinClient =?= "a" || GlideinClient =?= "b"') == {}
     assert pins('GlideinEntryName =?= "a" && JobStatus == 1 || true') == {}
     assert pins('!(GlideinEntryName =?= "a")') == {}

@@ -135,28 +135,20 @@ def _conjuncts(expression: str) -> list[str]:
 
 def _split_top_level(text: str) -> list[str] | None:
     parts: list[str] = []
-    depth = start = 0
+    start = 0
     skip_to = -1
     try:
-        for i, char in outside_strings(text):
-            if i <= skip_to:
+        for i, char, depth in outside_strings(text):
+            if depth or i <= skip_to:
                 continue
-            if char in "([{":
-                depth += 1
-            elif char in ")]}":
-                depth -= 1
-                if depth < 0:
-                    return None
-            elif depth == 0 and text.startswith("=?=", i):
+            if text.startswith("=?=", i):
                 skip_to = i + 2
-            elif depth == 0 and (text.startswith("||", i) or char == "?"):
+            elif text.startswith("||", i) or char == "?":
                 return None
-            elif depth == 0 and text.startswith("&&", i):
+            elif text.startswith("&&", i):
                 parts.append(text[start:i].strip())
                 start, skip_to = i + 2, i + 1
     except ValueError:
-        return None
-    if depth:
         return None
     parts.append(text[start:].strip())
     return parts
@@ -165,15 +157,10 @@ def _split_top_level(text: str) -> list[str] | None:
 def _strip_parens(text: str) -> str | None:
     """Remove parentheses that wrap the whole text; None if unbalanced."""
     while text.startswith("(") and text.endswith(")"):
-        depth = 0
         try:
-            for i, char in outside_strings(text):
-                if char == "(":
-                    depth += 1
-                elif char == ")":
-                    depth -= 1
-                    if depth == 0 and i != len(text) - 1:
-                        return text
+            for i, char, depth in outside_strings(text):
+                if char == ")" and depth == 0 and i != len(text) - 1:
+                    return text
         except ValueError:
             return None
         text = text[1:-1].strip()

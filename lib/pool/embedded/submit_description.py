@@ -292,20 +292,10 @@ def _expression(text: str, name: str) -> str:
 
 
 def _single_expression(text: str) -> bool:
-    depth = 0
     try:
-        for _, char in outside_strings(text):
-            if char in ";\n":
-                return False
-            if char in "([{":
-                depth += 1
-            elif char in ")]}":
-                depth -= 1
-                if depth < 0:
-                    return False
+        return not any(char in ";\n" for _, char, _ in outside_strings(text))
     except ValueError:
         return False
-    return depth == 0
 
 
 def _boolean(text: str, name: str) -> bool:
