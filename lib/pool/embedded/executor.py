@@ -144,8 +144,19 @@ def process_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-def is_alive(pid: int, ticks: int) -> bool:
-    return pid > 0 and process_ticks(pid) == ticks
+def owns_group(pgid: int, ticks: int) -> bool:
+    """Whether process group `pgid` still exists and is the job's.
+
+    The leader's start time proves it while the leader lives; once the leader is gone,
+    a group with that id can only be the job's leftovers, because Linux never hands
+    out a pid that is still in use as a process group id.
+    """
+    if pgid <= 0:
+        return False
+    leader_ticks = process_ticks(pgid)
+    if leader_ticks is not None:
+        return leader_ticks == ticks
+    return group_alive(pgid)
 
 
 def group_alive(pgid: int) -> bool:

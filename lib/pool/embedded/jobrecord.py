@@ -7,15 +7,14 @@ record changes.
 
 from __future__ import annotations
 
-import dataclasses
-import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import classad2
 
 from glideinwms_factory.lib.pool import JobStatus
-from glideinwms_factory.lib.pool.embedded.submit_description import JobSpec
+from glideinwms_factory.lib.pool.embedded.submit_description import JobSpec, literal
 
 GRID_UNIVERSE = 9
 
@@ -111,34 +110,63 @@ class JobRecord:
         self._ad = None
 
     def ad(self, schedd_name: str) -> classad2.ClassAd:
-        """The job's ClassAd (cached); custom attributes never override managed ones."""
+        """The job's full ClassAd, cached for constraint evaluation: never hand it out."""
         if self._ad is None:
-            self._ad = _build_ad(self, schedd_name)
+            self._ad = _classad(_attribute_texts(self, schedd_name))
         return self._ad
 
-    def to_json(self) -> str:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "_ad"}
-        data["spec"] = dataclasses.asdict(self.spec)
-        data["status"] = int(self.status)
-        return json.dumps(data, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> JobRecord:
-        data: dict[str, Any] = json.loads(text)
-        spec = data.pop("spec")
-        spec["args"] = tuple(spec["args"])
-        spec["transfer_input"] = tuple(spec["transfer_input"])
-        data["spec"] = JobSpec(**spec)
-        data["status"] = JobStatus(data["status"])
-        return cls(**data)
+    def project(
+        self, names: Sequence[str], schedd_name: str, extra: Mapping[str, Any]
+    ) -> classad2.ClassAd:
+        """A new ad with the `names` attributes (all if empty) plus `extra` ones if asked."""
+        wanted = {name.lower() for name in names} if names else None
+        texts = _attribute_texts(self, schedd_name, wanted)
+        texts.update(
+            (name, literal(value))
+            for name, value in extra.items()
+            if wanted is None or name.lower() in wanted
+        )
+        return _classad(texts)
 
 
-def _build_ad(job: JobRecord, schedd_name: str) -> classad2.ClassAd:
+def _classad(texts: Mapping[str, str]) -> classad2.ClassAd:
+    """One parse of new-syntax text: several times faster than setting items one by one.
+
+    Safe because every expression text was checked to be exactly one expression.
+    """
+    return classad2.ClassAd("[" + "; ".join(f"{n} = {t}" for n, t in texts.items()) + "]")
+
+
+def _attribute_texts(
+    job: JobRecord, schedd_name: str, wanted: set[str] | None = None
+) -> dict[str, str]:
+    """Attribute name -> expression text (only `wanted` lower-cased names if given).
+
+    Custom attributes never override managed ones.
+    """
     spec = job.spec
-    ad = classad2.ClassAd()
-    for name, text in spec.custom.items():
-        if name.lower() not in MANAGED_ATTRS:
-            ad[name] = classad2.ExprTree(text)
+    texts = {
+        name: text
+        for name, text in spec.custom.items()
+        if name.lower() not in MANAGED_ATTRS and (wanted is None or name.lower() in wanted)
+    }
+    managed = _managed(job, schedd_name)
+    managed_texts = {
+        "PeriodicHold": spec.periodic_hold,
+        "PeriodicRelease": spec.periodic_release,
+        "PeriodicRemove": spec.periodic_remove,
+        "LeaveJobInQueue": spec.leave_in_queue,
+    }
+    if wanted is not None:
+        managed = {k: v for k, v in managed.items() if k.lower() in wanted}
+        managed_texts = {k: v for k, v in managed_texts.items() if k.lower() in wanted}
+    texts.update((name, literal(value)) for name, value in managed.items())
+    texts.update(managed_texts)
+    return texts
+
+
+def _managed(job: JobRecord, schedd_name: str) -> dict[str, Any]:
+    spec = job.spec
     managed: dict[str, Any] = {
         "MyType": "Job",
         "TargetType": "Machine",
@@ -176,10 +204,4 @@ def _build_ad(job: JobRecord, schedd_name: str) -> classad2.ClassAd:
         managed["JobCurrentStartDate"] = job.current_start
     if job.remove_reason:
         managed["RemoveReason"] = job.remove_reason
-    for name, value in managed.items():
-        ad[name] = value
-    ad["PeriodicHold"] = classad2.ExprTree(spec.periodic_hold)
-    ad["PeriodicRelease"] = classad2.ExprTree(spec.periodic_release)
-    ad["PeriodicRemove"] = classad2.ExprTree(spec.periodic_remove)
-    ad["LeaveJobInQueue"] = classad2.ExprTree(spec.leave_in_queue)
-    return ad
+    return managed

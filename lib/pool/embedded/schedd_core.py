@@ -50,6 +50,7 @@ Key = tuple[int, int]
 MAX_JOBS_PER_SUBMIT = 100_000
 HOLD_USER_REQUEST = 1
 HOLD_JOB_POLICY = 3
+HOLD_SUBMITTED_ON_HOLD = 15
 _TERMINAL = (JobStatus.COMPLETED, JobStatus.REMOVED)
 _POLICY_BATCH = 2000
 
@@ -152,7 +153,7 @@ class ScheddCore:
         """Queue jobs of a submit description; returns the new cluster id."""
         if count < 0 or count > MAX_JOBS_PER_SUBMIT:
             raise ValueError(f"count must be between 0 and {MAX_JOBS_PER_SUBMIT}")
-        parsed = parse_description(description, attrs)
+        parsed = parse_description(description, attrs, str(self._default_iwd))
         total = count or parsed.queue_count
         if total < 1 or total > MAX_JOBS_PER_SUBMIT:
             raise ValueError(f"the number of jobs must be between 1 and {MAX_JOBS_PER_SUBMIT}")
@@ -161,7 +162,7 @@ class ScheddCore:
             cluster = self._next_cluster
             self._next_cluster += 1
             now = int(time.time())
-            specs = [parsed.spec(cluster, proc, str(self._default_iwd)) for proc in range(total)]
+            specs = [parsed.spec(cluster, proc) for proc in range(total)]
             _check_paths(specs)
             jobs = [
                 JobRecord(
@@ -174,11 +175,28 @@ class ScheddCore:
                 )
                 for proc, spec in enumerate(specs)
             ]
-            store.add_cluster(cluster, jobs)
+            for job in jobs:
+                if job.spec.hold:
+                    job.status = JobStatus.HELD
+                    job.hold_reason, job.hold_code = "submitted on hold", HOLD_SUBMITTED_ON_HOLD
+            store.add_cluster(cluster, parsed.template, jobs)
             for job in jobs:
                 self._add(job)
-                self._enqueue(job)
                 self._events.append(userlog.submitted(job.spec.user_log, cluster, job.proc, now))
+                if job.status is JobStatus.IDLE:
+                    self._enqueue(job)
+                else:
+                    self._events.append(
+                        userlog.held(
+                            job.spec.user_log,
+                            cluster,
+                            job.proc,
+                            now,
+                            job.hold_reason,
+                            job.hold_code,
+                            0,
+                        )
+                    )
             self._flush()
         return cluster
 
@@ -189,19 +207,11 @@ class ScheddCore:
         expression = _expression(constraint)
         with self._lock:
             self._require_store()
-            now = int(time.time())
-            result = []
-            for job in self._select(constraint, expression):
-                ad = job.ad(self._name)
-                copy = classad2.ClassAd()
-                for name in projection or ad.keys():
-                    value = ad.lookup(name) if name in ad else None
-                    if value is not None:
-                        copy[name] = value
-                if not projection or any(n.lower() == "servertime" for n in projection):
-                    copy["ServerTime"] = now
-                result.append(copy)
-            return result
+            extra = {"ServerTime": int(time.time())}
+            return [
+                job.project(projection, self._name, extra)
+                for job in self._select(constraint, expression)
+            ]
 
     def act(
         self,
@@ -245,6 +255,8 @@ class ScheddCore:
 
     def _select(self, constraint: str, expression: classad2.ExprTree) -> Iterable[JobRecord]:
         """Jobs whose ad makes `expression` true; index-pruned when the constraint allows."""
+        if constraint.strip().lower() in ("", "true"):
+            return list(self._jobs.values())
         candidates = self._index.candidates(pins(constraint)) if self._jobs else None
         if candidates is None:
             jobs: Iterable[JobRecord] = list(self._jobs.values())
@@ -359,10 +371,8 @@ class ScheddCore:
         self._events.append(userlog.executing(job.spec.user_log, job.cluster, job.proc, now))
 
     def _complete(self, job: JobRecord, exit_code: int, now: float) -> None:
-        popen = self._running.pop((job.cluster, job.proc), None)
-        if popen is not None or executor.is_alive(job.pid, job.pid_ticks):
-            # Like HTCondor, a job's leftover processes end with the job.
-            executor.signal_group(job.pid, signal.SIGKILL)
+        self._running.pop((job.cluster, job.proc), None)
+        self._kill_leftovers(job)
         self._site_running[job.site] -= 1
         self._set_status(job, JobStatus.COMPLETED, now)
         job.exit_code = exit_code
@@ -377,12 +387,19 @@ class ScheddCore:
     def _evict(self, job: JobRecord, now: float) -> None:
         """A running job whose process vanished without an exit code runs again."""
         self._running.pop((job.cluster, job.proc), None)
+        self._kill_leftovers(job)
         self._site_running[job.site] -= 1
         executor.clean_scratch(job.scratch)
         job.pid = job.pid_ticks = 0
         job.scratch = ""
         self._set_status(job, JobStatus.IDLE, now)
         self._enqueue(job)
+
+    @staticmethod
+    def _kill_leftovers(job: JobRecord) -> None:
+        """Like HTCondor, a job's leftover processes end with the job."""
+        if executor.owns_group(job.pid, job.pid_ticks):
+            executor.signal_group(job.pid, signal.SIGKILL)
 
     # ----------------------------------------------------------------- scheduler
 
@@ -424,7 +441,7 @@ class ScheddCore:
                 code = executor.read_exit_code(job.scratch)
                 if code is not None:
                     self._complete(job, code, now)
-                elif not executor.is_alive(job.pid, job.pid_ticks):
+                elif executor.process_ticks(job.pid) != job.pid_ticks:
                     code = executor.read_exit_code(job.scratch)
                     if code is not None:
                         self._complete(job, code, now)
@@ -473,20 +490,21 @@ class ScheddCore:
         spec = job.spec
         if job.status in _TERMINAL:
             return
-        if self._true(job, spec.periodic_remove):
+        if self._true(job, "PeriodicRemove", spec.periodic_remove):
             reason = f"The job attribute PeriodicRemove expression '{spec.periodic_remove}'"
             self._remove(job, now, reason + " evaluated to TRUE")
         elif job.status is JobStatus.HELD:
-            if self._true(job, spec.periodic_release):
+            if self._true(job, "PeriodicRelease", spec.periodic_release):
                 self._release(job, now, "The PeriodicRelease expression evaluated to TRUE")
-        elif self._true(job, spec.periodic_hold):
+        elif self._true(job, "PeriodicHold", spec.periodic_hold):
             reason = f"The job attribute PeriodicHold expression '{spec.periodic_hold}'"
             self._hold(job, now, reason + " evaluated to TRUE", HOLD_JOB_POLICY, 0, True)
 
-    def _true(self, job: JobRecord, expression: str) -> bool:
+    def _true(self, job: JobRecord, attr: str, expression: str) -> bool:
+        """Whether the job ad's policy attribute `attr` (text `expression`) is true."""
         if expression.strip().lower() == "false":
             return False
-        return job.ad(self._name).eval(expression) is True
+        return job.ad(self._name).eval(attr) is True
 
     def _purge(self, now: float) -> None:
         """Finished jobs leave the queue after `linger` seconds unless LeaveJobInQueue."""
@@ -496,7 +514,7 @@ class ScheddCore:
             if job.status in _TERMINAL
             and now - job.entered >= self.linger
             and job.pid == 0
-            and not self._true(job, job.spec.leave_in_queue)
+            and not self._true(job, "LeaveJobInQueue", job.spec.leave_in_queue)
         ]
         if not gone:
             return
@@ -528,7 +546,7 @@ class ScheddCore:
                 self._site_running[job.site] += 1
             elif job.status is JobStatus.IDLE:
                 self._enqueue(job)
-            elif job.pid and executor.is_alive(job.pid, job.pid_ticks):
+            elif executor.owns_group(job.pid, job.pid_ticks):
                 self._dying[job.pid] = _Dying(key, None, now, job.scratch)
             elif job.pid:
                 executor.clean_scratch(job.scratch)

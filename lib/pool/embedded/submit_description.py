@@ -7,22 +7,27 @@ sentinels before expansion and filled in per job here.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import classad2
 import htcondor2
 
-UNIVERSES = {"vanilla": 5, "scheduler": 7, "grid": 9, "local": 12}
-UNIVERSE_NAMES = {code: name for name, code in UNIVERSES.items()}
+from glideinwms_factory.lib.pool.embedded.expr_scan import outside_strings
 
-_CLUSTER = "@@GWMS_CLUSTER@@"
-_PROC = "@@GWMS_PROC@@"
+UNIVERSES = {"vanilla": 5, "scheduler": 7, "grid": 9, "local": 12}
+
+# Stand-ins for the per-proc macros: valid in expressions, arguments, paths and strings.
+_CLUSTER = "GwmsMacroCluster8f3a"
+_PROC = "GwmsMacroProc8f3a"
 _PROC_MACRO = re.compile(r"\$\((Cluster|ClusterId|Process|ProcId)\)", re.IGNORECASE)
-_ATTR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_ATTR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f]*')
 _TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 _FALSE_WORDS = {"false", "f", "no", "n", "0", ""}
 
@@ -49,74 +54,109 @@ class JobSpec:
     periodic_release: str
     periodic_remove: str
     leave_in_queue: str
+    hold: bool
     custom: dict[str, str]
+
+
+_SPEC_FIELDS = tuple(f.name for f in fields(JobSpec))
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedDescription:
-    """An expanded description with per-proc macros still open, plus its queue count."""
+    """A validated spec whose per-proc macros are still open, plus its queue count."""
 
-    values: dict[str, str]
-    custom: dict[str, str]
-    queue_count: int
+    template: JobSpec
+    queue_count: int = 1
+    open_fields: tuple[str, ...] = ()
 
-    def spec(self, cluster: int, proc: int, default_iwd: str) -> JobSpec:
-        """The spec of job `cluster.proc`; raises ValueError for invalid commands."""
+    @classmethod
+    def of(cls, template: JobSpec, queue_count: int = 1) -> ParsedDescription:
+        open_fields = tuple(f for f in _SPEC_FIELDS if _is_open(getattr(template, f)))
+        return cls(template, queue_count, open_fields)
 
-        def get(name: str, default: str = "") -> str:
-            raw = self.values.get(name)
-            if raw is None:
-                return default
-            return raw.replace(_CLUSTER, str(cluster)).replace(_PROC, str(proc)).strip()
+    def spec(self, cluster: int, proc: int) -> JobSpec:
+        """The spec of job `cluster.proc`: macros filled in, unchanged parts shared."""
+        if not self.open_fields:
+            return self.template
+        numbers = (str(cluster), str(proc))
+        changes = {f: _fill(getattr(self.template, f), *numbers) for f in self.open_fields}
+        return dataclasses.replace(self.template, **changes)
 
-        universe_name = get("universe", "vanilla").lower()
-        if universe_name not in UNIVERSES:
-            raise ValueError(f"unsupported universe {universe_name!r}")
-        cmd = get("executable")
-        if not cmd:
-            raise ValueError("the submit description has no executable")
-        grid_resource = get("grid_resource")
-        if universe_name == "grid" and not grid_resource:
-            raise ValueError("a grid universe job needs grid_resource")
-        iwd = get("initialdir") or get("iwd") or default_iwd
-        if not iwd.startswith("/"):
-            iwd = f"{default_iwd.rstrip('/')}/{iwd}"
-        arguments = get("arguments") or get("args")
-        environment = get("environment") or get("env")
-        transfer = get("transfer_input_files")
-        custom = self.custom
-        if any(_CLUSTER in v or _PROC in v for v in custom.values()):
-            custom = {
-                k: v.replace(_CLUSTER, str(cluster)).replace(_PROC, str(proc))
-                for k, v in custom.items()
-            }
-        return JobSpec(
-            universe=UNIVERSES[universe_name],
-            cmd=os.path.join(iwd, cmd),
-            arguments=arguments,
-            args=tuple(split_arguments(arguments)),
-            environment=environment,
-            env=parse_environment(environment),
-            getenv=_boolean(get("getenv", "false"), "getenv"),
-            iwd=iwd,
-            out=get("output", "/dev/null"),
-            err=get("error", "/dev/null"),
-            user_log=os.path.join(iwd, log) if (log := get("log")) else "",
-            grid_resource=grid_resource,
-            transfer_input=tuple(p.strip() for p in transfer.split(",") if p.strip()),
-            transfer_executable=_boolean(get("transfer_executable", "true"), "transfer_executable"),
-            periodic_hold=_expression(get("periodic_hold", "false"), "periodic_hold"),
-            periodic_release=_expression(get("periodic_release", "false"), "periodic_release"),
-            periodic_remove=_expression(get("periodic_remove", "false"), "periodic_remove"),
-            leave_in_queue=_expression(get("leave_in_queue", "false"), "leave_in_queue"),
-            custom=custom,
-        )
+
+def _fill(value: Any, cluster: str, proc: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(_CLUSTER, cluster).replace(_PROC, proc)
+    if isinstance(value, tuple):
+        return tuple(_fill(v, cluster, proc) for v in value)
+    if isinstance(value, dict):
+        return {k: _fill(v, cluster, proc) for k, v in value.items()}
+    return value
+
+
+def _is_open(value: Any) -> bool:
+    if isinstance(value, str):
+        return _CLUSTER in value or _PROC in value
+    if isinstance(value, tuple):
+        return any(map(_is_open, value))
+    if isinstance(value, dict):
+        return any(map(_is_open, value.values()))
+    return False
+
+
+def _template(values: dict[str, str], custom: dict[str, str], default_iwd: str) -> JobSpec:
+    """Validate the expanded commands and build the spec (per-proc macros still open)."""
+
+    def get(name: str, default: str = "") -> str:
+        return values.get(name, default).strip()
+
+    universe_name = get("universe", "vanilla").lower()
+    if universe_name not in UNIVERSES:
+        raise ValueError(f"unsupported universe {universe_name!r}")
+    cmd = get("executable")
+    if not cmd:
+        raise ValueError("the submit description has no executable")
+    grid_resource = get("grid_resource")
+    if universe_name == "grid" and not grid_resource:
+        raise ValueError("a grid universe job needs grid_resource")
+    iwd = get("initialdir") or get("iwd") or default_iwd
+    if not iwd.startswith("/"):
+        iwd = f"{default_iwd.rstrip('/')}/{iwd}"
+    arguments = get("arguments") or get("args")
+    environment = get("environment") or get("env")
+    transfer = get("transfer_input_files")
+    return JobSpec(
+        universe=UNIVERSES[universe_name],
+        cmd=os.path.join(iwd, cmd),
+        arguments=arguments,
+        args=tuple(split_arguments(arguments)),
+        environment=environment,
+        env=parse_environment(environment),
+        getenv=_boolean(get("getenv", "false"), "getenv"),
+        iwd=iwd,
+        out=get("output", "/dev/null"),
+        err=get("error", "/dev/null"),
+        user_log=os.path.join(iwd, log) if (log := get("log")) else "",
+        grid_resource=grid_resource,
+        transfer_input=tuple(p.strip() for p in transfer.split(",") if p.strip()),
+        transfer_executable=_boolean(get("transfer_executable", "true"), "transfer_executable"),
+        periodic_hold=_expression(get("periodic_hold", "false"), "periodic_hold"),
+        periodic_release=_expression(get("periodic_release", "false"), "periodic_release"),
+        periodic_remove=_expression(get("periodic_remove", "false"), "periodic_remove"),
+        leave_in_queue=_expression(get("leave_in_queue", "false"), "leave_in_queue"),
+        hold=_boolean(get("hold", "false"), "hold"),
+        custom=custom,
+    )
 
 
 def parse_description(
-    description: str | Mapping[str, str], attrs: Mapping[str, Any] | None = None
+    description: str | Mapping[str, str],
+    attrs: Mapping[str, Any] | None = None,
+    default_iwd: str = "/",
 ) -> ParsedDescription:
-    """Parse and expand a description (text or mapping) plus extra job `attrs`."""
+    """Parse, expand and validate a description (text or mapping) plus extra job `attrs`.
+
+    `default_iwd` stands for the submitter's working directory when none is given.
+    """
     try:
         if isinstance(description, str):
             submit = htcondor2.Submit(description)
@@ -141,7 +181,8 @@ def parse_description(
             values[key.lower()] = expanded
     for name, value in (attrs or {}).items():
         custom[_attr_name(name.removeprefix("+"))] = literal(value)
-    return ParsedDescription(values, custom, _queue_count(qargs, opened))
+    template = _template(values, custom, default_iwd)
+    return ParsedDescription.of(template, _queue_count(qargs, opened))
 
 
 def literal(value: Any) -> str:
@@ -150,10 +191,10 @@ def literal(value: Any) -> str:
         return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
         return repr(value)
     if isinstance(value, str):
-        return classad2.quote(value)
+        return f'"{value}"' if _PLAIN_STRING.fullmatch(value) else classad2.quote(value)
     if value is None:
         return "undefined"
     raise ValueError(f"unsupported job attribute value {value!r}")
@@ -236,11 +277,25 @@ def _attr_name(name: str) -> str:
 
 
 def _expression(text: str, name: str) -> str:
+    """`text` if it is exactly one ClassAd expression.
+
+    classad2 silently stops parsing at a `;` or an unmatched `]`, so those are refused
+    here: a job's expressions are later spliced into ClassAd text.
+    """
     try:
+        if not _single_expression(text):
+            raise ValueError(text)
         classad2.ExprTree(text)
     except (classad2.ClassAdException, ValueError):
         raise ValueError(f"{name}: not a ClassAd expression: {text[:80]!r}") from None
     return text
+
+
+def _single_expression(text: str) -> bool:
+    try:
+        return not any(char in ";\n" for _, char, _ in outside_strings(text))
+    except ValueError:
+        return False
 
 
 def _boolean(text: str, name: str) -> bool:
