@@ -10,7 +10,7 @@ import pytest
 
 from glideinwms_factory.lib.pool.embedded.collector import CollectorStore
 from glideinwms_factory.lib.pool.embedded.constraint_pins import pinned_values
-from glideinwms_factory.lib.pool.embedded.wire import decode_ads
+from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_ad
 
 INDEXED = frozenset({"mytype", "glideinmytype", "reqglidein"})
 
@@ -175,3 +175,9 @@ def test_projection_keeps_only_asked_attributes():
     store.advertise([ad(MyType="t", Name="n", A=1, B="x")], "UPDATE_AD_GENERIC", "a@b")
     (projected,) = decode_ads("\n".join(store.query_blocks("true", ("Name", "B", "Missing"))))
     assert dict(projected) == {"Name": "n", "B": "x"}
+
+
+def test_answer_lines_survive_unicode_line_separators():
+    odd = ad(MyType="t", Name="n", X="a\u2028b\rc\x85d\nline")
+    (back,) = decode_ads(encode_ad(odd))
+    assert back["X"] == odd["X"]

@@ -62,7 +62,6 @@ class PoolDaemon:
         log: logging.Logger,
         lifetime: int = DEFAULT_LIFETIME,
     ) -> None:
-        self.state_dir = state_dir
         self.secret = load_or_create_secret(state_dir)
         self.collector = CollectorStore(lifetime)
         self.schedd = schedd
