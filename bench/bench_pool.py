@@ -23,7 +23,7 @@ from collections.abc import Callable
 import classad2
 
 from glideinwms_factory.lib.pool import JobAction
-from glideinwms_factory.lib.pool.embedded import control
+from glideinwms_factory.lib.pool.embedded import control, statedir
 from glideinwms_factory.lib.pool.embedded.auth import create_token, load_or_create_secret
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, EmbeddedSchedd
 
@@ -61,6 +61,15 @@ def timed(call: Callable[[], object], repeat: int = 5) -> tuple[float, object]:
         result = call()
         times.append(time.perf_counter() - start)
     return statistics.median(times), result
+
+
+def daemon_rss_mb(state_dir: pathlib.Path) -> float:
+    """Resident memory of the daemon process, from /proc."""
+    pid = (state_dir / statedir.PID_FILE).read_text().strip()
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def bench_collector(address: str, token: str, count: int) -> None:
@@ -133,7 +142,9 @@ def main() -> None:
         token = create_token(load_or_create_secret(state_dir), "bench@example.org")
         try:
             bench_collector(address, token, args.ads)
+            print(f"daemon memory with {args.ads} ads: {daemon_rss_mb(state_dir):.0f} MB RSS")
             bench_schedd(address, token, args.jobs)
+            print(f"daemon memory with the jobs too: {daemon_rss_mb(state_dir):.0f} MB RSS")
         finally:
             control.stop(state_dir)
 
