@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import classad2
 import pytest
 
 from glideinwms_factory.lib.pool.embedded.collector import CollectorStore
 from glideinwms_factory.lib.pool.embedded.constraint_pins import pinned_values
-from glideinwms_factory.lib.pool.embedded.wire import decode_ads
+from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_ad
 
 INDEXED = frozenset({"mytype", "glideinmytype", "reqglidein"})
 
@@ -149,6 +152,22 @@ def test_index_answers_equal_a_full_scan(constraint):
     expr = classad2.ExprTree(constraint)
     expected = sorted(a["Name"] for a in ads if expr.eval(a) is True)
     assert names(store, constraint) == expected
+    assert expected or constraint in ('MyType == "nothing"', 'MyType =?= "GLIDECLIENT"')
+
+
+def test_string_list_functions_work_in_a_fresh_process():
+    """A constraint compiled before htcondor2 is imported evaluates stringListMember to Error."""
+    code = (
+        "import classad2\n"
+        "from glideinwms_factory.lib.pool.embedded.collector import CollectorStore\n"
+        "s = CollectorStore()\n"
+        "s.advertise([classad2.ClassAd({'MyType': 't', 'Name': 'n', 'R': 'e1'})], 'UPDATE_AD_GENERIC', 'a@b')\n"
+        "print(len(s.query_blocks('stringListMember(R, \"e0,e1\")')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "1", result.stderr
 
 
 def test_projection_keeps_only_asked_attributes():
@@ -156,3 +175,9 @@ def test_projection_keeps_only_asked_attributes():
     store.advertise([ad(MyType="t", Name="n", A=1, B="x")], "UPDATE_AD_GENERIC", "a@b")
     (projected,) = decode_ads("\n".join(store.query_blocks("true", ("Name", "B", "Missing"))))
     assert dict(projected) == {"Name": "n", "B": "x"}
+
+
+def test_answer_lines_survive_unicode_line_separators():
+    odd = ad(MyType="t", Name="n", X="a\u2028b\rc\x85d\nline")
+    (back,) = decode_ads(encode_ad(odd))
+    assert back["X"] == odd["X"]

@@ -6,27 +6,12 @@ import pytest
 from test_schedd_support import description, running_core, script, wait_for
 
 from glideinwms_factory.lib.pool import JobAction, JobStatus
-from glideinwms_factory.lib.pool.embedded.query_index import AttrIndex, pins
+from glideinwms_factory.lib.pool.embedded.query_index import ACCOUNTING_PROJECTION, AttrIndex, pins
 
 ACCOUNTING = (
     '(GlideinFactory =?= "fact") && (GlideinName =?= "gwms") && (GlideinEntryName =?= "e1")'
     " && (GlideinCredentialIdentifier =!= UNDEFINED)"
 )
-PROJECTION = [
-    "JobStatus",
-    "GridJobStatus",
-    "ServerTime",
-    "EnteredCurrentStatus",
-    "GlideinEntrySubmitFile",
-    "GlideinCredentialIdentifier",
-    "HoldReasonCode",
-    "HoldReasonSubCode",
-    "HoldReason",
-    "NumSystemHolds",
-    "GlideinFrontendName",
-    "GlideinClient",
-    "GlideinSecurityClass",
-]
 
 
 def test_pins_read_only_safe_top_level_conjuncts() -> None:
@@ -39,6 +24,12 @@ def test_pins_read_only_safe_top_level_conjuncts() -> None:
         "glideinentryname": "e2",
         "glideinclient": "c",
     }
+    # Operators and brackets inside string literals are not structure.
+    assert pins('(GlideinEntryName =?= "a&&b") && GlideinClient =?= "x)||("') == {
+        "glideinentryname": "a&&b",
+        "glideinclient": "x)||(",
+    }
+    assert pins('GlideinEntryName =?= "a" && (JobStatus == 1') == {}
     assert pins('GlideinClient =?= "a" || GlideinClient =?= "b"') == {}
     assert pins('GlideinEntryName =?= "a" && JobStatus == 1 || true') == {}
     assert pins('!(GlideinEntryName =?= "a")') == {}
@@ -117,7 +108,7 @@ def test_accounting_query_answers(tmp_path: pathlib.Path) -> None:
     exe = script(tmp_path, "never.sh", "exit 0\n")
     with running_core(tmp_path / "state") as core:
         _populate(core, exe)
-        ads = core.query(ACCOUNTING, PROJECTION)
+        ads = core.query(ACCOUNTING, ACCOUNTING_PROJECTION)
         # e1/c1 (20 jobs, credential set) + the 3 expression-valued e1 jobs; "E1" is a
         # different entry for =?=, and e1/c2 has no credential id.
         assert len(ads) == 23
@@ -125,7 +116,7 @@ def test_accounting_query_answers(tmp_path: pathlib.Path) -> None:
         assert ad["JobStatus"] == JobStatus.HELD and ad["HoldReasonCode"] == 15
         assert ad["GridJobStatus"] == "HELD" and ad["GlideinClient"] == "c1"
         assert ad["ServerTime"] >= ad["EnteredCurrentStatus"]
-        assert set(ad.keys()) == set(PROJECTION) - {
+        assert set(ad.keys()) == set(ACCOUNTING_PROJECTION) - {
             "GlideinEntrySubmitFile",
             "GlideinSecurityClass",
         }

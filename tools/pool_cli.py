@@ -126,7 +126,9 @@ def _af_value(ad: classad2.ClassAd, name: str) -> str:
 
 
 def _print_ads(
-    args: argparse.Namespace, ads: list[classad2.ClassAd], table: Callable[[list], None]
+    args: argparse.Namespace,
+    ads: list[classad2.ClassAd],
+    table: Callable[[list[classad2.ClassAd]], None],
 ) -> None:
     if args.af:
         for ad in ads:

@@ -163,8 +163,10 @@ class _HttpClient:
         return answer
 
 
-class EmbeddedCollector:
-    """The `Collector` protocol against an embedded pool daemon."""
+class _PoolClient:
+    """What both clients share: the daemon address, a token, a timeout, ad queries."""
+
+    _QUERY_PATH = ""
 
     def __init__(
         self, address: str, token: str | None = None, timeout: float = DEFAULT_TIMEOUT
@@ -178,7 +180,14 @@ class EmbeddedCollector:
     def query(
         self, constraint: str = "true", projection: Sequence[str] = ()
     ) -> list[classad2.ClassAd]:
-        return self._http.query("/v1/collector/query", constraint, projection)
+        """Ads matching `constraint`; only `projection` attributes if given."""
+        return self._http.query(self._QUERY_PATH, constraint, projection)
+
+
+class EmbeddedCollector(_PoolClient):
+    """The `Collector` protocol against an embedded pool daemon."""
+
+    _QUERY_PATH = "/v1/collector/query"
 
     def advertise(
         self, ads: Sequence[classad2.ClassAd], command: str = "UPDATE_AD_GENERIC"
@@ -211,17 +220,10 @@ def _wire_value(value: Any) -> Any:
     return value
 
 
-class EmbeddedSchedd:
+class EmbeddedSchedd(_PoolClient):
     """The `Schedd` protocol against an embedded pool daemon."""
 
-    def __init__(
-        self, address: str, token: str | None = None, timeout: float = DEFAULT_TIMEOUT
-    ) -> None:
-        self._http = _HttpClient(address, token, timeout)
-
-    @property
-    def address(self) -> str:
-        return self._http.address
+    _QUERY_PATH = "/v1/schedd/query"
 
     def submit(
         self,
@@ -240,11 +242,6 @@ class EmbeddedSchedd:
         if not isinstance(cluster, int):
             raise PoolError(f"pool at {self.address}: submit answer has no cluster id")
         return cluster
-
-    def query(
-        self, constraint: str = "true", projection: Sequence[str] = ()
-    ) -> list[classad2.ClassAd]:
-        return self._http.query("/v1/schedd/query", constraint, projection)
 
     def act(
         self,

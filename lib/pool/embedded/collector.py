@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 import classad2
 
+# Importing htcondor2 registers HTCondor's ClassAd functions (stringListMember, ...):
+# an ExprTree compiled before that evaluates them to Error, so a factory's request
+# query would silently match nothing.
+import htcondor2  # noqa: F401
+
 from glideinwms_factory.lib.pool.embedded.constraint_pins import pinned_values
 from glideinwms_factory.lib.pool.embedded.wire import encode_ad, project
 
@@ -169,7 +174,7 @@ class CollectorStore:
         ]
 
     def query_blocks(self, constraint: str = "true", projection: Sequence[str] = ()) -> list[str]:
-        """Wire blocks of the live ads matching `constraint` (only `projection` if given)."""
+        """Wire lines of the live ads matching `constraint` (only `projection` if given)."""
         matches = self._matching(constraint)
         if not projection:
             return [entry.text for entry in matches]

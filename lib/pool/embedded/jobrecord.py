@@ -119,11 +119,13 @@ class JobRecord:
         self, names: Sequence[str], schedd_name: str, extra: Mapping[str, Any]
     ) -> classad2.ClassAd:
         """A new ad with the `names` attributes (all if empty) plus `extra` ones if asked."""
-        texts = _attribute_texts(self, schedd_name)
-        texts.update((name, literal(value)) for name, value in extra.items())
-        if names:
-            wanted = {name.lower() for name in names}
-            texts = {name: text for name, text in texts.items() if name.lower() in wanted}
+        wanted = {name.lower() for name in names} if names else None
+        texts = _attribute_texts(self, schedd_name, wanted)
+        texts.update(
+            (name, literal(value))
+            for name, value in extra.items()
+            if wanted is None or name.lower() in wanted
+        )
         return _classad(texts)
 
 
@@ -135,15 +137,31 @@ def _classad(texts: Mapping[str, str]) -> classad2.ClassAd:
     return classad2.ClassAd("[" + "; ".join(f"{n} = {t}" for n, t in texts.items()) + "]")
 
 
-def _attribute_texts(job: JobRecord, schedd_name: str) -> dict[str, str]:
-    """Attribute name -> expression text; custom attributes never override managed ones."""
+def _attribute_texts(
+    job: JobRecord, schedd_name: str, wanted: set[str] | None = None
+) -> dict[str, str]:
+    """Attribute name -> expression text (only `wanted` lower-cased names if given).
+
+    Custom attributes never override managed ones.
+    """
     spec = job.spec
-    texts = {name: text for name, text in spec.custom.items() if name.lower() not in MANAGED_ATTRS}
-    texts.update((name, literal(value)) for name, value in _managed(job, schedd_name).items())
-    texts["PeriodicHold"] = spec.periodic_hold
-    texts["PeriodicRelease"] = spec.periodic_release
-    texts["PeriodicRemove"] = spec.periodic_remove
-    texts["LeaveJobInQueue"] = spec.leave_in_queue
+    texts = {
+        name: text
+        for name, text in spec.custom.items()
+        if name.lower() not in MANAGED_ATTRS and (wanted is None or name.lower() in wanted)
+    }
+    managed = _managed(job, schedd_name)
+    managed_texts = {
+        "PeriodicHold": spec.periodic_hold,
+        "PeriodicRelease": spec.periodic_release,
+        "PeriodicRemove": spec.periodic_remove,
+        "LeaveJobInQueue": spec.leave_in_queue,
+    }
+    if wanted is not None:
+        managed = {k: v for k, v in managed.items() if k.lower() in wanted}
+        managed_texts = {k: v for k, v in managed_texts.items() if k.lower() in wanted}
+    texts.update((name, literal(value)) for name, value in managed.items())
+    texts.update(managed_texts)
     return texts
 
 

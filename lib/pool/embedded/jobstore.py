@@ -18,7 +18,7 @@ from typing import Any
 
 from glideinwms_factory.lib.pool import JobStatus
 from glideinwms_factory.lib.pool.embedded.jobrecord import JobRecord
-from glideinwms_factory.lib.pool.embedded.submit_description import JobSpec, instantiate
+from glideinwms_factory.lib.pool.embedded.submit_description import JobSpec, ParsedDescription
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (cluster INTEGER PRIMARY KEY, spec TEXT NOT NULL);
@@ -49,13 +49,13 @@ class JobStore:
         self._db.close()
 
     def load(self) -> Iterator[JobRecord]:
-        templates = {
-            cluster: _spec_from_json(text)
+        clusters = {
+            cluster: ParsedDescription.of(_spec_from_json(text))
             for cluster, text in self._db.execute("SELECT cluster, spec FROM clusters")
         }
         rows = self._db.execute("SELECT cluster, proc, data FROM jobs ORDER BY cluster, proc")
         for cluster, proc, data in rows:
-            spec = instantiate(templates[cluster], cluster, proc)
+            spec = clusters[cluster].spec(cluster, proc)
             yield _record_from_json(cluster, proc, spec, data)
 
     def next_cluster(self) -> int:

@@ -13,7 +13,25 @@ import re
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
 
+from glideinwms_factory.lib.pool.embedded.expr_scan import outside_strings
+
 INDEXED_ATTRS = ("GlideinEntryName", "GlideinClient", "GlideinFactory", "GlideinName")
+# What the factory's per-entry accounting query projects (operations.md §4).
+ACCOUNTING_PROJECTION = (
+    "JobStatus",
+    "GridJobStatus",
+    "ServerTime",
+    "EnteredCurrentStatus",
+    "GlideinEntrySubmitFile",
+    "GlideinCredentialIdentifier",
+    "HoldReasonCode",
+    "HoldReasonSubCode",
+    "HoldReason",
+    "NumSystemHolds",
+    "GlideinFrontendName",
+    "GlideinClient",
+    "GlideinSecurityClass",
+)
 
 _NAME = r"([A-Za-z_][A-Za-z0-9_]*)"
 _STRING = r'"([^"\\]*)"'
@@ -117,35 +135,20 @@ def _conjuncts(expression: str) -> list[str]:
 
 def _split_top_level(text: str) -> list[str] | None:
     parts: list[str] = []
-    depth = 0
     start = 0
-    i = 0
-    in_string = False
-    while i < len(text):
-        char = text[i]
-        if in_string:
-            if char == "\\":
-                i += 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif text.startswith("=?=", i):
-            i += 2
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth < 0:
+    skip_to = -1
+    try:
+        for i, char, depth in outside_strings(text):
+            if depth or i <= skip_to:
+                continue
+            if text.startswith("=?=", i):
+                skip_to = i + 2
+            elif text.startswith("||", i) or char == "?":
                 return None
-        elif depth == 0 and (text.startswith("||", i) or char == "?"):
-            return None
-        elif depth == 0 and text.startswith("&&", i):
-            parts.append(text[start:i].strip())
-            start = i + 2
-            i += 1
-        i += 1
-    if depth or in_string:
+            elif text.startswith("&&", i):
+                parts.append(text[start:i].strip())
+                start, skip_to = i + 2, i + 1
+    except ValueError:
         return None
     parts.append(text[start:].strip())
     return parts
@@ -154,23 +157,11 @@ def _split_top_level(text: str) -> list[str] | None:
 def _strip_parens(text: str) -> str | None:
     """Remove parentheses that wrap the whole text; None if unbalanced."""
     while text.startswith("(") and text.endswith(")"):
-        depth = 0
-        in_string = False
-        wraps = True
-        for i, char in enumerate(text):
-            if in_string:
-                if char == '"' and text[i - 1] != "\\":
-                    in_string = False
-            elif char == '"':
-                in_string = True
-            elif char == "(":
-                depth += 1
-            elif char == ")":
-                depth -= 1
-                if depth == 0 and i != len(text) - 1:
-                    wraps = False
-                    break
-        if not wraps:
-            return text
+        try:
+            for i, char, depth in outside_strings(text):
+                if char == ")" and depth == 0 and i != len(text) - 1:
+                    return text
+        except ValueError:
+            return None
         text = text[1:-1].strip()
     return text

@@ -255,6 +255,8 @@ class ScheddCore:
 
     def _select(self, constraint: str, expression: classad2.ExprTree) -> Iterable[JobRecord]:
         """Jobs whose ad makes `expression` true; index-pruned when the constraint allows."""
+        if constraint.strip().lower() in ("", "true"):
+            return list(self._jobs.values())
         candidates = self._index.candidates(pins(constraint)) if self._jobs else None
         if candidates is None:
             jobs: Iterable[JobRecord] = list(self._jobs.values())

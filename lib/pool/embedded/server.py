@@ -62,7 +62,6 @@ class PoolDaemon:
         log: logging.Logger,
         lifetime: int = DEFAULT_LIFETIME,
     ) -> None:
-        self.state_dir = state_dir
         self.secret = load_or_create_secret(state_dir)
         self.collector = CollectorStore(lifetime)
         self.schedd = schedd
@@ -219,46 +218,63 @@ def ping(handler: Handler, state: PoolDaemon, params: dict[str, str]) -> tuple[i
     return _json({"pid": os.getpid(), "address": state.address, "start_time": state.start_time})
 
 
-def collector_advertise(
-    handler: Handler, state: PoolDaemon, params: dict[str, str]
+def _ad_write(
+    handler: Handler, state: PoolDaemon, apply: Callable[[str, str], int], verb: str
 ) -> tuple[int, str, bytes]:
+    """An authenticated Collector write whose body is old-syntax ClassAd text."""
     identity = state.identity(handler.headers.get("Authorization"))
     text = handler.text_body()
     _blocks_limit(text)
     try:
-        ads = parse_old_many(text)
-        count = state.collector.advertise(ads, params.get("command", "UPDATE_AD_GENERIC"), identity)
+        count = apply(text, identity)
     except (ClassAdSyntaxError, ValueError) as exc:
         raise HttpError(400, str(exc)) from exc
-    state.log.info("%s advertised %d ad(s)", identity, count)
-    return _ok(f"stored {count}\n")
+    state.log.info("%s %s %d ad(s)", identity, verb, count)
+    return _ok(f"{verb} {count}\n")
+
+
+def collector_advertise(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    command = params.get("command", "UPDATE_AD_GENERIC")
+    return _ad_write(
+        handler,
+        state,
+        lambda text, who: state.collector.advertise(parse_old_many(text), command, who),
+        "stored",
+    )
 
 
 def collector_invalidate(
     handler: Handler, state: PoolDaemon, params: dict[str, str]
 ) -> tuple[int, str, bytes]:
-    identity = state.identity(handler.headers.get("Authorization"))
-    text = handler.text_body()
-    _blocks_limit(text)
+    command = params.get("command", "INVALIDATE_ADS_GENERIC")
+    return _ad_write(
+        handler,
+        state,
+        lambda text, who: state.collector.invalidate(parse_old(text), command),
+        "invalidated",
+    )
+
+
+def _query_answer(
+    handler: Handler,
+    params: dict[str, str],
+    run: Callable[[str, tuple[str, ...]], list[str]],
+) -> tuple[int, str, bytes]:
+    """Run a constraint query; the answer is one ad per line."""
+    constraint, projection = handler.query_params(params)
     try:
-        count = state.collector.invalidate(
-            parse_old(text), params.get("command", "INVALIDATE_ADS_GENERIC")
-        )
-    except (ClassAdSyntaxError, ValueError) as exc:
+        lines = run(constraint, projection)
+    except ValueError as exc:
         raise HttpError(400, str(exc)) from exc
-    state.log.info("%s invalidated %d ad(s)", identity, count)
-    return _ok(f"invalidated {count}\n")
+    return 200, CONTENT_TYPE, "".join(lines).encode()
 
 
 def collector_query(
     handler: Handler, state: PoolDaemon, params: dict[str, str]
 ) -> tuple[int, str, bytes]:
-    constraint, projection = handler.query_params(params)
-    try:
-        blocks = state.collector.query_blocks(constraint, projection)
-    except ValueError as exc:
-        raise HttpError(400, str(exc)) from exc
-    return 200, CONTENT_TYPE, "".join(blocks).encode()
+    return _query_answer(handler, params, state.collector.query_blocks)
 
 
 def _attr_value(name: str, value: object) -> object:
@@ -300,12 +316,9 @@ def schedd_submit(
 def schedd_query(
     handler: Handler, state: PoolDaemon, params: dict[str, str]
 ) -> tuple[int, str, bytes]:
-    constraint, projection = handler.query_params(params)
-    try:
-        ads = state.schedd.query(constraint, projection)
-    except ValueError as exc:
-        raise HttpError(400, str(exc)) from exc
-    return 200, CONTENT_TYPE, "".join(encode_ad(ad) for ad in ads).encode()
+    return _query_answer(
+        handler, params, lambda c, p: [encode_ad(ad) for ad in state.schedd.query(c, p)]
+    )
 
 
 def schedd_act(

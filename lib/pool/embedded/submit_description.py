@@ -18,6 +18,8 @@ from typing import Any
 import classad2
 import htcondor2
 
+from glideinwms_factory.lib.pool.embedded.expr_scan import outside_strings
+
 UNIVERSES = {"vanilla": 5, "scheduler": 7, "grid": 9, "local": 12}
 
 # Stand-ins for the per-proc macros: valid in expressions, arguments, paths and strings.
@@ -56,7 +58,7 @@ class JobSpec:
     custom: dict[str, str]
 
 
-_OPEN_FIELDS = tuple(f.name for f in fields(JobSpec))
+_SPEC_FIELDS = tuple(f.name for f in fields(JobSpec))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,34 +66,31 @@ class ParsedDescription:
     """A validated spec whose per-proc macros are still open, plus its queue count."""
 
     template: JobSpec
-    queue_count: int
+    queue_count: int = 1
+    open_fields: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, template: JobSpec, queue_count: int = 1) -> ParsedDescription:
+        open_fields = tuple(f for f in _SPEC_FIELDS if _is_open(getattr(template, f)))
+        return cls(template, queue_count, open_fields)
 
     def spec(self, cluster: int, proc: int) -> JobSpec:
-        return instantiate(self.template, cluster, proc)
+        """The spec of job `cluster.proc`: macros filled in, unchanged parts shared."""
+        if not self.open_fields:
+            return self.template
+        numbers = (str(cluster), str(proc))
+        changes = {f: _fill(getattr(self.template, f), *numbers) for f in self.open_fields}
+        return dataclasses.replace(self.template, **changes)
 
 
-def instantiate(template: JobSpec, cluster: int, proc: int) -> JobSpec:
-    """The spec of job `cluster.proc`: per-proc macros filled in, unchanged parts shared."""
-
-    def fill(value: Any) -> Any:
-        if isinstance(value, str):
-            if _CLUSTER in value or _PROC in value:
-                return value.replace(_CLUSTER, str(cluster)).replace(_PROC, str(proc))
-            return value
-        if isinstance(value, tuple):
-            return tuple(fill(v) for v in value) if any(map(_is_open, value)) else value
-        if isinstance(value, dict):
-            if any(map(_is_open, value.values())):
-                return {k: fill(v) for k, v in value.items()}
-            return value
-        return value
-
-    changes = {
-        name: fill(getattr(template, name))
-        for name in _OPEN_FIELDS
-        if _is_open(getattr(template, name))
-    }
-    return dataclasses.replace(template, **changes) if changes else template
+def _fill(value: Any, cluster: str, proc: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(_CLUSTER, cluster).replace(_PROC, proc)
+    if isinstance(value, tuple):
+        return tuple(_fill(v, cluster, proc) for v in value)
+    if isinstance(value, dict):
+        return {k: _fill(v, cluster, proc) for k, v in value.items()}
+    return value
 
 
 def _is_open(value: Any) -> bool:
@@ -186,7 +185,7 @@ def parse_description(
     for name, value in (attrs or {}).items():
         custom[_attr_name(name.removeprefix("+"))] = literal(value)
     template = _template(values, custom, default_iwd)
-    return ParsedDescription(template, _queue_count(qargs, opened))
+    return ParsedDescription.of(template, _queue_count(qargs, opened))
 
 
 def literal(value: Any) -> str:
@@ -296,27 +295,10 @@ def _expression(text: str, name: str) -> str:
 
 
 def _single_expression(text: str) -> bool:
-    depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in ";\n":
-            return False
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth < 0:
-                return False
-    return depth == 0 and not in_string
+    try:
+        return not any(char in ";\n" for _, char, _ in outside_strings(text))
+    except ValueError:
+        return False
 
 
 def _boolean(text: str, name: str) -> bool:

@@ -36,7 +36,7 @@ def encode_for_advertise(ad: classad2.ClassAd) -> str:
 def decode_ads(text: str) -> list[classad2.ClassAd]:
     """Ads from an answer of our own daemon, one per line."""
     try:
-        return [classad2.ClassAd(line) for line in text.splitlines() if line]
+        return [classad2.ClassAd(line) for line in text.split("\n") if line]
     except (classad2.ClassAdException, ValueError) as exc:
         raise ClassAdSyntaxError(f"unreadable ad in answer: {exc}") from exc
 
