@@ -257,3 +257,57 @@ def test_concurrent_submitters_get_distinct_clusters(tmp_path: pathlib.Path) -> 
         assert len(set(clusters)) == 40
         assert len(core.query("true", ["ClusterId"])) == 80
     assert os.path.isdir(tmp_path / "state")
+
+
+JOB_CONDOR = """Universe = grid
+Grid_Resource = condor ce.example.org ce.example.org:9619
+Executable = glidein_startup.sh
+Arguments = $ENV(GLIDEIN_ARGUMENTS)
+Transfer_Executable = True
+environment = "IDTOKENS_FILE=$ENV(IDTOKENS_FILE:) JOB_TOKENS='a b'"
+transfer_Input_files = $ENV(IDTOKENS_FILE:)
++GlideinFactory = "$ENV(FACTORY_NAME)"
++GlideinName = "$ENV(GLIDEIN_NAME)"
++GlideinEntryName = "$ENV(GLIDEIN_ENTRY_NAME)"
++GlideinClient = "$ENV(GLIDEIN_CLIENT)"
++GlideinCredentialIdentifier = "$ENV(GLIDEIN_CREDENTIAL_ID)"
++GlideinMaxWalltime = 7200
++Owner = undefined
+periodic_remove = (JobStatus == 1) && (time() - QDate > $ENV(GLIDEIN_IDLE_LIFETIME))
+LeaveJobInQueue = false
+Log = log/condor_activity_$ENV(GLIDEIN_LOGNR)_$ENV(GLIDEIN_CLIENT).log
+Output = log/job.$(Cluster).$(Process).out
+Error = log/job.$(Cluster).$(Process).err
+Queue $ENV(GLIDEIN_COUNT)
+"""
+
+
+def test_factory_job_condor_with_submitter_environment(tmp_path: pathlib.Path) -> None:
+    script(tmp_path, "glidein_startup.sh", 'echo "$@"; echo "$IDTOKENS_FILE"; cat tok\n')
+    (tmp_path / "log").mkdir()
+    (tmp_path / "tok").write_text("token-bytes\n")
+    env = {
+        "GLIDEIN_ARGUMENTS": "-v std -name gfactory -entry e1 -clientname fe-1",
+        "IDTOKENS_FILE": "tok",
+        "FACTORY_NAME": "fact",
+        "GLIDEIN_NAME": "gwms",
+        "GLIDEIN_ENTRY_NAME": "e1",
+        "GLIDEIN_CLIENT": "fe-1",
+        "GLIDEIN_CREDENTIAL_ID": "cred",
+        "GLIDEIN_IDLE_LIFETIME": "3600",
+        "GLIDEIN_LOGNR": "20261122",
+        "GLIDEIN_COUNT": "3",
+    }
+    text = f"initialdir = {tmp_path}\n" + JOB_CONDOR
+    with running_core(tmp_path / "state") as core:
+        cluster = core.submit(text, count=0, env=env, owner="factory")
+        constraint = (
+            '(GlideinFactory =?= "fact") && (GlideinName =?= "gwms") && '
+            '(GlideinEntryName =?= "e1") && (GlideinCredentialIdentifier =!= UNDEFINED)'
+        )
+        wait_for(lambda: len(core.query(constraint + " && JobStatus == 4")) == 3)
+        ads = core.query(constraint, ["Owner", "GlideinClient", "ExitCode", "UserLog"])
+    assert [ad["Owner"] for ad in ads] == ["factory"] * 3, "+Owner cannot override the owner"
+    assert {ad["UserLog"] for ad in ads} == {f"{tmp_path}/log/condor_activity_20261122_fe-1.log"}
+    out = (tmp_path / "log" / f"job.{cluster}.2.out").read_text().splitlines()
+    assert out == [env["GLIDEIN_ARGUMENTS"], "tok", "token-bytes"]

@@ -149,11 +149,15 @@ class ScheddCore:
         count: int = 1,
         attrs: Mapping[str, Any] | None = None,
         owner: str = "",
+        env: Mapping[str, str] | None = None,
     ) -> int:
-        """Queue jobs of a submit description; returns the new cluster id."""
+        """Queue jobs of a submit description; returns the new cluster id.
+
+        `env` is the submitter's environment, what the description's `$ENV()` reads.
+        """
         if count < 0 or count > MAX_JOBS_PER_SUBMIT:
             raise ValueError(f"count must be between 0 and {MAX_JOBS_PER_SUBMIT}")
-        parsed = parse_description(description, attrs, str(self._default_iwd))
+        parsed = parse_description(description, attrs, str(self._default_iwd), env)
         total = count or parsed.queue_count
         if total < 1 or total > MAX_JOBS_PER_SUBMIT:
             raise ValueError(f"the number of jobs must be between 1 and {MAX_JOBS_PER_SUBMIT}")
