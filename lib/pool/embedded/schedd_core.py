@@ -89,6 +89,7 @@ class ScheddCore:
         self.linger = linger
         self._log = log or logging.getLogger(__name__)
         self._name = f"embedded@{socket.gethostname()}"
+        self._default_owner = getpass.getuser()
         self._execute_dir = self.state_dir / "execute"
         self._default_iwd = self.state_dir / "iwd"
         self._lock = threading.RLock()
@@ -172,7 +173,7 @@ class ScheddCore:
                 JobRecord(
                     cluster,
                     proc,
-                    owner or getpass.getuser(),
+                    owner or self._default_owner,
                     now,
                     spec,
                     entered=now,
