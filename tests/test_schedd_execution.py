@@ -35,6 +35,7 @@ def test_fifty_jobs_with_four_slots_run_to_completion(tmp_path: pathlib.Path) ->
         grid_resource="condor ce.example.org ce.example.org:9619",
         arguments='"$(Cluster).$(Process)"',
         output="out.$(Process)",
+        log="fifty.log",
     )
     with running_core(tmp_path / "state", slots=4) as core:
         cluster = core.submit(text, count=50)
@@ -54,6 +55,12 @@ def test_fifty_jobs_with_four_slots_run_to_completion(tmp_path: pathlib.Path) ->
         assert {(1, "IDLE"), (2, "RUNNING"), (4, "COMPLETED")} <= seen_states
         done = job(core, f"{cluster}.49", "ExitCode", "NumJobStarts", "CompletionDate")
         assert done["ExitCode"] == 7 and done["NumJobStarts"] == 1 and done["CompletionDate"] > 0
+    # The user log is written in event order: replaying it gives the exact concurrency.
+    running = peak = 0
+    for event in htcondor2.JobEventLog(str(tmp_path / "fifty.log")).events(stop_after=0):
+        running += {1: 1, 5: -1}.get(int(event.type), 0)
+        peak = max(peak, running)
+    assert peak == 4 and running == 0
     first, scratch, cwd = (tmp_path / "out.49").read_text().split()
     assert first == f"{cluster}.49"
     assert scratch == cwd and scratch.startswith(str(tmp_path / "state" / "execute"))
