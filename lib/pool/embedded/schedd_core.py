@@ -399,6 +399,7 @@ class ScheddCore:
         job.scratch = ""
         self._set_status(job, JobStatus.IDLE, now)
         self._enqueue(job)
+        self._events.append(userlog.evicted(job.spec.user_log, job.cluster, job.proc, now))
 
     @staticmethod
     def _kill_leftovers(job: JobRecord) -> None:
