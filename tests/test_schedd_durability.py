@@ -8,6 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
+import htcondor2
 from test_schedd_support import (
     description,
     job,
@@ -18,7 +19,7 @@ from test_schedd_support import (
     wait_for,
 )
 
-from glideinwms_factory.lib.pool import JobAction, JobStatus
+from glideinwms_factory.lib.pool import JobStatus
 
 # A schedd in a child process that acknowledges each command on stdout (one JSON line).
 CHILD = """
@@ -82,9 +83,8 @@ def test_kill_9_and_restart_lose_nothing(tmp_path: pathlib.Path) -> None:
     quick = script(tmp_path, "quick.sh", "exit 5\n")
     child = ChildSchedd(tmp_path / "state")
     try:
-        a = child.call(
-            op="submit", description=description(waiting, arguments="$(Process)"), count=5
-        )
+        text = description(waiting, arguments="$(Process)", log="a.log")
+        a = child.call(op="submit", description=text, count=5)
         b = child.call(op="submit", description=description(quick), count=2)
 
         def settled() -> bool:
@@ -133,7 +133,12 @@ def test_kill_9_and_restart_lose_nothing(tmp_path: pathlib.Path) -> None:
             wait_for(lambda p=proc: status(core, f"{a}.{p}") == JobStatus.COMPLETED)
             assert job(core, f"{a}.{proc}", "ExitCode")["ExitCode"] == 7
         assert core.submit(description(quick)) > c, "cluster ids are never reused"
-        core.act(JobAction.REMOVE, [f"{a}.1"])
+    events: dict[int, list[int]] = {}
+    for event in htcondor2.JobEventLog(str(tmp_path / "a.log")).events(stop_after=0):
+        events.setdefault(event.proc, []).append(int(event.type))
+    assert events[0] == [0, 1, 5], "finished while the schedd was down"
+    assert events[2] == [0, 1, 4, 1, 5], "lost with its process: evicted, run again"
+    assert events[4] == [0, 1, 5], "its end observed after the restart"
 
 
 def test_kill_during_removal_is_finished_after_restart(tmp_path: pathlib.Path) -> None:

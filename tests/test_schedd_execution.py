@@ -35,6 +35,7 @@ def test_fifty_jobs_with_four_slots_run_to_completion(tmp_path: pathlib.Path) ->
         grid_resource="condor ce.example.org ce.example.org:9619",
         arguments='"$(Cluster).$(Process)"',
         output="out.$(Process)",
+        log="fifty.log",
     )
     with running_core(tmp_path / "state", slots=4) as core:
         cluster = core.submit(text, count=50)
@@ -54,6 +55,12 @@ def test_fifty_jobs_with_four_slots_run_to_completion(tmp_path: pathlib.Path) ->
         assert {(1, "IDLE"), (2, "RUNNING"), (4, "COMPLETED")} <= seen_states
         done = job(core, f"{cluster}.49", "ExitCode", "NumJobStarts", "CompletionDate")
         assert done["ExitCode"] == 7 and done["NumJobStarts"] == 1 and done["CompletionDate"] > 0
+    # The user log is written in event order: replaying it gives the exact concurrency.
+    running = peak = 0
+    for event in htcondor2.JobEventLog(str(tmp_path / "fifty.log")).events(stop_after=0):
+        running += {1: 1, 5: -1}.get(int(event.type), 0)
+        peak = max(peak, running)
+    assert peak == 4 and running == 0
     first, scratch, cwd = (tmp_path / "out.49").read_text().split()
     assert first == f"{cluster}.49"
     assert scratch == cwd and scratch.startswith(str(tmp_path / "state" / "execute"))
@@ -257,3 +264,57 @@ def test_concurrent_submitters_get_distinct_clusters(tmp_path: pathlib.Path) -> 
         assert len(set(clusters)) == 40
         assert len(core.query("true", ["ClusterId"])) == 80
     assert os.path.isdir(tmp_path / "state")
+
+
+JOB_CONDOR = """Universe = grid
+Grid_Resource = condor ce.example.org ce.example.org:9619
+Executable = glidein_startup.sh
+Arguments = $ENV(GLIDEIN_ARGUMENTS)
+Transfer_Executable = True
+environment = "IDTOKENS_FILE=$ENV(IDTOKENS_FILE:) JOB_TOKENS='a b'"
+transfer_Input_files = $ENV(IDTOKENS_FILE:)
++GlideinFactory = "$ENV(FACTORY_NAME)"
++GlideinName = "$ENV(GLIDEIN_NAME)"
++GlideinEntryName = "$ENV(GLIDEIN_ENTRY_NAME)"
++GlideinClient = "$ENV(GLIDEIN_CLIENT)"
++GlideinCredentialIdentifier = "$ENV(GLIDEIN_CREDENTIAL_ID)"
++GlideinMaxWalltime = 7200
++Owner = undefined
+periodic_remove = (JobStatus == 1) && (time() - QDate > $ENV(GLIDEIN_IDLE_LIFETIME))
+LeaveJobInQueue = false
+Log = log/condor_activity_$ENV(GLIDEIN_LOGNR)_$ENV(GLIDEIN_CLIENT).log
+Output = log/job.$(Cluster).$(Process).out
+Error = log/job.$(Cluster).$(Process).err
+Queue $ENV(GLIDEIN_COUNT)
+"""
+
+
+def test_factory_job_condor_with_submitter_environment(tmp_path: pathlib.Path) -> None:
+    script(tmp_path, "glidein_startup.sh", 'echo "$@"; echo "$IDTOKENS_FILE"; cat tok\n')
+    (tmp_path / "log").mkdir()
+    (tmp_path / "tok").write_text("token-bytes\n")
+    env = {
+        "GLIDEIN_ARGUMENTS": "-v std -name gfactory -entry e1 -clientname fe-1",
+        "IDTOKENS_FILE": "tok",
+        "FACTORY_NAME": "fact",
+        "GLIDEIN_NAME": "gwms",
+        "GLIDEIN_ENTRY_NAME": "e1",
+        "GLIDEIN_CLIENT": "fe-1",
+        "GLIDEIN_CREDENTIAL_ID": "cred",
+        "GLIDEIN_IDLE_LIFETIME": "3600",
+        "GLIDEIN_LOGNR": "20261122",
+        "GLIDEIN_COUNT": "3",
+    }
+    text = f"initialdir = {tmp_path}\n" + JOB_CONDOR
+    with running_core(tmp_path / "state") as core:
+        cluster = core.submit(text, count=0, env=env, owner="factory")
+        constraint = (
+            '(GlideinFactory =?= "fact") && (GlideinName =?= "gwms") && '
+            '(GlideinEntryName =?= "e1") && (GlideinCredentialIdentifier =!= UNDEFINED)'
+        )
+        wait_for(lambda: len(core.query(constraint + " && JobStatus == 4")) == 3)
+        ads = core.query(constraint, ["Owner", "GlideinClient", "ExitCode", "UserLog"])
+    assert [ad["Owner"] for ad in ads] == ["factory"] * 3, "+Owner cannot override the owner"
+    assert {ad["UserLog"] for ad in ads} == {f"{tmp_path}/log/condor_activity_20261122_fe-1.log"}
+    out = (tmp_path / "log" / f"job.{cluster}.2.out").read_text().splitlines()
+    assert out == [env["GLIDEIN_ARGUMENTS"], "tok", "token-bytes"]

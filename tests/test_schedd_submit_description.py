@@ -54,16 +54,34 @@ def test_glidein_description_expands_per_proc_macros() -> None:
 
 
 def test_mapping_description_and_env_expansion(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GLIDEIN_CLIENT", "client-1")
+    monkeypatch.setenv("DAEMON_SECRET", "s3cret")
     parsed = parse_description(
-        {"executable": "/bin/true", "+GlideinClient": '"$ENV(GLIDEIN_CLIENT)"', "iwd": "sub"},
+        {
+            "executable": "/bin/true",
+            "+GlideinClient": '"$ENV(GLIDEIN_CLIENT)"',
+            "+Leak": '"$ENV(DAEMON_SECRET)"',
+            "+WithDefault": '"$ENV(UNSET_ONE:dflt)"',
+            "arguments": "$ENV(GLIDEIN_ARGUMENTS)",
+            "iwd": "sub",
+        },
         default_iwd="/state/iwd",
+        env={"GLIDEIN_CLIENT": "client-1", "GLIDEIN_ARGUMENTS": "-x $(Cluster)"},
     )
     spec = parsed.spec(1, 0)
     assert spec.custom["GlideinClient"] == '"client-1"'
+    assert spec.custom["Leak"] == '""', "the daemon's own environment is never read"
+    assert spec.custom["WithDefault"] == '"dflt"'
+    assert spec.args == ("-x", "$(Cluster)"), "macros inside $ENV values stay literal"
     assert spec.iwd == "/state/iwd/sub"
     assert spec.cmd == "/bin/true"
     assert parsed.queue_count == 1
+
+
+def test_queue_count_from_submitter_environment() -> None:
+    parsed = parse_description(
+        "executable = x\nqueue $ENV(GLIDEIN_COUNT)\n", env={"GLIDEIN_COUNT": "4"}
+    )
+    assert parsed.queue_count == 4
 
 
 @pytest.mark.parametrize(
@@ -102,6 +120,7 @@ def test_environment_styles() -> None:
         ("executable = x\ngetenv = maybe\n", "getenv must be true or false"),
         ("executable = x\nqueue 2 in (a b)\n", r"only 'queue \[N\]'"),
         ("executable = x\nfoo bar baz\nqueue\n", "bad submit description"),
+        ("executable = x\narguments = $ENV(A B)\n", "unsupported"),
     ],
 )
 def test_bad_descriptions_raise_one_line_value_errors(text: str, message: str) -> None:

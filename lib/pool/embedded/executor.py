@@ -67,7 +67,12 @@ def start(launch: Launch) -> Started:
     """Prepare the scratch dir and start the job; LaunchError if it cannot start."""
     if not launch.iwd.is_dir():
         raise LaunchError(f"initial directory {launch.iwd} does not exist", HOLD_IWD_ERROR)
-    launch.scratch.mkdir(parents=True, mode=0o700)
+    try:
+        launch.scratch.mkdir(parents=True, mode=0o700)
+    except OSError as exc:
+        raise LaunchError(
+            f"cannot create scratch dir: {exc}", HOLD_FAILED_TO_CREATE_PROCESS
+        ) from None
     cmd = launch.iwd / launch.cmd
     try:
         for name in launch.transfer_input:
@@ -85,9 +90,13 @@ def start(launch: Launch) -> Started:
         raise LaunchError(f"transfer input: {exc}", HOLD_TRANSFER_INPUT_ERROR) from None
     try:
         out = _open_output(launch.iwd / launch.out)
-        err = out if launch.err == launch.out else _open_output(launch.iwd / launch.err)
     except OSError as exc:
         raise LaunchError(f"cannot open output: {exc}", HOLD_IWD_ERROR) from None
+    try:
+        err = out if launch.err == launch.out else _open_output(launch.iwd / launch.err)
+    except OSError as exc:
+        out.close()
+        raise LaunchError(f"cannot open error: {exc}", HOLD_IWD_ERROR) from None
     env = dict(launch.env, _CONDOR_SCRATCH_DIR=str(launch.scratch))
     try:
         popen = subprocess.Popen(

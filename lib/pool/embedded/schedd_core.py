@@ -89,6 +89,7 @@ class ScheddCore:
         self.linger = linger
         self._log = log or logging.getLogger(__name__)
         self._name = f"embedded@{socket.gethostname()}"
+        self._default_owner = getpass.getuser()
         self._execute_dir = self.state_dir / "execute"
         self._default_iwd = self.state_dir / "iwd"
         self._lock = threading.RLock()
@@ -149,11 +150,15 @@ class ScheddCore:
         count: int = 1,
         attrs: Mapping[str, Any] | None = None,
         owner: str = "",
+        env: Mapping[str, str] | None = None,
     ) -> int:
-        """Queue jobs of a submit description; returns the new cluster id."""
+        """Queue jobs of a submit description; returns the new cluster id.
+
+        `env` is the submitter's environment, what the description's `$ENV()` reads.
+        """
         if count < 0 or count > MAX_JOBS_PER_SUBMIT:
             raise ValueError(f"count must be between 0 and {MAX_JOBS_PER_SUBMIT}")
-        parsed = parse_description(description, attrs, str(self._default_iwd))
+        parsed = parse_description(description, attrs, str(self._default_iwd), env)
         total = count or parsed.queue_count
         if total < 1 or total > MAX_JOBS_PER_SUBMIT:
             raise ValueError(f"the number of jobs must be between 1 and {MAX_JOBS_PER_SUBMIT}")
@@ -168,7 +173,7 @@ class ScheddCore:
                 JobRecord(
                     cluster,
                     proc,
-                    owner or getpass.getuser(),
+                    owner or self._default_owner,
                     now,
                     spec,
                     entered=now,
@@ -394,6 +399,7 @@ class ScheddCore:
         job.scratch = ""
         self._set_status(job, JobStatus.IDLE, now)
         self._enqueue(job)
+        self._events.append(userlog.evicted(job.spec.user_log, job.cluster, job.proc, now))
 
     @staticmethod
     def _kill_leftovers(job: JobRecord) -> None:

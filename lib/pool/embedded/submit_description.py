@@ -25,6 +25,7 @@ UNIVERSES = {"vanilla": 5, "scheduler": 7, "grid": 9, "local": 12}
 # Stand-ins for the per-proc macros: valid in expressions, arguments, paths and strings.
 _CLUSTER = "GwmsMacroCluster8f3a"
 _PROC = "GwmsMacroProc8f3a"
+_ENV_MACRO = re.compile(r"\$ENV\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::([^)]*))?\)", re.IGNORECASE)
 _PROC_MACRO = re.compile(r"\$\((Cluster|ClusterId|Process|ProcId)\)", re.IGNORECASE)
 _ATTR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f]*')
@@ -152,10 +153,13 @@ def parse_description(
     description: str | Mapping[str, str],
     attrs: Mapping[str, Any] | None = None,
     default_iwd: str = "/",
+    env: Mapping[str, str] | None = None,
 ) -> ParsedDescription:
     """Parse, expand and validate a description (text or mapping) plus extra job `attrs`.
 
-    `default_iwd` stands for the submitter's working directory when none is given.
+    `default_iwd` stands for the submitter's working directory when none is given;
+    `$ENV(NAME)` / `$ENV(NAME:default)` read `env`, the submitter's environment, and
+    never this process's own (its secrets must not reach job ads).
     """
     try:
         if isinstance(description, str):
@@ -168,7 +172,12 @@ def parse_description(
             raise ValueError("the submit description must be text or a mapping")
     except (ValueError, RuntimeError, htcondor2.HTCondorException) as exc:
         raise ValueError(f"bad submit description: {_one_line(exc)}") from None
-    raw = {key: _PROC_MACRO.sub(_sentinel, value) for key, value in submit.items()}
+    env = env or {}
+    raw = {
+        key: _PROC_MACRO.sub(_sentinel, _substitute_env(value, env))
+        for key, value in submit.items()
+    }
+    qargs = _substitute_env(qargs, env)
     opened = htcondor2.Submit(raw)
     values: dict[str, str] = {}
     custom: dict[str, str] = {}
@@ -308,6 +317,20 @@ def _boolean(text: str, name: str) -> bool:
     if word in _FALSE_WORDS:
         return False
     raise ValueError(f"{name} must be true or false, not {text[:40]!r}")
+
+
+def _substitute_env(text: str, env: Mapping[str, str]) -> str:
+    """Resolve `$ENV()` from `env`; a `$` in a value stays literal (`$(DOLLAR)`)."""
+
+    def value(match: re.Match[str]) -> str:
+        found = env.get(match.group(1))
+        text = (match.group(2) or "") if found is None else str(found)
+        return text.replace("$", "$(DOLLAR)")
+
+    result = _ENV_MACRO.sub(value, text)
+    if "$env(" in result.lower():
+        raise ValueError(f"unsupported $ENV() reference in {text[:80]!r}")
+    return result
 
 
 def _queue_count(qargs: str, submit: htcondor2.Submit) -> int:

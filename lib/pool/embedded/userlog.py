@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 SUBMIT = 0
 EXECUTE = 1
+EVICTED = 4
 TERMINATED = 5
 ABORTED = 9
 HELD = 12
@@ -42,6 +43,18 @@ def submitted(path: str, cluster: int, proc: int, when: float) -> Event:
 
 def executing(path: str, cluster: int, proc: int, when: float) -> Event:
     return Event(path, cluster, proc, EXECUTE, when, f"Job executing on host: {_HOST}\n")
+
+
+def evicted(path: str, cluster: int, proc: int, when: float) -> Event:
+    lines = [
+        "Job was evicted.",
+        "\t(0) Job was not checkpointed.",
+        f"\t\t{_USAGE}  -  Run Remote Usage",
+        f"\t\t{_USAGE}  -  Run Local Usage",
+        "\t0  -  Run Bytes Sent By Job",
+        "\t0  -  Run Bytes Received By Job",
+    ]
+    return Event(path, cluster, proc, EVICTED, when, "\n".join(lines) + "\n")
 
 
 def terminated(path: str, cluster: int, proc: int, when: float, exit_code: int) -> Event:
