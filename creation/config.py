@@ -444,6 +444,17 @@ def _read_sources(master: Path, issues: list[Issue]) -> tuple[Node | None, list[
     return glidein, fragments, sources
 
 
+def _refuse_unsupported(glidein: Node, issues: list[Issue]) -> None:
+    """Upstream features this factory does not implement: an error, never silently ignored."""
+    if glidein["enable_attribute_expansion"]:
+        issues.append(
+            Issue(glidein.file, glidein.line, "enable_attribute_expansion=True is not supported")
+        )
+    for distro in glidein.all("cvmfsexec_distro"):
+        if distro["sources"] or distro["platforms"]:
+            issues.append(Issue(distro.file, distro.line, "cvmfsexec_distro is not supported"))
+
+
 def load_config(master: str | Path, root: str | Path | None = None) -> FactoryConfig:
     """Validate the master config and its `config.d/` fragments; ConfigInvalid on any error."""
     master = Path(master).resolve()
@@ -472,6 +483,7 @@ def load_config(master: str | Path, root: str | Path | None = None) -> FactoryCo
                 Issue(glidein.file, glidein.line, f"<glidein>: missing required element <{name}>")
             )
     backend = str(glidein["pool_backend"])
+    _refuse_unsupported(glidein, issues)
     key_length = int(sections["security"]["key_length"])  # type: ignore[call-overload]
     if key_length < 2048:
         issues.append(Issue(glidein.file, glidein.line, f"security key_length {key_length} < 2048"))
