@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from glideinwms_factory.creation import schema
-from glideinwms_factory.creation.xmlcheck import Issue, Node, check_element, parse_xml
+from glideinwms_factory.creation.xmlcheck import Issue, Node, as_int, check_element, parse_xml
 
 # Grid types each pool backend can submit to (spec/config.md §5). The embedded pool runs
 # glideins as local processes from the job's Arguments; cloud types carry theirs in VM
@@ -242,7 +242,7 @@ def _staged_files(node: Node, base: Path, issues: list[Issue]) -> list[StagedFil
                 source,
                 name,
                 _file_kind(item),
-                int(item["period"]),  # type: ignore[call-overload]
+                item.number("period"),
                 str(item["prefix"]),
                 str(options["cond_attr"]),
                 str(options["dir"] or name.split(".")[0]) if item["untar"] else None,
@@ -254,7 +254,7 @@ def _staged_files(node: Node, base: Path, issues: list[Issue]) -> list[StagedFil
 
 
 def _limits(node: Node) -> Limits:
-    return Limits(int(node["glideins"]), int(node["idle"]), int(node["held"]))  # type: ignore[call-overload]
+    return Limits(node.number("glideins"), node.number("idle"), node.number("held"))
 
 
 def _grid_type_issue(grid_type: str, backend: str) -> str | None:
@@ -295,7 +295,7 @@ def _entry(node: Node, base: Path, backend: str, num_factories: int, issues: lis
     return Entry(
         name=str(node["name"]),
         settings=dict(node.attrs),
-        num_factories=int(max_jobs["num_factories"] or num_factories),  # type: ignore[call-overload]
+        num_factories=as_int(max_jobs["num_factories"] or num_factories),
         per_entry=_limits(max_jobs.one("per_entry", max_spec)),
         default_per_frontend=_limits(max_jobs.one("default_per_frontend", max_spec)),
         per_frontends=per_frontends,
@@ -484,10 +484,10 @@ def load_config(master: str | Path, root: str | Path | None = None) -> FactoryCo
             )
     backend = str(glidein["pool_backend"])
     _refuse_unsupported(glidein, issues)
-    key_length = int(sections["security"]["key_length"])  # type: ignore[call-overload]
+    key_length = as_int(sections["security"]["key_length"])
     if key_length < 2048:
         issues.append(Issue(glidein.file, glidein.line, f"security key_length {key_length} < 2048"))
-    num_factories = int(sections["submit"]["num_factories"])  # type: ignore[call-overload]
+    num_factories = as_int(sections["submit"]["num_factories"])
     entries: dict[str, Entry] = {}
     for node in [e for part in [glidein, *fragments] for e in part.all("entries", "entry")]:
         entry = _entry(node, base, backend, num_factories, issues)

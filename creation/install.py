@@ -29,6 +29,7 @@ from glideinwms_factory.creation.tree_content import (
     assign_schedds,
     work_files,
 )
+from glideinwms_factory.creation.xmlcheck import as_int
 from glideinwms_factory.lib.descript import DescriptError, atomic_write, read_descript
 
 MANIFEST = ".generated_files.json"
@@ -451,7 +452,7 @@ def install(
     _summarize(summary, old_manifest, manifest, _entries_of(old_manifest), list(cfg.entries))
     key = work / "rsa.key"
     if create_key is not None:
-        create_key(work, int(cfg.sections["security"]["key_length"]))  # type: ignore[call-overload]
+        create_key(work, as_int(cfg.sections["security"]["key_length"]))
     elif not key.exists():
         summary.notes.append(f"note: no {key} yet: the factory creates it at start (lib/crypto)")
     return summary
