@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from glideinwms_factory.creation import schema
 from glideinwms_factory.creation.xmlcheck import Issue, Node, as_int, check_element, parse_xml
+from glideinwms_factory.creation.yamlform import parse_yaml
 
 # Grid types each pool backend can submit to (spec/config.md §5). The embedded pool runs
 # glideins as local processes from the job's Arguments; cloud types carry theirs in VM
@@ -113,7 +114,12 @@ class Entry:
     allowed_frontends: list[str]  # "fe:sc"
     attrs: list[Attribute]
     files: list[StagedFile]
-    where: str
+    file: str  # where it is defined
+    line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
 
     @property
     def grid_type(self) -> str:
@@ -308,7 +314,8 @@ def _entry(node: Node, base: Path, backend: str, num_factories: int, issues: lis
         allowed_frontends=allowed,
         attrs=_attributes(node, issues),
         files=_staged_files(node, base, issues),
-        where=node.where(),
+        file=node.file,
+        line=node.line,
     )
 
 
@@ -343,18 +350,14 @@ def _check_frontend_refs(
     entries: list[Entry], frontends: dict[str, Frontend], issues: list[Issue]
 ) -> None:
     for entry in entries:
-        file, _, line = entry.where.rpartition(":")
+        file, line = entry.file, entry.line
         for ref in [*entry.allowed_frontends, *entry.per_frontends]:
             fe, _, sc = ref.partition(":")
             if fe not in frontends:
-                issues.append(
-                    Issue(file, int(line), f"entry {entry.name}: unknown frontend {fe!r}")
-                )
+                issues.append(Issue(file, line, f"entry {entry.name}: unknown frontend {fe!r}"))
             elif sc != "All" and sc not in frontends[fe].usermap:
                 issues.append(
-                    Issue(
-                        file, int(line), f"entry {entry.name}: frontend {fe!r} has no class {sc!r}"
-                    )
+                    Issue(file, line, f"entry {entry.name}: frontend {fe!r} has no class {sc!r}")
                 )
 
 
@@ -414,8 +417,6 @@ def _read_sources(master: Path, issues: list[Issue]) -> tuple[Node | None, list[
     fragments: list[Node] = []
     for index, path in enumerate(sources):
         if path.suffix in (".yaml", ".yml"):
-            from glideinwms_factory.creation.yamlform import parse_yaml
-
             root = parse_yaml(path, issues)
         else:
             root = parse_xml(path, issues)
