@@ -199,7 +199,9 @@ def _write_stage(stage_dir: Path, area: StageArea) -> None:
     for rel, item in area.files.items():
         target = stage_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if item.keep_existing and target.exists():
+        if item.keep_existing:  # hand-edited per entry: its own inode, never overwritten
+            if not target.exists():
+                atomic_write(target, item.data, item.mode, fsync=False)
             continue
         if _unchanged(target, item.data, item.mode):
             linker.offer(target, item.data, item.mode)
