@@ -296,7 +296,7 @@ def test_job_condor_is_a_valid_submit_description(tmp_path, monkeypatch):
         assert submit.expand("Arguments") == "-v std -name demo"
         assert submit.expand("MY.GlideinFactory") == '"demo-factory"'
         assert submit.expand("Output").endswith(
-            f"/user_vofe_prod/glidein_demo/entry_{entry}/job.$(Cluster).$(Process).out"
+            f"/user_vofe_prod/glidein_demo/entry_{entry}/job.1.0.out"
         )
         grid[entry] = submit.expand("Grid_Resource")
     assert grid["local_site_a"] == "condor ce1.site-a.example.org ce1.site-a.example.org:9619"
