@@ -12,7 +12,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from glideinwms_factory.creation import schema
-from glideinwms_factory.creation.xmlcheck import Issue, Node, check_element, parse_xml
+from glideinwms_factory.creation.xmlcheck import Issue, Node, as_int, check_element, parse_xml
+from glideinwms_factory.creation.yamlform import parse_yaml
 
 # Grid types each pool backend can submit to (spec/config.md §5). The embedded pool runs
 # glideins as local processes from the job's Arguments; cloud types carry theirs in VM
@@ -113,7 +114,12 @@ class Entry:
     allowed_frontends: list[str]  # "fe:sc"
     attrs: list[Attribute]
     files: list[StagedFile]
-    where: str
+    file: str  # where it is defined
+    line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
 
     @property
     def grid_type(self) -> str:
@@ -242,7 +248,7 @@ def _staged_files(node: Node, base: Path, issues: list[Issue]) -> list[StagedFil
                 source,
                 name,
                 _file_kind(item),
-                int(item["period"]),  # type: ignore[call-overload]
+                item.number("period"),
                 str(item["prefix"]),
                 str(options["cond_attr"]),
                 str(options["dir"] or name.split(".")[0]) if item["untar"] else None,
@@ -254,7 +260,7 @@ def _staged_files(node: Node, base: Path, issues: list[Issue]) -> list[StagedFil
 
 
 def _limits(node: Node) -> Limits:
-    return Limits(int(node["glideins"]), int(node["idle"]), int(node["held"]))  # type: ignore[call-overload]
+    return Limits(node.number("glideins"), node.number("idle"), node.number("held"))
 
 
 def _grid_type_issue(grid_type: str, backend: str) -> str | None:
@@ -295,7 +301,7 @@ def _entry(node: Node, base: Path, backend: str, num_factories: int, issues: lis
     return Entry(
         name=str(node["name"]),
         settings=dict(node.attrs),
-        num_factories=int(max_jobs["num_factories"] or num_factories),  # type: ignore[call-overload]
+        num_factories=as_int(max_jobs["num_factories"] or num_factories),
         per_entry=_limits(max_jobs.one("per_entry", max_spec)),
         default_per_frontend=_limits(max_jobs.one("default_per_frontend", max_spec)),
         per_frontends=per_frontends,
@@ -308,7 +314,8 @@ def _entry(node: Node, base: Path, backend: str, num_factories: int, issues: lis
         allowed_frontends=allowed,
         attrs=_attributes(node, issues),
         files=_staged_files(node, base, issues),
-        where=node.where(),
+        file=node.file,
+        line=node.line,
     )
 
 
@@ -343,18 +350,14 @@ def _check_frontend_refs(
     entries: list[Entry], frontends: dict[str, Frontend], issues: list[Issue]
 ) -> None:
     for entry in entries:
-        file, _, line = entry.where.rpartition(":")
+        file, line = entry.file, entry.line
         for ref in [*entry.allowed_frontends, *entry.per_frontends]:
             fe, _, sc = ref.partition(":")
             if fe not in frontends:
-                issues.append(
-                    Issue(file, int(line), f"entry {entry.name}: unknown frontend {fe!r}")
-                )
+                issues.append(Issue(file, line, f"entry {entry.name}: unknown frontend {fe!r}"))
             elif sc != "All" and sc not in frontends[fe].usermap:
                 issues.append(
-                    Issue(
-                        file, int(line), f"entry {entry.name}: frontend {fe!r} has no class {sc!r}"
-                    )
+                    Issue(file, line, f"entry {entry.name}: frontend {fe!r} has no class {sc!r}")
                 )
 
 
@@ -414,8 +417,6 @@ def _read_sources(master: Path, issues: list[Issue]) -> tuple[Node | None, list[
     fragments: list[Node] = []
     for index, path in enumerate(sources):
         if path.suffix in (".yaml", ".yml"):
-            from glideinwms_factory.creation.yamlform import parse_yaml
-
             root = parse_yaml(path, issues)
         else:
             root = parse_xml(path, issues)
@@ -442,6 +443,17 @@ def _read_sources(master: Path, issues: list[Issue]) -> tuple[Node | None, list[
         else:
             fragments.append(node)
     return glidein, fragments, sources
+
+
+def _refuse_unsupported(glidein: Node, issues: list[Issue]) -> None:
+    """Upstream features this factory does not implement: an error, never silently ignored."""
+    if glidein["enable_attribute_expansion"]:
+        issues.append(
+            Issue(glidein.file, glidein.line, "enable_attribute_expansion=True is not supported")
+        )
+    for distro in glidein.all("cvmfsexec_distro"):
+        if distro["sources"] or distro["platforms"]:
+            issues.append(Issue(distro.file, distro.line, "cvmfsexec_distro is not supported"))
 
 
 def load_config(master: str | Path, root: str | Path | None = None) -> FactoryConfig:
@@ -472,10 +484,11 @@ def load_config(master: str | Path, root: str | Path | None = None) -> FactoryCo
                 Issue(glidein.file, glidein.line, f"<glidein>: missing required element <{name}>")
             )
     backend = str(glidein["pool_backend"])
-    key_length = int(sections["security"]["key_length"])  # type: ignore[call-overload]
+    _refuse_unsupported(glidein, issues)
+    key_length = as_int(sections["security"]["key_length"])
     if key_length < 2048:
         issues.append(Issue(glidein.file, glidein.line, f"security key_length {key_length} < 2048"))
-    num_factories = int(sections["submit"]["num_factories"])  # type: ignore[call-overload]
+    num_factories = as_int(sections["submit"]["num_factories"])
     entries: dict[str, Entry] = {}
     for node in [e for part in [glidein, *fragments] for e in part.all("entries", "entry")]:
         entry = _entry(node, base, backend, num_factories, issues)

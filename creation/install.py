@@ -29,6 +29,7 @@ from glideinwms_factory.creation.tree_content import (
     assign_schedds,
     work_files,
 )
+from glideinwms_factory.creation.xmlcheck import as_int
 from glideinwms_factory.lib.descript import DescriptError, atomic_write, read_descript
 
 MANIFEST = ".generated_files.json"
@@ -149,23 +150,75 @@ def _plan(cfg: FactoryConfig, web_base: Path) -> _Plan:
     return _Plan(stage, work, links)
 
 
+class _SameBytesLinker:
+    """Writes files, hard-linking a file to an earlier one with the same bytes and mode.
+
+    Creating a file costs ~1 ms here and a link ~0.02 ms; a tree of a thousand entries
+    repeats most of its files (scripts, empty lists, unchanged descripts), and generated
+    files are only ever replaced by rename, never edited in place, so sharing is safe.
+    """
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[str, int], Path] = {}
+
+    def offer(self, path: Path, data: bytes, mode: int) -> None:
+        """`path` is known to hold `data` with `mode`: later writes may link to it."""
+        self.known.setdefault((_sha256(data), mode), path)
+
+    def write(self, target: Path, data: bytes, mode: int, replace: bool = False) -> None:
+        key = (_sha256(data), mode)
+        source = self.known.get(key)
+        if source is not None:
+            temp = target.with_name(f".{target.name}.{os.getpid()}.link") if replace else target
+            try:
+                os.link(source, temp)
+                if replace:
+                    os.replace(temp, target)
+                return
+            except OSError:
+                if replace:
+                    temp.unlink(missing_ok=True)
+        if replace:
+            atomic_write(target, data, mode, fsync=False)
+        else:
+            target.write_bytes(data)
+            target.chmod(mode)
+        self.known[key] = target
+
+
+def _unchanged(path: Path, data: bytes, mode: int) -> bool:
+    try:
+        return path.stat().st_mode & 0o7777 == mode and path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def _write_stage(stage_dir: Path, area: StageArea) -> None:
     """Add the new staged files; same-named files already there with other bytes are replaced."""
+    linker = _SameBytesLinker()
     for rel, item in area.files.items():
         target = stage_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() and (item.keep_existing or target.read_bytes() == item.data):
+        if item.keep_existing:  # hand-edited per entry: its own inode, never overwritten
+            if not target.exists():
+                atomic_write(target, item.data, item.mode, fsync=False)
             continue
-        atomic_write(target, item.data, item.mode)
+        if _unchanged(target, item.data, item.mode):
+            linker.offer(target, item.data, item.mode)
+            continue
+        linker.write(target, item.data, item.mode, replace=True)
 
 
-def _write_new_work(new: Path, plan: _Plan) -> dict[str, str]:
+def _write_new_work(new: Path, old: Path, plan: _Plan) -> dict[str, str]:
+    """Write the new work dir; files equal to the old tree's are hard links to them."""
     manifest = {}
+    linker = _SameBytesLinker()
     for rel, (data, mode) in plan.work.items():
         target = new / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        target.chmod(mode)
+        if _unchanged(old / rel, data, mode):
+            linker.offer(old / rel, data, mode)
+        linker.write(target, data, mode)
         manifest[f"work/{rel}"] = _sha256(data)
     for rel, link in plan.links.items():
         (new / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -295,13 +348,18 @@ def _summarize(
     old_entries: set[str],
     new_entries: list[str],
 ) -> None:
-    def part(manifest: dict[str, str], prefix: str) -> dict[str, str]:
-        return {k: v for k, v in manifest.items() if k.startswith(prefix)}
+    def by_entry(manifest: dict[str, str]) -> dict[str, dict[str, str]]:
+        grouped: dict[str, dict[str, str]] = {}
+        for key, value in manifest.items():
+            if key.startswith("work/entry_"):
+                grouped.setdefault(key.split("/")[1][6:], {})[key] = value
+        return grouped
 
+    old_parts, new_parts = by_entry(old), by_entry(new)
     for name in new_entries:
         if name not in old_entries:
             summary.added.append(name)
-        elif part(old, f"work/entry_{name}/") != part(new, f"work/entry_{name}/"):
+        elif old_parts.get(name) != new_parts.get(name):
             summary.changed.append(name)
         else:
             summary.unchanged.append(name)
@@ -347,7 +405,7 @@ def _write_tree(
     try:
         _make_dirs(cfg)
         _write_stage(cfg.dirs.stage, plan.stage)
-        manifest = _write_new_work(new, plan)
+        manifest = _write_new_work(new, work, plan)
         moves: list[tuple[Path, Path]] = []
         if reconfig:
             moves = _carry_over(work, new, set(old_manifest), set(cfg.entries))
@@ -356,6 +414,7 @@ def _write_tree(
         if not (new / DOWNTIMES_FILE).exists():
             (new / DOWNTIMES_FILE).write_text(DOWNTIMES_HEADER)
         atomic_write(new / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True))
+        os.sync()  # one flush for everything written above, before it becomes visible
         if reconfig:
             _swap_in(new, work, moves)
         else:
@@ -395,7 +454,7 @@ def install(
     _summarize(summary, old_manifest, manifest, _entries_of(old_manifest), list(cfg.entries))
     key = work / "rsa.key"
     if create_key is not None:
-        create_key(work, int(cfg.sections["security"]["key_length"]))  # type: ignore[call-overload]
+        create_key(work, as_int(cfg.sections["security"]["key_length"]))
     elif not key.exists():
         summary.notes.append(f"note: no {key} yet: the factory creates it at start (lib/crypto)")
     return summary

@@ -40,6 +40,9 @@ class Node:
     def __getitem__(self, name: str) -> object:
         return self.attrs[name]
 
+    def number(self, name: str) -> int:
+        return as_int(self.attrs[name])
+
     def all(self, *path: str) -> list[Node]:
         """Every usable node at the tag `path` below this one (e.g. all("entries", "entry"))."""
         found = [self]
@@ -56,6 +59,13 @@ class Node:
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"
+
+
+def as_int(value: object) -> int:
+    """A schema INT value (already converted): typed access without casts."""
+    if not isinstance(value, int):
+        raise TypeError(f"expected an int, got {value!r}")
+    return value
 
 
 def defaults(spec: Element) -> dict[str, object]:

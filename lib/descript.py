@@ -29,8 +29,13 @@ class DescriptError(ValueError):
     """A descript file is missing or malformed; the message names file and line."""
 
 
-def atomic_write(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644) -> None:
-    """Write `data` to `path` through a temp file in the same dir and a rename."""
+def atomic_write(
+    path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644, fsync: bool = True
+) -> None:
+    """Write `data` to `path` through a temp file in the same dir and a rename.
+
+    `fsync=False` is for bulk writers that flush once at the end.
+    """
     target = Path(path)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
@@ -38,7 +43,8 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:

@@ -271,3 +271,36 @@ def test_yaml_form_uses_the_same_schema(tmp_path):
     assert list(cfg.entries) == ["y1", "y2"]
     assert cfg.entries["y1"].per_entry.glideins == 7 and not cfg.entries["y2"].enabled
     assert cfg.dirs.work == tmp_path / "root" / "w"
+
+
+def test_job_condor_is_a_valid_submit_description(tmp_path, monkeypatch):
+    import htcondor2
+
+    web = make_web_base(tmp_path / "web")
+    root = tmp_path / "root"
+    build_tree(EXAMPLE, root, reconfig=False, web_base=web)
+    env = {
+        "GLIDEIN_ARGUMENTS": "-v std -name demo",
+        "GLIDEIN_COUNT": "3",
+        "FACTORY_NAME": "demo-factory",
+        "GLIDEIN_USER": "vofe_prod",
+        "GLIDEIN_LOGNR": "20261122",
+        "GLIDEIN_CLIENT": "fe.main",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    grid = {}
+    for entry in ("local_site_a", "local_site_b", "local_site_c"):
+        submit = htcondor2.Submit((work_dir(root) / f"entry_{entry}/job.condor").read_text())
+        assert submit.getQArgs() == "$ENV(GLIDEIN_COUNT)"
+        assert submit.expand("Arguments") == "-v std -name demo"
+        assert submit.expand("MY.GlideinFactory") == '"demo-factory"'
+        assert submit.expand("Output").endswith(
+            f"/user_vofe_prod/glidein_demo/entry_{entry}/job.1.0.out"
+        )
+        grid[entry] = submit.expand("Grid_Resource")
+    assert grid["local_site_a"] == "condor ce1.site-a.example.org ce1.site-a.example.org:9619"
+    assert grid["local_site_b"] == "arc arc.site-b.example.org"
+    assert grid["local_site_c"].startswith("batch slurm ") and grid["local_site_c"].endswith(
+        "@login.site-c.example.org"
+    )

@@ -9,6 +9,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "creation" / "examples" / "glideinWMS.xml"
 REAL_CONFIGS = Path("/work/shared/real-configs")
+# A fixed manifest, so these tests do not move when web_base/manifest.txt does
+# (test_staging_glidein.py stages the real one).
+MANIFEST = """# test manifest
+main:file_list      error_gen.sh            regular  ERROR_GEN_FILE
+main:file_list      add_config_line.source  regular  ADD_CONFIG_LINE_SOURCE
+main:file_list      setup_checks.sh         exec
+entry:file_list     cat_consts.sh           exec
+entry:file_list     check_blacklist.sh      exec
+main:last_script    condor_startup.sh       regular
+"""
 WEB_SCRIPTS = (
     "error_gen.sh",
     "add_config_line.source",
@@ -20,9 +30,9 @@ WEB_SCRIPTS = (
 
 
 def make_web_base(path: Path) -> Path:
-    """A web_base dir with small stand-in scripts and the repo's manifest."""
+    """A web_base dir with small stand-in scripts and a fixed manifest."""
     path.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "web_base" / "manifest.txt", path / "manifest.txt")
+    (path / "manifest.txt").write_text(MANIFEST)
     for name in WEB_SCRIPTS:
         (path / name).write_text(f"#!/bin/bash\n# stand-in for {name}\nexit 0\n")
     (path / "glidein_startup.sh").write_text("#!/bin/bash\necho glidein\nexit 0\n")

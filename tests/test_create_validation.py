@@ -100,6 +100,18 @@ CASES = {
         "expected one of htcondor, embedded",
         "<glidein ",
     ),
+    "unsupported feature": (
+        'loop_delay="10"',
+        'loop_delay="10" enable_attribute_expansion="True"',
+        "enable_attribute_expansion=True is not supported",
+        "<glidein ",
+    ),
+    "entry sets": (
+        "<entries>",
+        '<entry_sets><entry_set alias="x"/></entry_sets>\n   <entries>',
+        "<glidein>: unknown element <entry_sets>",
+        "<entry_sets>",
+    ),
     "newline in value": (
         'value="SiteA"',
         'value="Site&#10;A"',

@@ -246,3 +246,13 @@ def test_concurrent_reconfig_is_refused(factory, capsys):
         assert _run(master, root, web) == 1
     assert "another create/reconfig" in capsys.readouterr().err
     assert hash_tree(work) == before
+
+
+def test_each_entry_blacklist_is_its_own_file(factory):
+    _, _, root = factory
+    a = stage_dir(root) / "entry_local_site_a" / "nodes.blacklist"
+    b = stage_dir(root) / "entry_local_site_b" / "nodes.blacklist"
+    assert a.stat().st_ino != b.stat().st_ino
+    with a.open("a") as handle:  # edited in place, as an editor may do
+        handle.write("'wn2.example.org'\n")
+    assert "wn2" not in b.read_text()
