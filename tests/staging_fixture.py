@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import io
 import os
 import re
-import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 import urllib.error
 import urllib.request
@@ -141,6 +142,16 @@ def _sig_lines(signed: dict[str, bytes], kind: str) -> str:
     )
 
 
+def _startup_with_helpers(web_base: Path) -> bytes:
+    """glidein_startup.sh with a gzip tarball of the *.source helpers after its #EOF line,
+    as config.md §6 installs it: bash must stop before that binary tail."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(web_base.glob("*.source")):
+            tar.add(path, arcname=path.name)
+    return (web_base / "glidein_startup.sh").read_bytes() + buffer.getvalue()
+
+
 def build_staging(
     root: Path,
     entry: str,
@@ -155,7 +166,7 @@ def build_staging(
     entry_stage = stage / f"entry_{entry}"
     entry_stage.mkdir(parents=True)
     (work / f"entry_{entry}").mkdir(parents=True)
-    shutil.copy(web_base / "glidein_startup.sh", stage / "glidein_startup.sh")
+    (stage / "glidein_startup.sh").write_bytes(_startup_with_helpers(web_base))
     main, ent = _IdArea(stage), _IdArea(entry_stage)
     main.lists = {key: _placeholders(main, main_consts or {}, True) for key in MAIN_LISTS}
     ent.lists = {"file_list": _placeholders(ent, entry_consts or {}, False)}
