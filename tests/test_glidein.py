@@ -463,3 +463,21 @@ def test_a_required_condor_var_without_value_fails_the_glidein(
     assert "condor_startup.sh: required variable MUST_HAVE has no value" in result.stderr
     assert re.search(r'name="TestID"[^>]*>condor_startup.sh<', result.stdout)
     assert collector.requests == []  # no slot was advertised
+
+
+def test_a_missing_file_is_retried_a_bounded_number_of_times(tmp_path: Path) -> None:
+    staging = build_staging(tmp_path / "s", ENTRY)
+    (victim,) = staging.entry_dir().glob("check_blacklist.*.sh")
+    victim.unlink()
+    proxy = CountingProxy()
+    try:
+        with http_server(staging.stage_dir) as url:
+            argv = glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9")
+            argv[argv.index("-proxy") + 1] = proxy.url
+            result = run_glidein(argv)
+    finally:
+        proxy.close()
+    assert result.returncode == 1
+    assert f"cannot download entry file {victim.name}" in result.stderr
+    assert sum(u.endswith("/" + victim.name) for u in proxy.urls) == 3
+    assert "=== Executing entry/check_blacklist.sh ===" not in result.stdout
