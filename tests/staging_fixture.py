@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import io
 import os
 import re
-import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 import urllib.error
 import urllib.request
@@ -97,12 +98,15 @@ def _consts(values: dict[str, str]) -> bytes:
     return "".join(f"{k}\t{v}\n" for k, v in values.items()).encode()
 
 
-def _placeholders(area: _IdArea, consts: dict[str, str], main: bool) -> list[ListLine]:
+def _placeholders(
+    area: _IdArea, consts: dict[str, str], main: bool, condor_vars: tuple[str, ...] = ()
+) -> list[ListLine]:
+    header = "# Var\tType\tDefault\tCondorName\tReq\tExport\tUserName\n"
     files = [
         ("constants.cfg", _consts(consts), "CONSTS_FILE"),
         (
             "condor_vars.lst",
-            b"# Var\tType\tDefault\tCondorName\tReq\tExport\tUserName\n",
+            (header + "".join(line + "\n" for line in condor_vars)).encode(),
             "CONDOR_VARS_FILE",
         ),
         ("untar.cfg", b"", "UNTAR_CFG_FILE"),
@@ -141,6 +145,16 @@ def _sig_lines(signed: dict[str, bytes], kind: str) -> str:
     )
 
 
+def _startup_with_helpers(web_base: Path) -> bytes:
+    """glidein_startup.sh with a gzip tarball of the *.source helpers after its #EOF line,
+    as config.md §6 installs it: bash must stop before that binary tail."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(web_base.glob("*.source")):
+            tar.add(path, arcname=path.name)
+    return (web_base / "glidein_startup.sh").read_bytes() + buffer.getvalue()
+
+
 def build_staging(
     root: Path,
     entry: str,
@@ -148,6 +162,7 @@ def build_staging(
     main_consts: dict[str, str] | None = None,
     entry_consts: dict[str, str] | None = None,
     blacklist: tuple[str, ...] = (),
+    entry_vars: tuple[str, ...] = (),
     web_base: Path = WEB_BASE,
 ) -> Staging:
     """Write STAGE (`root/stage`) and the WORK files (`root/work`) for one entry."""
@@ -155,10 +170,10 @@ def build_staging(
     entry_stage = stage / f"entry_{entry}"
     entry_stage.mkdir(parents=True)
     (work / f"entry_{entry}").mkdir(parents=True)
-    shutil.copy(web_base / "glidein_startup.sh", stage / "glidein_startup.sh")
+    (stage / "glidein_startup.sh").write_bytes(_startup_with_helpers(web_base))
     main, ent = _IdArea(stage), _IdArea(entry_stage)
     main.lists = {key: _placeholders(main, main_consts or {}, True) for key in MAIN_LISTS}
-    ent.lists = {"file_list": _placeholders(ent, entry_consts or {}, False)}
+    ent.lists = {"file_list": _placeholders(ent, entry_consts or {}, False, entry_vars)}
     blacklist_text = "".join(f"'{node}'\n" for node in blacklist).encode()
     ent.lists["file_list"].append(
         ListLine(

@@ -415,3 +415,69 @@ def test_a_parameter_cannot_redefine_a_startup_value(
     config = (work_dir / "glidein_config").read_text()
     assert "/etc" not in config and "Spoofed" not in config
     assert parse_old(collector.requests[0].body)["GLIDEIN_Entry_Name"] == ENTRY
+
+
+CONDOR_VARS = (
+    "GLIDEIN_CPUS\tI\t-\t+\tN\tY\t+",
+    "GLIDEIN_ResourceName\tS\t-\tResourceName\tN\tY\t+",
+    "WITH_DEFAULT\tS\tfallback\t+\tN\tY\t-",
+    "GLIDEIN_Entry_Name\tS\t-\t+\tN\tY\t-",
+    "NOT_EXPORTED\tS\t-\t+\tN\tN\t+",
+    "MUST_HAVE\tS\t-\t+\tY\tN\t-",
+)
+
+
+@pytest.fixture(scope="module")
+def vars_staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Staging, str]]:
+    consts = {"GLIDEIN_CPUS": "4", "GLIDEIN_ResourceName": "CE-1", "NOT_EXPORTED": "x"}
+    staging = build_staging(
+        tmp_path_factory.mktemp("vars"), ENTRY, entry_consts=consts, entry_vars=CONDOR_VARS
+    )
+    with http_server(staging.stage_dir) as url:
+        yield staging, url
+
+
+def test_exported_condor_vars_are_published_in_the_slot_ad(
+    vars_staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = vars_staged
+    params = standin_params(collector, GLIDEIN_Standin_Lifetime="0", MUST_HAVE="here")
+    result = run_glidein(glidein_argv(staging, url, tmp_path, **params))
+    assert result.returncode == 0, result.stderr
+    ad = parse_old(collector.requests[0].body)
+    assert ad["GLIDEIN_CPUS"] == 4  # typed I: an integer, not a string
+    assert ad["ResourceName"] == "CE-1"  # published under its CondorName
+    assert ad["WITH_DEFAULT"] == "fallback"
+    assert ad["GLIDEIN_Entry_Name"] == ENTRY  # the glidein's own value, stated once
+    assert collector.requests[0].body.count("GLIDEIN_Entry_Name =") == 1
+    assert "NOT_EXPORTED" not in ad and "MUST_HAVE" not in ad
+
+
+def test_a_required_condor_var_without_value_fails_the_glidein(
+    vars_staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = vars_staged
+    params = standin_params(collector, GLIDEIN_Standin_Lifetime="0")
+    result = run_glidein(glidein_argv(staging, url, tmp_path, **params))
+    assert result.returncode == 1
+    assert "condor_startup.sh: required variable MUST_HAVE has no value" in result.stderr
+    assert re.search(r'name="TestID"[^>]*>condor_startup.sh<', result.stdout)
+    assert collector.requests == []  # no slot was advertised
+
+
+def test_a_missing_file_is_retried_a_bounded_number_of_times(tmp_path: Path) -> None:
+    staging = build_staging(tmp_path / "s", ENTRY)
+    (victim,) = staging.entry_dir().glob("check_blacklist.*.sh")
+    victim.unlink()
+    proxy = CountingProxy()
+    try:
+        with http_server(staging.stage_dir) as url:
+            argv = glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9")
+            argv[argv.index("-proxy") + 1] = proxy.url
+            result = run_glidein(argv)
+    finally:
+        proxy.close()
+    assert result.returncode == 1
+    assert f"cannot download entry file {victim.name}" in result.stderr
+    assert sum(u.endswith("/" + victim.name) for u in proxy.urls) == 3
+    assert "=== Executing entry/check_blacklist.sh ===" not in result.stdout

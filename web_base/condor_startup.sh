@@ -95,6 +95,40 @@ post() {
     return $ok
 }
 
+# publish_condor_vars OUT: the condor_vars.lst variables (main, entry, client, client group;
+# spec §3) as "CondorName = value" lines for the worker's ad. A required variable without a
+# value or a default, or a badly typed one, fails the glidein.
+publish_condor_vars() {
+    local key file var type def cname req exported _user value
+    : >"$1"
+    for key in CONDOR_VARS_FILE ENTRY_CONDOR_VARS_FILE GLIDECLIENT_CONDOR_VARS_FILE \
+        GLIDECLIENT_GROUP_CONDOR_VARS_FILE; do
+        file=$(gconfig_get "$key")
+        [[ -n $file && -r $file ]] || continue
+        while read -r var type def cname req exported _user; do
+            [ -z "$var" ] || [[ $var == \#* ]] && continue
+            [ "$cname" = + ] && cname=$var
+            [[ $var =~ ^[A-Za-z_][A-Za-z0-9_]*$ && $cname =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
+                report_error Config "bad variable name in $file: '$var' '$cname'"
+            value=$(gconfig_get "$var")
+            [ -z "$value" ] && [ "$def" != - ] && value=$def
+            if [ -z "$value" ]; then
+                [ "$req" != Y ] || report_error Config "required variable $var has no value"
+                continue
+            fi
+            [ "$exported" = Y ] || continue
+            case $type in
+                I)
+                    [[ $value =~ ^-?[0-9]+$ ]] || report_error Config "$var is not an integer: '$value'"
+                    echo "$cname = $value"
+                    ;;
+                C) echo "$cname = ${value//[$'\n\r']/ }" ;;
+                *) echo "$cname = $(ad_string "$value")" ;;
+            esac
+        done <"$file" >>"$1"
+    done
+}
+
 write_slot_ad() {
     local cpus mem_mb host uuid
     cpus=$(nproc 2>/dev/null || echo 1)
@@ -132,6 +166,12 @@ GLIDEIN_ToDie = $end_epoch
 ClassAdLifetime = $((3 * interval))
 UpdateSequenceNumber = $sequence
 EOF
+    # The glidein's own attributes above win over same-named published variables.
+    local name value extra
+    extra=$(while read -r name _ value; do
+        grep -qi "^$name = " "$1" || echo "$name = $value"
+    done <"$published")
+    [ -z "$extra" ] || echo "$extra" >>"$1"
 }
 
 run_standin() {
@@ -141,6 +181,8 @@ run_standin() {
     interval=$(gconfig_get GLIDEIN_Standin_Update_Interval)
     [[ $interval =~ ^[1-9][0-9]*$ ]] || interval=60
     build_auth_header
+    published=$work_dir/published_vars
+    publish_condor_vars "$published"
     log MasterLog "worker stand-in starting for $lifetime s, collector $collectors"
     echo "=== Condor starting $(date) ($start_epoch) ==="
     local ad=$work_dir/slot_ad sequence=0 advertised=0 now
@@ -200,6 +242,10 @@ GLIDEIN_ToDie = $end_epoch
 STARTD_ATTRS = \$(STARTD_ATTRS) GLIDEIN_Factory GLIDEIN_Name GLIDEIN_Entry_Name GLIDECLIENT_Name GLIDEIN_ToDie
 include ifexist : $(gconfig_get GLIDEIN_CONDOR_CONFIG_DIR)/*
 EOF
+    local published=$work_dir/published_vars
+    publish_condor_vars "$published"
+    cat "$published" >>"$CONDOR_CONFIG"
+    echo "STARTD_ATTRS = \$(STARTD_ATTRS) $(awk '{ printf "%s ", $1 }' "$published")" >>"$CONDOR_CONFIG"
     echo "=== Condor starting $(date) ($start_epoch) ==="
     # -r: the master shuts everything down after that many minutes.
     "$condor_dir/sbin/condor_master" -f -r $(((lifetime + 59) / 60)) &

@@ -160,7 +160,7 @@ if [ -n "$multi_glidein" ] && [ "$multi_glidein" -gt 1 ] && [ -z "$multi_restart
     echo "=== Starting $multi_glidein glideins ==="
     pids=()
     for i in $(seq 1 "$multi_glidein"); do
-        "$0" "${orig_args[@]}" -multirestart "$i" &
+        bash "$0" "${orig_args[@]}" -multirestart "$i" &
         pids+=($!)
     done
     wait "${pids[@]}"
@@ -732,3 +732,4 @@ if [ "$rc" -ne 0 ]; then
     failure_detail="$last_script exited with code $rc"
 fi
 glidein_exit "$rc"
+#EOF
