@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from glideinwms_factory.supervisor import Child, RestartPolicy, Supervisor
 
 LOCK_FILE = Path("lock") / "glideinWMS.lock"
 WEB_PID_FILE = Path("lock") / "webserver.pid"
+READY_FILE = Path("lock") / "factory.ready"  # services and entries started: `start` waits on it
 POLL_SECONDS = 1.0
 STALE_STATS = 3600.0  # an entry silent this long is no longer counted at its last levels
 
@@ -118,6 +120,7 @@ class FactoryDaemon:
         try:
             self._start_services()
             self.supervisor.start_all()
+            (self.work_dir / READY_FILE).write_text(f"{os.getpid()}\n")
             self.log.info("factory started with %d entries", len(self.entries))
             next_loop = 0.0
             while not self._stop:
@@ -239,6 +242,7 @@ class FactoryDaemon:
             self.log.error("aggregation failed: %s", err)
 
     def shutdown(self) -> None:
+        (self.work_dir / READY_FILE).unlink(missing_ok=True)
         self.supervisor.stop_all()
         try:
             pool = self._pool()

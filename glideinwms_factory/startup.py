@@ -30,6 +30,7 @@ from glideinwms_factory.lib import descript, downtimes, pidlock
 
 EXIT_OK, EXIT_FAIL, EXIT_SYNTAX, EXIT_UNKNOWN, EXIT_NOT_CONFIGURED = 0, 1, 2, 3, 6
 LOCK = Path("lock") / "glideinWMS.lock"
+READY = Path("lock") / "factory.ready"  # written by the daemon once its services run
 START_WAIT, STOP_WAIT, STOP_AGAIN_WAIT, KILL_WAIT = 15.0, 50.0, 15.0, 30.0
 
 
@@ -91,11 +92,11 @@ def start(work: Path) -> int:
             start_new_session=True,
         )
 
-    def up_or_dead() -> bool:
-        return factory_state(work) is pidlock.State.RUNNING or process.poll() is not None
+    def ready_or_dead() -> bool:
+        return (work / READY).exists() or process.poll() is not None
 
-    _wait(up_or_dead, START_WAIT)
-    if factory_state(work) is pidlock.State.RUNNING and process.poll() is None:
+    _wait(ready_or_dead, START_WAIT)
+    if (work / READY).exists() and process.poll() is None:
         print(f"Started (pid {process.pid})")
         return EXIT_OK
     tail = out_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
@@ -158,7 +159,8 @@ def relocation_root(work: Path, configured_work: Path) -> Path | None:
 
 def reconfig(work: Path, args: Sequence[str]) -> int:
     from glideinwms_factory.creation.config import ConfigInvalid, load_config
-    from glideinwms_factory.creation.install import StagingError, TreeError
+    from glideinwms_factory.creation.install import TreeError
+    from glideinwms_factory.creation.staging import StagingError
     from glideinwms_factory.creation.reconfig import reconfig_tree
     from glideinwms_factory.lib.factory_key import ensure_key
 

@@ -207,9 +207,9 @@ def create(tmp_path: Path, xml: str) -> Factory:
     return Factory(root, config)
 
 
-def processes_under(path: Path) -> list[int]:
-    """Pids whose command line mentions `path` (the factory's daemons and its glideins)."""
-    pids = []
+def processes_under(path: Path) -> dict[int, str]:
+    """Pid -> command line of the processes mentioning `path` (daemons and glideins)."""
+    pids = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
@@ -218,7 +218,7 @@ def processes_under(path: Path) -> list[int]:
         except OSError:
             continue
         if str(path) in cmdline:
-            pids.append(int(proc.name))
+            pids[int(proc.name)] = cmdline
     return pids
 
 
