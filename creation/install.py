@@ -70,7 +70,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_manifest(work: Path) -> dict[str, str]:
+def read_generated_manifest(work: Path) -> dict[str, str]:
     """Generated path (`work/...` or `stage/...`) -> sha256, or `link:<target>` for symlinks."""
     path = work / MANIFEST
     try:
@@ -97,7 +97,7 @@ def hand_edits(work: Path, stage: Path) -> list[str]:
     """Generated files whose content no longer matches what was generated."""
     bases = {"work": work, "stage": stage}
     edited = []
-    for key, digest in sorted(read_manifest(work).items()):
+    for key, digest in sorted(read_generated_manifest(work).items()):
         area, _, rel = key.partition("/")
         found = _current(bases[area] / rel)
         if found is not None and found != digest:
@@ -442,7 +442,7 @@ def install(
     work.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(work):
         _check_target(work, reconfig)
-        old_manifest = read_manifest(work) if reconfig else {}
+        old_manifest = read_generated_manifest(work) if reconfig else {}
         edited = hand_edits(work, cfg.dirs.stage) if reconfig and not force else []
         if edited:
             raise TreeError(
