@@ -397,8 +397,12 @@ def _exclusive(work: Path) -> Iterator[None]:
 def _write_tree(
     cfg: FactoryConfig, plan: _Plan, old_manifest: dict[str, str], reconfig: bool
 ) -> dict[str, str]:
-    """Stage first, then build the new work dir beside the old one and swap it in."""
-    work = cfg.dirs.work
+    """Stage first, then build the new work dir beside the old one and swap it in.
+
+    A work dir that is a symlink is updated where it points, so that links and renames
+    of kept state stay on one filesystem.
+    """
+    work = cfg.dirs.work.resolve() if reconfig else cfg.dirs.work
     new = work.with_name(f".{work.name}.new.{os.getpid()}")
     if new.exists():
         shutil.rmtree(new)

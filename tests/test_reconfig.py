@@ -256,3 +256,19 @@ def test_each_entry_blacklist_is_its_own_file(factory):
     with a.open("a") as handle:  # edited in place, as an editor may do
         handle.write("'wn2.example.org'\n")
     assert "wn2" not in b.read_text()
+
+
+def test_work_dir_behind_a_symlink(tmp_path):
+    master = copy_example(tmp_path / "cfg")
+    web = make_web_base(tmp_path / "web")
+    root = tmp_path / "root"
+    build_tree(master, root, reconfig=False, web_base=web)
+    work = work_dir(root)
+    real = tmp_path / "elsewhere" / "work-dir"
+    real.parent.mkdir()
+    work.rename(real)
+    work.symlink_to(real)
+    (work / "rsa.key").write_text("KEY")
+    reconfig_tree(master, root, web_base=web)
+    assert work.is_symlink() and work.resolve() == real
+    assert (real / "rsa.key").read_text() == "KEY" and (real / "glidein.descript").is_file()
