@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glideinwms_factory.creation.config import FactoryConfig
+from glideinwms_factory.creation.config import FactoryConfig, schedd_names
 from glideinwms_factory.creation.staging import STARTUP_SCRIPT, StageArea, build_stage
 from glideinwms_factory.creation.tree_content import (
     DOWNTIMES_FILE,
@@ -128,9 +128,8 @@ class _Plan:
 
 def _plan(cfg: FactoryConfig, web_base: Path) -> _Plan:
     stage, _ = build_stage(cfg, web_base)
-    names = [s.strip() for s in str(cfg.glidein["schedd_name"]).split(",") if s.strip()]
     schedds = assign_schedds(
-        list(cfg.entries), names, _old_schedds(cfg.dirs.work, list(cfg.entries))
+        list(cfg.entries), schedd_names(cfg.glidein), _old_schedds(cfg.dirs.work, list(cfg.entries))
     )
     texts = work_files(cfg, schedds, stage.signatures)
     work = {
@@ -138,7 +137,7 @@ def _plan(cfg: FactoryConfig, web_base: Path) -> _Plan:
     }
     work[STARTUP_SCRIPT] = (stage.files[STARTUP_SCRIPT].data, 0o755)
     for index, source in enumerate(cfg.sources):
-        rel = "glideinWMS.xml" if index == 0 else f"config.d/{source.name}"
+        rel = f"glideinWMS{source.suffix}" if index == 0 else f"config.d/{source.name}"
         work[rel] = (source.read_bytes(), 0o644)
     links = {
         "log": str(cfg.dirs.log / "factory"),

@@ -112,6 +112,12 @@ CASES = {
         "<glidein>: unknown element <entry_sets>",
         "<entry_sets>",
     ),
+    "no schedd": (
+        'schedd_name="schedd_glideins1@localhost"',
+        'schedd_name=" , "',
+        "schedd_name names no schedd",
+        "<glidein ",
+    ),
     "newline in value": (
         'value="SiteA"',
         'value="Site&#10;A"',
