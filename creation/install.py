@@ -330,14 +330,23 @@ def _swap_in(new: Path, work: Path, moves: list[tuple[Path, Path]]) -> None:
 
 
 def _make_dirs(cfg: FactoryConfig) -> None:
+    """The dirs outside WORK: logs, monitoring, and per frontend user the Condor-G log
+    dirs (`user_<u>/glidein_<g>/entry_<e>`) and credential dirs (0700, security.md §6)."""
     d = cfg.dirs
+    glidein = f"glidein_{cfg.glidein['glidein_name']}"
+    users = sorted({user for fe in cfg.frontends.values() for user in fe.usermap.values()})
     for path in [d.stage, d.monitor, d.client_log, d.log / "factory"]:
         path.mkdir(parents=True, exist_ok=True)
-    d.client_proxies.mkdir(parents=True, exist_ok=True, mode=0o700)
-    d.client_proxies.chmod(0o700)
+    for path in [d.client_proxies] + [d.client_proxies / f"user_{u}" / glidein for u in users]:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)
     for name in cfg.entries:
         (d.log / f"entry_{name}").mkdir(parents=True, exist_ok=True)
         (d.monitor / f"entry_{name}").mkdir(parents=True, exist_ok=True)
+        for user in users:
+            (d.client_log / f"user_{user}" / glidein / f"entry_{name}").mkdir(
+                parents=True, exist_ok=True
+            )
 
 
 def _summarize(

@@ -94,7 +94,14 @@ def test_tree_layout_modes_and_root_relocation(tmp_path):
         work / "glideinWMS.downtimes"
     ).read_text() == "#Start End Entry Frontend Sec_Class # Comment\n"
     assert os.access(work / "factory_startup", os.X_OK)
-    assert (root / "var/lib/gwms-factory/client-proxies").stat().st_mode & 0o777 == 0o700
+    proxies = root / "var/lib/gwms-factory/client-proxies"
+    assert proxies.stat().st_mode & 0o777 == 0o700
+    for user in ("vofe_prod", "vofe_test"):
+        assert (proxies / f"user_{user}/glidein_demo").stat().st_mode & 0o777 == 0o700
+        for entry in ("local_site_a", "local_site_b", "local_site_c"):
+            assert (
+                root / f"var/log/gwms-factory/client/user_{user}/glidein_demo/entry_{entry}"
+            ).is_dir()
     for entry in ("local_site_a", "local_site_b", "local_site_c"):
         for name in (
             "job.descript",

@@ -42,8 +42,7 @@ def factory(tmp_path):
     (work / "log" / "factory.all.log").write_text("log line\n")
     (work / "entry_local_site_c" / "log" / "local_site_c.all.log").write_text("c log\n")
     (work / "monitor" / "schedd_status.xml").write_text("<xml/>")
-    (work / "client_proxies" / "user_vofe_prod").mkdir()
-    (work / "client_proxies" / "user_vofe_prod" / "cred").write_text("secret")
+    (work / "client_proxies" / "user_vofe_prod" / "glidein_demo" / "cred").write_text("secret")
     (stage_dir(root) / "entry_local_site_a" / "nodes.blacklist").write_text("'wn1.example.org'\n")
     return master, web, root
 
@@ -108,7 +107,9 @@ def test_good_reconfig_adds_retires_changes_and_keeps_state(factory, capsys):
         work / "retired" / "entry_local_site_c" / "log" / "local_site_c.all.log"
     ).read_text() == "c log\n"
     assert (work / "monitor" / "schedd_status.xml").read_text() == "<xml/>"
-    assert (work / "client_proxies" / "user_vofe_prod" / "cred").read_text() == "secret"
+    assert (
+        work / "client_proxies" / "user_vofe_prod" / "glidein_demo" / "cred"
+    ).read_text() == "secret"
     assert (
         stage_dir(root) / "entry_local_site_a" / "nodes.blacklist"
     ).read_text() == "'wn1.example.org'\n"
