@@ -445,6 +445,11 @@ def _read_sources(master: Path, issues: list[Issue]) -> tuple[Node | None, list[
     return glidein, fragments, sources
 
 
+def schedd_names(glidein: dict[str, object]) -> list[str]:
+    """The factory's schedds: `schedd_name` is a comma list."""
+    return [name.strip() for name in str(glidein["schedd_name"]).split(",") if name.strip()]
+
+
 def _refuse_unsupported(glidein: Node, issues: list[Issue]) -> None:
     """Upstream features this factory does not implement: an error, never silently ignored."""
     if glidein["enable_attribute_expansion"]:
@@ -485,6 +490,8 @@ def load_config(master: str | Path, root: str | Path | None = None) -> FactoryCo
             )
     backend = str(glidein["pool_backend"])
     _refuse_unsupported(glidein, issues)
+    if not schedd_names(glidein.attrs):
+        issues.append(Issue(glidein.file, glidein.line, "schedd_name names no schedd"))
     key_length = as_int(sections["security"]["key_length"])
     if key_length < 2048:
         issues.append(Issue(glidein.file, glidein.line, f"security key_length {key_length} < 2048"))

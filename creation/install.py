@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glideinwms_factory.creation.config import FactoryConfig
+from glideinwms_factory.creation.config import FactoryConfig, schedd_names
 from glideinwms_factory.creation.staging import STARTUP_SCRIPT, StageArea, build_stage
 from glideinwms_factory.creation.tree_content import (
     DOWNTIMES_FILE,
@@ -70,7 +70,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_manifest(work: Path) -> dict[str, str]:
+def read_generated_manifest(work: Path) -> dict[str, str]:
     """Generated path (`work/...` or `stage/...`) -> sha256, or `link:<target>` for symlinks."""
     path = work / MANIFEST
     try:
@@ -97,7 +97,7 @@ def hand_edits(work: Path, stage: Path) -> list[str]:
     """Generated files whose content no longer matches what was generated."""
     bases = {"work": work, "stage": stage}
     edited = []
-    for key, digest in sorted(read_manifest(work).items()):
+    for key, digest in sorted(read_generated_manifest(work).items()):
         area, _, rel = key.partition("/")
         found = _current(bases[area] / rel)
         if found is not None and found != digest:
@@ -128,9 +128,8 @@ class _Plan:
 
 def _plan(cfg: FactoryConfig, web_base: Path) -> _Plan:
     stage, _ = build_stage(cfg, web_base)
-    names = [s.strip() for s in str(cfg.glidein["schedd_name"]).split(",") if s.strip()]
     schedds = assign_schedds(
-        list(cfg.entries), names, _old_schedds(cfg.dirs.work, list(cfg.entries))
+        list(cfg.entries), schedd_names(cfg.glidein), _old_schedds(cfg.dirs.work, list(cfg.entries))
     )
     texts = work_files(cfg, schedds, stage.signatures)
     work = {
@@ -138,7 +137,7 @@ def _plan(cfg: FactoryConfig, web_base: Path) -> _Plan:
     }
     work[STARTUP_SCRIPT] = (stage.files[STARTUP_SCRIPT].data, 0o755)
     for index, source in enumerate(cfg.sources):
-        rel = "glideinWMS.xml" if index == 0 else f"config.d/{source.name}"
+        rel = f"glideinWMS{source.suffix}" if index == 0 else f"config.d/{source.name}"
         work[rel] = (source.read_bytes(), 0o644)
     links = {
         "log": str(cfg.dirs.log / "factory"),
@@ -331,14 +330,23 @@ def _swap_in(new: Path, work: Path, moves: list[tuple[Path, Path]]) -> None:
 
 
 def _make_dirs(cfg: FactoryConfig) -> None:
+    """The dirs outside WORK: logs, monitoring, and per frontend user the Condor-G log
+    dirs (`user_<u>/glidein_<g>/entry_<e>`) and credential dirs (0700, security.md §6)."""
     d = cfg.dirs
+    glidein = f"glidein_{cfg.glidein['glidein_name']}"
+    users = sorted({user for fe in cfg.frontends.values() for user in fe.usermap.values()})
     for path in [d.stage, d.monitor, d.client_log, d.log / "factory"]:
         path.mkdir(parents=True, exist_ok=True)
-    d.client_proxies.mkdir(parents=True, exist_ok=True, mode=0o700)
-    d.client_proxies.chmod(0o700)
+    for path in [d.client_proxies] + [d.client_proxies / f"user_{u}" / glidein for u in users]:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)
     for name in cfg.entries:
         (d.log / f"entry_{name}").mkdir(parents=True, exist_ok=True)
         (d.monitor / f"entry_{name}").mkdir(parents=True, exist_ok=True)
+        for user in users:
+            (d.client_log / f"user_{user}" / glidein / f"entry_{name}").mkdir(
+                parents=True, exist_ok=True
+            )
 
 
 def _summarize(
@@ -397,8 +405,12 @@ def _exclusive(work: Path) -> Iterator[None]:
 def _write_tree(
     cfg: FactoryConfig, plan: _Plan, old_manifest: dict[str, str], reconfig: bool
 ) -> dict[str, str]:
-    """Stage first, then build the new work dir beside the old one and swap it in."""
-    work = cfg.dirs.work
+    """Stage first, then build the new work dir beside the old one and swap it in.
+
+    A work dir that is a symlink is updated where it points, so that links and renames
+    of kept state stay on one filesystem.
+    """
+    work = cfg.dirs.work.resolve() if reconfig else cfg.dirs.work
     new = work.with_name(f".{work.name}.new.{os.getpid()}")
     if new.exists():
         shutil.rmtree(new)
@@ -442,7 +454,7 @@ def install(
     work.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(work):
         _check_target(work, reconfig)
-        old_manifest = read_manifest(work) if reconfig else {}
+        old_manifest = read_generated_manifest(work) if reconfig else {}
         edited = hand_edits(work, cfg.dirs.stage) if reconfig and not force else []
         if edited:
             raise TreeError(

@@ -68,7 +68,7 @@ def tagged_name(name: str, data: bytes) -> str:
     return f"{stem}.{tag}.{ext}" if dot and stem else f"{name}.{tag}"
 
 
-def read_manifest(web_base: Path) -> list[ManifestItem]:
+def read_script_manifest(web_base: Path) -> list[ManifestItem]:
     """The manifest's items; every named script must exist in `web_base`."""
     path = web_base / "manifest.txt"
     try:
@@ -275,7 +275,7 @@ def _startup_script(web_base: Path) -> bytes:
 
 def build_stage(cfg: FactoryConfig, web_base: Path) -> tuple[StageArea, dict[str, str]]:
     """Every staged file, plus scope -> description name; raises StagingError."""
-    items = read_manifest(web_base)
+    items = read_script_manifest(web_base)
     area = StageArea(signatures={t: [] for t in SIGN_TYPES})
     startup = _startup_script(web_base)
     area.files[STARTUP_SCRIPT] = StageFile(startup, 0o755)

@@ -113,6 +113,17 @@ def write_literals(path: str | os.PathLike[str], values: Mapping[str, object]) -
     atomic_write(path, format_literals(values))
 
 
+def read_entry_literals(
+    work_dir: str | os.PathLike[str], entry: str, name: str
+) -> dict[str, object]:
+    """WORK/<name> overlaid by WORK/entry_<entry>/<name>: the entry wins (config.md §4).
+
+    `name` is params.cfg, attributes.cfg or submit_attrs.cfg.
+    """
+    work = Path(work_dir)
+    return read_literals(work / name) | read_literals(work / f"entry_{entry}" / name)
+
+
 @dataclass(frozen=True)
 class FrontendInfo:
     """One frontend of frontend.descript: its authenticated identity and class -> user map."""

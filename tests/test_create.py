@@ -94,7 +94,14 @@ def test_tree_layout_modes_and_root_relocation(tmp_path):
         work / "glideinWMS.downtimes"
     ).read_text() == "#Start End Entry Frontend Sec_Class # Comment\n"
     assert os.access(work / "factory_startup", os.X_OK)
-    assert (root / "var/lib/gwms-factory/client-proxies").stat().st_mode & 0o777 == 0o700
+    proxies = root / "var/lib/gwms-factory/client-proxies"
+    assert proxies.stat().st_mode & 0o777 == 0o700
+    for user in ("vofe_prod", "vofe_test"):
+        assert (proxies / f"user_{user}/glidein_demo").stat().st_mode & 0o777 == 0o700
+        for entry in ("local_site_a", "local_site_b", "local_site_c"):
+            assert (
+                root / f"var/log/gwms-factory/client/user_{user}/glidein_demo/entry_{entry}"
+            ).is_dir()
     for entry in ("local_site_a", "local_site_b", "local_site_c"):
         for name in (
             "job.descript",
@@ -304,3 +311,39 @@ def test_job_condor_is_a_valid_submit_description(tmp_path, monkeypatch):
     assert grid["local_site_c"].startswith("batch slurm ") and grid["local_site_c"].endswith(
         "@login.site-c.example.org"
     )
+
+
+def test_every_directory_in_the_descripts_is_under_root(tmp_path):
+    root = tmp_path / "root"
+    build_tree(EXAMPLE, root, reconfig=False, web_base=make_web_base(tmp_path / "web"))
+    descript = read_descript(work_dir(root) / "glidein.descript")
+    dir_keys = (
+        "WorkDir",
+        "StageDir",
+        "MonitorDir",
+        "LogDir",
+        "ClientLogBaseDir",
+        "ClientProxiesBaseDir",
+        "DowntimesFile",
+        "EmbeddedPoolStateDir",
+    )
+    for key in dir_keys:
+        assert descript[key].startswith(f"{root}/"), key
+
+
+def test_factory_versioning_adds_the_glidein_subdir(tmp_path):
+    master = copy_example(tmp_path / "cfg")
+    master.write_text(
+        master.read_text().replace(
+            'glidein_name="demo"', 'glidein_name="demo" factory_versioning="True"'
+        )
+    )
+    cfg = load_config(master, tmp_path / "root")
+    for path in (
+        cfg.dirs.work,
+        cfg.dirs.stage,
+        cfg.dirs.monitor,
+        cfg.dirs.log,
+        cfg.dirs.client_log,
+    ):
+        assert path.name == "glidein_demo"

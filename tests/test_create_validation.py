@@ -112,6 +112,12 @@ CASES = {
         "<glidein>: unknown element <entry_sets>",
         "<entry_sets>",
     ),
+    "no schedd": (
+        'schedd_name="schedd_glideins1@localhost"',
+        'schedd_name=" , "',
+        "schedd_name names no schedd",
+        "<glidein ",
+    ),
     "newline in value": (
         'value="SiteA"',
         'value="Site&#10;A"',
@@ -192,3 +198,31 @@ def test_bad_input_never_gives_a_traceback(tmp_path):
         assert done.returncode in (1, 6)
         assert "Traceback" not in done.stderr and done.stderr.strip()
     assert not (tmp_path / "r" / "var/lib/gwms-factory/work-dir").exists()
+
+
+def test_no_mutation_of_the_example_crashes_the_validator(tmp_path):
+    """Every attribute blanked, garbled, negated or removed: a ConfigInvalid or a valid config."""
+    from lxml import etree
+
+    master = copy_example(tmp_path / "cfg")
+    original = etree.parse(str(master))
+    count = len(original.xpath("//@*"))
+    outcomes = {"valid": 0, "invalid": 0}
+    for index in range(count):
+        for value in ("", "abc", "-1", None):
+            tree = etree.parse(str(EXAMPLE))
+            element = tree.xpath("//*[@*]")
+            attrs = [(el, name) for el in element for name in el.attrib]
+            el, name = attrs[index]
+            if value is None:
+                del el.attrib[name]
+            else:
+                el.set(name, value)
+            tree.write(str(master))
+            try:
+                load_config(master, tmp_path / "root")
+                outcomes["valid"] += 1
+            except ConfigInvalid as exc:
+                assert all(str(issue).startswith(f"{master}:") for issue in exc.issues)
+                outcomes["invalid"] += 1
+    assert outcomes["invalid"] > count  # most mutations are caught

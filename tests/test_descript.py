@@ -87,3 +87,12 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
     write_descript(path, {"A": 2})
     assert [p.name for p in tmp_path.iterdir()] == ["job.descript"]
     assert read_descript(path) == {"A": "2"}
+
+
+def test_entry_values_override_factory_values(tmp_path):
+    from glideinwms_factory.lib.descript import read_entry_literals
+
+    (tmp_path / "entry_e").mkdir()
+    write_literals(tmp_path / "params.cfg", {"A": 1, "B": "factory"})
+    write_literals(tmp_path / "entry_e" / "params.cfg", {"B": "entry", "C": True})
+    assert read_entry_literals(tmp_path, "e", "params.cfg") == {"A": 1, "B": "entry", "C": True}

@@ -42,8 +42,7 @@ def factory(tmp_path):
     (work / "log" / "factory.all.log").write_text("log line\n")
     (work / "entry_local_site_c" / "log" / "local_site_c.all.log").write_text("c log\n")
     (work / "monitor" / "schedd_status.xml").write_text("<xml/>")
-    (work / "client_proxies" / "user_vofe_prod").mkdir()
-    (work / "client_proxies" / "user_vofe_prod" / "cred").write_text("secret")
+    (work / "client_proxies" / "user_vofe_prod" / "glidein_demo" / "cred").write_text("secret")
     (stage_dir(root) / "entry_local_site_a" / "nodes.blacklist").write_text("'wn1.example.org'\n")
     return master, web, root
 
@@ -108,7 +107,9 @@ def test_good_reconfig_adds_retires_changes_and_keeps_state(factory, capsys):
         work / "retired" / "entry_local_site_c" / "log" / "local_site_c.all.log"
     ).read_text() == "c log\n"
     assert (work / "monitor" / "schedd_status.xml").read_text() == "<xml/>"
-    assert (work / "client_proxies" / "user_vofe_prod" / "cred").read_text() == "secret"
+    assert (
+        work / "client_proxies" / "user_vofe_prod" / "glidein_demo" / "cred"
+    ).read_text() == "secret"
     assert (
         stage_dir(root) / "entry_local_site_a" / "nodes.blacklist"
     ).read_text() == "'wn1.example.org'\n"
@@ -256,3 +257,19 @@ def test_each_entry_blacklist_is_its_own_file(factory):
     with a.open("a") as handle:  # edited in place, as an editor may do
         handle.write("'wn2.example.org'\n")
     assert "wn2" not in b.read_text()
+
+
+def test_work_dir_behind_a_symlink(tmp_path):
+    master = copy_example(tmp_path / "cfg")
+    web = make_web_base(tmp_path / "web")
+    root = tmp_path / "root"
+    build_tree(master, root, reconfig=False, web_base=web)
+    work = work_dir(root)
+    real = tmp_path / "elsewhere" / "work-dir"
+    real.parent.mkdir()
+    work.rename(real)
+    work.symlink_to(real)
+    (work / "rsa.key").write_text("KEY")
+    reconfig_tree(master, root, web_base=web)
+    assert work.is_symlink() and work.resolve() == real
+    assert (real / "rsa.key").read_text() == "KEY" and (real / "glidein.descript").is_file()
