@@ -290,6 +290,8 @@ def test_sigterm_ends_the_standin_cleanly_and_invalidates_its_ad(
         (("-v", "loud"), "-v must be std, nodebug, fast or check"),
         (("-param_BAD-NAME", "x"), "bad parameter name"),
         (("-dir",), "option '-dir' needs a value"),
+        (("-clientweb", "http://x", "-clientdescript", "d"), "-clientweb needs -clientsign and"),
+        (("-clientwebgroup", "http://x"), "-clientwebgroup needs -clientgroup"),
     ],
 )
 def test_bad_arguments_give_usage(tmp_path: Path, change: tuple[str, ...], message: str) -> None:

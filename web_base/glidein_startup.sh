@@ -137,11 +137,11 @@ case $operation_mode in
     *) usage_error "-v must be std, nodebug, fast or check, not '$operation_mode'" ;;
 esac
 # Hand runs (gwms-local-glidein) and tests shorten the linger on failure; factories never do.
-failure_sleep=${GWMS_GLIDEIN_FAILURE_SLEEP:-$failure_sleep}
+[[ ${GWMS_GLIDEIN_FAILURE_SLEEP:-} =~ ^[0-9]+$ ]] && failure_sleep=$GWMS_GLIDEIN_FAILURE_SLEEP
 for t in "$sign_type" "$client_sign_type"; do
     case $t in sha1 | sha256) ;; *) usage_error "unsupported signature type '$t'" ;; esac
 done
-if [ -n "$client_repository_url" ] && [ -z "$client_sign_sha" ] || [ -n "$client_repository_url" ] && [ -z "$client_descript_file" ]; then
+if [ -n "$client_repository_url" ] && { [ -z "$client_sign_sha" ] || [ -z "$client_descript_file" ]; }; then
     usage_error "-clientweb needs -clientsign and -clientdescript"
 fi
 if [ -n "$client_repository_group_url" ]; then
@@ -159,11 +159,14 @@ fi
 if [ -n "$multi_glidein" ] && [ "$multi_glidein" -gt 1 ] && [ -z "$multi_restart" ]; then
     echo "=== Starting $multi_glidein glideins ==="
     pids=()
+    trap 'kill -TERM "${pids[@]}" 2>/dev/null' TERM INT
     for i in $(seq 1 "$multi_glidein"); do
         bash "$0" "${orig_args[@]}" -multirestart "$i" &
         pids+=($!)
     done
-    wait "${pids[@]}"
+    for pid in "${pids[@]}"; do
+        while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
+    done
     exit 0
 fi
 
