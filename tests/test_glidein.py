@@ -32,7 +32,7 @@ from glideinwms_factory.lib.classad import parse_old
 ENTRY = "TEST_ENTRY"
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
 # Output lines that show, in order, what the glidein verified and ran.
-N_SIGNED = 23  # signed files the fixture stages (sha1 chain), each tampered with below
+N_SIGNED = 25  # signed files the fixture stages (sha1 chain), each tampered with below
 TRACE = re.compile(r"^(Verified \S+ file \S+|=== Executing \S+ ===|=== Last script starting)", re.M)
 
 
@@ -290,6 +290,8 @@ def test_sigterm_ends_the_standin_cleanly_and_invalidates_its_ad(
         (("-v", "loud"), "-v must be std, nodebug, fast or check"),
         (("-param_BAD-NAME", "x"), "bad parameter name"),
         (("-dir",), "option '-dir' needs a value"),
+        (("-clientweb", "http://x", "-clientdescript", "d"), "-clientweb needs -clientsign and"),
+        (("-clientwebgroup", "http://x"), "-clientwebgroup needs -clientgroup"),
     ],
 )
 def test_bad_arguments_give_usage(tmp_path: Path, change: tuple[str, ...], message: str) -> None:
@@ -481,3 +483,53 @@ def test_a_missing_file_is_retried_a_bounded_number_of_times(tmp_path: Path) -> 
     assert f"cannot download entry file {victim.name}" in result.stderr
     assert sum(u.endswith("/" + victim.name) for u in proxy.urls) == 3
     assert "=== Executing entry/check_blacklist.sh ===" not in result.stdout
+
+
+def test_a_failed_glidein_reports_itself_while_it_lingers(
+    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = staged
+    factory = RecordingCollector()
+    try:
+        params = {
+            "GLIDEIN_Collector": collector.address,
+            "GLIDEIN_Report_Failed": "ALWAYS",
+            "GLIDEIN_Factory_Collector": factory.address,  # default there: ALIVEONLY
+            "GLIDEIN_MIN_DISK_MB": "999999999",
+        }
+        started = time.monotonic()
+        result = run_glidein(
+            glidein_argv(staging, url, tmp_path, **params),
+            env=glidein_env(GWMS_GLIDEIN_FAILURE_SLEEP="3"),
+        )
+        lingered = time.monotonic() - started
+    finally:
+        factory.close()
+    assert result.returncode == 1
+    assert lingered >= 2  # whole seconds: at least linger - 1
+    for server in (collector, factory):
+        advert, invalidate = server.requests  # one report, then its removal
+        assert advert.path.endswith("advertise?command=UPDATE_STARTD_AD")
+        assert invalidate.path.endswith("invalidate?command=INVALIDATE_STARTD_ADS")
+    frontend_ad = parse_old(collector.requests[0].body)
+    assert frontend_ad["GLIDEIN_Failed"] is True and frontend_ad["Start"] is False
+    assert frontend_ad["GLIDEIN_Failed_Script"] == "setup_checks.sh"
+    assert "999999999 MB" in frontend_ad["GLIDEIN_Failure_Detail"]
+    factory_ad = parse_old(factory.requests[0].body)
+    assert factory_ad["GLIDEIN_Failed"] is True
+    assert factory_ad["GLIDEIN_Entry_Name"] == ENTRY
+    assert "GLIDEIN_Failure_Detail" not in factory_ad  # ALIVEONLY says no more
+
+
+def test_by_default_a_failed_glidein_only_lingers(
+    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+) -> None:
+    staging, url = staged
+    params = {"GLIDEIN_Collector": collector.address, "GLIDEIN_MIN_DISK_MB": "999999999"}
+    result = run_glidein(
+        glidein_argv(staging, url, tmp_path, **params),
+        env=glidein_env(GWMS_GLIDEIN_FAILURE_SLEEP="1"),
+    )
+    assert result.returncode == 1
+    assert "lingering 1 s" in result.stderr
+    assert collector.requests == []

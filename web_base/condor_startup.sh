@@ -15,6 +15,8 @@
 glidein_config=$1
 # shellcheck source=add_config_line.source
 source "$(awk '$1 == "ADD_CONFIG_LINE_SOURCE" { v = $2 } END { print v }' "$glidein_config")" || exit 1
+# shellcheck source=worker_ad.source
+source "$(gconfig_get WORKER_AD_SOURCE)" || exit 1
 
 log_dir=$(gconfig_get GLIDEIN_LOG_DIR)
 work_dir=$(dirname "$glidein_config")
@@ -58,41 +60,11 @@ emit_logs() {
 ############################################################
 # The stand-in worker
 
-# ad_string VALUE: a ClassAd old-syntax string literal that cannot end early or add lines.
-ad_string() {
-    local v=${1//[$'\n\r\t']/ }
-    v=${v//\\/}
-    printf '"%s"' "${v//\"/\\\"}"
-}
-
 token_header=$work_dir/collector_auth_header
-build_auth_header() {
-    local token=""
-    if [ -n "${IDTOKENS_FILE:-}" ] && [ -r "$IDTOKENS_FILE" ]; then
-        token=$(grep -v '^#' "$IDTOKENS_FILE" | grep -m 1 .)
-    fi
-    [ -n "$token" ] || token=$(gconfig_get GLIDEIN_Collector_Token)
-    (
-        umask 077
-        : >"$token_header"
-        [ -z "$token" ] || echo "Authorization: Bearer $token" >"$token_header"
-    )
-}
 
-# post PATH BODY_FILE: POST to every collector of GLIDEIN_Collector (comma separated,
-# "?sock=..." suffixes dropped); success if one took it. The token stays out of argv.
+# post PATH BODY_FILE: to the pool's collectors, logged in StartdLog.
 post() {
-    local ok=1 c
-    for c in ${collectors//,/ }; do
-        c=${c%%\?*}
-        if curl -s -f --noproxy '*' --connect-timeout 10 --max-time 30 -H @"$token_header" \
-            --data-binary @"$2" "http://$c$1" >>"$log_dir/StartdLog" 2>&1; then
-            ok=0
-        else
-            log StartdLog "POST $1 to $c failed"
-        fi
-    done
-    return $ok
+    post_to_collectors "$collectors" "$token_header" "$1" "$2" "$log_dir/StartdLog"
 }
 
 # publish_condor_vars OUT: the condor_vars.lst variables (main, entry, client, client group;
@@ -130,42 +102,24 @@ publish_condor_vars() {
 }
 
 write_slot_ad() {
-    local cpus mem_mb host uuid
+    local cpus mem_mb
     cpus=$(nproc 2>/dev/null || echo 1)
     mem_mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo 2>/dev/null)
-    host=$(uname -n)
-    uuid=$(gconfig_get GLIDEIN_UUID)
-    slot_name="slot1@$uuid@$host"
-    local site
-    site=$(gconfig_get GLIDEIN_Site)
-    cat >"$1" <<EOF
-MyType = "Machine"
-TargetType = "Job"
-Name = $(ad_string "$slot_name")
-Machine = $(ad_string "$host")
+    {
+        glidein_ad_attrs
+        cat <<EOF
 State = "Unclaimed"
 Activity = "Idle"
 SlotType = $([ "$(gconfig_get SLOTS_LAYOUT)" = fixed ] && echo '"Static"' || echo '"Partitionable"')
 Cpus = ${cpus:-1}
 Memory = ${mem_mb:-0}
-IsGlidein = true
 IsGlideinStandin = true
-GLIDEIN_UUID = $(ad_string "$uuid")
-GLIDEIN_Factory = $(ad_string "$(gconfig_get GLIDEIN_Factory)")
-GLIDEIN_Name = $(ad_string "$(gconfig_get GLIDEIN_Name)")
-GLIDEIN_Entry_Name = $(ad_string "$(gconfig_get GLIDEIN_Entry_Name)")
-GLIDEIN_ClientName = $(ad_string "$(gconfig_get GLIDECLIENT_Name)")
-GLIDECLIENT_Name = $(ad_string "$(gconfig_get GLIDECLIENT_Name)")
-GLIDEIN_Site = $(ad_string "${site:-$(gconfig_get GLIDEIN_Entry_Name)}")
-GLIDEIN_Schedd = $(ad_string "$(gconfig_get CONDORG_SCHEDD)")
-GLIDEIN_ClusterId = $(ad_string "$(gconfig_get CONDORG_CLUSTER)")
-GLIDEIN_ProcId = $(ad_string "$(gconfig_get CONDORG_SUBCLUSTER)")
-GLIDEIN_CredentialIdentifier = $(ad_string "$(gconfig_get GLIDEIN_CredentialIdentifier)")
 DaemonStartTime = $start_epoch
 GLIDEIN_ToDie = $end_epoch
 ClassAdLifetime = $((3 * interval))
 UpdateSequenceNumber = $sequence
 EOF
+    } >"$1"
     # The glidein's own attributes above win over same-named published variables.
     local name value extra
     extra=$(while read -r name _ value; do
@@ -180,12 +134,13 @@ run_standin() {
     command -v curl >/dev/null 2>&1 || report_error WN_Resource "the worker stand-in needs curl"
     interval=$(gconfig_get GLIDEIN_Standin_Update_Interval)
     [[ $interval =~ ^[1-9][0-9]*$ ]] || interval=60
-    build_auth_header
+    worker_auth_header "$token_header"
+    slot_name=$(worker_slot_name)
     published=$work_dir/published_vars
     publish_condor_vars "$published"
     log MasterLog "worker stand-in starting for $lifetime s, collector $collectors"
     echo "=== Condor starting $(date) ($start_epoch) ==="
-    local ad=$work_dir/slot_ad sequence=0 advertised=0 now
+    local ad=$work_dir/slot_ad sequence=0 advertised=0
     while [ -z "$terminated" ]; do
         sequence=$((sequence + 1))
         write_slot_ad "$ad"
@@ -193,17 +148,12 @@ run_standin() {
             advertised=$((advertised + 1))
             log StartdLog "advertised $slot_name (update $sequence)"
         fi
-        now=$(date +%s)
-        [ "$now" -lt "$end_epoch" ] || break
-        sleep $((end_epoch - now < interval ? end_epoch - now : interval)) &
-        sleep_pid=$!
-        wait "$sleep_pid"
-        sleep_pid=""
+        pause_until "$end_epoch" "$interval"
+        [ "$(date +%s)" -lt "$end_epoch" ] || break
     done
     local why="its lifetime ended"
     [ -z "$terminated" ] || why="it was asked to stop"
-    printf 'MyType = "Query"\nTargetType = "Machine"\nRequirements = Name =?= %s\n' \
-        "$(ad_string "$slot_name")" >"$ad"
+    invalidate_query >"$ad"
     post "/v1/collector/invalidate?command=INVALIDATE_STARTD_ADS" "$ad" &&
         log StartdLog "invalidated $slot_name"
     log MasterLog "worker stand-in exiting: $why; $advertised successful updates"

@@ -137,11 +137,11 @@ case $operation_mode in
     *) usage_error "-v must be std, nodebug, fast or check, not '$operation_mode'" ;;
 esac
 # Hand runs (gwms-local-glidein) and tests shorten the linger on failure; factories never do.
-failure_sleep=${GWMS_GLIDEIN_FAILURE_SLEEP:-$failure_sleep}
+[[ ${GWMS_GLIDEIN_FAILURE_SLEEP:-} =~ ^[0-9]+$ ]] && failure_sleep=$GWMS_GLIDEIN_FAILURE_SLEEP
 for t in "$sign_type" "$client_sign_type"; do
     case $t in sha1 | sha256) ;; *) usage_error "unsupported signature type '$t'" ;; esac
 done
-if [ -n "$client_repository_url" ] && [ -z "$client_sign_sha" ] || [ -n "$client_repository_url" ] && [ -z "$client_descript_file" ]; then
+if [ -n "$client_repository_url" ] && { [ -z "$client_sign_sha" ] || [ -z "$client_descript_file" ]; }; then
     usage_error "-clientweb needs -clientsign and -clientdescript"
 fi
 if [ -n "$client_repository_group_url" ]; then
@@ -159,11 +159,14 @@ fi
 if [ -n "$multi_glidein" ] && [ "$multi_glidein" -gt 1 ] && [ -z "$multi_restart" ]; then
     echo "=== Starting $multi_glidein glideins ==="
     pids=()
+    trap 'kill -TERM "${pids[@]}" 2>/dev/null' TERM INT
     for i in $(seq 1 "$multi_glidein"); do
         bash "$0" "${orig_args[@]}" -multirestart "$i" &
         pids+=($!)
     done
-    wait "${pids[@]}"
+    for pid in "${pids[@]}"; do
+        while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
+    done
     exit 0
 fi
 
@@ -253,6 +256,34 @@ $detail"
     } >&2
 }
 
+############################################################
+# Children and termination: SIGTERM is forwarded to whatever child runs, and noted.
+child_pid=""
+sleep_pid=""
+terminated=""
+# shellcheck disable=SC2317  # called through trap
+on_term() {
+    terminated=1
+    echo "$PROG: received a termination signal" >&2
+    [ -n "$child_pid" ] && kill -TERM "$child_pid" 2>/dev/null
+    [ -n "$sleep_pid" ] && kill -TERM "$sleep_pid" 2>/dev/null
+}
+trap on_term TERM INT
+
+# run_child CMD...: run in the background (so SIGTERM can be forwarded), stdin /dev/null;
+# the exit code lands in child_rc. A signal interrupts wait, so wait until the child is gone.
+run_child() {
+    "$@" </dev/null &
+    child_pid=$!
+    wait "$child_pid"
+    child_rc=$?
+    while kill -0 "$child_pid" 2>/dev/null; do
+        wait "$child_pid"
+        child_rc=$?
+    done
+    child_pid=""
+}
+
 # Sleep in the background so that a SIGTERM is acted on at once.
 interruptible_sleep() {
     sleep "$1" &
@@ -263,12 +294,17 @@ interruptible_sleep() {
 
 glidein_exit() {
     local rc=$1
-    trap - TERM INT
-    if [ "$rc" -ne 0 ] && [ "${failure_sleep:-0}" -gt 0 ] && [ -z "${terminated:-}" ]; then
-        echo "Glidein failed; sleeping $failure_sleep s so as not to be restarted at once." >&2
-        trap 'terminated=1' TERM INT
-        interruptible_sleep "$failure_sleep"
+    if [ "$rc" -ne 0 ] && [ "${failure_sleep:-0}" -gt 0 ] && [ -z "$terminated" ]; then
+        echo "Glidein failed; lingering $failure_sleep s so as not to be restarted at once." >&2
+        local report
+        report=$(gconfig_get REPORT_FAILED_FILE)
+        if [ -f "$report" ]; then
+            run_child bash "$report" "$glidein_config" "$failure_sleep" "${failed_script:-$PROG}" "$failure_detail"
+        else
+            interruptible_sleep "$failure_sleep"
+        fi
     fi
+    trap - TERM INT
     write_summary "$rc"
     if [ -n "${work_dir:-}" ] && [ -d "$work_dir" ]; then
         if [[ $(gconfig_get GLIDEIN_DEBUG_OPTIONS) == *nocleanup* ]]; then
@@ -365,19 +401,6 @@ env | sort | sed -E 's/^([A-Za-z_]*(TOKEN|SECRET|PASSWORD|PASSWD|KEY)[A-Za-z_]*)
 echo "----------------------------------------------------"
 
 ############################################################
-# Termination: forward SIGTERM to whatever child runs and report.
-child_pid=""
-sleep_pid=""
-# shellcheck disable=SC2317  # called through trap
-on_term() {
-    terminated=1
-    echo "$PROG: received a termination signal" >&2
-    [ -n "$child_pid" ] && kill -TERM "$child_pid" 2>/dev/null
-    [ -n "$sleep_pid" ] && kill -TERM "$sleep_pid" 2>/dev/null
-}
-trap on_term TERM INT
-
-############################################################
 # Downloads
 case $proxy_url in
     None | "") proxy_url="" ;;
@@ -419,7 +442,7 @@ fetch() {
         fetch_once "$1" "$2" "${3:-0}" && return 0
         rm -f -- "$2"
         [ "$attempt" -lt 3 ] && interruptible_sleep $((attempt * 2))
-        [ -n "${terminated:-}" ] && break
+        [ -n "$terminated" ] && break
     done
     echo "$PROG: download of $1 failed after $attempt attempts" >&2
     return 1
@@ -594,20 +617,6 @@ augment_result() {
     rm -f otrb_output.xml
 }
 
-# run_child CMD...: run in the background (so SIGTERM can be forwarded), stdin /dev/null;
-# the exit code lands in child_rc. A signal interrupts wait, so wait until the child is gone.
-run_child() {
-    "$@" </dev/null &
-    child_pid=$!
-    wait "$child_pid"
-    child_rc=$?
-    while kill -0 "$child_pid" 2>/dev/null; do
-        wait "$child_pid"
-        child_rc=$?
-    done
-    child_pid=""
-}
-
 # run_script ID PATH: run a validation script; its failure ends the glidein.
 run_script() {
     local id=$1 path=$2 name rc tstart tend
@@ -620,7 +629,7 @@ run_script() {
     rc=$child_rc
     tend=$(now_iso)
     augment_result "$name" "$path $glidein_config $id" "$rc" "$tstart" "$tend"
-    [ -z "${terminated:-}" ] || fail "$name" "terminated while running $id/$name"
+    [ -z "$terminated" ] || fail "$name" "terminated while running $id/$name"
     if [ "$rc" -ne 0 ]; then
         local why
         why=$(sed -n 's:.*<detail>\(.*\)</detail>.*:\1:p' otrx_output.xml | head -n 1)
