@@ -160,8 +160,8 @@ def relocation_root(work: Path, configured_work: Path) -> Path | None:
 def reconfig(work: Path, args: Sequence[str]) -> int:
     from glideinwms_factory.creation.config import ConfigInvalid, load_config
     from glideinwms_factory.creation.install import TreeError
-    from glideinwms_factory.creation.staging import StagingError
     from glideinwms_factory.creation.reconfig import reconfig_tree
+    from glideinwms_factory.creation.staging import StagingError
     from glideinwms_factory.lib.factory_key import ensure_key
 
     words = [a for a in args if a not in ("yes", "no", "update_default_cfg", "-fix_rrd")]
