@@ -30,7 +30,8 @@ from glideinwms_factory.creation.tree_content import (
     work_files,
 )
 from glideinwms_factory.creation.xmlcheck import as_int
-from glideinwms_factory.lib.descript import DescriptError, atomic_write, read_descript
+from glideinwms_factory.lib.atomicfile import atomic_write
+from glideinwms_factory.lib.descript import DescriptError, read_descript
 
 MANIFEST = ".generated_files.json"
 EXECUTABLES = ("factory_startup", STARTUP_SCRIPT)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from glideinwms_factory.entry.stats import CompletedGlidein
-from glideinwms_factory.lib.descript import atomic_write
+from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import JobStatus
 from glideinwms_factory.tools.cat_logs import summarize_out
 

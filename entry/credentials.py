@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
+
+from glideinwms_factory.lib.atomicfile import atomic_write
 
 _SAFE = re.compile(r"[A-Za-z0-9._@-]+")
 
@@ -47,26 +48,18 @@ def credential_path(
 def store(path: Path, content: str | bytes) -> bool:
     """Write `content` 0600 if it differs from what is there; returns whether it changed.
 
-    The old version is kept as `<name>.old`; readers see either version, never a mix.
+    The previous version is kept as `<name>.old` (a hard link to the replaced file); the
+    credential itself is replaced atomically, so a submission never reads half of it.
     """
     data = content.encode() if isinstance(content, str) else content
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         if path.read_bytes() == data:
             return False
+        old = path.with_name(path.name + ".old")
+        old.unlink(missing_ok=True)
+        os.link(path, old)
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            os.fchmod(stream.fileno(), 0o600)
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if path.exists():
-            os.replace(path, path.with_name(path.name + ".old"))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data, mode=0o600)
     return True

@@ -44,6 +44,7 @@ from xml.sax.saxutils import quoteattr
 from lxml import etree
 
 from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.rrd import DataSource, RRDError, RRDTool
 
 log = logging.getLogger(__name__)
@@ -677,7 +678,7 @@ class EntryStatsWriter:
             log_summary_element("glideFactoryEntryLogSummary", stats.updated, logs),
         )
         self._previous = {k: dict(v) for k, v in stats.jobs.items() if k in names}
-        xml_stats.write_atomic(self._states_file, json.dumps(self._previous))
+        atomic_write(self._states_file, json.dumps(self._previous), make_parents=True)
 
         when = int(stats.updated)
         total_log = ClientLog()

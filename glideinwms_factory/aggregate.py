@@ -39,6 +39,7 @@ from glideinwms_factory.entry.stats import (
     write_rrd_xml,
 )
 from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.rrd import RRDTool
 
 log = logging.getLogger(__name__)
@@ -196,9 +197,9 @@ def aggregate(
         "factory": result.completed_jobs(),
         "entries": {name: entry.completed_jobs() for name, entry in result.entries.items()},
     }
-    xml_stats.write_atomic(monitor_dir / COMPLETED_JOBS_FILE, json.dumps(completed))
+    atomic_write(monitor_dir / COMPLETED_JOBS_FILE, json.dumps(completed), make_parents=True)
     consumed.update({name: e.summary_updated for name, e in result.entries.items()})
-    xml_stats.write_atomic(state_path, json.dumps(consumed))
+    atomic_write(state_path, json.dumps(consumed), make_parents=True)
     return result
 
 

@@ -41,6 +41,7 @@ from glideinwms_factory.entry.stats import (
     ClientStats,
 )
 from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.metrics import write_metrics
 from glideinwms_factory.lib.rrd import RRDError, RRDTool
 
@@ -269,7 +270,7 @@ class PageWriter:
 
     def _write(self, relative: str, data: bytes) -> Path:
         path = self.root / relative
-        xml_stats.write_atomic(path, data)
+        atomic_write(path, data, make_parents=True)
         return path
 
     def _index(

@@ -17,39 +17,17 @@ from __future__ import annotations
 
 import ast
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from glideinwms_factory.lib.atomicfile import atomic_write
 
 SEPARATOR = " \t"
 
 
 class DescriptError(ValueError):
     """A descript file is missing or malformed; the message names file and line."""
-
-
-def atomic_write(
-    path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644, fsync: bool = True
-) -> None:
-    """Write `data` to `path` through a temp file in the same dir and a rename.
-
-    `fsync=False` is for bulk writers that flush once at the end.
-    """
-    target = Path(path)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            if fsync:
-                os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _lines(path: Path) -> Iterable[tuple[int, str, str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from glideinwms_factory.aggregate import FactoryTotals
 from glideinwms_factory.entry.stats import ClientStats
-from glideinwms_factory.lib.xml_stats import write_atomic
+from glideinwms_factory.lib.atomicfile import atomic_write
 
 # metric name -> (ClientStats group, label naming the field, help text)
 _GROUP_METRICS = {
@@ -77,4 +77,4 @@ def render(totals: FactoryTotals) -> str:
 
 def write_metrics(path: Path, totals: FactoryTotals) -> None:
     """Write the exposition file atomically (scrapers never read half of it)."""
-    write_atomic(path, render(totals))
+    atomic_write(path, render(totals), make_parents=True)

@@ -8,12 +8,13 @@ aggregation and the web server never read half a file.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from lxml import etree
+
+from glideinwms_factory.lib.atomicfile import atomic_write
 
 Number = int | float
 
@@ -99,18 +100,11 @@ def parse_file(path: Path, root_tag: str) -> etree._Element:
     return root
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Replace `path` with `data` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
-
-
 def write_xml(path: Path, root: etree._Element) -> None:
     """Write an element tree as an XML file, atomically."""
-    write_atomic(path, etree.tostring(root, pretty_print=True, xml_declaration=True))
+    atomic_write(
+        path, etree.tostring(root, pretty_print=True, xml_declaration=True), make_parents=True
+    )
 
 
 def utc_day(when: float) -> str:

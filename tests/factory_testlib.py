@@ -13,10 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from waiting import wait_for
 
 from glideinwms_factory.lib.pool.embedded.auth import create_token, load_or_create_secret
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, EmbeddedSchedd
@@ -29,18 +30,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str = "") -> object:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition}")
-        time.sleep(0.2)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from glideinwms_factory.lib.pool.embedded.auth import create_token, load_or_create_secret
@@ -79,18 +78,6 @@ def running_pool(state_dir: pathlib.Path, *extra: str) -> Iterator[Pool]:
         yield pool
     finally:
         stop_daemon(pool)
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 15.0, step: float = 0.05) -> object:
-    """Poll `condition` until truthy; its value, or AssertionError after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(step)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):

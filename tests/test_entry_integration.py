@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from factory_testlib import EntrySpec, config_xml, create, free_port, running, wait_for
+from factory_testlib import EntrySpec, config_xml, create, free_port, running
+from waiting import wait_for
 
 from glideinwms_factory.lib.pool import JobAction, JobStatus
 from glideinwms_factory.lib.pool.embedded import control

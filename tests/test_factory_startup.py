@@ -15,8 +15,8 @@ from factory_testlib import (
     free_port,
     processes_under,
     running,
-    wait_for,
 )
+from waiting import wait_for
 
 from glideinwms_factory.lib import pidlock
 

@@ -8,14 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import classad2
 import pytest
+from waiting import wait_for
 
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.factory_key import FactoryKey, load_keys
@@ -36,16 +35,6 @@ def _cli(module: str, *args: str, timeout: float = 20) -> subprocess.CompletedPr
         timeout=timeout,
         check=False,
     )
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @dataclass

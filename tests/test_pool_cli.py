@@ -8,7 +8,8 @@ import signal
 import stat
 
 import pytest
-from pool_testlib import run_cli, wait_for
+from pool_testlib import run_cli
+from waiting import wait_for
 
 ADS = """MyType = "glidefactory"
 Name = "e1@g@f"

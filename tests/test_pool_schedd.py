@@ -6,7 +6,8 @@ import collections
 import signal
 
 import pytest
-from pool_testlib import running_pool, start_daemon, stop_daemon, wait_for
+from pool_testlib import running_pool, start_daemon, stop_daemon
+from waiting import wait_for
 
 from glideinwms_factory.lib.pool import JobAction, JobStatus, PoolError
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedSchedd

@@ -8,7 +8,8 @@ import threading
 
 import classad2
 import pytest
-from pool_testlib import running_pool, wait_for
+from pool_testlib import running_pool
+from waiting import wait_for
 
 from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, find_pool_address

@@ -13,8 +13,8 @@ from test_schedd_support import (
     running_core,
     script,
     status,
-    wait_for,
 )
+from waiting import wait_for
 
 from glideinwms_factory.lib.pool import JobAction, JobStatus
 

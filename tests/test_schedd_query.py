@@ -3,7 +3,8 @@
 import pathlib
 
 import pytest
-from test_schedd_support import description, running_core, script, wait_for
+from test_schedd_support import description, running_core, script
+from waiting import wait_for
 
 from glideinwms_factory.lib.pool import JobAction, JobStatus
 from glideinwms_factory.lib.pool.embedded.query_index import ACCOUNTING_PROJECTION, AttrIndex, pins

@@ -8,8 +8,7 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import stat
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from glideinwms_factory.lib.pool.embedded import executor
@@ -19,18 +18,6 @@ T = TypeVar("T")
 
 # Fast knobs so tests finish in seconds.
 FAST = {"tick": 0.02, "policy_interval": 0.2, "kill_grace": 0.5, "linger": 60.0}
-
-
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def script(directory: pathlib.Path, name: str, body: str) -> pathlib.Path:

@@ -6,18 +6,11 @@ import signal
 import sys
 import time
 
+from waiting import wait_for
+
 from glideinwms_factory.supervisor import Child, RestartPolicy, Supervisor
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
-
-
-def wait_for(predicate, timeout=20.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 def make(children, **policy):

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import classad2
 
 from glideinwms_factory.lib import classad
+from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import (
     INVALIDATE_COMMANDS,
     UPDATE_COMMANDS,
@@ -32,7 +33,6 @@ from glideinwms_factory.lib.pool.embedded.client import (
     find_pool_address,
     read_token,
 )
-from glideinwms_factory.lib.pool.embedded.statedir import write_atomic
 
 _STATUS_LETTER = {
     JobStatus.IDLE: "I",
@@ -105,7 +105,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     secret = load_or_create_secret(_state_dir(args))
     token = create_token(secret, args.identity, args.lifetime)
     if args.output:
-        write_atomic(pathlib.Path(args.output), token + "\n", mode=0o600)
+        atomic_write(pathlib.Path(args.output), token + "\n", mode=0o600)
     else:
         print(token)
     return 0

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import Collector, PoolError, Schedd
 
 FACTORY_TOKEN_FILE = "factory.token"
@@ -38,7 +39,6 @@ def embedded_state_dir(glidein: Mapping[str, str]) -> Path:
 
 def ensure_factory_token(state_dir: Path) -> Path:
     """The factory's own write token for the embedded pool, created 0600 if missing."""
-    from glideinwms_factory.lib.descript import atomic_write
     from glideinwms_factory.lib.pool.embedded import auth
 
     path = state_dir / FACTORY_TOKEN_FILE

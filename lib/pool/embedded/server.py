@@ -25,6 +25,7 @@ from typing import Any
 
 import classad2
 
+from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.classad import ClassAdSyntaxError, parse_old, parse_old_many
 from glideinwms_factory.lib.pool import JobAction
 from glideinwms_factory.lib.pool.embedded import statedir
@@ -451,8 +452,8 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
-    statedir.write_atomic(state_dir / statedir.PID_FILE, f"{os.getpid()}\n")
-    statedir.write_atomic(state_dir / statedir.ADDRESS_FILE, state.address + "\n")
+    atomic_write(state_dir / statedir.PID_FILE, f"{os.getpid()}\n")
+    atomic_write(state_dir / statedir.ADDRESS_FILE, state.address + "\n")
     log.info("pool daemon pid %d listening on %s (state %s)", os.getpid(), state.address, state_dir)
     print(state.address, flush=True)
     if args.daemon:

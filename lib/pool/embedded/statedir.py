@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import pathlib
 import re
-import tempfile
 
 ADDRESS_FILE = "pool.address"
 PID_FILE = "pool.pid"
@@ -23,20 +21,6 @@ def check_address(address: str) -> str:
     if not _ADDRESS.fullmatch(address) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
         raise ValueError(f"bad pool address {address[:80]!r}: want HOST:PORT")
     return address
-
-
-def write_atomic(path: pathlib.Path, text: str, mode: int = 0o644) -> None:
-    """Write `text` so readers see the old or the new file, never a part."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def read_address(state_dir: pathlib.Path) -> str | None:
