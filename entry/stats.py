@@ -395,11 +395,17 @@ def rrd_sources(rrd_name: str, names: Iterable[str]) -> list[DataSource]:
 def update_rrds(
     tool: RRDTool, folder: Path, when: int, stats: ClientStats, client: ClientLog
 ) -> None:
-    """Create if needed and update the five RRDs in `folder`; failures are logged."""
+    """Create if needed and update the five RRDs in `folder`; failures are logged.
+
+    A second update within the same second (two iterations in one second) is skipped:
+    RRD steps are 300 s, so it would add nothing.
+    """
     for rrd_name, values in rrd_values(stats, client).items():
         path = folder / f"{rrd_name}.rrd"
         try:
             tool.ensure(path, rrd_sources(rrd_name, values), when - 300)
+            if tool.last(path) >= when:
+                continue
             tool.update(path, when, values)
         except RRDError as exc:
             log.warning("RRD %s not updated: %s", path, exc)
