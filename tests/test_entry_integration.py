@@ -6,10 +6,16 @@ they do not see each other's glideins.
 
 from __future__ import annotations
 
+import stat
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from factory_testlib import EntrySpec, config_xml, create, free_port, running
+from lxml import etree
+from lxml import html as lxml_html
+from prometheus_client.parser import text_string_to_metric_families
 from waiting import wait_for
 
 from glideinwms_factory.lib.pool import JobAction, JobStatus
@@ -23,6 +29,7 @@ ENTRIES = [
     EntrySpec("spoof", max_glideins=10, max_idle=5),
     EntrySpec("held", max_glideins=4, max_idle=4),
     EntrySpec("outage", max_glideins=4, max_idle=4),
+    EntrySpec("proxy", max_glideins=2, max_idle=2, auth_method="grid_proxy"),
 ]
 
 
@@ -170,3 +177,69 @@ def test_pool_outage_backs_off_and_recovers_without_duplicates(factory):
     time.sleep(5)  # a few iterations after recovery
     alive = factory.glideins("outage", IDLE, RUNNING)
     assert 2 <= len(alive) <= 4, alive  # the cap holds: nothing was submitted twice
+
+
+def test_credentials_from_the_frontend_reach_the_glideins(factory, tmp_path):
+    proxy = tmp_path / "x509up"
+    proxy.write_text("-----BEGIN CERTIFICATE-----\nfake proxy\n-----END CERTIFICATE-----\n")
+    factory.request(
+        "--group",
+        "px",
+        "request",
+        "--entry",
+        "proxy",
+        "--idle",
+        "1",
+        "--max",
+        "1",
+        "--credential",
+        str(proxy),
+    )
+    (job,) = wait_for(
+        lambda: factory.schedd().query(
+            'GlideinEntryName =?= "proxy"', ["x509userproxy", "GlideinCredentialIdentifier"]
+        ),
+        60,
+        "a glidein submitted with the frontend's proxy",
+    )
+    stored = Path(job["x509userproxy"])
+    # Stored by the factory daemon from the glideclientglobal ad (security.md §5-§6).
+    assert stored.parent == factory.root / "client_proxies" / "user_vofe" / "glidein_gtest"
+    assert stored.name == f"credential_frontend.px_{job['GlideinCredentialIdentifier']}"
+    assert stored.read_text() == proxy.read_text()
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+
+
+def test_monitoring_after_a_real_run(factory):
+    """The entry "busy" of the first test: its numbers reach the XML, RRDs, pages, metrics."""
+    monitor = factory.root / "monitor"
+
+    def metrics_running():
+        try:
+            families = text_string_to_metric_families((monitor / "metrics.prom").read_text())
+        except FileNotFoundError:
+            return None
+        for family in families:
+            for sample in family.samples:
+                labels = sample.labels
+                if labels.get("entry") == "busy" and labels.get("state") == "Running":
+                    return sample.value
+        return None
+
+    wait_for(lambda: metrics_running() == 2, 60, "metrics: 2 running glideins on busy")
+    qstats = etree.parse(str(monitor / "entry_busy" / "schedd_status.xml"))
+    assert qstats.find(".//total/Status").get("Running") == "2"
+    rrd = monitor / "entry_busy" / "total" / "Status_Attributes.rrd"
+    fetched = subprocess.run(
+        ["rrdtool", "lastupdate", str(rrd)], capture_output=True, text=True, check=True
+    ).stdout
+    names, values = fetched.split("\n", 1)
+    last = dict(zip(names.split(), values.split(":", 1)[1].split(), strict=True))
+    assert float(last["StatusRunning"]) == 2
+    for page in monitor.glob("*.html"):
+        for link in lxml_html.parse(str(page)).getroot().iterlinks():
+            target = link[2].split("#")[0].split("?")[0]
+            if target and "://" not in target:
+                assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+    png = next(monitor.glob("images/*.png"))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

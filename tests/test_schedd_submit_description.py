@@ -142,3 +142,11 @@ def test_empty_values_are_accepted_as_empty() -> None:
     spec = parse_description(text, {}).spec(1, 0)
     assert spec.transfer_input == ()
     assert spec.args == ("a",)
+
+
+def test_x509userproxy_is_named_in_the_ad_and_travels_with_the_job() -> None:
+    text = "executable = /bin/true\nx509userproxy = /creds/credential_fe_ABC\n"
+    spec = parse_description(text, {}).spec(1, 0)
+    assert spec.custom["x509userproxy"] == '"/creds/credential_fe_ABC"'
+    assert spec.transfer_input == ("/creds/credential_fe_ABC",)
+    assert spec.env["X509_USER_PROXY"] == "credential_fe_ABC"

@@ -124,21 +124,28 @@ def _template(values: dict[str, str], custom: dict[str, str], default_iwd: str) 
         iwd = f"{default_iwd.rstrip('/')}/{iwd}"
     arguments = get("arguments") or get("args")
     environment = get("environment") or get("env")
-    transfer = get("transfer_input_files")
+    transfer = [p.strip() for p in get("transfer_input_files").split(",") if p.strip()]
+    job_env = parse_environment(environment)
+    proxy = get("x509userproxy")
+    if proxy:
+        # As Condor-G does: the proxy travels with the job and the job ad names it.
+        custom = {**custom, "x509userproxy": literal(proxy)}
+        transfer.append(proxy)
+        job_env.setdefault("X509_USER_PROXY", os.path.basename(proxy))
     return JobSpec(
         universe=UNIVERSES[universe_name],
         cmd=os.path.join(iwd, cmd),
         arguments=arguments,
         args=tuple(split_arguments(arguments)),
         environment=environment,
-        env=parse_environment(environment),
+        env=job_env,
         getenv=_boolean(get("getenv", "false"), "getenv"),
         iwd=iwd,
         out=get("output", "/dev/null"),
         err=get("error", "/dev/null"),
         user_log=os.path.join(iwd, log) if (log := get("log")) else "",
         grid_resource=grid_resource,
-        transfer_input=tuple(p.strip() for p in transfer.split(",") if p.strip()),
+        transfer_input=tuple(transfer),
         transfer_executable=_boolean(get("transfer_executable", "true"), "transfer_executable"),
         periodic_hold=_expression(get("periodic_hold", "false"), "periodic_hold"),
         periodic_release=_expression(get("periodic_release", "false"), "periodic_release"),
