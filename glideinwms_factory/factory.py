@@ -160,6 +160,7 @@ class FactoryDaemon:
         if not port:
             return
         stage_prefix = url.path.rstrip("/") or "/stage"
+        self._stop_stale_web_server()
         self.web = subprocess.Popen(
             [
                 sys.executable,
@@ -181,6 +182,22 @@ class FactoryDaemon:
             raise RuntimeError(f"web server did not start on port {port}")
         (self.work_dir / WEB_PID_FILE).write_text(f"{self.web.pid}\n")
         self.log.info("web server for staging and monitoring at http://%s", line)
+
+    def _stop_stale_web_server(self) -> None:
+        """A web server left by a factory that was killed still holds the port: stop it."""
+        pid_file = self.work_dir / WEB_PID_FILE
+        try:
+            pid = int(pid_file.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if b"glideinwms_factory.webserver" not in cmdline:
+            return
+        self.log.warning("stopping the web server (pid %d) of a previous factory", pid)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def _pool(self) -> Pool:
         if self.pool is None:

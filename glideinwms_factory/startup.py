@@ -74,6 +74,7 @@ def start(work: Path) -> int:
     log_dir = Path(descript.read_descript(work / "glidein.descript").get("LogDir", work / "log"))
     (log_dir / "factory").mkdir(parents=True, exist_ok=True)
     out_path = log_dir / "factory" / "factory.stdout.log"
+    (work / READY).unlink(missing_ok=True)  # left behind by a factory that was killed
     with open(out_path, "ab") as out:
         process = subprocess.Popen(
             [

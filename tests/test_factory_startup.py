@@ -129,3 +129,36 @@ def test_operating_a_factory(factory, tmp_path):
     assert pidlock.state(factory.work / "lock" / "glideinWMS.lock") is pidlock.State.STOPPED
     daemons = [c for c in processes_under(factory.work).values() if "glideinwms_factory" in c]
     assert daemons == []
+
+
+def test_grouped_entries_and_recovery_from_a_crashed_factory(tmp_path):
+    xml = config_xml(ENTRIES, free_port(), slots=2).replace(
+        'loop_delay="1"', 'loop_delay="1" entry_group_size="2"'
+    )
+    factory = create(tmp_path, xml)
+    with running(factory):
+        wait_for(lambda: len(factory.ads("glidefactory")) == 2, 60, "both entries advertise")
+        groups = [
+            c for c in processes_under(factory.work).values() if "glideinwms_factory.entry" in c
+        ]
+        assert len(groups) == 1 and "--entry alpha" in groups[0] and "--entry beta" in groups[0]
+
+        # kill -9 the factory: status tells a dead factory from a stopped one, the orphaned
+        # entry group notices and leaves, and a new start is not blocked by the pid file.
+        pid = pidlock.read_pid(factory.work / "lock" / "glideinWMS.lock")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: factory.startup("status", check=False).returncode == 1, 30, "dead")
+        assert "pid file remains" in factory.startup("status", check=False).stdout
+        wait_for(
+            lambda: (
+                not any(
+                    "glideinwms_factory.entry" in c for c in processes_under(factory.work).values()
+                )
+            ),
+            30,
+            "the orphaned entry group to exit",
+        )
+        wait_for(lambda: not factory.ads("glidefactory"), 30, "its ads invalidated")
+        factory.startup("start")
+        assert factory.startup("status").returncode == 0
+        wait_for(lambda: len(factory.ads("glidefactory")) == 2, 60, "entries back")
