@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import os
 import re
 import signal
 import subprocess
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +34,7 @@ from glideinwms_factory.lib.classad import parse_old
 ENTRY = "TEST_ENTRY"
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
 # Output lines that show, in order, what the glidein verified and ran.
-N_SIGNED = 25  # signed files the fixture stages (sha1 chain), each tampered with below
+N_SIGNED = 26  # signed files the fixture stages (sha1 chain), each tampered with below
 TRACE = re.compile(r"^(Verified \S+ file \S+|=== Executing \S+ ===|=== Last script starting)", re.M)
 
 
@@ -372,7 +374,8 @@ def test_frontend_staging_files_run_in_their_place_in_the_order(
     ran = [line for line in trace(result.stdout) if line.startswith("=== Executing")]
     assert ran == [
         f"=== Executing {script} ==="
-        for script in ("main/cat_consts.sh", "main/setup_checks.sh", "client/fe_pre.sh",
+        for script in ("main/cat_consts.sh", "main/setup_checks.sh",
+                       "main/condor_platform_select.sh", "client/fe_pre.sh",
                        "entry/cat_consts.sh", "entry/check_blacklist.sh", "client/fe_post.sh")
     ]  # fmt: skip
     (work_dir,) = tmp_path.glob("glide_*")
@@ -533,3 +536,65 @@ def test_by_default_a_failed_glidein_only_lingers(
     assert result.returncode == 1
     assert "lingering 1 s" in result.stderr
     assert collector.requests == []
+
+
+# HTCondor cannot be installed here, so the tarball's condor_master is a stand-in that records
+# how it was started and with which configuration, in its MasterLog.
+FAKE_MASTER = """#!/bin/bash
+log_dir=$(awk '$1 == "LOG" { print $3 }' "$CONDOR_CONFIG")
+{ echo "condor_master $*"; cat "$CONDOR_CONFIG"; ls -l "$(awk '$1 == "SEC_TOKEN_DIRECTORY" { print $3 }' "$CONDOR_CONFIG")"; } >"$log_dir/MasterLog"
+"""
+
+
+def _condor_tarball() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        data = FAKE_MASTER.encode()
+        info = tarfile.TarInfo("condor-24.0.1/sbin/condor_master")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
+    tmp_path: Path, collector: RecordingCollector
+) -> None:
+    staging = build_staging(
+        tmp_path / "s",
+        ENTRY,
+        entry_consts={"GLIDEIN_CPUS": "4"},
+        entry_vars=("GLIDEIN_CPUS\tI\t-\t+\tN\tY\t+",),
+        condor_tarball=("24.0.1-default-default", _condor_tarball()),
+    )
+    token = tmp_path / "token"
+    token.write_text("pool-token\n")
+    params = {"GLIDEIN_Collector": collector.address, "GLIDEIN_Max_Walltime": "120"}
+    with http_server(staging.stage_dir) as url:
+        result = run_glidein(
+            glidein_argv(staging, url, tmp_path, **params, GLIDEIN_DEBUG_OPTIONS="nocleanup"),
+            env=glidein_env(IDTOKENS_FILE=str(token)),
+        )
+    assert result.returncode == 0, result.stderr
+    assert "=== Condor starting" in result.stdout and "=== Condor ended" in result.stdout
+    (work_dir,) = tmp_path.glob("glide_*")
+    config = (work_dir / "glidein_config").read_text()
+    assert "CONDOR_PLATFORM_24.0.1-default-default 1\n" in config
+    assert f"CONDOR_DIR {work_dir}/main/condor\n" in config  # single top dir flattened
+    master_log = decode_block(result.stderr, "MasterLog")
+    assert master_log.startswith("condor_master -f -r 2\n")  # 120 s walltime = 2 minutes
+    assert f"COLLECTOR_HOST = {collector.address}\n" in master_log
+    assert "GLIDEIN_CPUS = 4\n" in master_log
+    assert 'GLIDEIN_Entry_Name = "TEST_ENTRY"' in master_log
+    assert re.search(r"^-rw------- .* glidein.token$", master_log, re.M)
+    assert collector.requests == []  # the real worker, not the stand-in, joined the pool
+
+
+def test_no_condor_tarball_for_this_node_fails_validation(tmp_path: Path) -> None:
+    tarball = ("24.0.1-solaris11-sparc", _condor_tarball())
+    staging = build_staging(tmp_path / "s", ENTRY, condor_tarball=tarball)
+    with http_server(staging.stage_dir) as url:
+        result = run_glidein(glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9"))
+    assert result.returncode == 1
+    assert "no HTCondor tarball for this node" in result.stderr
+    assert "24.0.1-solaris11-sparc" in result.stderr
+    assert re.search(r'name="TestID"[^>]*>condor_platform_select.sh<', result.stdout)
