@@ -77,6 +77,14 @@ def decode_block(text: str, header: str) -> str:
     return gzip.decompress(base64.b64decode(data)).decode()
 
 
+def assert_failed_in(result: subprocess.CompletedProcess[str], script: str) -> None:
+    """Exit 1, and the summary XML on stdout names the script that failed."""
+    assert result.returncode == 1, result.stderr
+    short_xml = result.stdout.split("=== XML description of glidein activity ===")[1]
+    assert "<status>ERROR</status>" in short_xml
+    assert re.search(rf'<metric name="TestID"[^>]*>{re.escape(script)}</metric>', short_xml)
+
+
 def test_clean_run_validates_advertises_and_ends_after_its_lifetime(
     staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
 ) -> None:
@@ -207,11 +215,8 @@ def test_failing_validation_script_is_reported(staged: tuple[Staging, str], tmp_
     staging, url = staged
     argv = glidein_argv(staging, url, tmp_path, GLIDEIN_MIN_DISK_MB="999999999")
     result = run_glidein(argv)
-    assert result.returncode == 1
+    assert_failed_in(result, "setup_checks.sh")
     assert "=== Last script starting" not in result.stdout
-    short_xml = result.stdout.split("=== XML description of glidein activity ===")[1]
-    assert re.search(r'<metric name="TestID"[^>]*>setup_checks.sh</metric>', short_xml)
-    assert "<status>ERROR</status>" in short_xml
     long_xml = decode_block(result.stderr, "=== Encoded XML description of glidein activity ===")
     failed = long_xml.split('<OSGTestResult id="setup_checks.sh"')[1].split("</OSGTestResult>")[0]
     assert "<status>ERROR</status>" in failed
@@ -224,9 +229,8 @@ def test_blacklisted_node_stops_early_and_says_why(tmp_path: Path) -> None:
     staging = build_staging(tmp_path / "s", ENTRY, blacklist=("other.example.org", node))
     with http_server(staging.stage_dir) as url:
         result = run_glidein(glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9"))
-    assert result.returncode == 1
+    assert_failed_in(result, "check_blacklist.sh")
     assert f"worker node {node} is in the entry's nodes.blacklist" in result.stderr
-    assert re.search(r'name="TestID"[^>]*>check_blacklist.sh<', result.stdout)
     assert "=== Last script starting" not in result.stdout
 
 
@@ -464,9 +468,8 @@ def test_a_required_condor_var_without_value_fails_the_glidein(
     staging, url = vars_staged
     params = standin_params(collector, GLIDEIN_Standin_Lifetime="0")
     result = run_glidein(glidein_argv(staging, url, tmp_path, **params))
-    assert result.returncode == 1
+    assert_failed_in(result, "condor_startup.sh")
     assert "condor_startup.sh: required variable MUST_HAVE has no value" in result.stderr
-    assert re.search(r'name="TestID"[^>]*>condor_startup.sh<', result.stdout)
     assert collector.requests == []  # no slot was advertised
 
 
@@ -594,7 +597,6 @@ def test_no_condor_tarball_for_this_node_fails_validation(tmp_path: Path) -> Non
     staging = build_staging(tmp_path / "s", ENTRY, condor_tarball=tarball)
     with http_server(staging.stage_dir) as url:
         result = run_glidein(glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9"))
-    assert result.returncode == 1
+    assert_failed_in(result, "condor_platform_select.sh")
     assert "no HTCondor tarball for this node" in result.stderr
     assert "24.0.1-solaris11-sparc" in result.stderr
-    assert re.search(r'name="TestID"[^>]*>condor_platform_select.sh<', result.stdout)

@@ -21,15 +21,7 @@ source "$(gconfig_get WORKER_AD_SOURCE)" || exit 1
 log_dir=$(gconfig_get GLIDEIN_LOG_DIR)
 work_dir=$(dirname "$glidein_config")
 start_epoch=$(date +%s)
-terminated=""
-sleep_pid=""
-
-# shellcheck disable=SC2317  # called through trap
-on_term() {
-    terminated=1
-    [ -n "$sleep_pid" ] && kill -TERM "$sleep_pid" 2>/dev/null
-}
-trap on_term TERM INT
+stop_on_term
 
 log() {
     echo "$(date '+%m/%d/%y %H:%M:%S') $2" >>"$log_dir/$1"
