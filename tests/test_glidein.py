@@ -57,6 +57,13 @@ def collector() -> Iterator[RecordingCollector]:
     server.close()
 
 
+@pytest.fixture
+def proxy() -> Iterator[CountingProxy]:
+    server = CountingProxy()
+    yield server
+    server.close()
+
+
 def standin_params(collector: RecordingCollector, **extra: str) -> dict[str, str]:
     return {
         "GLIDEIN_Collector": collector.address,
@@ -235,16 +242,12 @@ def test_blacklisted_node_stops_early_and_says_why(tmp_path: Path) -> None:
 
 
 def test_downloads_go_through_the_configured_proxy(
-    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+    staged: tuple[Staging, str], collector: RecordingCollector, proxy: CountingProxy, tmp_path: Path
 ) -> None:
     staging, url = staged
-    proxy = CountingProxy()
-    try:
-        argv = glidein_argv(staging, url, tmp_path, **standin_params(collector))
-        argv[argv.index("-proxy") + 1] = proxy.url
-        result = run_glidein(argv)
-    finally:
-        proxy.close()
+    argv = glidein_argv(staging, url, tmp_path, **standin_params(collector))
+    argv[argv.index("-proxy") + 1] = proxy.url
+    result = run_glidein(argv)
     assert result.returncode == 0, result.stderr
     assert f"Using HTTP proxy {proxy.url}" in result.stdout
     fetched = {u.rsplit("/", 1)[1] for u in proxy.urls}
@@ -473,18 +476,16 @@ def test_a_required_condor_var_without_value_fails_the_glidein(
     assert collector.requests == []  # no slot was advertised
 
 
-def test_a_missing_file_is_retried_a_bounded_number_of_times(tmp_path: Path) -> None:
+def test_a_missing_file_is_retried_a_bounded_number_of_times(
+    tmp_path: Path, proxy: CountingProxy
+) -> None:
     staging = build_staging(tmp_path / "s", ENTRY)
     (victim,) = staging.entry_dir().glob("check_blacklist.*.sh")
     victim.unlink()
-    proxy = CountingProxy()
-    try:
-        with http_server(staging.stage_dir) as url:
-            argv = glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9")
-            argv[argv.index("-proxy") + 1] = proxy.url
-            result = run_glidein(argv)
-    finally:
-        proxy.close()
+    with http_server(staging.stage_dir) as url:
+        argv = glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9")
+        argv[argv.index("-proxy") + 1] = proxy.url
+        result = run_glidein(argv)
     assert result.returncode == 1
     assert f"cannot download entry file {victim.name}" in result.stderr
     assert sum(u.endswith("/" + victim.name) for u in proxy.urls) == 3
