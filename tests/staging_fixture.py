@@ -46,11 +46,11 @@ class ListLine:
     real: str
     type: str
     config_out: str = "FALSE"
+    condition: str = "TRUE"
 
     def render(self) -> str:
-        return "\t".join(
-            (self.target, self.real, self.type, "0", "GLIDEIN_PS_", "TRUE", self.config_out)
-        )
+        fields = (self.target, self.real, self.type, "0", "GLIDEIN_PS_")
+        return "\t".join((*fields, self.condition, self.config_out))
 
 
 @dataclass
@@ -99,7 +99,11 @@ def _consts(values: dict[str, str]) -> bytes:
 
 
 def _placeholders(
-    area: _IdArea, consts: dict[str, str], main: bool, condor_vars: tuple[str, ...] = ()
+    area: _IdArea,
+    consts: dict[str, str],
+    main: bool,
+    condor_vars: tuple[str, ...] = (),
+    untar_cfg: str = "",
 ) -> list[ListLine]:
     header = "# Var\tType\tDefault\tCondorName\tReq\tExport\tUserName\n"
     files = [
@@ -109,7 +113,7 @@ def _placeholders(
             (header + "".join(line + "\n" for line in condor_vars)).encode(),
             "CONDOR_VARS_FILE",
         ),
-        ("untar.cfg", b"", "UNTAR_CFG_FILE"),
+        ("untar.cfg", untar_cfg.encode(), "UNTAR_CFG_FILE"),
     ]
     if main:
         files.append(("grid-mapfile", b"", "GRIDMAP"))
@@ -163,16 +167,24 @@ def build_staging(
     entry_consts: dict[str, str] | None = None,
     blacklist: tuple[str, ...] = (),
     entry_vars: tuple[str, ...] = (),
+    condor_tarball: tuple[str, bytes] | None = None,
     web_base: Path = WEB_BASE,
 ) -> Staging:
-    """Write STAGE (`root/stage`) and the WORK files (`root/work`) for one entry."""
+    """Write STAGE (`root/stage`) and the WORK files (`root/work`) for one entry.
+
+    `condor_tarball` = (platform `<version>-<os>-<arch>`, tar.gz bytes), listed as spec §3 says.
+    """
     stage, work = root / "stage", root / "work"
     entry_stage = stage / f"entry_{entry}"
     entry_stage.mkdir(parents=True)
     (work / f"entry_{entry}").mkdir(parents=True)
     (stage / "glidein_startup.sh").write_bytes(_startup_with_helpers(web_base))
     main, ent = _IdArea(stage), _IdArea(entry_stage)
-    main.lists = {key: _placeholders(main, main_consts or {}, True) for key in MAIN_LISTS}
+    tarball_target = f"condor_bin_{condor_tarball[0]}.tgz" if condor_tarball else ""
+    untar_cfg = f"{tarball_target}\tcondor\n" if condor_tarball else ""
+    main.lists = {
+        key: _placeholders(main, main_consts or {}, True, untar_cfg=untar_cfg) for key in MAIN_LISTS
+    }
     ent.lists = {"file_list": _placeholders(ent, entry_consts or {}, False, entry_vars)}
     blacklist_text = "".join(f"'{node}'\n" for node in blacklist).encode()
     ent.lists["file_list"].append(
@@ -192,6 +204,12 @@ def build_staging(
             last_script = name
             list_key, file_type = "file_list", "regular"
         area.lists[list_key].append(ListLine(name, real, file_type, config_out))
+    if condor_tarball:
+        real = main.stage(tarball_target, condor_tarball[1])
+        cond = f"CONDOR_PLATFORM_{condor_tarball[0]}"
+        main.lists["file_list"].append(
+            ListLine(tarball_target, real, "untar", "CONDOR_DIR", condition=cond)
+        )
     main_descript, main_sign = _finish(main, {"last_script": last_script})
     entry_descript, entry_sign = _finish(ent, {})
     (work / "glidein.descript").write_text(

@@ -110,6 +110,7 @@ def test_summary_of_a_good_and_a_failed_glidein(returned: dict[str, Path]) -> No
     assert good.scripts == [
         ("main/cat_consts.sh", True),
         ("main/setup_checks.sh", True),
+        ("main/condor_platform_select.sh", True),
         ("entry/cat_consts.sh", True),
         ("entry/check_blacklist.sh", True),
     ]

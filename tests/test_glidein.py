@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import os
 import re
 import signal
 import subprocess
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +34,7 @@ from glideinwms_factory.lib.classad import parse_old
 ENTRY = "TEST_ENTRY"
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
 # Output lines that show, in order, what the glidein verified and ran.
-N_SIGNED = 25  # signed files the fixture stages (sha1 chain), each tampered with below
+N_SIGNED = 26  # signed files the fixture stages (sha1 chain), each tampered with below
 TRACE = re.compile(r"^(Verified \S+ file \S+|=== Executing \S+ ===|=== Last script starting)", re.M)
 
 
@@ -51,6 +53,13 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Staging, 
 @pytest.fixture
 def collector() -> Iterator[RecordingCollector]:
     server = RecordingCollector()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[CountingProxy]:
+    server = CountingProxy()
     yield server
     server.close()
 
@@ -75,20 +84,32 @@ def decode_block(text: str, header: str) -> str:
     return gzip.decompress(base64.b64decode(data)).decode()
 
 
+def assert_failed_in(result: subprocess.CompletedProcess[str], script: str) -> None:
+    """Exit 1, and the summary XML on stdout names the script that failed."""
+    assert result.returncode == 1, result.stderr
+    short_xml = result.stdout.split("=== XML description of glidein activity ===")[1]
+    assert "<status>ERROR</status>" in short_xml
+    assert re.search(rf'<metric name="TestID"[^>]*>{re.escape(script)}</metric>', short_xml)
+
+
 def test_clean_run_validates_advertises_and_ends_after_its_lifetime(
     staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
 ) -> None:
     staging, url = staged
     token_file = tmp_path / "idtoken"
     token_file.write_text("# a comment line\neyJ.token-from-file\n")
+    # 4 s at one update a second: several updates even on a loaded machine.
     params = standin_params(
-        collector, GLIDEIN_DEBUG_OPTIONS="nocleanup", ODD_VALUE='a b.c,"d"$(x)\\y'
+        collector,
+        GLIDEIN_Standin_Lifetime="4",
+        GLIDEIN_DEBUG_OPTIONS="nocleanup",
+        ODD_VALUE='a b.c,"d"$(x)\\y',
     )
     argv = glidein_argv(staging, url, tmp_path, **params)
     started = time.monotonic()
     result = run_glidein(argv, env=glidein_env(IDTOKENS_FILE=str(token_file)))
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started >= 2  # it lived its lifetime
+    assert time.monotonic() - started >= 3  # it lived its lifetime (whole seconds)
     assert re.search(r"^=== Glidein ending .* with code 0 after \d+ ===$", result.stdout, re.M)
     assert "=== Executing entry/check_blacklist.sh ===" in result.stdout
 
@@ -205,11 +226,8 @@ def test_failing_validation_script_is_reported(staged: tuple[Staging, str], tmp_
     staging, url = staged
     argv = glidein_argv(staging, url, tmp_path, GLIDEIN_MIN_DISK_MB="999999999")
     result = run_glidein(argv)
-    assert result.returncode == 1
+    assert_failed_in(result, "setup_checks.sh")
     assert "=== Last script starting" not in result.stdout
-    short_xml = result.stdout.split("=== XML description of glidein activity ===")[1]
-    assert re.search(r'<metric name="TestID"[^>]*>setup_checks.sh</metric>', short_xml)
-    assert "<status>ERROR</status>" in short_xml
     long_xml = decode_block(result.stderr, "=== Encoded XML description of glidein activity ===")
     failed = long_xml.split('<OSGTestResult id="setup_checks.sh"')[1].split("</OSGTestResult>")[0]
     assert "<status>ERROR</status>" in failed
@@ -222,23 +240,18 @@ def test_blacklisted_node_stops_early_and_says_why(tmp_path: Path) -> None:
     staging = build_staging(tmp_path / "s", ENTRY, blacklist=("other.example.org", node))
     with http_server(staging.stage_dir) as url:
         result = run_glidein(glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9"))
-    assert result.returncode == 1
+    assert_failed_in(result, "check_blacklist.sh")
     assert f"worker node {node} is in the entry's nodes.blacklist" in result.stderr
-    assert re.search(r'name="TestID"[^>]*>check_blacklist.sh<', result.stdout)
     assert "=== Last script starting" not in result.stdout
 
 
 def test_downloads_go_through_the_configured_proxy(
-    staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+    staged: tuple[Staging, str], collector: RecordingCollector, proxy: CountingProxy, tmp_path: Path
 ) -> None:
     staging, url = staged
-    proxy = CountingProxy()
-    try:
-        argv = glidein_argv(staging, url, tmp_path, **standin_params(collector))
-        argv[argv.index("-proxy") + 1] = proxy.url
-        result = run_glidein(argv)
-    finally:
-        proxy.close()
+    argv = glidein_argv(staging, url, tmp_path, **standin_params(collector))
+    argv[argv.index("-proxy") + 1] = proxy.url
+    result = run_glidein(argv)
     assert result.returncode == 0, result.stderr
     assert f"Using HTTP proxy {proxy.url}" in result.stdout
     fetched = {u.rsplit("/", 1)[1] for u in proxy.urls}
@@ -372,7 +385,8 @@ def test_frontend_staging_files_run_in_their_place_in_the_order(
     ran = [line for line in trace(result.stdout) if line.startswith("=== Executing")]
     assert ran == [
         f"=== Executing {script} ==="
-        for script in ("main/cat_consts.sh", "main/setup_checks.sh", "client/fe_pre.sh",
+        for script in ("main/cat_consts.sh", "main/setup_checks.sh",
+                       "main/condor_platform_select.sh", "client/fe_pre.sh",
                        "entry/cat_consts.sh", "entry/check_blacklist.sh", "client/fe_post.sh")
     ]  # fmt: skip
     (work_dir,) = tmp_path.glob("glide_*")
@@ -461,24 +475,21 @@ def test_a_required_condor_var_without_value_fails_the_glidein(
     staging, url = vars_staged
     params = standin_params(collector, GLIDEIN_Standin_Lifetime="0")
     result = run_glidein(glidein_argv(staging, url, tmp_path, **params))
-    assert result.returncode == 1
+    assert_failed_in(result, "condor_startup.sh")
     assert "condor_startup.sh: required variable MUST_HAVE has no value" in result.stderr
-    assert re.search(r'name="TestID"[^>]*>condor_startup.sh<', result.stdout)
     assert collector.requests == []  # no slot was advertised
 
 
-def test_a_missing_file_is_retried_a_bounded_number_of_times(tmp_path: Path) -> None:
+def test_a_missing_file_is_retried_a_bounded_number_of_times(
+    tmp_path: Path, proxy: CountingProxy
+) -> None:
     staging = build_staging(tmp_path / "s", ENTRY)
     (victim,) = staging.entry_dir().glob("check_blacklist.*.sh")
     victim.unlink()
-    proxy = CountingProxy()
-    try:
-        with http_server(staging.stage_dir) as url:
-            argv = glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9")
-            argv[argv.index("-proxy") + 1] = proxy.url
-            result = run_glidein(argv)
-    finally:
-        proxy.close()
+    with http_server(staging.stage_dir) as url:
+        argv = glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9")
+        argv[argv.index("-proxy") + 1] = proxy.url
+        result = run_glidein(argv)
     assert result.returncode == 1
     assert f"cannot download entry file {victim.name}" in result.stderr
     assert sum(u.endswith("/" + victim.name) for u in proxy.urls) == 3
@@ -533,3 +544,64 @@ def test_by_default_a_failed_glidein_only_lingers(
     assert result.returncode == 1
     assert "lingering 1 s" in result.stderr
     assert collector.requests == []
+
+
+# HTCondor cannot be installed here, so the tarball's condor_master is a stand-in that records
+# how it was started and with which configuration, in its MasterLog.
+FAKE_MASTER = """#!/bin/bash
+log_dir=$(awk '$1 == "LOG" { print $3 }' "$CONDOR_CONFIG")
+{ echo "condor_master $*"; cat "$CONDOR_CONFIG"; ls -l "$(awk '$1 == "SEC_TOKEN_DIRECTORY" { print $3 }' "$CONDOR_CONFIG")"; } >"$log_dir/MasterLog"
+"""
+
+
+def _condor_tarball() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        data = FAKE_MASTER.encode()
+        info = tarfile.TarInfo("condor-24.0.1/sbin/condor_master")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
+    tmp_path: Path, collector: RecordingCollector
+) -> None:
+    staging = build_staging(
+        tmp_path / "s",
+        ENTRY,
+        entry_consts={"GLIDEIN_CPUS": "4"},
+        entry_vars=("GLIDEIN_CPUS\tI\t-\t+\tN\tY\t+",),
+        condor_tarball=("24.0.1-default-default", _condor_tarball()),
+    )
+    token = tmp_path / "token"
+    token.write_text("pool-token\n")
+    params = {"GLIDEIN_Collector": collector.address, "GLIDEIN_Max_Walltime": "120"}
+    with http_server(staging.stage_dir) as url:
+        result = run_glidein(
+            glidein_argv(staging, url, tmp_path, **params, GLIDEIN_DEBUG_OPTIONS="nocleanup"),
+            env=glidein_env(IDTOKENS_FILE=str(token)),
+        )
+    assert result.returncode == 0, result.stderr
+    assert "=== Condor starting" in result.stdout and "=== Condor ended" in result.stdout
+    (work_dir,) = tmp_path.glob("glide_*")
+    config = (work_dir / "glidein_config").read_text()
+    assert "CONDOR_PLATFORM_24.0.1-default-default 1\n" in config
+    assert f"CONDOR_DIR {work_dir}/main/condor\n" in config  # single top dir flattened
+    master_log = decode_block(result.stderr, "MasterLog")
+    assert master_log.startswith("condor_master -f -r 2\n")  # 120 s walltime = 2 minutes
+    assert f"COLLECTOR_HOST = {collector.address}\n" in master_log
+    assert "GLIDEIN_CPUS = 4\n" in master_log
+    assert 'GLIDEIN_Entry_Name = "TEST_ENTRY"' in master_log
+    assert re.search(r"^-rw------- .* glidein.token$", master_log, re.M)
+    assert collector.requests == []  # the real worker, not the stand-in, joined the pool
+
+
+def test_no_condor_tarball_for_this_node_fails_validation(tmp_path: Path) -> None:
+    tarball = ("24.0.1-solaris11-sparc", _condor_tarball())
+    staging = build_staging(tmp_path / "s", ENTRY, condor_tarball=tarball)
+    with http_server(staging.stage_dir) as url:
+        result = run_glidein(glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9"))
+    assert_failed_in(result, "condor_platform_select.sh")
+    assert "no HTCondor tarball for this node" in result.stderr
+    assert "24.0.1-solaris11-sparc" in result.stderr

@@ -21,15 +21,7 @@ source "$(gconfig_get WORKER_AD_SOURCE)" || exit 1
 log_dir=$(gconfig_get GLIDEIN_LOG_DIR)
 work_dir=$(dirname "$glidein_config")
 start_epoch=$(date +%s)
-terminated=""
-sleep_pid=""
-
-# shellcheck disable=SC2317  # called through trap
-on_term() {
-    terminated=1
-    [ -n "$sleep_pid" ] && kill -TERM "$sleep_pid" 2>/dev/null
-}
-trap on_term TERM INT
+stop_on_term
 
 log() {
     echo "$(date '+%m/%d/%y %H:%M:%S') $2" >>"$log_dir/$1"
@@ -171,6 +163,11 @@ run_standin() {
 run_condor() {
     local condor_dir=$1 local_dir=$work_dir/condor_local
     mkdir -p "$local_dir/execute" "$local_dir/spool" "$local_dir/lock" || exit 1
+    # The pool token travels with the job ($IDTOKENS_FILE); HTCondor reads a tokens dir.
+    (umask 077 && mkdir -p "$local_dir/tokens.d") || exit 1
+    if [ -n "${IDTOKENS_FILE:-}" ] && [ -r "$IDTOKENS_FILE" ]; then
+        install -m 0600 "$IDTOKENS_FILE" "$local_dir/tokens.d/glidein.token" || exit 1
+    fi
     export CONDOR_CONFIG=$work_dir/condor_config
     cat >"$CONDOR_CONFIG" <<EOF
 RELEASE_DIR = $condor_dir
@@ -182,6 +179,8 @@ LOCK = $local_dir/lock
 COLLECTOR_HOST = $(gconfig_get GLIDEIN_Collector)
 DAEMON_LIST = MASTER, STARTD
 USE_SHARED_PORT = False
+SEC_TOKEN_DIRECTORY = $local_dir/tokens.d
+SEC_DEFAULT_AUTHENTICATION_METHODS = IDTOKENS
 START = True
 STARTD_NOCLAIM_SHUTDOWN = 1200
 GLIDEIN_Factory = $(ad_string "$(gconfig_get GLIDEIN_Factory)")

@@ -24,15 +24,7 @@ work_dir=$(dirname "$glidein_config")
 log_file=$(gconfig_get GLIDEIN_LOG_DIR)/FailureReportLog
 header=$work_dir/collector_auth_header
 end_epoch=$(($(date +%s) + linger))
-sleep_pid=""
-terminated=""
-
-# shellcheck disable=SC2317  # called through trap
-on_term() {
-    terminated=1
-    [ -n "$sleep_pid" ] && kill -TERM "$sleep_pid" 2>/dev/null
-}
-trap on_term TERM INT
+stop_on_term
 
 # Collector list -> the mode it is reported with, for each pool that wants reports.
 declare -A modes
