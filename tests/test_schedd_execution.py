@@ -28,7 +28,9 @@ IDLE, RUNNING, REMOVED, COMPLETED, HELD = (
 
 
 def test_fifty_jobs_with_four_slots_run_to_completion(tmp_path: pathlib.Path) -> None:
-    exe = script(tmp_path, "job.sh", 'echo "$1 $_CONDOR_SCRATCH_DIR $(pwd)"; sleep 0.1; exit 7\n')
+    exe = script(
+        tmp_path, "job.sh", 'echo "$1 $_CONDOR_SCRATCH_DIR $(pwd) $TMPDIR"; sleep 0.1; exit 7\n'
+    )
     text = description(
         exe,
         universe="grid",
@@ -61,9 +63,9 @@ def test_fifty_jobs_with_four_slots_run_to_completion(tmp_path: pathlib.Path) ->
         running += {1: 1, 5: -1}.get(int(event.type), 0)
         peak = max(peak, running)
     assert peak == 4 and running == 0
-    first, scratch, cwd = (tmp_path / "out.49").read_text().split()
+    first, scratch, cwd, tmpdir = (tmp_path / "out.49").read_text().split()
     assert first == f"{cluster}.49"
-    assert scratch == cwd and scratch.startswith(str(tmp_path / "state" / "execute"))
+    assert scratch == cwd == tmpdir and scratch.startswith(str(tmp_path / "state" / "execute"))
     assert not pathlib.Path(scratch).exists(), "scratch dir is cleaned after the job"
 
 

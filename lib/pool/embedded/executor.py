@@ -97,7 +97,10 @@ def start(launch: Launch) -> Started:
     except OSError as exc:
         out.close()
         raise LaunchError(f"cannot open error: {exc}", HOLD_IWD_ERROR) from None
-    env = dict(launch.env, _CONDOR_SCRATCH_DIR=str(launch.scratch))
+    # As an HTCondor starter does: the scratch dir is also the job's temporary dir.
+    scratch = str(launch.scratch)
+    env = {"TMPDIR": scratch, "TMP": scratch, "TEMP": scratch, **launch.env}
+    env["_CONDOR_SCRATCH_DIR"] = scratch
     try:
         popen = subprocess.Popen(
             [
