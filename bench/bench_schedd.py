@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from glideinwms_factory.lib.pool.embedded.query_index import ACCOUNTING_PROJECTION as PROJECTION
+from glideinwms_factory.entry.accounting import QUERY_PROJECTION as PROJECTION
 from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
 
 CLIENTS = 10

@@ -6,8 +6,9 @@ import pytest
 from test_schedd_support import description, running_core, script
 from waiting import wait_for
 
+from glideinwms_factory.entry.accounting import QUERY_PROJECTION as ACCOUNTING_PROJECTION
 from glideinwms_factory.lib.pool import JobAction, JobStatus
-from glideinwms_factory.lib.pool.embedded.query_index import ACCOUNTING_PROJECTION, AttrIndex, pins
+from glideinwms_factory.lib.pool.embedded.query_index import AttrIndex, pins
 
 ACCOUNTING = (
     '(GlideinFactory =?= "fact") && (GlideinName =?= "gwms") && (GlideinEntryName =?= "e1")'

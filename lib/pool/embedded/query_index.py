@@ -16,22 +16,6 @@ from collections.abc import Hashable, Iterable
 from glideinwms_factory.lib.pool.embedded.expr_scan import outside_strings
 
 INDEXED_ATTRS = ("GlideinEntryName", "GlideinClient", "GlideinFactory", "GlideinName")
-# What the factory's per-entry accounting query projects (operations.md §4).
-ACCOUNTING_PROJECTION = (
-    "JobStatus",
-    "GridJobStatus",
-    "ServerTime",
-    "EnteredCurrentStatus",
-    "GlideinEntrySubmitFile",
-    "GlideinCredentialIdentifier",
-    "HoldReasonCode",
-    "HoldReasonSubCode",
-    "HoldReason",
-    "NumSystemHolds",
-    "GlideinFrontendName",
-    "GlideinClient",
-    "GlideinSecurityClass",
-)
 
 _NAME = r"([A-Za-z_][A-Za-z0-9_]*)"
 _STRING = r'"([^"\\]*)"'
