@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from glideinwms_factory.entry import ads, credentials
 from glideinwms_factory.entry.accounting import (
@@ -52,7 +51,7 @@ from glideinwms_factory.lib.crypto import KeyCodeCache
 from glideinwms_factory.lib.descript import read_signatures
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
-from glideinwms_factory.lib.pool import JobAction, PoolError
+from glideinwms_factory.lib.pool import JobAction, PoolError, Schedd
 from glideinwms_factory.lib.pool.connect import Pool, open_pool
 
 BACKOFF_MAX = 300.0
@@ -63,6 +62,7 @@ class EntryState:
     """What one entry carries from one iteration to the next."""
 
     config: EntryConfig
+    staging: ads.Staging  # the signature lines of its staging areas (fixed for the run)
     writer: EntryStatsWriter
     completed: CompletedTracker
     sequence: int = 0
@@ -121,7 +121,6 @@ class EntryGroupDaemon:
         work_dir: Path,
         entry_names: Sequence[str],
         group_name: str | None = None,
-        pool_opener: Callable[[dict[str, str]], Pool] = open_pool,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.factory: FactoryConfig = load_factory(work_dir)
@@ -132,17 +131,18 @@ class EntryGroupDaemon:
             f"entry_{self.group}",
             self.factory.log_retention_days,
         )
+        signatures = read_signatures(self.factory.work_dir / "signatures.sha1")
         self.entries = {}
         for name in entry_names:
             config = load_entry(self.factory, name)
             self.entries[name] = EntryState(
                 config=config,
+                staging=ads.Staging(main=signatures["main"], entry=signatures[f"entry_{name}"]),
                 writer=EntryStatsWriter(
                     self.factory.monitor_dir, self.factory.log_dir / f"entry_{name}", name
                 ),
                 completed=CompletedTracker(config.dir / "completed_ids.json"),
             )
-        self.pool_opener = pool_opener
         self.pool: Pool | None = None
         self.clock = clock
         self.start_time = int(clock())
@@ -175,7 +175,12 @@ class EntryGroupDaemon:
             except PoolError as err:
                 self._failures += 1
                 delay = min(BACKOFF_MAX, self.factory.loop_delay * 2 ** (self._failures - 1))
-                self.log.error("pool unreachable (%s); retrying in %.0f s", err, delay)
+                self.log.error(
+                    "pool unreachable (%s); retrying in %.0f s",
+                    err,
+                    delay,
+                    extra={"entry": self.group},
+                )
                 self.pool = None  # reconnect: the pool may have moved or restarted
             self._sleep(max(0.0, delay - (self.clock() - started)))
         self.shutdown()
@@ -211,7 +216,7 @@ class EntryGroupDaemon:
 
     def _pool(self) -> Pool:
         if self.pool is None:
-            self.pool = self.pool_opener(self.factory.glidein)
+            self.pool = open_pool(self.factory.glidein)
         return self.pool
 
     def keys(self) -> FactoryKeys:
@@ -242,7 +247,9 @@ class EntryGroupDaemon:
         local_now = datetime.fromtimestamp(now).astimezone()
         work = self.find_work(pool, keys, now)
         for name, state in self.entries.items():
-            self.serve_entry(pool, keys, state, work.get(name, []), parsed.downtimes, local_now)
+            self.serve_entry(
+                pool, keys, state, work.get(name, []), parsed.downtimes, local_now, advertise
+            )
 
     def find_work(self, pool: Pool, keys: FactoryKeys, now: float) -> dict[str, list[WorkRequest]]:
         """Query and validate the requests of every entry of the group."""
@@ -326,7 +333,10 @@ class EntryGroupDaemon:
         requests: list[WorkRequest],
         dts: list[downtimes.Downtime],
         local_now: datetime,
+        advertise: bool = True,
     ) -> None:
+        """One entry's part of an iteration; ads go out every `AdvertiseDelay` iterations
+        and whenever something was submitted or removed."""
         entry = state.config
         extra = {"entry": entry.name}
         schedd = pool.schedd(entry.job.get("Schedd", ""))
@@ -365,7 +375,8 @@ class EntryGroupDaemon:
 
         stats = self._stats(state, snapshot, served, factory_down or entry_down, now)
         completed = state.completed.new_completions(rows)
-        self._advertise(pool, keys, state, stats, served)
+        if advertise or state.sequence == 0 or any(item.actions.did_work for item in served):
+            self._advertise(pool, keys, state, stats, served)
         state.writer.write(stats, completed)
 
     # --- actions ------------------------------------------------------------------------
@@ -379,7 +390,7 @@ class EntryGroupDaemon:
         schedd = pool.schedd(entry.job.get("Schedd", ""))
         if actions.submit:
             try:
-                description = self._description(entry, request)
+                description = self._description(state, request)
             except (UnsafeValueError, UnsafeValue) as err:
                 self._reject(state, Rejection(request.name, request.client_name, str(err)))
                 return False
@@ -405,7 +416,9 @@ class EntryGroupDaemon:
         self._remove_release(schedd, state, actions, request.client_name)
         return True
 
-    def _remove_release(self, schedd: Any, state: EntryState, actions: Actions, who: str) -> None:
+    def _remove_release(
+        self, schedd: Schedd, state: EntryState, actions: Actions, who: str
+    ) -> None:
         extra = {"entry": state.config.name, "client": who}
         limits = state.config.limits
         for ids, forcex in ((actions.remove, False), (actions.remove_forcex, True)):
@@ -421,10 +434,10 @@ class EntryGroupDaemon:
             )
             time.sleep(limits.release_sleep)
 
-    def _description(self, entry: EntryConfig, request: WorkRequest) -> str:
+    def _description(self, state: EntryState, request: WorkRequest) -> str:
         """job.condor with every `$ENV()` resolved for `request`; the count goes separately."""
+        entry, signatures = state.config, state.staging
         factory = entry.factory
-        signatures = self._signatures(entry)
         params = {**entry.params, **request.params}
         arguments = build_glidein_arguments(
             GlideinArgs(
@@ -483,10 +496,6 @@ class EntryGroupDaemon:
             )
         return build_description(entry.job_condor, submit.env)
 
-    def _signatures(self, entry: EntryConfig) -> ads.Staging:
-        lines = read_signatures(self.factory.work_dir / "signatures.sha1")
-        return ads.Staging(main=lines["main"], entry=lines[f"entry_{entry.name}"])
-
     # --- stats and ads ------------------------------------------------------------------
 
     def _stats(
@@ -540,7 +549,7 @@ class EntryGroupDaemon:
         factory_ad = ads.factory_ad(
             entry,
             keys.current,
-            self._signatures(entry),
+            state.staging,
             start_time=self.start_time,
             sequence=state.sequence,
             in_downtime=stats.in_downtime,
