@@ -47,9 +47,10 @@ class FileInfoSource:
 
 
 def gatekeeper_host(gatekeeper: str) -> str:
-    """The CE host of a gatekeeper string (`host[:port][/jobmanager]`, `user@host`, ...)."""
+    """The CE host of a gatekeeper string (`host[:port][/jobmanager]`, `user@host`,
+    `scheme://host:port/path` as ec2/arc entries write it, ...)."""
     first = gatekeeper.split()[0] if gatekeeper.split() else ""
-    first = first.rsplit("@", 1)[-1]
+    first = first.split("://", 1)[-1].rsplit("@", 1)[-1]
     return first.split("/", 1)[0].split(":", 1)[0].lower()
 
 
