@@ -70,9 +70,10 @@ def sync_downtimes(
             d for d in current if d.entry == entry and d.comment.startswith(MARK) and d.active(now)
         ]
         if reason is not None and not ours:
-            dt_file.down(downtimes.Downtime(now, None, entry, comment=f"{MARK} {reason}"))
-            changes.append(f"{entry} down: {reason}")
+            # An operator's open downtime may already cover the entry: nothing is added then.
+            if dt_file.down(downtimes.Downtime(now, None, entry, comment=f"{MARK} {reason}")):
+                changes.append(f"{entry} down: {reason}")
         elif reason is None and ours:
-            dt_file.up(now, now, entry, comment="back in service", only_comment_prefix=MARK)
-            changes.append(f"{entry} up")
+            if dt_file.up(now, now, entry, comment="back in service", only_comment_prefix=MARK):
+                changes.append(f"{entry} up")
     return changes
