@@ -161,6 +161,8 @@ def _count(ad: Mapping[str, Any], name: str, default: int | None = None) -> int:
     value = ad.get(name, default)
     if value is None:
         raise RequestError(f"missing {name}")
+    if isinstance(value, bool):  # int(True) == 1: a boolean is no count
+        raise RequestError(f"{name} is not an integer: {value!r}")
     try:
         number = int(value)
     except (TypeError, ValueError):
