@@ -208,6 +208,16 @@ REJECTIONS = [
         build={"enc": {"SecurityClass": None}},
     ),
     Case(
+        "malformed SecurityClass",
+        "SecurityClass has characters outside",
+        build={"enc": {"SecurityClass": "a/../b"}},
+    ),
+    Case(
+        "malformed credential id",
+        "SubmitProxy has characters outside",
+        build={"enc": {"SubmitProxy": "../../etc/passwd"}},
+    ),
+    Case(
         "class without username",
         "no username for vofrontend:nobody",
         build={"enc": {"SecurityClass": "nobody"}},
@@ -226,6 +236,7 @@ REJECTIONS = [
         edit=replaced(ReqIdleGlideins="lots"),
     ),
     Case("fractional max", "ReqMaxGlideins is not an integer", edit=replaced(ReqMaxGlideins=2.5)),
+    Case("boolean idle", "ReqIdleGlideins is not an integer", edit=replaced(ReqIdleGlideins=True)),
     Case("no idle count", "missing ReqIdleGlideins", edit=without("ReqIdleGlideins")),
     Case(
         "no max count at all",
@@ -389,6 +400,42 @@ def test_scitoken_entry_takes_any_credentials(entries: dict[str, EntryConfig]) -
     result = validate_request(ad, ce2, KEYS, ce2.factory.frontends, NOW)
     assert isinstance(result, WorkRequest), result
     assert result.credential_id == "TOKEN123"
+
+
+TOKEN_ONLY = {"SubmitProxy": None, "ScitokenId": "TOKEN123", "frontend_scitoken": "jwt"}
+
+
+def test_scitoken_passthru_on_a_grid_proxy_entry(ce1: EntryConfig) -> None:
+    """A token-only group with the plain parameter CONTINUE_IF_NO_PROXY=True needs no proxy."""
+    ad = request_ad(ce1, enc=TOKEN_ONLY, GlideinParamCONTINUE_IF_NO_PROXY="True")
+    result = validate_request(ad, ce1, KEYS, ce1.factory.frontends, NOW)
+    assert isinstance(result, WorkRequest), result
+    assert result.credential_id == "TOKEN123"
+    assert result.params["CONTINUE_IF_NO_PROXY"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("enc", "attrs"),
+    [
+        pytest.param(TOKEN_ONLY, {}, id="no CONTINUE_IF_NO_PROXY"),
+        pytest.param(TOKEN_ONLY, {"GlideinParamCONTINUE_IF_NO_PROXY": "False"}, id="False"),
+        pytest.param(
+            {**TOKEN_ONLY, "CONTINUE_IF_NO_PROXY": "True"}, {}, id="only as an encrypted param"
+        ),
+        pytest.param(
+            {"SubmitProxy": None, "ScitokenId": "TOKEN123"},
+            {"GlideinParamCONTINUE_IF_NO_PROXY": "True"},
+            id="no frontend_scitoken",
+        ),
+    ],
+)
+def test_no_passthru_without_token_and_parameter(
+    ce1: EntryConfig, enc: dict[str, str | None], attrs: dict[str, str]
+) -> None:
+    ad = request_ad(ce1, enc=enc, **attrs)
+    result = validate_request(ad, ce1, KEYS, ce1.factory.frontends, NOW)
+    assert isinstance(result, Rejection)
+    assert "needs SubmitProxy" in result.reason
 
 
 def test_key_code_cache_gives_the_same_answers(ce1: EntryConfig) -> None:
