@@ -24,7 +24,7 @@ from glideinwms_factory.entry.requests import (
     validate_request,
 )
 from glideinwms_factory.lib import crypto
-from glideinwms_factory.lib.classad import to_classad
+from glideinwms_factory.lib.classad import format_old, parse_old, to_classad
 from glideinwms_factory.lib.factory_key import FactoryKey, FactoryKeys, generate_key
 
 NOW = 1_800_000_000.0
@@ -436,6 +436,31 @@ def test_no_passthru_without_token_and_parameter(
     result = validate_request(ad, ce1, KEYS, ce1.factory.frontends, NOW)
     assert isinstance(result, Rejection)
     assert "needs SubmitProxy" in result.reason
+
+
+def test_ads_as_the_collector_returns_them(ce1: EntryConfig) -> None:
+    """Through the old text form and classad2, the same answers as from plain mappings."""
+    ads = [
+        request_ad(
+            ce1,
+            ReqRemoveExcess="idle",
+            WebURL="http://fe/stage",
+            WebDescriptFile="d",
+            WebDescriptSign="s",
+        ),
+        request_ad(ce1, identity="evil@example.org"),
+        request_ad(ce1, ReqIdleGlideins=-3),
+        request_ad(ce1, enc={"SecurityClass": "nobody"}),
+    ]
+    frontends = ce1.factory.frontends
+    for ad in ads:
+        classad = parse_old(format_old(ad))
+        assert validate_request(classad, ce1, KEYS, frontends, NOW) == validate_request(
+            ad, ce1, KEYS, frontends, NOW
+        )
+    assert isinstance(
+        validate_request(parse_old(format_old(ads[0])), ce1, KEYS, frontends, NOW), WorkRequest
+    )
 
 
 def test_key_code_cache_gives_the_same_answers(ce1: EntryConfig) -> None:
