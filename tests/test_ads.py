@@ -77,7 +77,11 @@ def client_ad(entry: EntryConfig, client_name: str = "vofe.main"):
         sequence=2,
         client=stats(10, requested=True),
         total=stats(100, requested=True),
-        params={"GLIDEIN_Collector": "pool.example.org:9618", "Extra": 5},
+        params={
+            "GLIDEIN_Collector": "pool.example.org:9618",
+            "GLIDEIN_Standin_Lifetime": 60,
+            "Extra": 5,
+        },
         limits_reached={
             "GlideinMonitorStatus_GlideFactoryLimitIdleGlideinsPerEntry": "count=7, limit=7"
         },
@@ -244,7 +248,9 @@ def test_factory_ad_monitor_totals(entries: dict[str, EntryConfig]) -> None:
 
 def test_client_ad(entries: dict[str, EntryConfig]) -> None:
     ce1 = entries["ce1"]
-    ad = client_ad(ce1)
+    ad = client_ad(
+        dataclasses.replace(ce1, params={**ce1.params, "GLIDEIN_Report_Failed": "NEVER"})
+    )
     assert ad["MyType"] == ad["GlideinMyType"] == "glidefactoryclient"
     assert ad["Name"] == f"{ce1.ad_name}@vofe.main"
     assert ad["UpdateSequenceNumber"] == 2
@@ -261,7 +267,8 @@ def test_client_ad(entries: dict[str, EntryConfig]) -> None:
     # Effective parameters: the client's values over the entry defaults.
     assert ad["GlideinParamGLIDEIN_Collector"] == "pool.example.org:9618"
     assert ad["GlideinParamExtra"] == 5
-    assert ad["GlideinParamGLIDEIN_Standin_Lifetime"] == 600  # the entry default stays
+    assert ad["GlideinParamGLIDEIN_Standin_Lifetime"] == 60
+    assert ad["GlideinParamGLIDEIN_Report_Failed"] == "NEVER"  # not overridden: the default
     assert ad["GlideinMonitorStatusIdle"] == 10
     assert ad["GlideinMonitorRequestedAdjustedIdle"] == 10 + REQUESTED.index("AdjustedIdle")
     assert ad["GlideinMonitorClientMonitorCoresTotal"] == 10 + CLIENT_MONITOR.index("CoresTotal")
