@@ -74,6 +74,6 @@ def sync_downtimes(
             if dt_file.down(downtimes.Downtime(now, None, entry, comment=f"{MARK} {reason}")):
                 changes.append(f"{entry} down: {reason}")
         elif reason is None and ours:
-            if dt_file.up(now, now, entry, comment="back in service", only_comment_prefix=MARK):
-                changes.append(f"{entry} up")
+            dt_file.up(now, now, entry, comment="back in service", only_comment_prefix=MARK)
+            changes.append(f"{entry} up")
     return changes
