@@ -161,6 +161,8 @@ def _count(ad: Mapping[str, Any], name: str, default: int | None = None) -> int:
     value = ad.get(name, default)
     if value is None:
         raise RequestError(f"missing {name}")
+    if isinstance(value, bool):  # int(True) == 1: a boolean is no count
+        raise RequestError(f"{name} is not an integer: {value!r}")
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -178,12 +180,17 @@ def _safe(name: str, value: str) -> str:
     return value
 
 
-def _check_auth_method(entry: EntryConfig, enc: Mapping[str, str]) -> None:
-    """Check 6: the credential names fit the entry's AuthMethod."""
+def _check_auth_method(
+    entry: EntryConfig, enc: Mapping[str, str], params: Mapping[str, Any]
+) -> None:
+    """Check 6: the credential names fit the entry's AuthMethod.
+
+    `CONTINUE_IF_NO_PROXY` is a plain frontend group parameter (`GlideinParam*`, the
+    entry's params.cfg as default), not an encrypted one.
+    """
     methods = entry.auth_methods
-    if "scitoken" in methods or (
-        "frontend_scitoken" in enc and str(enc.get("CONTINUE_IF_NO_PROXY", "")) == "True"
-    ):
+    passthru = str({**entry.params, **params}.get("CONTINUE_IF_NO_PROXY", "")) == "True"
+    if "scitoken" in methods or ("frontend_scitoken" in enc and passthru):
         return
     sent = CREDENTIAL_NAMES & set(enc)
     required: set[str] = set()
@@ -286,7 +293,8 @@ def _validate(
     security_name = enc.get("SecurityName")
     if not security_name:
         raise RequestError("missing encrypted SecurityName")
-    _check_auth_method(entry, enc)  # check 6
+    params = _prefixed(ad, "GlideinParam")
+    _check_auth_method(entry, enc, params)  # check 6
     frontend = frontends.get(security_name)  # check 7
     if frontend is None:
         raise RequestError(f"frontend {security_name!r:.60} is not in frontend.descript")
@@ -334,7 +342,7 @@ def _validate(
         idle_lifetime=_count(ad, "ReqIdleLifetime", 0),
         credential_id=_credential_id(enc),
         in_whitelist_downtime=whitelist_down,
-        params=_prefixed(ad, "GlideinParam"),
+        params=params,
         enc_params=dict(enc),
         monitor=_prefixed(ad, "GlideinMonitor"),
         client_staging=_client_staging(ad),

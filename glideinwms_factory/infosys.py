@@ -47,9 +47,10 @@ class FileInfoSource:
 
 
 def gatekeeper_host(gatekeeper: str) -> str:
-    """The CE host of a gatekeeper string (`host[:port][/jobmanager]`, `user@host`, ...)."""
+    """The CE host of a gatekeeper string (`host[:port][/jobmanager]`, `user@host`,
+    `scheme://host:port/path` as ec2/arc entries write it, ...)."""
     first = gatekeeper.split()[0] if gatekeeper.split() else ""
-    first = first.rsplit("@", 1)[-1]
+    first = first.split("://", 1)[-1].rsplit("@", 1)[-1]
     return first.split("/", 1)[0].split(":", 1)[0].lower()
 
 
@@ -69,8 +70,9 @@ def sync_downtimes(
             d for d in current if d.entry == entry and d.comment.startswith(MARK) and d.active(now)
         ]
         if reason is not None and not ours:
-            dt_file.down(downtimes.Downtime(now, None, entry, comment=f"{MARK} {reason}"))
-            changes.append(f"{entry} down: {reason}")
+            # An operator's open downtime may already cover the entry: nothing is added then.
+            if dt_file.down(downtimes.Downtime(now, None, entry, comment=f"{MARK} {reason}")):
+                changes.append(f"{entry} down: {reason}")
         elif reason is None and ours:
             dt_file.up(now, now, entry, comment="back in service", only_comment_prefix=MARK)
             changes.append(f"{entry} up")
