@@ -12,7 +12,6 @@ from collections.abc import Mapping
 
 from glideinwms_factory.creation.config import Attribute, Entry, FactoryConfig, Limits
 from glideinwms_factory.creation.job_condor import job_condor
-from glideinwms_factory.creation.staging import SIGN_TYPES
 from glideinwms_factory.lib.descript import (
     FrontendInfo,
     SignatureLine,
@@ -122,7 +121,9 @@ def glidein_descript(cfg: FactoryConfig) -> dict[str, object]:
         values["EmbeddedPoolSlotsPerSite"] = pool["slots_per_site"]
         values["EmbeddedPoolStateDir"] = cfg.dirs.pool_state
     values["WebServerPort"] = cfg.web_port
-    values["SupportedSignTypes"] = ",".join(SIGN_TYPES)
+    # Both signature files are staged, but upstream glideins verify SHA-1 only, so that is
+    # all we offer to frontends (security.md §7).
+    values["SupportedSignTypes"] = "sha1"
     return values
 
 
@@ -212,11 +213,22 @@ def factory_startup_script(cfg: FactoryConfig) -> str:
     )
 
 
+# Parameters every entry publishes for frontends to override (classads.md §1).
+DEFAULT_PARAMS: dict[str, object] = {
+    "GLIDEIN_Collector": "Fake",
+    "GLIDEIN_Report_Failed": "NEVER",
+    "CONDOR_OS": "default",
+    "CONDOR_ARCH": "default",
+    "CONDOR_VERSION": "default",
+}
+
+
 def work_files(
     cfg: FactoryConfig, schedds: Mapping[str, str], signatures: Mapping[str, list[SignatureLine]]
 ) -> dict[str, str]:
     """Relative path in WORK -> text of every regenerated file (not glidein_startup.sh)."""
     published, params = _literal_split(cfg.attrs)
+    params = {**DEFAULT_PARAMS, **params}
     frontends = {f.name: FrontendInfo(f.identity, dict(f.usermap)) for f in cfg.frontends.values()}
     files = {
         "glidein.descript": format_key_values(glidein_descript(cfg)),

@@ -163,18 +163,11 @@ def test_factory_ad_params_and_submit_attrs(entries: dict[str, EntryConfig]) -> 
     assert not [k for k in ad if "+" in k or ":" in k]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="creation writes SupportedSignTypes sha1,sha256 (tree_content.py); spec: sha1",
-)
 def test_factory_ad_sign_types_are_sha1_only(entries: dict[str, EntryConfig]) -> None:
     """security.md §7: glidein_startup.sh verifies SHA-1 only, so only sha1 is offered."""
     assert factory_ad(entries["ce1"])["SupportedSignTypes"] == "sha1"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="creation's params.cfg lacks the default parameters of classads.md §1"
-)
 def test_factory_ad_default_params(entries: dict[str, EntryConfig]) -> None:
     """classads.md §1: parameters every entry publishes, for frontends to override."""
     ad = factory_ad(entries["ce1"])

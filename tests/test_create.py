@@ -119,7 +119,7 @@ def test_tree_layout_modes_and_root_relocation(tmp_path):
     assert sorted(p.name for p in root.iterdir()) == ["var"]
     descript = read_descript(work / "glidein.descript")
     assert descript["PoolBackend"] == "embedded"
-    assert descript["SupportedSignTypes"] == "sha1,sha256"
+    assert descript["SupportedSignTypes"] == "sha1"
     assert descript["Entries"] == "local_site_a,local_site_b,local_site_c"
     assert descript["LoopDelay"] == "10"
     frontends = read_frontends(work / "frontend.descript")
@@ -130,7 +130,14 @@ def test_tree_layout_modes_and_root_relocation(tmp_path):
         for e in ("local_site_a", "local_site_b", "local_site_c")
     }
     assert len(set(limits.values())) == 3  # per-entry limits differ
-    assert read_literals(work / "params.cfg") == {"GLIDEIN_Standin_Lifetime": 120}
+    assert read_literals(work / "params.cfg") == {
+        "GLIDEIN_Collector": "Fake",  # the defaults every entry publishes (classads.md §1)
+        "GLIDEIN_Report_Failed": "NEVER",
+        "CONDOR_OS": "default",
+        "CONDOR_ARCH": "default",
+        "CONDOR_VERSION": "default",
+        "GLIDEIN_Standin_Lifetime": 120,
+    }
 
 
 def test_factory_startup_wrapper_runs_the_package_module(tmp_path):
