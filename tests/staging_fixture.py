@@ -43,15 +43,11 @@ class Attr:
     job_publish: bool = False
 
     def element(self, parent: ET.Element) -> None:
-        flags = {"glidein_publish": self.glidein_publish, "job_publish": self.job_publish}
-        ET.SubElement(
-            parent,
-            "attr",
-            name=self.name,
-            value=self.value,
-            type=self.type,
-            **{key: str(flag) for key, flag in flags.items()},
-        )
+        publish = {
+            "glidein_publish": str(self.glidein_publish),
+            "job_publish": str(self.job_publish),
+        }
+        ET.SubElement(parent, "attr", name=self.name, value=self.value, type=self.type, **publish)
 
 
 @dataclass(frozen=True)
@@ -74,13 +70,14 @@ def _as_attrs(consts: dict[str, str] | None) -> list[Attr]:
     return [Attr(name, value) for name, value in (consts or {}).items()]
 
 
-def config_xml(
+def one_entry_config(
     entry: str,
     main_attrs: list[Attr],
     entry_attrs: list[Attr],
     condor_tarball: tuple[str, Path] | None = None,
 ) -> str:
-    """A master config with one entry; `condor_tarball` = (`<version>-<os>-<arch>`, tar.gz)."""
+    """A master config with one entry (`fast`, fixed slots) and no frontend; `condor_tarball`
+    = (platform `<version>-<os>-<arch>`, path of its tar.gz)."""
     glidein = ET.Element("glidein", factory_name=FACTORY_NAME, glidein_name=GLIDEIN_NAME)
     ET.SubElement(glidein, "monitor", base_dir="/monitor")
     ET.SubElement(glidein, "security", key_length="2048")
@@ -111,7 +108,7 @@ def config_xml(
     node = ET.SubElement(
         entries, "entry", name=entry, gridtype="condor", gatekeeper="ce.example.org"
     )
-    node.set("verbosity", "fast")
+    node.set("verbosity", "fast")  # -v fast: a short failure sleep
     ET.SubElement(ET.SubElement(node, "config"), "submit", slots_layout="fixed")
     entry_attrs_node = ET.SubElement(node, "attrs")
     for attr in entry_attrs:
@@ -142,26 +139,25 @@ def build_staging(
         tarball = (condor_tarball[0], root / "condor.tgz")
         tarball[1].write_bytes(condor_tarball[1])
     config = root / "glideinWMS.xml"
-    main_attrs = _as_attrs(main_consts)
-    config.write_text(
-        config_xml(entry, main_attrs, [*_as_attrs(entry_consts), *entry_attrs], tarball)
-    )
+    entry_all = [*_as_attrs(entry_consts), *entry_attrs]
+    config.write_text(one_entry_config(entry, _as_attrs(main_consts), entry_all, tarball))
     tree = root / "tree"
     work = build_tree(config, tree, reconfig=False, web_base=web_base).work_dir
     stage = tree / "stage"
     if blacklist:
         text = "".join(f"'{node}'\n" for node in blacklist)
         (stage / f"entry_{entry}" / "nodes.blacklist").write_text(text)
+    # What the factory would put on the command line, from the tree's own WORK files.
     signs = {kind: read_signatures(work / f"signatures.{kind}") for kind in ("sha1", "sha256")}
-    main, ent = signs["sha1"]["main"], signs["sha1"][f"entry_{entry}"]
+    main, ent = "main", f"entry_{entry}"
     return Staging(
         stage,
         work,
         entry,
-        main.description,
-        ent.description,
-        {kind: lines["main"].digest for kind, lines in signs.items()},
-        {kind: lines[f"entry_{entry}"].digest for kind, lines in signs.items()},
+        signs["sha1"][main].description,
+        signs["sha1"][ent].description,
+        {kind: lines[main].digest for kind, lines in signs.items()},
+        {kind: lines[ent].digest for kind, lines in signs.items()},
     )
 
 
@@ -178,23 +174,19 @@ class ClientArea:
 
 
 def build_client_staging(
-    directory: Path,
-    scripts: dict[str, tuple[str, str]],
-    consts: dict[str, str] | None = None,
-    condor_vars: tuple[str, ...] = (),
+    directory: Path, scripts: dict[str, tuple[str, str]], condor_vars: tuple[str, ...] = ()
 ) -> ClientArea:
-    """The frontend's own area: its placeholders (constants, `condor_vars` lines in the
-    glidein's tab-separated format) first, then exec scripts: name -> (list key, bash text)."""
+    """The frontend's own area: its placeholders (no constants; `condor_vars` lines in the
+    glidein's tab-separated format) first, then exec scripts: name -> (list key, bash text).
+
+    Listed and signed by the creation module's own helpers, as the factory's areas are.
+    """
     area = StageArea()
     scope = _Scope(area, "")
     header = "# VarName\tType\tDefault\tCondorName\tRequired\tExport\tUserName\n"
+    variables = (header + "".join(line + "\n" for line in condor_vars)).encode()
     lists: dict[str, list[tuple[str, ...]]] = {
-        "preentry_file_list": _placeholders(
-            scope,
-            "".join(f"{key} \t{value}\n" for key, value in (consts or {}).items()).encode(),
-            (header + "".join(line + "\n" for line in condor_vars)).encode(),
-            b"",
-        ),
+        "preentry_file_list": _placeholders(scope, b"", variables, b""),
         "file_list": [],
     }
     for name, (list_key, text) in scripts.items():
