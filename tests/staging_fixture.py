@@ -1,76 +1,59 @@
-"""A small stand-in for the creation module's staging writer, so glidein tests need not wait for it.
+"""Staging areas and loopback servers for the tests that run glidein_startup.sh for real.
 
-It writes, from `web_base/manifest.txt`, a staging area laid out as spec/glidein_startup.md §2-§3
-says (content-tagged names, description, signature.<tag>.sha1 and .sha256, file lists,
-constants) plus the few WORK files a local glidein run reads (`signatures.sha1`,
-`glidein.descript`, `entry_<e>/job.descript`). Replace it with `glideinwms_factory.creation`
-once that is merged. Below it: the loopback servers the glidein tests run against.
+The factory's areas (main + entry, and the WORK files a local glidein reads) come from the
+creation code itself: `build_staging` writes a small master config and builds its tree with
+`build_tree`, as `create_glidein` does. Only the frontend's own area, which no factory
+writes, is put together here, with the creation module's listing and signing helpers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import http.server
-import io
 import os
 import re
 import subprocess
 import sys
-import tarfile
 import threading
 import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from glideinwms_factory.creation.commands import build_tree
+from glideinwms_factory.creation.staging import StageArea, _placeholders, _Scope
 from glideinwms_factory.entry.glidein_args import ClientStaging, GlideinArgs
+from glideinwms_factory.lib.descript import read_signatures
 from glideinwms_factory.tools.local_glidein import glidein_argv as argument_words
 
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
-# Lists every main description names (spec §2 step 4); empty ones hold only placeholders.
-MAIN_LISTS = ("file_list", "precvmfs_file_list", "at_file_list", "after_file_list")
-
-
-def tagged(name: str, content: bytes) -> str:
-    """Insert a content tag before the last extension (config.md §6)."""
-    tag = hashlib.sha256(content).hexdigest()[:6]
-    stem, dot, ext = name.rpartition(".")
-    return f"{stem}.{tag}.{ext}" if dot and stem else f"{name}.{tag}"
+FACTORY_NAME, GLIDEIN_NAME = "test_factory", "test_glidein"
 
 
 @dataclass(frozen=True)
-class ListLine:
-    target: str
-    real: str
-    type: str
-    config_out: str = "FALSE"
-    condition: str = "TRUE"
+class Attr:
+    """One `<attr>` of the test config: a string constant unless told otherwise."""
 
-    def render(self) -> str:
-        fields = (self.target, self.real, self.type, "0", "GLIDEIN_PS_")
-        return "\t".join((*fields, self.condition, self.config_out))
+    name: str
+    value: str
+    type: str = "string"
+    glidein_publish: bool = False
+    job_publish: bool = False
 
-
-@dataclass
-class _IdArea:
-    """One staging id (main or entry) while it is being written."""
-
-    directory: Path
-    signed: dict[str, bytes] = field(default_factory=dict)
-    lists: dict[str, list[ListLine]] = field(default_factory=dict)
-
-    def stage(self, name: str, content: bytes, file_type: str = "regular") -> str:
-        real = name if file_type == "nocache" else tagged(name, content)
-        (self.directory / real).write_bytes(content)
-        if file_type != "nocache":
-            self.signed[real] = content
-        return real
+    def element(self, parent: ET.Element) -> None:
+        publish = {
+            "glidein_publish": str(self.glidein_publish),
+            "job_publish": str(self.job_publish),
+        }
+        ET.SubElement(parent, "attr", name=self.name, value=self.value, type=self.type, **publish)
 
 
 @dataclass(frozen=True)
 class Staging:
+    """A created factory tree: where its areas are and what a glidein of `entry` is told."""
+
     stage_dir: Path
     work_dir: Path
     entry: str
@@ -83,80 +66,54 @@ class Staging:
         return self.stage_dir / f"entry_{self.entry}"
 
 
-def _manifest(web_base: Path) -> list[tuple[str, str, str, str]]:
-    rows = []
-    for line in (web_base / "manifest.txt").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            fields = line.split()
-            rows.append(
-                (fields[0], fields[1], fields[2], fields[3] if len(fields) > 3 else "FALSE")
-            )
-    return rows
+def _as_attrs(consts: dict[str, str] | None) -> list[Attr]:
+    return [Attr(name, value) for name, value in (consts or {}).items()]
 
 
-def _consts(values: dict[str, str]) -> bytes:
-    return "".join(f"{k}\t{v}\n" for k, v in values.items()).encode()
-
-
-def _placeholders(
-    area: _IdArea,
-    consts: dict[str, str],
-    main: bool,
-    condor_vars: tuple[str, ...] = (),
-    untar_cfg: str = "",
-) -> list[ListLine]:
-    header = "# Var\tType\tDefault\tCondorName\tReq\tExport\tUserName\n"
-    files = [
-        ("constants.cfg", _consts(consts), "CONSTS_FILE"),
-        (
-            "condor_vars.lst",
-            (header + "".join(line + "\n" for line in condor_vars)).encode(),
-            "CONDOR_VARS_FILE",
-        ),
-        ("untar.cfg", untar_cfg.encode(), "UNTAR_CFG_FILE"),
-    ]
-    if main:
-        files.append(("grid-mapfile", b"", "GRIDMAP"))
-    return [ListLine(name, area.stage(name, data), "regular", key) for name, data, key in files]
-
-
-def _finish(area: _IdArea, descript_extra: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """Write lists, signature (sha1 + sha256) and description; return its name and signs."""
-    descript = dict(descript_extra)
-    for key, lines in area.lists.items():
-        content = "".join(line.render() + "\n" for line in lines).encode()
-        descript[key] = area.stage(f"{key}.lst", content)
-    # The signature names the description and the description names the signature: tag the
-    # signature by everything else it signs, then add the description line.
-    body = {kind: _sig_lines(area.signed, kind) for kind in ("sha1", "sha256")}
-    sig_tag = hashlib.sha256(body["sha256"].encode()).hexdigest()[:6]
-    descript = {"signature": f"signature.{sig_tag}.sha1", **descript}
-    descript_bytes = "".join(f"{k}\t{v}\n" for k, v in descript.items()).encode()
-    descript_name = tagged("description.cfg", descript_bytes)
-    (area.directory / descript_name).write_bytes(descript_bytes)
-    signs = {}
-    for kind in ("sha1", "sha256"):
-        line = f"{hashlib.new(kind, descript_bytes).hexdigest()}  {descript_name}\n"
-        sig_bytes = (body[kind] + line).encode()
-        (area.directory / f"signature.{sig_tag}.{kind}").write_bytes(sig_bytes)
-        signs[kind] = hashlib.new(kind, sig_bytes).hexdigest()
-    return descript_name, signs
-
-
-def _sig_lines(signed: dict[str, bytes], kind: str) -> str:
-    return "".join(
-        f"{hashlib.new(kind, data).hexdigest()}  {name}\n" for name, data in sorted(signed.items())
+def one_entry_config(
+    entry: str,
+    main_attrs: list[Attr],
+    entry_attrs: list[Attr],
+    condor_tarball: tuple[str, Path] | None = None,
+) -> str:
+    """A master config with one entry (`fast`, fixed slots) and no frontend; `condor_tarball`
+    = (platform `<version>-<os>-<arch>`, path of its tar.gz)."""
+    glidein = ET.Element("glidein", factory_name=FACTORY_NAME, glidein_name=GLIDEIN_NAME)
+    ET.SubElement(glidein, "monitor", base_dir="/monitor")
+    ET.SubElement(glidein, "security", key_length="2048")
+    ET.SubElement(glidein, "stage", base_dir="/stage", web_base_url="http://127.0.0.1/stage")
+    ET.SubElement(
+        glidein,
+        "submit",
+        base_dir="/work",
+        base_log_dir="/log",
+        base_client_log_dir="/client_log",
+        base_client_proxies_dir="/client_proxies",
     )
-
-
-def _startup_with_helpers(web_base: Path) -> bytes:
-    """glidein_startup.sh with a gzip tarball of the *.source helpers after its #EOF line,
-    as config.md §6 installs it: bash must stop before that binary tail."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(web_base.glob("*.source")):
-            tar.add(path, arcname=path.name)
-    return (web_base / "glidein_startup.sh").read_bytes() + buffer.getvalue()
+    attrs = ET.SubElement(glidein, "attrs")
+    for attr in main_attrs:
+        attr.element(attrs)
+    if condor_tarball:
+        version, os_name, arch = condor_tarball[0].split("-")
+        tarballs = ET.SubElement(glidein, "condor_tarballs")
+        ET.SubElement(
+            tarballs,
+            "condor_tarball",
+            version=version,
+            os=os_name,
+            arch=arch,
+            tar_file=str(condor_tarball[1]),
+        )
+    entries = ET.SubElement(glidein, "entries")
+    node = ET.SubElement(
+        entries, "entry", name=entry, gridtype="condor", gatekeeper="ce.example.org"
+    )
+    node.set("verbosity", "fast")  # -v fast: a short failure sleep
+    ET.SubElement(ET.SubElement(node, "config"), "submit", slots_layout="fixed")
+    entry_attrs_node = ET.SubElement(node, "attrs")
+    for attr in entry_attrs:
+        attr.element(entry_attrs_node)
+    return ET.tostring(glidein, encoding="unicode")
 
 
 def build_staging(
@@ -165,63 +122,43 @@ def build_staging(
     *,
     main_consts: dict[str, str] | None = None,
     entry_consts: dict[str, str] | None = None,
+    entry_attrs: tuple[Attr, ...] = (),
     blacklist: tuple[str, ...] = (),
-    entry_vars: tuple[str, ...] = (),
     condor_tarball: tuple[str, bytes] | None = None,
     web_base: Path = WEB_BASE,
 ) -> Staging:
-    """Write STAGE (`root/stage`) and the WORK files (`root/work`) for one entry.
+    """Create the factory tree of a one-entry config under `root` (STAGE `root/tree/stage`,
+    WORK `root/tree/work`).
 
-    `condor_tarball` = (platform `<version>-<os>-<arch>`, tar.gz bytes), listed as spec §3 says.
+    `blacklist` is then written into the entry's `nodes.blacklist` as an operator does;
+    `condor_tarball` = (platform `<version>-<os>-<arch>`, tar.gz bytes).
     """
-    stage, work = root / "stage", root / "work"
-    entry_stage = stage / f"entry_{entry}"
-    entry_stage.mkdir(parents=True)
-    (work / f"entry_{entry}").mkdir(parents=True)
-    (stage / "glidein_startup.sh").write_bytes(_startup_with_helpers(web_base))
-    main, ent = _IdArea(stage), _IdArea(entry_stage)
-    tarball_target = f"condor_bin_{condor_tarball[0]}.tgz" if condor_tarball else ""
-    untar_cfg = f"{tarball_target}\tcondor\n" if condor_tarball else ""
-    main.lists = {
-        key: _placeholders(main, main_consts or {}, True, untar_cfg=untar_cfg) for key in MAIN_LISTS
-    }
-    ent.lists = {"file_list": _placeholders(ent, entry_consts or {}, False, entry_vars)}
-    blacklist_text = "".join(f"'{node}'\n" for node in blacklist).encode()
-    ent.lists["file_list"].append(
-        ListLine(
-            "nodes.blacklist",
-            ent.stage("nodes.blacklist", blacklist_text, "nocache"),
-            "nocache",
-            "BLACKLIST_FILE",
-        )
-    )
-    last_script = ""
-    for where, name, file_type, config_out in _manifest(web_base):
-        id_name, _, list_key = where.partition(":")
-        area = main if id_name == "main" else ent
-        real = area.stage(name, (web_base / name).read_bytes(), file_type)
-        if list_key == "last_script":
-            last_script = name
-            list_key, file_type = "file_list", "regular"
-        area.lists[list_key].append(ListLine(name, real, file_type, config_out))
+    root.mkdir(parents=True, exist_ok=True)
+    tarball = None
     if condor_tarball:
-        real = main.stage(tarball_target, condor_tarball[1])
-        cond = f"CONDOR_PLATFORM_{condor_tarball[0]}"
-        main.lists["file_list"].append(
-            ListLine(tarball_target, real, "untar", "CONDOR_DIR", condition=cond)
-        )
-    main_descript, main_sign = _finish(main, {"last_script": last_script})
-    entry_descript, entry_sign = _finish(ent, {})
-    (work / "glidein.descript").write_text(
-        "FactoryName \ttest_factory\nGlideinName \ttest_glidein\n"
+        tarball = (condor_tarball[0], root / "condor.tgz")
+        tarball[1].write_bytes(condor_tarball[1])
+    config = root / "glideinWMS.xml"
+    entry_all = [*_as_attrs(entry_consts), *entry_attrs]
+    config.write_text(one_entry_config(entry, _as_attrs(main_consts), entry_all, tarball))
+    tree = root / "tree"
+    work = build_tree(config, tree, reconfig=False, web_base=web_base).work_dir
+    stage = tree / "stage"
+    if blacklist:
+        text = "".join(f"'{node}'\n" for node in blacklist)
+        (stage / f"entry_{entry}" / "nodes.blacklist").write_text(text)
+    # What the factory would put on the command line, from the tree's own WORK files.
+    signs = {kind: read_signatures(work / f"signatures.{kind}") for kind in ("sha1", "sha256")}
+    main, ent = "main", f"entry_{entry}"
+    return Staging(
+        stage,
+        work,
+        entry,
+        signs["sha1"][main].description,
+        signs["sha1"][ent].description,
+        {kind: lines[main].digest for kind, lines in signs.items()},
+        {kind: lines[ent].digest for kind, lines in signs.items()},
     )
-    (work / f"entry_{entry}" / "job.descript").write_text(
-        f"EntryName \t{entry}\nSchedd \tschedd_glideins1@localhost\nVerbosity \tfast\nSubmitSlotsLayout \tfixed\n"
-    )
-    (work / "signatures.sha1").write_text(
-        f"{main_sign['sha1']}  {main_descript}  main\n{entry_sign['sha1']}  {entry_descript}  entry_{entry}\n"
-    )
-    return Staging(stage, work, entry, main_descript, entry_descript, main_sign, entry_sign)
 
 
 @dataclass(frozen=True)
@@ -232,18 +169,33 @@ class ClientArea:
     descript: str
     sign: dict[str, str]
 
+    def staging(self, web: str, sign_type: str = "sha1") -> ClientStaging:
+        return ClientStaging(web=web, sign=self.sign[sign_type], descript=self.descript)
+
 
 def build_client_staging(
-    directory: Path, scripts: dict[str, tuple[str, str]], consts: dict[str, str] | None = None
+    directory: Path, scripts: dict[str, tuple[str, str]], condor_vars: tuple[str, ...] = ()
 ) -> ClientArea:
-    """Placeholders in both client lists plus exec scripts: name -> (list key, bash text)."""
-    directory.mkdir(parents=True)
-    area = _IdArea(directory)
-    keys = ("preentry_file_list", "file_list")
-    area.lists = {key: _placeholders(area, consts or {}, False) for key in keys}
+    """The frontend's own area: its placeholders (no constants; `condor_vars` lines in the
+    glidein's tab-separated format) first, then exec scripts: name -> (list key, bash text).
+
+    Listed and signed by the creation module's own helpers, as the factory's areas are.
+    """
+    area = StageArea()
+    scope = _Scope(area, "")
+    header = "# VarName\tType\tDefault\tCondorName\tRequired\tExport\tUserName\n"
+    variables = (header + "".join(line + "\n" for line in condor_vars)).encode()
+    lists: dict[str, list[tuple[str, ...]]] = {
+        "preentry_file_list": _placeholders(scope, b"", variables, b""),
+        "file_list": [],
+    }
     for name, (list_key, text) in scripts.items():
-        area.lists[list_key].append(ListLine(name, area.stage(name, text.encode()), "exec"))
-    descript, sign = _finish(area, {})
+        lists[list_key].append(scope.list_row(name, text.encode(), "exec", "FALSE"))
+    descript, sign = scope.finish(lists, {})
+    directory.mkdir(parents=True)
+    for name, item in area.files.items():
+        (directory / name).write_bytes(item.data)
+        (directory / name).chmod(item.mode)
     return ClientArea(directory, descript, sign)
 
 
@@ -369,11 +321,11 @@ def glidein_argv(
     """The command line of one glidein of the staged entry, through the tool's own builder."""
     args = GlideinArgs(
         verbosity="fast",
-        glidein_name="test_glidein",
+        glidein_name=GLIDEIN_NAME,
         entry_name=staging.entry,
         client_name="fe1.main",
         schedd="schedd_glideins1@localhost",
-        factory_name="test_factory",
+        factory_name=FACTORY_NAME,
         web_url=web,
         main_sign=staging.main_sign[sign_type],
         entry_sign=staging.entry_sign[sign_type],

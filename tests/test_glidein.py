@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from staging_fixture import (
+    Attr,
     ClientArea,
     CountingProxy,
     RecordingCollector,
@@ -34,7 +35,7 @@ from glideinwms_factory.lib.classad import parse_old
 ENTRY = "TEST_ENTRY"
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
 # Output lines that show, in order, what the glidein verified and ran.
-N_SIGNED = 26  # signed files the fixture stages (sha1 chain), each tampered with below
+N_SIGNED = 26  # signed files creation stages for the entry (sha1 chain), each tampered with below
 TRACE = re.compile(r"^(Verified \S+ file \S+|=== Executing \S+ ===|=== Last script starting)", re.M)
 
 
@@ -167,6 +168,15 @@ def test_wrong_command_line_hash_stops_before_anything_runs(
     assert "=== Executing" not in result.stdout
 
 
+def replace_bytes(path: Path, data: bytes) -> None:
+    """Give `path` new content without touching its inode: creation hard-links staged files
+    with equal bytes (main and entry cat_consts.sh, the empty lists), so an edit in place
+    would change them all."""
+    temp = path.with_name(path.name + ".new")
+    temp.write_bytes(data)
+    temp.replace(path)
+
+
 def _signed_files(staging: Staging) -> list[Path]:
     files = []
     for directory in (staging.stage_dir, staging.entry_dir()):
@@ -208,11 +218,11 @@ def test_one_changed_byte_stops_the_glidein_at_that_file(
     original = victim.read_bytes()
     # Change the last byte before the final newline (an empty file gains one byte).
     changed = original[:-2] + bytes([original[-2] ^ 1]) + original[-1:] if original else b"x"
-    victim.write_bytes(changed)
+    replace_bytes(victim, changed)
     try:
         result = run_glidein(glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9"))
     finally:
-        victim.write_bytes(original)
+        replace_bytes(victim, original)
     assert result.returncode == 1
     (error,) = [line for line in result.stderr.splitlines() if "glidein_startup.sh: ERROR" in line]
     assert victim.name in error
@@ -376,7 +386,7 @@ def test_frontend_staging_files_run_in_their_place_in_the_order(
     tmp_path: Path,
 ) -> None:
     (staging, url), (area, client_url) = staged, client_web
-    client = ClientStaging(web=client_url, sign=area.sign["sha1"], descript=area.descript)
+    client = area.staging(client_url)
     params = standin_params(
         collector, GLIDEIN_Standin_Lifetime="0", GLIDEIN_DEBUG_OPTIONS="nocleanup"
     )
@@ -399,7 +409,7 @@ def test_a_changed_frontend_file_stops_the_glidein(
     staged: tuple[Staging, str], client_web: tuple[ClientArea, str], tmp_path: Path
 ) -> None:
     (staging, url), (area, client_url) = staged, client_web
-    client = ClientStaging(web=client_url, sign=area.sign["sha1"], descript=area.descript)
+    client = area.staging(client_url)
     (victim,) = area.directory.glob("fe_post.*.sh")
     original = victim.read_bytes()
     victim.write_bytes(original.replace(b"error_gen -ok", b"error_gen -ok "))
@@ -433,32 +443,37 @@ def test_a_parameter_cannot_redefine_a_startup_value(
     assert parse_old(collector.requests[0].body)["GLIDEIN_Entry_Name"] == ENTRY
 
 
-CONDOR_VARS = (
-    "GLIDEIN_CPUS\tI\t-\t+\tN\tY\t+",
+# The entry's own variables come from its <attr>s, whose condor_vars lines creation writes; what
+# an <attr> cannot say (another CondorName, a default, required) the frontend's area says.
+ENTRY_VARS = (
+    Attr("GLIDEIN_CPUS", "4", "int", glidein_publish=True, job_publish=True),
+    Attr("GLIDEIN_ResourceName", "CE-1"),
+    Attr("NOT_EXPORTED", "x", job_publish=True),
+)
+CLIENT_VARS = (
     "GLIDEIN_ResourceName\tS\t-\tResourceName\tN\tY\t+",
     "WITH_DEFAULT\tS\tfallback\t+\tN\tY\t-",
     "GLIDEIN_Entry_Name\tS\t-\t+\tN\tY\t-",
-    "NOT_EXPORTED\tS\t-\t+\tN\tN\t+",
     "MUST_HAVE\tS\t-\t+\tY\tN\t-",
 )
+VarsStaged = tuple[Staging, str, ClientStaging]
 
 
 @pytest.fixture(scope="module")
-def vars_staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Staging, str]]:
-    consts = {"GLIDEIN_CPUS": "4", "GLIDEIN_ResourceName": "CE-1", "NOT_EXPORTED": "x"}
-    staging = build_staging(
-        tmp_path_factory.mktemp("vars"), ENTRY, entry_consts=consts, entry_vars=CONDOR_VARS
-    )
-    with http_server(staging.stage_dir) as url:
-        yield staging, url
+def vars_staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VarsStaged]:
+    root = tmp_path_factory.mktemp("vars")
+    staging = build_staging(root / "factory", ENTRY, entry_attrs=ENTRY_VARS)
+    area = build_client_staging(root / "frontend", {}, condor_vars=CLIENT_VARS)
+    with http_server(staging.stage_dir) as url, http_server(area.directory) as client_url:
+        yield staging, url, area.staging(client_url)
 
 
 def test_exported_condor_vars_are_published_in_the_slot_ad(
-    vars_staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+    vars_staged: VarsStaged, collector: RecordingCollector, tmp_path: Path
 ) -> None:
-    staging, url = vars_staged
+    staging, url, client = vars_staged
     params = standin_params(collector, GLIDEIN_Standin_Lifetime="0", MUST_HAVE="here")
-    result = run_glidein(glidein_argv(staging, url, tmp_path, **params))
+    result = run_glidein(glidein_argv(staging, url, tmp_path, client=client, **params))
     assert result.returncode == 0, result.stderr
     ad = parse_old(collector.requests[0].body)
     assert ad["GLIDEIN_CPUS"] == 4  # typed I: an integer, not a string
@@ -470,11 +485,11 @@ def test_exported_condor_vars_are_published_in_the_slot_ad(
 
 
 def test_a_required_condor_var_without_value_fails_the_glidein(
-    vars_staged: tuple[Staging, str], collector: RecordingCollector, tmp_path: Path
+    vars_staged: VarsStaged, collector: RecordingCollector, tmp_path: Path
 ) -> None:
-    staging, url = vars_staged
+    staging, url, client = vars_staged
     params = standin_params(collector, GLIDEIN_Standin_Lifetime="0")
-    result = run_glidein(glidein_argv(staging, url, tmp_path, **params))
+    result = run_glidein(glidein_argv(staging, url, tmp_path, client=client, **params))
     assert_failed_in(result, "condor_startup.sh")
     assert "condor_startup.sh: required variable MUST_HAVE has no value" in result.stderr
     assert collector.requests == []  # no slot was advertised
@@ -570,8 +585,7 @@ def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
     staging = build_staging(
         tmp_path / "s",
         ENTRY,
-        entry_consts={"GLIDEIN_CPUS": "4"},
-        entry_vars=("GLIDEIN_CPUS\tI\t-\t+\tN\tY\t+",),
+        entry_attrs=(ENTRY_VARS[0],),  # GLIDEIN_CPUS 4, published
         condor_tarball=("24.0.1-default-default", _condor_tarball()),
     )
     token = tmp_path / "token"

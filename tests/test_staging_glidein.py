@@ -1,8 +1,8 @@
-"""The real glidein_startup.sh (web_base, branch `glidein`) against a tree made by create_glidein.
+"""The real glidein_startup.sh against the full example config's tree, made by create_glidein.
 
-Skipped until the glidein scripts and `gwms-local-glidein` are merged beside this package:
-then it shows that an unmodified glidein verifies and runs everything we stage, and stops
-at a tampered file.
+An unmodified glidein verifies and runs everything that tree stages (its many entries, files
+and attrs), and stops at a tampered file. tests/test_glidein.py covers the glidein itself on
+small trees of the same creation code.
 """
 
 from __future__ import annotations
@@ -11,14 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from test_create_support import EXAMPLE, stage_dir, work_dir
 
-from glideinwms_factory.creation.commands import build_tree, default_web_base
-
-pytest.importorskip("glideinwms_factory.tools.local_glidein")
-if not (default_web_base() / "glidein_startup.sh").is_file():
-    pytest.skip("web_base/glidein_startup.sh not merged yet", allow_module_level=True)
+from glideinwms_factory.creation.commands import build_tree
 
 
 def _run_glidein(root: Path, run: Path) -> str:
@@ -32,14 +27,14 @@ def _run_glidein(root: Path, run: Path) -> str:
     return (run / "job.local.out").read_text()
 
 
-def test_glidein_verifies_and_runs_every_staged_file(tmp_path):
+def test_glidein_verifies_and_runs_every_staged_file(tmp_path: Path) -> None:
     build_tree(EXAMPLE, tmp_path / "root", reconfig=False)
     out = _run_glidein(tmp_path / "root", tmp_path / "run")
     assert "=== entry/check_blacklist.sh passed ===" in out
     assert "=== Last script starting" in out  # every list walked, every check passed
 
 
-def test_glidein_stops_at_a_tampered_staged_file(tmp_path):
+def test_glidein_stops_at_a_tampered_staged_file(tmp_path: Path) -> None:
     build_tree(EXAMPLE, tmp_path / "root", reconfig=False)
     [script] = (stage_dir(tmp_path / "root") / "entry_local_site_a").glob("check_blacklist.*.sh")
     data = script.read_bytes()
