@@ -142,7 +142,7 @@ def _pack_dir(source: Path) -> bytes:
     return buffer.getvalue()
 
 
-class _Scope:
+class Scope:
     """The files of one staging ID (`main` or `entry_<e>`) being assembled."""
 
     def __init__(self, area: StageArea, prefix: str) -> None:
@@ -203,7 +203,7 @@ class _Scope:
 
 
 def _script_rows(
-    scope: _Scope, web_base: Path, items: list[ManifestItem], list_id: str
+    scope: Scope, web_base: Path, items: list[ManifestItem], list_id: str
 ) -> list[tuple[str, ...]]:
     return [
         scope.list_row(item.name, (web_base / item.name).read_bytes(), item.type, item.config_out)
@@ -212,7 +212,7 @@ def _script_rows(
     ]
 
 
-def _file_rows(scope: _Scope, files: list[StagedFile]) -> list[tuple[str, ...]]:
+def _file_rows(scope: Scope, files: list[StagedFile]) -> list[tuple[str, ...]]:
     """List rows of configured files (the glidein prefixes config_out keys for non-main IDs)."""
     rows = []
     for f in files:
@@ -238,9 +238,10 @@ def _tarball_target(version: str, os_name: str, arch: str) -> str:
     return f"condor_bin_{version}-{os_name}-{arch}.tgz"
 
 
-def _placeholders(
-    scope: _Scope, consts: bytes, cvars: bytes, untar: bytes
+def placeholder_rows(
+    scope: Scope, consts: bytes, cvars: bytes, untar: bytes
 ) -> list[tuple[str, ...]]:
+    """The rows every file list starts with: constants, condor vars, untar config."""
     return [
         scope.list_row("constants.cfg", consts, "regular", "CONSTS_FILE", prefix="NOPREFIX"),
         scope.list_row("condor_vars.lst", cvars, "regular", "CONDOR_VARS_FILE", prefix="NOPREFIX"),
@@ -281,9 +282,9 @@ def build_stage(cfg: FactoryConfig, web_base: Path) -> tuple[StageArea, dict[str
     area.files[STARTUP_SCRIPT] = StageFile(startup, 0o755)
     descriptions: dict[str, str] = {}
 
-    main = _Scope(area, "")
+    main = Scope(area, "")
     grid_map = "".join(f'"{c["DN"]}" collector\n' for c in cfg.collectors if c["DN"]).encode()
-    file_list = _placeholders(
+    file_list = placeholder_rows(
         main, _constants(cfg.attrs), _condor_vars(cfg.attrs), _untar_cfg(cfg.files, cfg)
     )
     file_list.append(
@@ -314,8 +315,8 @@ def build_stage(cfg: FactoryConfig, web_base: Path) -> tuple[StageArea, dict[str
         area.signatures[sign_type].append(SignatureLine(digests[sign_type], descr, "main"))
 
     for entry in cfg.entries.values():
-        scope = _Scope(area, f"entry_{entry.name}/")
-        rows = _placeholders(
+        scope = Scope(area, f"entry_{entry.name}/")
+        rows = placeholder_rows(
             scope, _constants(entry.attrs), _condor_vars(entry.attrs), _untar_cfg(entry.files, None)
         )
         area.files[scope.prefix + BLACKLIST] = StageFile(

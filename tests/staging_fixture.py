@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glideinwms_factory.creation.commands import build_tree
-from glideinwms_factory.creation.staging import StageArea, _placeholders, _Scope
+from glideinwms_factory.creation.staging import Scope, StageArea, placeholder_rows
 from glideinwms_factory.entry.glidein_args import ClientStaging, GlideinArgs
 from glideinwms_factory.lib.descript import read_signatures
 from glideinwms_factory.tools.local_glidein import glidein_argv as argument_words
@@ -182,11 +182,11 @@ def build_client_staging(
     Listed and signed by the creation module's own helpers, as the factory's areas are.
     """
     area = StageArea()
-    scope = _Scope(area, "")
+    scope = Scope(area, "")
     header = "# VarName\tType\tDefault\tCondorName\tRequired\tExport\tUserName\n"
     variables = (header + "".join(line + "\n" for line in condor_vars)).encode()
     lists: dict[str, list[tuple[str, ...]]] = {
-        "preentry_file_list": _placeholders(scope, b"", variables, b""),
+        "preentry_file_list": placeholder_rows(scope, b"", variables, b""),
         "file_list": [],
     }
     for name, (list_key, text) in scripts.items():
