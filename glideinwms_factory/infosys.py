@@ -20,6 +20,10 @@ from glideinwms_factory.lib import downtimes
 MARK = "infosys:"
 
 
+class InfoSourceError(Exception):
+    """The information source could not be read; nothing was changed."""
+
+
 class InfoSource(Protocol):
     def down_gatekeepers(self) -> dict[str, str]:
         """Gatekeeper host -> reason, for every CE declared down now."""
@@ -33,10 +37,12 @@ class FileInfoSource:
         self.path = path
 
     def down_gatekeepers(self) -> dict[str, str]:
+        """Raises InfoSourceError when the file cannot be read: an export that failed must
+        not look like "every CE is back" and end the downtimes it put in place."""
         try:
             text = self.path.read_text()
-        except FileNotFoundError:
-            return {}
+        except (OSError, UnicodeDecodeError) as err:
+            raise InfoSourceError(f"cannot read information source {self.path}: {err}") from None
         result = {}
         for line in text.splitlines():
             line = line.split("#", 1)[0].strip()

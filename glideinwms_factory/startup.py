@@ -385,7 +385,7 @@ def info(work: Path, args: Sequence[str]) -> int:
 
 
 def infosysdown(work: Path, args: Sequence[str], now: datetime) -> int:
-    from glideinwms_factory.infosys import FileInfoSource, sync_downtimes
+    from glideinwms_factory.infosys import FileInfoSource, InfoSourceError, sync_downtimes
 
     opts = _options(args, {"-source"})
     source = FileInfoSource(Path(str(opts.get("source", work / "infosys_downtimes.txt"))))
@@ -393,9 +393,13 @@ def infosysdown(work: Path, args: Sequence[str], now: datetime) -> int:
         name: descript.read_descript(work / f"entry_{name}" / "job.descript").get("Gatekeeper", "")
         for name in _entries(work)
     }
-    changes = sync_downtimes(
-        source, gatekeepers, downtimes.DowntimeFile(_downtimes_path(work)), now
-    )
+    try:
+        changes = sync_downtimes(
+            source, gatekeepers, downtimes.DowntimeFile(_downtimes_path(work)), now
+        )
+    except InfoSourceError as err:
+        print(f"infosysdown: {err}; no downtime changed", file=sys.stderr)
+        return EXIT_FAIL
     for line in changes:
         print(line)
     return EXIT_OK

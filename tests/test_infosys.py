@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from factory_testlib import EntrySpec, Factory, config_xml, create, free_port
 
-from glideinwms_factory.infosys import FileInfoSource, gatekeeper_host, sync_downtimes
+from glideinwms_factory.infosys import (
+    FileInfoSource,
+    InfoSourceError,
+    gatekeeper_host,
+    sync_downtimes,
+)
 from glideinwms_factory.lib.downtimes import Downtime, DowntimeFile, entry_down
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
@@ -47,7 +52,10 @@ def test_file_source(tmp_path: Path) -> None:
         "ce1.example.org": "scheduled maintenance",
         "ce2.example.org": "declared down",
     }
-    assert FileInfoSource(tmp_path / "missing.txt").down_gatekeepers() == {}
+    # An unreadable source is an error, never "every CE is back".
+    for unreadable in (tmp_path / "missing.txt", tmp_path):
+        with pytest.raises(InfoSourceError, match="cannot read information source"):
+            FileInfoSource(unreadable).down_gatekeepers()
 
 
 def sync(tmp_path: Path, listed: str, dt_file: DowntimeFile, now: datetime) -> list[str]:
@@ -142,3 +150,16 @@ def test_factory_startup_infosysdown_bad_option(tree: Factory) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_factory_startup_infosysdown_missing_source_changes_nothing(
+    tree: Factory, tmp_path: Path
+) -> None:
+    source = tmp_path / "down.txt"
+    source.write_text("ce1.example.org maintenance\n")
+    tree.startup("infosysdown", "-source", str(source))
+    before = tree.startup("statusdown", "-entry", "All").stdout
+    done = tree.startup("infosysdown", "-source", str(tmp_path / "typo.txt"), check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith("no downtime changed") and "Traceback" not in done.stderr
+    assert tree.startup("statusdown", "-entry", "All").stdout == before
