@@ -25,9 +25,13 @@ def links(ads: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     found = {}
     for ad in ads:
         name, url = ad.get("FrontendName"), ad.get("WebMonitoringURL")
-        if isinstance(name, str) and isinstance(url, str):
-            if _NAME.fullmatch(name) and _URL.fullmatch(url):
-                found[name] = url
+        if (
+            isinstance(name, str)
+            and isinstance(url, str)
+            and _NAME.fullmatch(name)
+            and _URL.fullmatch(url)
+        ):
+            found[name] = url
     return found
 
 
