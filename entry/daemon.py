@@ -153,6 +153,7 @@ class EntryGroupDaemon:
         self._keys_mtime = 0.0
         self._stop = False
         self._failures = 0
+        self._served_once = False
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -169,22 +170,30 @@ class EntryGroupDaemon:
                 break
             try:
                 self.iteration(advertise=count == 0)
+                self._served_once = True
                 self._failures = 0
                 count = (count + 1) % self.factory.advertise_delay
                 delay = self.factory.loop_delay
             except PoolError as err:
-                self._failures += 1
-                delay = min(BACKOFF_MAX, self.factory.loop_delay * 2 ** (self._failures - 1))
-                self.log.error(
-                    "pool unreachable (%s); retrying in %.0f s",
-                    err,
-                    delay,
-                    extra={"entry": self.group},
-                )
+                delay = self._back_off(f"pool unreachable ({err})")
                 self.pool = None  # reconnect: the pool may have moved or restarted
+            except Exception:
+                # The first iteration fails fast (a bad config must not loop); later an
+                # unexpected error is logged with its traceback and retried with back-off.
+                if not self._served_once:
+                    raise
+                self.log.exception("iteration failed", extra={"entry": self.group})
+                delay = self._back_off("iteration failed")
             self._sleep(max(0.0, delay - (self.clock() - started)))
         self.shutdown()
         return 0
+
+    def _back_off(self, reason: str) -> float:
+        """Seconds to wait after a failed iteration: doubling from LoopDelay, capped."""
+        self._failures += 1
+        delay = min(BACKOFF_MAX, self.factory.loop_delay * 2 ** (self._failures - 1))
+        self.log.error("%s; retrying in %.0f s", reason, delay, extra={"entry": self.group})
+        return delay
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.log.info("signal %d: stopping", signum)

@@ -23,10 +23,12 @@ import urllib.parse
 from datetime import datetime
 from pathlib import Path
 
-from glideinwms_factory import global_ads
+import classad2
+
+from glideinwms_factory import credential_cleanup, frontend_links, global_ads
 from glideinwms_factory.entry.config import FactoryConfig, load_factory
 from glideinwms_factory.lib import downtimes, pidlock
-from glideinwms_factory.lib.descript import DescriptError
+from glideinwms_factory.lib.descript import DescriptError, read_descript
 from glideinwms_factory.lib.factory_key import FactoryKeys, drop_expired_old_key, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
 from glideinwms_factory.lib.pool import PoolError
@@ -68,6 +70,13 @@ class FactoryDaemon:
         self.start_time = int(time.time())
         self.sequence = 0
         self.keys: FactoryKeys | None = None
+        self.schedd_names = sorted(
+            {
+                read_descript(self.work_dir / f"entry_{e}" / "job.descript").get("Schedd", "")
+                for e in self.entries
+            }
+        )
+        self._next_links = self._next_cred_cleanup = 0.0
         self.pool: Pool | None = None
         self.web: subprocess.Popen[bytes] | None = None
         self._stop = False
@@ -234,10 +243,42 @@ class FactoryDaemon:
                     self.log.info(
                         "stored credential %s", cred.cred_id, extra={"client": cred.client_name}
                     )
+            self._housekeeping(pool)
         except PoolError as err:
             self.pool = None
             self.log.error("pool unreachable: %s", err)
         self.aggregate()
+
+    def _housekeeping(self, pool: Pool) -> None:
+        """Hourly: the frontends' monitoring links. Every `RemoveOldCredFreq` hours (<= 0:
+        never): credentials older than `RemoveOldCredAge` days that no glidein uses."""
+        now = time.monotonic()
+        if now >= self._next_links:
+            query = pool.collector.query(frontend_links.QUERY, frontend_links.PROJECTION)
+            frontend_links.write_links(self.config.monitor_dir, query)
+            self._next_links = now + 3600
+        glidein = self.config.glidein
+        every = float(glidein.get("RemoveOldCredFreq", "24")) * 3600
+        if every <= 0 or now < self._next_cred_cleanup:
+            return
+        mine = (
+            f"(GlideinFactory =?= {classad2.quote(self.config.factory_name)}) && "
+            f"(GlideinName =?= {classad2.quote(self.config.glidein_name)})"
+        )
+        jobs = [
+            ad
+            for name in self.schedd_names
+            for ad in pool.schedd(name).query(mine, credential_cleanup.REFERENCE_ATTRS)
+        ]
+        removed = credential_cleanup.remove_stale(
+            self.config.client_proxies_dir,
+            jobs,
+            time.time(),
+            float(glidein.get("RemoveOldCredAge", "30")),
+        )
+        for path in removed:
+            self.log.info("removed old credential %s", path)
+        self._next_cred_cleanup = now + every
 
     def aggregate(self) -> None:
         """Entry stats -> factory XML, RRDs, metrics and pages (a dead entry goes stale)."""
