@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from glideinwms_factory.lib.atomicfile import atomic_write
 
 MIN_KEY_BITS = 2048
 DEFAULT_KEY_BITS = 2048
@@ -115,19 +116,9 @@ def write_key(path: Path, key: FactoryKey, secret: bytes | None = None) -> None:
     data = key.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+        atomic_write(path, data, mode=0o600)
     except OSError as exc:
-        raise KeyFileError(f"{path}: cannot write: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise KeyFileError(f"{path}: cannot write: {exc.strerror}") from None
 
 
