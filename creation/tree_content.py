@@ -22,7 +22,6 @@ from glideinwms_factory.lib.descript import (
 )
 
 DOWNTIMES_FILE = "glideinWMS.downtimes"
-DOWNTIMES_HEADER = "#Start End Entry Frontend Sec_Class # Comment\n"
 
 
 def _flag(value: object) -> str:

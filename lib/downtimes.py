@@ -12,12 +12,13 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from glideinwms_factory.lib.atomicfile import atomic_write
 
 ALL = "All"
 FACTORY = "factory"
@@ -284,18 +285,7 @@ class DowntimeFile:
             return parse_downtimes(self._read_text())
 
     def _write(self, lines: Iterable[str]) -> None:
-        text = "".join(f"{line}\n" for line in lines)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_write(self.path, "".join(f"{line}\n" for line in lines))
 
     def down(self, downtime: Downtime) -> bool:
         """Append `downtime` unless an existing line already covers it; True if appended."""
