@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glideinwms_factory.creation.config import Attribute, FactoryConfig, StagedFile
-from glideinwms_factory.lib.descript import SignatureLine
+from glideinwms_factory.lib.descript import SignatureLine, format_key_values
 
 TAG_LENGTH = 10
 SIGN_TYPES = ("sha1", "sha256")
@@ -101,8 +101,8 @@ def _tsv(rows: list[tuple[str, ...]], header: str) -> bytes:
 
 
 def _constants(attrs: list[Attribute]) -> bytes:
-    lines = [f"{a.name} \t{a.value}\n" for a in attrs if a.is_constant]
-    return ("# Glidein constants (generated)\n" + "".join(lines)).encode()
+    constants = {a.name: a.value for a in attrs if a.is_constant}
+    return ("# Glidein constants (generated)\n" + format_key_values(constants)).encode()
 
 
 def _condor_vars(attrs: list[Attribute]) -> bytes:
@@ -187,9 +187,7 @@ class Scope:
         others = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(self.signed))
         sig_name = tagged_name("signature.sha1", others.encode())
         sig_stem = sig_name.rsplit(".", 1)[0]
-        description = "".join(
-            f"{key} \t{value}\n" for key, value in {"signature": sig_name, **described}.items()
-        )
+        description = format_key_values({"signature": sig_name, **described})
         descr_name = self.put("description.cfg", description.encode())
         digests = {}
         for sign_type in SIGN_TYPES:
@@ -231,7 +229,7 @@ def _untar_cfg(files: list[StagedFile], cfg: FactoryConfig | None) -> bytes:
     rows = [(f.name, str(f.untar_dir)) for f in files if f.kind == "untar"]
     if cfg is not None:
         rows += [(_tarball_target(t.version, t.os, t.arch), "condor") for t in cfg.tarballs]
-    return "".join(f"{target} \t{subdir}\n" for target, subdir in rows).encode()
+    return format_key_values(dict(rows)).encode()
 
 
 def _tarball_target(version: str, os_name: str, arch: str) -> str:
