@@ -40,10 +40,9 @@ def _lines(path: Path) -> Iterable[tuple[int, str, str]]:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        key, _, value = stripped.partition(" ")
-        if not key:
-            raise DescriptError(f"{path}:{number}: line has no key")
-        yield number, key, value.strip()
+        # Any blank run separates key and value (we write " \t"; a hand edit may use a tab).
+        key, *value = stripped.split(None, 1)
+        yield number, key, value[0] if value else ""
 
 
 def format_key_values(values: Mapping[str, object]) -> str:

@@ -28,6 +28,15 @@ def test_key_value_round_trip_keeps_order_and_spaces(tmp_path):
     assert list(read_descript(path)) == list(values)
 
 
+def test_a_tab_alone_separates_key_and_value(tmp_path):
+    """Hand-edited lines: "Key<tab>value" is the key Key, not a key holding the whole line."""
+    path = tmp_path / "glidein.descript"
+    path.write_text("Entries\ta,b\nLoopDelay   60 \nEmpty\n")
+    assert read_descript(path) == {"Entries": "a,b", "LoopDelay": "60", "Empty": ""}
+    (tmp_path / "params.cfg").write_text("GLIDEIN_CPUS\t8\n")
+    assert read_literals(tmp_path / "params.cfg") == {"GLIDEIN_CPUS": 8}
+
+
 def test_writer_refuses_newlines_and_spaced_keys(tmp_path):
     with pytest.raises(ValueError, match="newline"):
         write_descript(tmp_path / "x", {"Key": "a\nInjected b"})
