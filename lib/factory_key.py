@@ -204,19 +204,21 @@ def load_keys(
     """
     now = time.time() if now is None else now
     key_path, old_path = Path(work_dir) / KEY_FILE, Path(work_dir) / OLD_KEY_FILE
+    old: FactoryKey | None = None
     if not key_path.exists():
         if not rotate:
             raise KeyFileError(f"{key_path}: no factory key (the factory creates it at start)")
         current = generate_key(bits)
         write_key(key_path, current, secret)
     elif rotate and now - key_path.stat().st_mtime > grace:
-        previous = read_key(key_path, secret)
+        old = read_key(key_path, secret)
         os.replace(key_path, old_path)
-        current = generate_key(max(previous.bits, MIN_KEY_BITS))
+        current = generate_key(max(old.bits, MIN_KEY_BITS))
         write_key(key_path, current, secret)
     else:
         current = read_key(key_path, secret)
-    old = read_key(old_path, secret) if old_path.exists() else None
+    if old is None and old_path.exists():
+        old = read_key(old_path, secret)
     return FactoryKeys(current, old, now + grace if old else 0.0)
 
 
