@@ -482,7 +482,6 @@ def load_config(master: str | Path, root: str | Path | None = None) -> FactoryCo
             "stage",
             "submit",
             "embedded_pool",
-            "cvmfsexec_distro",
         )
     }
     for name in ("monitor", "security", "stage", "submit"):
