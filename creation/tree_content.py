@@ -237,7 +237,7 @@ def work_files(
         files[base + "job.descript"] = format_key_values(
             job_descript(cfg, entry, schedds[entry.name])
         )
-        files[base + "job.condor"] = job_condor(cfg, entry, cfg.dirs.work)
+        files[base + "job.condor"] = job_condor(cfg, entry)
         files[base + "params.cfg"] = format_literals(params)
         files[base + "attributes.cfg"] = format_literals(_entry_published(entry) | published)
         files[base + "submit_attrs.cfg"] = format_literals(
