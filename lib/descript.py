@@ -95,10 +95,14 @@ def read_entry_literals(
 ) -> dict[str, object]:
     """WORK/<name> overlaid by WORK/entry_<entry>/<name>: the entry wins (config.md §4).
 
-    `name` is params.cfg, attributes.cfg or submit_attrs.cfg.
+    `name` is params.cfg, attributes.cfg or submit_attrs.cfg; a missing file adds nothing.
     """
     work = Path(work_dir)
-    return read_literals(work / name) | read_literals(work / f"entry_{entry}" / name)
+    merged: dict[str, object] = {}
+    for path in (work / name, work / f"entry_{entry}" / name):
+        if path.exists():
+            merged |= read_literals(path)
+    return merged
 
 
 @dataclass(frozen=True)

@@ -105,3 +105,6 @@ def test_entry_values_override_factory_values(tmp_path):
     write_literals(tmp_path / "params.cfg", {"A": 1, "B": "factory"})
     write_literals(tmp_path / "entry_e" / "params.cfg", {"B": "entry", "C": True})
     assert read_entry_literals(tmp_path, "e", "params.cfg") == {"A": 1, "B": "entry", "C": True}
+    # the entry daemon reads trees where one side has no such file
+    assert read_entry_literals(tmp_path, "e", "submit_attrs.cfg") == {}
+    assert read_entry_literals(tmp_path, "absent", "params.cfg") == {"A": 1, "B": "factory"}
