@@ -76,7 +76,9 @@ def read_generated_manifest(work: Path) -> dict[str, str]:
         return {}
     except (OSError, ValueError) as exc:
         raise TreeError(f"{path}: unreadable manifest: {exc}") from exc
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not all(
+        str(key).startswith(("work/", "stage/")) for key in data
+    ):
         raise TreeError(f"{path}: unreadable manifest")
     return {str(k): str(v) for k, v in data.items()}
 
