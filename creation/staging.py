@@ -14,6 +14,7 @@ import hashlib
 import io
 import tarfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from glideinwms_factory.creation.config import Attribute, FactoryConfig, StagedFile
@@ -53,6 +54,11 @@ class StageFile:
     data: bytes
     mode: int = 0o644
     keep_existing: bool = False  # hand-editable (nodes.blacklist): create, never overwrite
+
+    @cached_property
+    def sha256(self) -> str:
+        """Hex digest of `data`, computed once: the installer keys links and its manifest on it."""
+        return hashlib.sha256(self.data).hexdigest()
 
 
 @dataclass
