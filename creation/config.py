@@ -24,6 +24,8 @@ BACKEND_GRID_TYPES = {
     "embedded": ("condor", "arc", "cream", "nordugrid", "batch"),
 }
 REFUSED_GRID_TYPES = ("gt2", "gt5")
+# Attributes the generated submit file uses as numbers, whatever type the config gives them.
+_INTEGER_ATTRS = ("GLIDEIN_Max_Walltime",)
 _STAGED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -181,7 +183,7 @@ def _attributes(node: Node, issues: list[Issue]) -> list[Attribute]:
     result: dict[str, Attribute] = {}
     for item in node.all("attrs", "attr"):
         name = str(item["name"])
-        if item["type"] == "int":
+        if item["type"] == "int" or name in _INTEGER_ATTRS:
             try:
                 int(str(item["value"]))
             except ValueError:
@@ -480,7 +482,6 @@ def load_config(master: str | Path, root: str | Path | None = None) -> FactoryCo
             "stage",
             "submit",
             "embedded_pool",
-            "cvmfsexec_distro",
         )
     }
     for name in ("monitor", "security", "stage", "submit"):

@@ -23,15 +23,11 @@ from pathlib import Path
 
 from glideinwms_factory.creation.config import FactoryConfig, schedd_names
 from glideinwms_factory.creation.staging import STARTUP_SCRIPT, StageArea, build_stage
-from glideinwms_factory.creation.tree_content import (
-    DOWNTIMES_FILE,
-    DOWNTIMES_HEADER,
-    assign_schedds,
-    work_files,
-)
+from glideinwms_factory.creation.tree_content import DOWNTIMES_FILE, assign_schedds, work_files
 from glideinwms_factory.creation.xmlcheck import as_int
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.descript import DescriptError, read_descript
+from glideinwms_factory.lib.downtimes import HEADER as DOWNTIMES_HEADER
 
 MANIFEST = ".generated_files.json"
 EXECUTABLES = ("factory_startup", STARTUP_SCRIPT)
@@ -80,7 +76,9 @@ def read_generated_manifest(work: Path) -> dict[str, str]:
         return {}
     except (OSError, ValueError) as exc:
         raise TreeError(f"{path}: unreadable manifest: {exc}") from exc
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not all(
+        str(key).startswith(("work/", "stage/")) for key in data
+    ):
         raise TreeError(f"{path}: unreadable manifest")
     return {str(k): str(v) for k, v in data.items()}
 
@@ -161,12 +159,15 @@ class _SameBytesLinker:
     def __init__(self) -> None:
         self.known: dict[tuple[str, int], Path] = {}
 
-    def offer(self, path: Path, data: bytes, mode: int) -> None:
-        """`path` is known to hold `data` with `mode`: later writes may link to it."""
-        self.known.setdefault((_sha256(data), mode), path)
+    def offer(self, path: Path, digest: str, mode: int) -> None:
+        """`path` is known to hold bytes of sha256 `digest` with `mode`: later writes may link."""
+        self.known.setdefault((digest, mode), path)
 
-    def write(self, target: Path, data: bytes, mode: int, replace: bool = False) -> None:
-        key = (_sha256(data), mode)
+    def write(
+        self, target: Path, data: bytes, digest: str, mode: int, replace: bool = False
+    ) -> None:
+        """Write `data` (of sha256 `digest`) to `target`, as a link where the bytes are known."""
+        key = (digest, mode)
         source = self.known.get(key)
         if source is not None:
             temp = target.with_name(f".{target.name}.{os.getpid()}.link") if replace else target
@@ -204,9 +205,9 @@ def _write_stage(stage_dir: Path, area: StageArea) -> None:
                 atomic_write(target, item.data, item.mode, fsync=False)
             continue
         if _unchanged(target, item.data, item.mode):
-            linker.offer(target, item.data, item.mode)
+            linker.offer(target, item.sha256, item.mode)
             continue
-        linker.write(target, item.data, item.mode, replace=True)
+        linker.write(target, item.data, item.sha256, item.mode, replace=True)
 
 
 def _write_new_work(new: Path, old: Path, plan: _Plan) -> dict[str, str]:
@@ -216,17 +217,18 @@ def _write_new_work(new: Path, old: Path, plan: _Plan) -> dict[str, str]:
     for rel, (data, mode) in plan.work.items():
         target = new / rel
         target.parent.mkdir(parents=True, exist_ok=True)
+        digest = _sha256(data)
         if _unchanged(old / rel, data, mode):
-            linker.offer(old / rel, data, mode)
-        linker.write(target, data, mode)
-        manifest[f"work/{rel}"] = _sha256(data)
+            linker.offer(old / rel, digest, mode)
+        linker.write(target, data, digest, mode)
+        manifest[f"work/{rel}"] = digest
     for rel, link in plan.links.items():
         (new / rel).parent.mkdir(parents=True, exist_ok=True)
         (new / rel).symlink_to(link)
         manifest[f"work/{rel}"] = f"link:{link}"
     for rel, item in plan.stage.files.items():
         if not item.keep_existing:
-            manifest[f"stage/{rel}"] = _sha256(item.data)
+            manifest[f"stage/{rel}"] = item.sha256
     return manifest
 
 
@@ -425,7 +427,7 @@ def _write_tree(
         if not (new / "lock").exists() and not any(dest == new / "lock" for _, dest in moves):
             (new / "lock").mkdir()
         if not (new / DOWNTIMES_FILE).exists():
-            (new / DOWNTIMES_FILE).write_text(DOWNTIMES_HEADER)
+            (new / DOWNTIMES_FILE).write_text(DOWNTIMES_HEADER + "\n")
         atomic_write(new / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True))
         os.sync()  # one flush for everything written above, before it becomes visible
         if reconfig:

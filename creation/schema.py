@@ -318,9 +318,9 @@ GLIDEIN = Element(
                             {
                                 "extension": Attr(NAME, "all"),
                                 "msg_types": Attr(TEXT, "INFO, WARN, ERR"),
-                                "max_days": Attr(FLOAT, 7),
-                                "min_days": Attr(FLOAT, 3),
-                                "max_mbytes": Attr(FLOAT, 100),
+                                "max_days": Attr(FLOAT, 7.0),
+                                "min_days": Attr(FLOAT, 3.0),
+                                "max_mbytes": Attr(FLOAT, 100.0),
                                 "backup_count": Attr(INT, 5),
                                 "compression": Attr(_choice("", "gz", "zip"), ""),
                                 "structured": Attr(BOOL, False),

@@ -14,10 +14,11 @@ import hashlib
 import io
 import tarfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from glideinwms_factory.creation.config import Attribute, FactoryConfig, StagedFile
-from glideinwms_factory.lib.descript import SignatureLine
+from glideinwms_factory.lib.descript import SignatureLine, format_key_values
 
 TAG_LENGTH = 10
 SIGN_TYPES = ("sha1", "sha256")
@@ -54,6 +55,11 @@ class StageFile:
     mode: int = 0o644
     keep_existing: bool = False  # hand-editable (nodes.blacklist): create, never overwrite
 
+    @cached_property
+    def sha256(self) -> str:
+        """Hex digest of `data`, computed once: the installer keys links and its manifest on it."""
+        return hashlib.sha256(self.data).hexdigest()
+
 
 @dataclass
 class StageArea:
@@ -63,7 +69,11 @@ class StageArea:
 
 def tagged_name(name: str, data: bytes) -> str:
     """`name` with a content-hash tag before its last extension (`a.sh` -> `a.<tag>.sh`)."""
-    tag = hashlib.sha256(data).hexdigest()[:TAG_LENGTH]
+    return _with_tag(name, hashlib.sha256(data).hexdigest())
+
+
+def _with_tag(name: str, sha256_hex: str) -> str:
+    tag = sha256_hex[:TAG_LENGTH]
     stem, dot, ext = name.rpartition(".")
     return f"{stem}.{tag}.{ext}" if dot and stem else f"{name}.{tag}"
 
@@ -101,8 +111,8 @@ def _tsv(rows: list[tuple[str, ...]], header: str) -> bytes:
 
 
 def _constants(attrs: list[Attribute]) -> bytes:
-    lines = [f"{a.name} \t{a.value}\n" for a in attrs if a.is_constant]
-    return ("# Glidein constants (generated)\n" + "".join(lines)).encode()
+    constants = {a.name: a.value for a in attrs if a.is_constant}
+    return ("# Glidein constants (generated)\n" + format_key_values(constants)).encode()
 
 
 def _condor_vars(attrs: list[Attribute]) -> bytes:
@@ -147,14 +157,20 @@ class Scope:
 
     def __init__(self, area: StageArea, prefix: str) -> None:
         self.area, self.prefix = area, prefix
-        self.signed: list[tuple[str, bytes]] = []
+        self.signed: list[tuple[str, dict[str, str]]] = []  # (staged name, sign type -> digest)
 
-    def put(self, name: str, data: bytes, mode: int = 0o644, sign: bool = True) -> str:
-        staged = tagged_name(name, data)
+    def put(self, name: str, data: bytes, mode: int = 0o644) -> str:
+        """Stage and sign `data`, hashing it once per sign type (tarballs can be large)."""
+        digests = {sign_type: hashlib.new(sign_type, data).hexdigest() for sign_type in SIGN_TYPES}
+        staged = _with_tag(name, digests["sha256"])
         self.area.files[self.prefix + staged] = StageFile(data, mode)
-        if sign:
-            self.signed.append((staged, data))
+        self.signed.append((staged, digests))
         return staged
+
+    def _signature(self, sign_type: str) -> str:
+        """`<digest>  <staged name>` lines of everything signed so far, by name."""
+        rows = sorted(self.signed, key=lambda item: item[0])
+        return "".join(f"{digests[sign_type]}  {name}\n" for name, digests in rows)
 
     def list_row(
         self, target: str, data: bytes, kind: str, config_out: str, **opts: str
@@ -184,19 +200,13 @@ class Scope:
         described.update(extra)
         # The signature's tag comes from what it signs (all but the description), which
         # breaks the description <-> signature cycle and still changes with any content.
-        others = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(self.signed))
-        sig_name = tagged_name("signature.sha1", others.encode())
+        sig_name = tagged_name("signature.sha1", self._signature("sha256").encode())
         sig_stem = sig_name.rsplit(".", 1)[0]
-        description = "".join(
-            f"{key} \t{value}\n" for key, value in {"signature": sig_name, **described}.items()
-        )
+        description = format_key_values({"signature": sig_name, **described})
         descr_name = self.put("description.cfg", description.encode())
         digests = {}
         for sign_type in SIGN_TYPES:
-            text = "".join(
-                f"{hashlib.new(sign_type, data).hexdigest()}  {name}\n"
-                for name, data in sorted(self.signed)
-            ).encode()
+            text = self._signature(sign_type).encode()
             self.area.files[f"{self.prefix}{sig_stem}.{sign_type}"] = StageFile(text)
             digests[sign_type] = hashlib.new(sign_type, text).hexdigest()
         return descr_name, digests
@@ -231,7 +241,7 @@ def _untar_cfg(files: list[StagedFile], cfg: FactoryConfig | None) -> bytes:
     rows = [(f.name, str(f.untar_dir)) for f in files if f.kind == "untar"]
     if cfg is not None:
         rows += [(_tarball_target(t.version, t.os, t.arch), "condor") for t in cfg.tarballs]
-    return "".join(f"{target} \t{subdir}\n" for target, subdir in rows).encode()
+    return format_key_values(dict(rows)).encode()
 
 
 def _tarball_target(version: str, os_name: str, arch: str) -> str:

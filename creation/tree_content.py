@@ -10,8 +10,10 @@ import shlex
 import sys
 from collections.abc import Mapping
 
+from glideinwms_factory.creation import schema
 from glideinwms_factory.creation.config import Attribute, Entry, FactoryConfig, Limits
 from glideinwms_factory.creation.job_condor import job_condor
+from glideinwms_factory.creation.xmlcheck import defaults
 from glideinwms_factory.lib.descript import (
     FrontendInfo,
     SignatureLine,
@@ -22,7 +24,10 @@ from glideinwms_factory.lib.descript import (
 )
 
 DOWNTIMES_FILE = "glideinWMS.downtimes"
-DOWNTIMES_HEADER = "#Start End Entry Frontend Sec_Class # Comment\n"
+# Without a <process_log>, glidein.descript lists one made of the schema's defaults.
+_PROCESS_LOG = (
+    schema.GLIDEIN.children["log_retention"].children["process_logs"].children["process_log"]
+)
 
 
 def _flag(value: object) -> str:
@@ -97,21 +102,7 @@ def glidein_descript(cfg: FactoryConfig) -> dict[str, object]:
         values[f"{key}RetentionMaxDays"] = kept["max_days"]
         values[f"{key}RetentionMinDays"] = kept["min_days"]
         values[f"{key}RetentionMaxMBs"] = kept["max_mbytes"]
-    values["ProcessLogs"] = repr(
-        cfg.process_logs
-        or [
-            {
-                "extension": "all",
-                "msg_types": "INFO, WARN, ERR",
-                "max_days": 7.0,
-                "min_days": 3.0,
-                "max_mbytes": 100.0,
-                "backup_count": 5,
-                "compression": "",
-                "structured": False,
-            }
-        ]
-    )
+    values["ProcessLogs"] = repr(cfg.process_logs or [defaults(_PROCESS_LOG)])
     values["CondorTarballDirMap"] = repr(
         {f"{t.version}-{t.os}-{t.arch}": str(t.source) for t in cfg.tarballs if t.is_dir}
     )
@@ -246,7 +237,7 @@ def work_files(
         files[base + "job.descript"] = format_key_values(
             job_descript(cfg, entry, schedds[entry.name])
         )
-        files[base + "job.condor"] = job_condor(cfg, entry, cfg.dirs.work)
+        files[base + "job.condor"] = job_condor(cfg, entry)
         files[base + "params.cfg"] = format_literals(params)
         files[base + "attributes.cfg"] = format_literals(_entry_published(entry) | published)
         files[base + "submit_attrs.cfg"] = format_literals(

@@ -7,6 +7,7 @@ Source lines are kept so errors still read `file:line: message`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -14,10 +15,18 @@ from lxml import etree
 
 from glideinwms_factory.creation.xmlcheck import Issue
 
+# Every element and attribute name of the schema has this form; lxml refuses most others.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
 
 def _scalar_text(node: yaml.ScalarNode) -> str:
     # YAML booleans come back as true/false; the schema wants True/False spelled any case.
     return str(node.value)
+
+
+def _is_name(node: yaml.Node) -> bool:
+    """Whether a mapping key can be an XML element or attribute name."""
+    return isinstance(node, yaml.ScalarNode) and _NAME.fullmatch(node.value) is not None
 
 
 def _element(tag: str, node: yaml.Node, file: str, issues: list[Issue]) -> etree._Element | None:
@@ -29,8 +38,16 @@ def _element(tag: str, node: yaml.Node, file: str, issues: list[Issue]) -> etree
     element.sourceline = line
     for key_node, value in node.value:
         key = str(key_node.value)
+        if not _is_name(key_node):
+            where = key_node.start_mark.line + 1
+            issues.append(Issue(file, where, f"<{tag}>: {key[:40]!r} is not a valid name"))
+            continue
         if isinstance(value, yaml.ScalarNode):
-            element.set(key, _scalar_text(value))
+            try:
+                element.set(key, _scalar_text(value))
+            except ValueError:  # lxml refuses what XML cannot hold (control characters)
+                line_of_value = value.start_mark.line + 1
+                issues.append(Issue(file, line_of_value, f"{key}: value is not valid XML text"))
         elif isinstance(value, yaml.MappingNode):
             child = _element(key, value, file, issues)
             if child is not None:
@@ -54,8 +71,12 @@ def parse_yaml(path: Path, issues: list[Issue]) -> etree._Element | None:
         mark = getattr(exc, "problem_mark", None)
         issues.append(Issue(str(path), mark.line + 1 if mark else 0, f"malformed YAML: {exc}"))
         return None
-    if not isinstance(document, yaml.MappingNode) or len(document.value) != 1:
+    if (
+        not isinstance(document, yaml.MappingNode)
+        or len(document.value) != 1
+        or not _is_name(document.value[0][0])
+    ):
         issues.append(Issue(str(path), 1, "expected one top-level key 'glidein'"))
         return None
     key, value = document.value[0]
-    return _element(str(key.value), value, str(path), issues)
+    return _element(key.value, value, str(path), issues)

@@ -114,14 +114,6 @@ def load_factory(work_dir: Path) -> FactoryConfig:
     )
 
 
-def _merged_literals(factory: FactoryConfig, entry_dir: Path, name: str) -> dict[str, object]:
-    merged: dict[str, object] = {}
-    for path in (factory.work_dir / name, entry_dir / name):
-        if path.exists():
-            merged.update(descript.read_literals(path))
-    return merged
-
-
 def load_entry(factory: FactoryConfig, name: str) -> EntryConfig:
     """Read `entry_<name>/`; raises `DescriptError` (file:line) or `LimitsError`."""
     entry_dir = factory.work_dir / f"entry_{name}"
@@ -130,9 +122,9 @@ def load_entry(factory: FactoryConfig, name: str) -> EntryConfig:
         name=name,
         factory=factory,
         job=job,
-        attributes=_merged_literals(factory, entry_dir, "attributes.cfg"),
-        params=_merged_literals(factory, entry_dir, "params.cfg"),
-        submit_attrs=_merged_literals(factory, entry_dir, "submit_attrs.cfg"),
+        attributes=descript.read_entry_literals(factory.work_dir, name, "attributes.cfg"),
+        params=descript.read_entry_literals(factory.work_dir, name, "params.cfg"),
+        submit_attrs=descript.read_entry_literals(factory.work_dir, name, "submit_attrs.cfg"),
         job_condor=(entry_dir / "job.condor").read_text(),
         limits=EntryLimits.from_descript(
             job,

@@ -40,10 +40,9 @@ def _lines(path: Path) -> Iterable[tuple[int, str, str]]:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        key, _, value = stripped.partition(" ")
-        if not key:
-            raise DescriptError(f"{path}:{number}: line has no key")
-        yield number, key, value.strip()
+        # Any blank run separates key and value (we write " \t"; a hand edit may use a tab).
+        key, *value = stripped.split(None, 1)
+        yield number, key, value[0] if value else ""
 
 
 def format_key_values(values: Mapping[str, object]) -> str:
@@ -96,10 +95,14 @@ def read_entry_literals(
 ) -> dict[str, object]:
     """WORK/<name> overlaid by WORK/entry_<entry>/<name>: the entry wins (config.md §4).
 
-    `name` is params.cfg, attributes.cfg or submit_attrs.cfg.
+    `name` is params.cfg, attributes.cfg or submit_attrs.cfg; a missing file adds nothing.
     """
     work = Path(work_dir)
-    return read_literals(work / name) | read_literals(work / f"entry_{entry}" / name)
+    merged: dict[str, object] = {}
+    for path in (work / name, work / f"entry_{entry}" / name):
+        if path.exists():
+            merged |= read_literals(path)
+    return merged
 
 
 @dataclass(frozen=True)

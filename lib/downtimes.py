@@ -12,12 +12,13 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from glideinwms_factory.lib.atomicfile import atomic_write
 
 ALL = "All"
 FACTORY = "factory"
@@ -227,23 +228,26 @@ def parse_delay(text: str) -> timedelta:
     match = _DELAY_RE.fullmatch(text.strip())
     if not text.strip() or match is None:
         raise DowntimeError(f"bad delay {text!r}: expected [Nh][Nm][N[s]], e.g. 1h30m")
-    hours, minutes, seconds = (int(group or 0) for group in match.groups())
-    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        hours, minutes, seconds = (int(group or 0) for group in match.groups())
+        return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    except (ValueError, OverflowError):  # more days than a timedelta holds
+        raise DowntimeError(f"bad delay {text!r}: too long") from None
 
 
 def parse_time_spec(text: str, now: datetime) -> datetime:
     """`[[[YYYY-]MM-]DD-]HH:MM[:SS]` (missing parts from `now`), epoch seconds, or ISO-8601."""
     text = text.strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text)).astimezone()
     match = _CLOCK_RE.fullmatch(text)
     try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text)).astimezone()
         if match is None:
             return _parse_time(text)
         parts = {"second": 0, "microsecond": 0}
         parts |= {k: int(v) for k, v in match.groupdict().items() if v is not None}
         return now.replace(**parts)
-    except ValueError as err:
+    except (ValueError, OverflowError, OSError) as err:  # out-of-range fields or epoch
         raise DowntimeError(f"bad time {text!r}: {err}") from None
 
 
@@ -284,18 +288,7 @@ class DowntimeFile:
             return parse_downtimes(self._read_text())
 
     def _write(self, lines: Iterable[str]) -> None:
-        text = "".join(f"{line}\n" for line in lines)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_write(self.path, "".join(f"{line}\n" for line in lines))
 
     def down(self, downtime: Downtime) -> bool:
         """Append `downtime` unless an existing line already covers it; True if appended."""

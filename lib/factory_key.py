@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from glideinwms_factory.lib.atomicfile import atomic_write
 
 MIN_KEY_BITS = 2048
 DEFAULT_KEY_BITS = 2048
@@ -115,19 +116,9 @@ def write_key(path: Path, key: FactoryKey, secret: bytes | None = None) -> None:
     data = key.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+        atomic_write(path, data, mode=0o600)
     except OSError as exc:
-        raise KeyFileError(f"{path}: cannot write: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise KeyFileError(f"{path}: cannot write: {exc.strerror}") from None
 
 
@@ -213,19 +204,21 @@ def load_keys(
     """
     now = time.time() if now is None else now
     key_path, old_path = Path(work_dir) / KEY_FILE, Path(work_dir) / OLD_KEY_FILE
+    old: FactoryKey | None = None
     if not key_path.exists():
         if not rotate:
             raise KeyFileError(f"{key_path}: no factory key (the factory creates it at start)")
         current = generate_key(bits)
         write_key(key_path, current, secret)
     elif rotate and now - key_path.stat().st_mtime > grace:
-        previous = read_key(key_path, secret)
+        old = read_key(key_path, secret)
         os.replace(key_path, old_path)
-        current = generate_key(max(previous.bits, MIN_KEY_BITS))
+        current = generate_key(max(old.bits, MIN_KEY_BITS))
         write_key(key_path, current, secret)
     else:
         current = read_key(key_path, secret)
-    old = read_key(old_path, secret) if old_path.exists() else None
+    if old is None and old_path.exists():
+        old = read_key(old_path, secret)
     return FactoryKeys(current, old, now + grace if old else 0.0)
 
 

@@ -49,7 +49,7 @@ def updated_element(parent: etree._Element, when: float) -> None:
         node,
         "timezone",
         name="UTC",
-        ISO8601=time.strftime("%Y-%m-%dT%H:%M:%SZ", utc),
+        ISO8601=iso_utc(when),
         RFC2822=time.strftime("%a, %d %b %Y %H:%M:%S +0000", utc),
         utc_unixtime=str(int(when)),
     )
@@ -113,4 +113,5 @@ def utc_day(when: float) -> str:
 
 
 def iso_utc(when: float) -> str:
+    """`when` as ISO-8601 in UTC with a `Z` (the form stats files and pages show)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))

@@ -287,6 +287,27 @@ def test_yaml_form_uses_the_same_schema(tmp_path):
     assert cfg.dirs.work == tmp_path / "root" / "w"
 
 
+def test_yaml_keys_and_values_xml_cannot_hold_are_config_errors(tmp_path):
+    """Found by review: lxml raised ValueError (a traceback) on these instead of an issue."""
+    path = tmp_path / "factory.yaml"
+    path.write_text(
+        YAML_CONFIG.replace("  loop_delay: 10\n", '  "loop delay": 10\n  rsl: "a\\x01b"\n')
+    )
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(path, tmp_path / "root")
+    assert [str(i) for i in caught.value.issues] == [
+        f"{path}:4: <glidein>: 'loop delay' is not a valid name",
+        f"{path}:5: rsl: value is not valid XML text",
+        f"{path}:24: <entry>: unknown attribute 'bogus'",
+    ]
+    path.write_text("'not a name': {}\n")
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(path)
+    assert [str(i) for i in caught.value.issues] == [
+        f"{path}:1: expected one top-level key 'glidein'"
+    ]
+
+
 def test_job_condor_is_a_valid_submit_description(tmp_path, monkeypatch):
     import htcondor2
 

@@ -183,6 +183,20 @@ def test_all_errors_at_once_and_nothing_on_disk(tmp_path, capsys):
     assert not root.exists()
 
 
+def test_a_non_integer_max_walltime_is_a_config_error(tmp_path):
+    """job.condor does arithmetic with it: a string walltime must not reach the generator."""
+    master = copy_example(tmp_path / "cfg")
+    _edit(
+        master,
+        '<attr name="GLIDEIN_Max_Walltime" value="3600" type="int"/>',
+        '<attr name="GLIDEIN_Max_Walltime" value="1h"/>',
+    )
+    line = _line_of(master, "GLIDEIN_Max_Walltime")
+    assert _errors(master) == [
+        f"{master}:{line}: attr GLIDEIN_Max_Walltime: value is not an integer"
+    ]
+
+
 def test_bad_input_never_gives_a_traceback(tmp_path):
     script = Path(sys.executable).parent / "create_glidein"
     for args in (

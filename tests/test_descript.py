@@ -28,6 +28,15 @@ def test_key_value_round_trip_keeps_order_and_spaces(tmp_path):
     assert list(read_descript(path)) == list(values)
 
 
+def test_a_tab_alone_separates_key_and_value(tmp_path):
+    """Hand-edited lines: "Key<tab>value" is the key Key, not a key holding the whole line."""
+    path = tmp_path / "glidein.descript"
+    path.write_text("Entries\ta,b\nLoopDelay   60 \nEmpty\n")
+    assert read_descript(path) == {"Entries": "a,b", "LoopDelay": "60", "Empty": ""}
+    (tmp_path / "params.cfg").write_text("GLIDEIN_CPUS\t8\n")
+    assert read_literals(tmp_path / "params.cfg") == {"GLIDEIN_CPUS": 8}
+
+
 def test_writer_refuses_newlines_and_spaced_keys(tmp_path):
     with pytest.raises(ValueError, match="newline"):
         write_descript(tmp_path / "x", {"Key": "a\nInjected b"})
@@ -96,3 +105,6 @@ def test_entry_values_override_factory_values(tmp_path):
     write_literals(tmp_path / "params.cfg", {"A": 1, "B": "factory"})
     write_literals(tmp_path / "entry_e" / "params.cfg", {"B": "entry", "C": True})
     assert read_entry_literals(tmp_path, "e", "params.cfg") == {"A": 1, "B": "entry", "C": True}
+    # the entry daemon reads trees where one side has no such file
+    assert read_entry_literals(tmp_path, "e", "submit_attrs.cfg") == {}
+    assert read_entry_literals(tmp_path, "absent", "params.cfg") == {"A": 1, "B": "factory"}

@@ -129,6 +129,16 @@ def test_hand_edits_are_refused_unless_forced(factory, capsys):
     assert _run(master, root, web) == 0  # the regenerated file is clean again
 
 
+def test_a_damaged_manifest_is_a_one_line_error(factory, capsys):
+    """A manifest key outside work/ and stage/ was a KeyError traceback in hand_edits."""
+    master, web, root = factory
+    (work_dir(root) / ".generated_files.json").write_text('{"elsewhere/x": "0"}')
+    before = hash_tree(root)
+    assert _run(master, root, web) == 1
+    assert "unreadable manifest" in capsys.readouterr().err
+    assert hash_tree(root) == before
+
+
 def test_schedd_assignment_is_sticky(tmp_path):
     master = copy_example(tmp_path / "cfg")
     web = make_web_base(tmp_path / "web")
