@@ -103,8 +103,10 @@ def factory_ad(
     in_downtime: bool,
     downtime_comment: str,
     total: ClientStats,
+    completed_jobs: Mapping[str, int],
 ) -> classad2.ClassAd:
-    """The `glidefactory` ad of one entry (classads.md §1)."""
+    """The `glidefactory` ad of one entry (classads.md §1); `completed_jobs` holds the
+    `GlideinMonitorCompletedJobsPer*` attributes of the last aggregation (empty if stale)."""
     factory = entry.factory
     attrs: dict[str, object] = {
         "MyType": "glidefactory",
@@ -133,6 +135,7 @@ def factory_ad(
     attrs.update({f"GlideinParam{wire_name(k)}": v for k, v in entry.params.items()})
     attrs.update({f"GlideinSubmit{wire_name(k)}": v for k, v in entry.submit_attrs.items()})
     attrs.update(total.monitor_attributes("GlideinMonitorTotal"))
+    attrs.update(completed_jobs)
     return _to_ad(attrs)
 
 

@@ -44,7 +44,13 @@ from glideinwms_factory.entry.requests import (
     request_constraint,
     validate_request,
 )
-from glideinwms_factory.entry.stats import ClientStats, EntryStats, EntryStatsWriter, sum_clients
+from glideinwms_factory.entry.stats import (
+    ClientStats,
+    EntryStats,
+    EntryStatsWriter,
+    completed_jobs_attributes,
+    sum_clients,
+)
 from glideinwms_factory.entry.submit_description import UnsafeValue, build_description
 from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.crypto import KeyCodeCache
@@ -555,6 +561,9 @@ class EntryGroupDaemon:
             in_downtime=stats.in_downtime,
             downtime_comment=stats.downtime_comment,
             total=total,
+            completed_jobs=completed_jobs_attributes(
+                self.factory.monitor_dir, entry.name, self.clock()
+            ),
         )
         state.sequence += 1
         pool.collector.advertise([factory_ad], "UPDATE_AD_GENERIC")

@@ -243,3 +243,11 @@ def test_monitoring_after_a_real_run(factory):
                 assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
     png = next(monitor.glob("images/*.png"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # The factory's aggregation tells the entries how many jobs completed glideins ran.
+    def completed_jobs_in_ad():
+        ads = [a for a in factory.ads("glidefactory") if a.get("EntryName") == "busy"]
+        return ads and "GlideinMonitorCompletedJobsPerFactoryNone" in ads[0] and ads[0]
+
+    ad = wait_for(completed_jobs_in_ad, 30, "completed-jobs counts in the glidefactory ad")
+    assert isinstance(ad["GlideinMonitorCompletedJobsPerEntryMany"], int)
