@@ -122,12 +122,15 @@ def test_spoofed_request_is_rejected_and_the_good_one_served(factory):
     wait_for(lambda: factory.glideins("spoof"), 60, "the good request served")
     log = factory.log_text("spoof")
     assert "spoofed request" in log and "frontend.evil" in log
-    clients = {
-        a["ReqClientName"]
-        for a in factory.ads("glidefactoryclient")
-        if a.get("ReqEntryName") == "spoof"
-    }
-    assert clients == {"frontend.good"}
+
+    def clients():  # the ad goes out after the submission: wait for it
+        return {
+            a["ReqClientName"]
+            for a in factory.ads("glidefactoryclient")
+            if a.get("ReqEntryName") == "spoof"
+        }
+
+    assert wait_for(clients, 30, "the served client's ad") == {"frontend.good"}
     status = (factory.root / "monitor" / "entry_spoof" / "schedd_status.xml").read_text()
     assert "frontend.evil" in status  # the rejection is counted for that client
 
