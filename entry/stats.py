@@ -693,7 +693,7 @@ class EntryStatsWriter:
             update_rrds(self.rrd, self.folder / f"frontend_{name}", when, clients[name], logs[name])
         update_rrds(self.rrd, self.folder / "total", when, sum_clients(clients.values()), total_log)
         if stats.updated - self._rrd_xml_written >= self.rrd_xml_interval:
-            folders = {name: self.folder / f"frontend_{name}" for name in stats.clients}
+            folders = {name: self.folder / f"frontend_{name}" for name in clients}
             write_rrd_xml(self.rrd, self.folder, "glideFactoryEntryRRDStats", folders, when)
             self._rrd_xml_written = stats.updated
 
