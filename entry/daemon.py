@@ -51,7 +51,7 @@ from glideinwms_factory.entry.stats import (
     completed_jobs_attributes,
     sum_clients,
 )
-from glideinwms_factory.entry.submit_description import UnsafeValue, build_description
+from glideinwms_factory.entry.submit_description import build_description
 from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.crypto import KeyCodeCache
 from glideinwms_factory.lib.descript import read_signatures
@@ -397,7 +397,7 @@ class EntryGroupDaemon:
         if actions.submit:
             try:
                 description = self._description(state, request)
-            except (UnsafeValueError, UnsafeValue) as err:
+            except UnsafeValueError as err:
                 self._reject(state, Rejection(request.name, request.client_name, str(err)))
                 return False
             # Condor-G logs and glidein output go to the per-user client log dir.
