@@ -48,6 +48,7 @@ from glideinwms_factory.entry.stats import (
     ClientStats,
     EntryStats,
     EntryStatsWriter,
+    client_key,
     completed_jobs_attributes,
     sum_clients,
 )
@@ -513,18 +514,14 @@ class EntryGroupDaemon:
         now: int,
     ) -> EntryStats:
         """Monitoring numbers per `<security name>_<class>` (the XML/RRD client key)."""
-        by_key: dict[str, list[ClientStats]] = {}
+        by_frontend: dict[str, list[ClientStats]] = {}
         for item in served:
-            by_key.setdefault(item.request.client_key, []).append(item.stats)
-        frontends = {job.frontend_name for job in snapshot.jobs} | {
-            item.request.frontend_name for item in served
-        }
+            by_frontend.setdefault(item.request.frontend_name, []).append(item.stats)
         clients: dict[str, ClientStats] = {}
-        for frontend in frontends:
-            key = frontend.replace(":", "_")
-            total = sum_clients(by_key.get(key, []))
+        for frontend in {*snapshot.frontend_names(), *by_frontend}:
+            total = sum_clients(by_frontend.get(frontend, []))
             total.status = snapshot.frontend(frontend).status_attrs()
-            clients[key] = total
+            clients[client_key(frontend)] = total
         # Rejected requests have no trusted security class: they count under their ClientName.
         for client, reasons in state.rejected.items():
             clients.setdefault(client, ClientStats()).rejected.update(reasons)
@@ -532,7 +529,7 @@ class EntryGroupDaemon:
         for job in snapshot.jobs:
             log_state = _LOG_STATES.get(job.state.name)
             if log_state:
-                jobs.setdefault(job.frontend_name.replace(":", "_"), {})[job.id] = log_state
+                jobs.setdefault(client_key(job.frontend_name), {})[job.id] = log_state
         return EntryStats(
             entry=state.config.name,
             updated=now,

@@ -102,11 +102,6 @@ class WorkRequest:
     def key(self) -> RequestKey:
         return RequestKey(self.client_name, self.security_class, self.credential_id)
 
-    @property
-    def client_key(self) -> str:
-        """`<security name>_<security class>`: the client's key in monitoring files."""
-        return f"{self.security_name}_{self.security_class}"
-
     def decision_request(self) -> Request:
         return Request(
             key=self.key,

@@ -85,6 +85,11 @@ def _add(into: dict[str, float], more: Mapping[str, float]) -> None:
         into[name] = into.get(name, 0) + value
 
 
+def client_key(frontend_name: str) -> str:
+    """`fe:sc` (a glidein's GlideinFrontendName) -> `fe_sc`, its client key in every file."""
+    return frontend_name.replace(":", "_")
+
+
 def is_folder_name(name: str) -> bool:
     """Client names become folder names (frontend_<name>): no path separators or dot-names."""
     return bool(name) and "/" not in name and "\0" not in name and name not in (".", "..")
