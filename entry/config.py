@@ -37,6 +37,11 @@ class FactoryConfig:
         return f"{self.glidein_name}@{self.factory_name}"
 
     @property
+    def entries(self) -> list[str]:
+        """The enabled entries (`Entries` of glidein.descript), in configured order."""
+        return [name for name in self.glidein.get("Entries", "").split(",") if name]
+
+    @property
     def loop_delay(self) -> float:
         return float(self.glidein.get("LoopDelay", "60"))
 

@@ -57,7 +57,7 @@ class FactoryDaemon:
         self.config: FactoryConfig = load_factory(work_dir)
         self.work_dir = self.config.work_dir
         glidein = self.config.glidein
-        self.entries = [e for e in glidein.get("Entries", "").split(",") if e]
+        self.entries = self.config.entries
         self.log = setup_daemon_logger(
             "gwms.factory",
             self.config.log_dir / "factory",
