@@ -41,6 +41,10 @@ class FactoryConfig:
         """The enabled entries (`Entries` of glidein.descript), in configured order."""
         return [name for name in self.glidein.get("Entries", "").split(",") if name]
 
+    def heartbeat_file(self, group: str) -> Path:
+        """What entry group `group` touches while alive and the factory watches for hangs."""
+        return self.work_dir / "lock" / f"group_{group}.heartbeat"
+
     @property
     def loop_delay(self) -> float:
         return float(self.glidein.get("LoopDelay", "60"))

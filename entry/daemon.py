@@ -153,7 +153,7 @@ class EntryGroupDaemon:
         self.pool: Pool | None = None
         self.clock = clock
         self.start_time = int(clock())
-        self.heartbeat = self.factory.work_dir / "lock" / f"group_{self.group}.heartbeat"
+        self.heartbeat = self.factory.heartbeat_file(self.group)
         self.parent_pid = os.getppid()
         self._keys: FactoryKeys | None = None
         self._key_codes = KeyCodeCache()

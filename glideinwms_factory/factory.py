@@ -85,7 +85,7 @@ class FactoryDaemon:
                         name,
                         *(arg for entry in members for arg in ("--entry", entry)),
                     ],
-                    heartbeat=self.work_dir / "lock" / f"group_{name}.heartbeat",
+                    heartbeat=self.config.heartbeat_file(name),
                 )
                 for name, members in entry_groups(
                     self.entries, int(glidein.get("EntryGroupSize", "1") or 1)
