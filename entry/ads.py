@@ -78,9 +78,9 @@ def _entry_attributes(entry: EntryConfig) -> dict[str, object]:
         "GLIDEIN_REQUIRE_VOMS": entry.job.get("RequireVomsProxy", "False"),
         "GLIDEIN_TrustDomain": entry.job.get("TrustDomain", "grid"),
         "GLIDEIN_SupportedAuthenticationMethod": entry.job.get("AuthMethod", "grid_proxy"),
-        "GLIDEIN_SlotsLayout": entry.job.get("SubmitSlotsLayout", "fixed"),
-        "GLIDEIN_WorkDir": entry.job.get("StartupDir", "."),
-        "GLIDEIN_Verbosity": entry.job.get("Verbosity", "std"),
+        "GLIDEIN_SlotsLayout": entry.slots_layout,
+        "GLIDEIN_WorkDir": entry.startup_dir,
+        "GLIDEIN_Verbosity": entry.verbosity,
     }
     for key, attr in (
         ("GlobusRSL", "GLIDEIN_GlobusRSL"),
@@ -124,7 +124,7 @@ def factory_ad(
         **_entry_attributes(entry),
         "GLIDEIN_In_Downtime": in_downtime,
         "GLIDEIN_Downtime_Comment": downtime_comment if in_downtime else "",
-        "WebURL": factory.glidein.get("WebURL", ""),
+        "WebURL": factory.web_url,
         "WebSignType": "sha1",
         "WebDescriptFile": staging.main.description,
         "WebDescriptSign": staging.main.digest,

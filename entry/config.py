@@ -37,6 +37,11 @@ class FactoryConfig:
         return f"{self.glidein_name}@{self.factory_name}"
 
     @property
+    def web_url(self) -> str:
+        """The staging area's URL, as glideins and frontends are told it."""
+        return self.glidein.get("WebURL", "")
+
+    @property
     def entries(self) -> list[str]:
         """The enabled entries (`Entries` of glidein.descript), in configured order."""
         return [name for name in self.glidein.get("Entries", "").split(",") if name]
@@ -108,6 +113,23 @@ class EntryConfig:
     @property
     def grid_type(self) -> str:
         return self.job.get("GridType", "condor")
+
+    @property
+    def schedd(self) -> str:
+        """The Schedd this entry submits to ("" = the pool's default)."""
+        return self.job.get("Schedd", "")
+
+    @property
+    def verbosity(self) -> str:
+        return self.job.get("Verbosity", "std")
+
+    @property
+    def startup_dir(self) -> str:
+        return self.job.get("StartupDir", ".")
+
+    @property
+    def slots_layout(self) -> str:
+        return self.job.get("SubmitSlotsLayout", "fixed")
 
     @property
     def auth_methods(self) -> frozenset[str]:

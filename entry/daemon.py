@@ -346,7 +346,7 @@ class EntryGroupDaemon:
         and whenever something was submitted or removed."""
         entry = state.config
         extra = {"entry": entry.name}
-        schedd = pool.schedd(entry.job.get("Schedd", ""))
+        schedd = pool.schedd(entry.schedd)
         rows = schedd.query(
             queue_constraint(entry.factory.factory_name, entry.factory.glidein_name, entry.name),
             [*QUERY_PROJECTION, *CompletedTracker.PROJECTION],
@@ -375,7 +375,7 @@ class EntryGroupDaemon:
 
         served = []
         for request, actions in zip(requests, plan.requests, strict=True):
-            if self._execute(pool, state, request, actions):
+            if self._execute(schedd, state, request, actions):
                 served.append(Served(request, actions, request_stats(request, actions, snapshot)))
         if plan.entry_cleanup is not None:
             self._remove_release(schedd, state, plan.entry_cleanup, "entry sanitize")
@@ -389,12 +389,11 @@ class EntryGroupDaemon:
     # --- actions ------------------------------------------------------------------------
 
     def _execute(
-        self, pool: Pool, state: EntryState, request: WorkRequest, actions: Actions
+        self, schedd: Schedd, state: EntryState, request: WorkRequest, actions: Actions
     ) -> bool:
         """Carry out one request's actions; False if the request had to be rejected."""
         entry = state.config
         extra = {"entry": entry.name, "client": request.client_name}
-        schedd = pool.schedd(entry.job.get("Schedd", ""))
         if actions.submit:
             try:
                 description = self._description(state, request)
@@ -448,20 +447,20 @@ class EntryGroupDaemon:
         params = {**entry.params, **request.params}
         arguments = build_glidein_arguments(
             GlideinArgs(
-                verbosity=entry.job.get("Verbosity", "std"),
+                verbosity=entry.verbosity,
                 glidein_name=factory.glidein_name,
                 entry_name=entry.name,
                 client_name=request.client_name,
-                schedd=entry.job.get("Schedd", "") or "embedded",
+                schedd=entry.schedd or "embedded",
                 factory_name=factory.factory_name,
-                web_url=factory.glidein.get("WebURL", ""),
+                web_url=factory.web_url,
                 main_sign=signatures.main.digest,
                 entry_sign=signatures.entry.digest,
                 main_descript=signatures.main.description,
                 entry_descript=signatures.entry.description,
-                startup_dir=entry.job.get("StartupDir", "."),
+                startup_dir=entry.startup_dir,
                 credential_id=request.credential_id,
-                slots_layout=entry.job.get("SubmitSlotsLayout", "fixed"),
+                slots_layout=entry.slots_layout,
                 proxy_url=entry.job.get("ProxyURL") or "None",
                 client=request.client_staging,
                 params=params,
@@ -490,9 +489,9 @@ class EntryGroupDaemon:
                 glidein_name=factory.glidein_name,
                 entry_name=entry.name,
                 submit_file=f"entry_{entry.name}/job.condor",
-                web_url=factory.glidein.get("WebURL", ""),
-                startup_dir=entry.job.get("StartupDir", "."),
-                slots_layout=entry.job.get("SubmitSlotsLayout", "fixed"),
+                web_url=factory.web_url,
+                startup_dir=entry.startup_dir,
+                slots_layout=entry.slots_layout,
             ),
         )
         for name in submit.skipped_params:

@@ -155,7 +155,7 @@ class FactoryDaemon:
             self._start_web_server()
 
     def _start_web_server(self) -> None:
-        url = urllib.parse.urlsplit(self.config.glidein.get("WebURL", ""))
+        url = urllib.parse.urlsplit(self.config.web_url)
         port = self.config.glidein.get("WebServerPort") or str(url.port or "")
         if not port:
             return
