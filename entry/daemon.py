@@ -55,7 +55,7 @@ from glideinwms_factory.entry.stats import (
 from glideinwms_factory.entry.submit_description import build_description
 from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.crypto import KeyCodeCache
-from glideinwms_factory.lib.descript import read_signatures
+from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_signatures
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
 from glideinwms_factory.lib.pool import JobAction, PoolError, Schedd
@@ -120,6 +120,14 @@ def request_stats(request: WorkRequest, actions: Actions, snapshot: QueueSnapsho
     )
 
 
+def _staging(lines: dict[str, SignatureLine], entry: str, path: Path) -> ads.Staging:
+    """The main and entry signature lines; a `DescriptError` when the tree lacks one."""
+    try:
+        return ads.Staging(main=lines["main"], entry=lines[f"entry_{entry}"])
+    except KeyError as err:
+        raise DescriptError(f"{path}: no {err.args[0]} line (reconfig the factory)") from None
+
+
 class EntryGroupDaemon:
     """Serves `entry_names` of the tree at `work_dir` until told to stop."""
 
@@ -138,13 +146,14 @@ class EntryGroupDaemon:
             f"entry_{self.group}",
             self.factory.log_retention_days,
         )
-        signatures = read_signatures(self.factory.work_dir / "signatures.sha1")
+        signatures_file = self.factory.work_dir / "signatures.sha1"
+        signatures = read_signatures(signatures_file)
         self.entries = {}
         for name in entry_names:
             config = load_entry(self.factory, name)
             self.entries[name] = EntryState(
                 config=config,
-                staging=ads.Staging(main=signatures["main"], entry=signatures[f"entry_{name}"]),
+                staging=_staging(signatures, name, signatures_file),
                 writer=EntryStatsWriter(
                     self.factory.monitor_dir, self.factory.log_dir / f"entry_{name}", name
                 ),
