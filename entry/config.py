@@ -11,7 +11,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from glideinwms_factory.entry.limits import EntryLimits
+from glideinwms_factory.entry.limits import EntryLimits, descript_int
 from glideinwms_factory.lib import descript
 
 
@@ -168,6 +168,6 @@ def load_entry(factory: FactoryConfig, name: str) -> EntryConfig:
         limits=EntryLimits.from_descript(
             job,
             recoverable_exitcodes=factory.glidein.get("RecoverableExitcodes", ""),
-            num_factories=int(job.get("NumFactories") or 1),
+            num_factories=descript_int("NumFactories", job.get("NumFactories"), 1),
         ),
     )
