@@ -115,8 +115,8 @@ def stop(work: Path) -> int:
         print("Running, but its pid file is unreadable", file=sys.stderr)
         return EXIT_FAIL
 
-    def stopped() -> bool:
-        return factory_state(work) is not pidlock.State.RUNNING
+    def stopped() -> bool:  # the lock is released just before the process exits
+        return factory_state(work) is not pidlock.State.RUNNING and _exited(pid)
 
     for sig, wait in ((signal.SIGTERM, STOP_WAIT), (signal.SIGTERM, STOP_AGAIN_WAIT)):
         _signal_group(pid, sig)
@@ -129,6 +129,14 @@ def stop(work: Path) -> int:
         return EXIT_OK
     print(f"Could not stop the factory (pid {pid})", file=sys.stderr)
     return EXIT_FAIL
+
+
+def _exited(pid: int) -> bool:
+    """The process is gone, or a zombie (an empty command line): it runs no more code."""
+    try:
+        return not Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
 
 
 def _signal_group(pid: int, sig: int) -> None:
