@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from glideinwms_factory import creation
+from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import JobStatus, PoolError
 
 EXAMPLE = Path(creation.__file__).resolve().parent / "examples" / "glideinWMS.xml"
@@ -113,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         tokens = {}
         for who in ("frontend", "glidein"):
             path = args.dir.resolve() / f"{who}.token"
-            path.write_text(
+            atomic_write(  # a token is a secret: 0600 from its first byte
+                path,
                 _run(
                     pool_cli,
                     "token",
@@ -123,13 +125,16 @@ def main(argv: list[str] | None = None) -> int:
                     "--identity",
                     f"{who}@example.org",
                 )
-                + "\n"
+                + "\n",
+                mode=0o600,
             )
-            path.chmod(0o600)
             tokens[who] = str(path)
         proxy = args.dir.resolve() / "demo_proxy.pem"
-        proxy.write_text("-----BEGIN CERTIFICATE-----\n(demo proxy)\n-----END CERTIFICATE-----\n")
-        proxy.chmod(0o600)
+        atomic_write(
+            proxy,
+            "-----BEGIN CERTIFICATE-----\n(demo proxy)\n-----END CERTIFICATE-----\n",
+            mode=0o600,
+        )
         collector, schedd = EmbeddedCollector(address), EmbeddedSchedd(address)
         wait_for_factory(collector)
         print(
