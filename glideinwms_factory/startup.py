@@ -39,6 +39,10 @@ class UsageError(Exception):
     """Bad command line: exit 2 with the message."""
 
 
+class UnknownName(Exception):
+    """An entry, frontend or security class the tree does not have: exit 1 with the message."""
+
+
 # --- running the daemon -------------------------------------------------------------------
 
 
@@ -240,16 +244,17 @@ def _target(config: FactoryConfig, entry: str) -> str:
     if entry in ("entries", "All"):
         return downtimes.ALL
     if entry not in config.entries:
-        raise LookupError(f"unknown entry {entry!r}")
+        raise UnknownName(f"unknown entry {entry!r}")
     return entry
 
 
 def _scope(config: FactoryConfig, opts: dict) -> tuple[str, str]:
+    """The `-frontend` and `-security` a downtime applies to, checked against the tree."""
     frontend = str(opts.get("frontend", downtimes.ALL))
     security = str(opts.get("security", downtimes.ALL))
     frontends = config.frontends
     if frontend != downtimes.ALL and frontend not in frontends:
-        raise LookupError(f"unknown frontend {frontend!r}")
+        raise UnknownName(f"unknown frontend {frontend!r}")
     if security != downtimes.ALL:
         classes = (
             set(frontends[frontend].usermap)
@@ -257,7 +262,7 @@ def _scope(config: FactoryConfig, opts: dict) -> tuple[str, str]:
             else {c for f in frontends.values() for c in f.usermap}
         )
         if security not in classes:
-            raise LookupError(f"unknown security class {security!r}")
+            raise UnknownName(f"unknown security class {security!r}")
     return frontend, security
 
 
@@ -286,12 +291,8 @@ def down_or_up(config: FactoryConfig, command: str, args: Sequence[str], now: da
     opts = _options(_normalize_down_args(args), DOWN_OPTIONS)
     if "entry" not in opts:
         raise UsageError(f"{command} needs -entry factory|entries|All|ENTRY")
-    try:
-        entry = _target(config, str(opts["entry"]))
-        frontend, security = _scope(config, opts)
-    except LookupError as err:
-        print(f"{command}: {err}", file=sys.stderr)
-        return EXIT_FAIL
+    entry = _target(config, str(opts["entry"]))
+    frontend, security = _scope(config, opts)
     delay = downtimes.parse_delay(str(opts.get("delay", "0")))
     comment = _comment(opts)
     dt_file = downtimes.DowntimeFile(config.downtimes_file)
@@ -313,12 +314,8 @@ def add(config: FactoryConfig, args: Sequence[str], now: datetime) -> int:
     opts = _options(args, DOWN_OPTIONS | {"-start", "-end"})
     if "entry" not in opts or "start" not in opts:
         raise UsageError("add needs -entry ENTRY -start TIME [-end TIME]")
-    try:
-        entry = _target(config, str(opts["entry"]))
-        frontend, security = _scope(config, opts)
-    except LookupError as err:
-        print(f"add: {err}", file=sys.stderr)
-        return EXIT_FAIL
+    entry = _target(config, str(opts["entry"]))
+    frontend, security = _scope(config, opts)
     start_at = downtimes.parse_time_spec(str(opts["start"]), now)
     end_at = downtimes.parse_time_spec(str(opts["end"]), now) if "end" in opts else None
     added = downtimes.DowntimeFile(config.downtimes_file).down(
@@ -338,8 +335,7 @@ def statusdown(config: FactoryConfig, args: Sequence[str], now: datetime) -> int
     elif entry == "factory" or entry in config.entries:
         names = [entry]
     else:
-        print(f"statusdown: unknown entry {entry!r}", file=sys.stderr)
-        return EXIT_FAIL
+        raise UnknownName(f"unknown entry {entry!r}")
     for name in names:
         print(downtimes.statusdown_line(parsed.downtimes, name, when))
     return EXIT_OK
@@ -455,6 +451,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, downtimes.DowntimeError) as err:
         print(f"factory_startup {command}: {err}", file=sys.stderr)
         return EXIT_SYNTAX
+    except UnknownName as err:
+        print(f"{command}: {err}", file=sys.stderr)
+        return EXIT_FAIL
     except descript.DescriptError as err:
         print(f"factory_startup {command}: {err}", file=sys.stderr)
         return EXIT_NOT_CONFIGURED
