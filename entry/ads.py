@@ -78,9 +78,9 @@ def _entry_attributes(entry: EntryConfig) -> dict[str, object]:
         "GLIDEIN_REQUIRE_VOMS": entry.job.get("RequireVomsProxy", "False"),
         "GLIDEIN_TrustDomain": entry.job.get("TrustDomain", "grid"),
         "GLIDEIN_SupportedAuthenticationMethod": entry.job.get("AuthMethod", "grid_proxy"),
-        "GLIDEIN_SlotsLayout": entry.job.get("SubmitSlotsLayout", "fixed"),
-        "GLIDEIN_WorkDir": entry.job.get("StartupDir", "."),
-        "GLIDEIN_Verbosity": entry.job.get("Verbosity", "std"),
+        "GLIDEIN_SlotsLayout": entry.slots_layout,
+        "GLIDEIN_WorkDir": entry.startup_dir,
+        "GLIDEIN_Verbosity": entry.verbosity,
     }
     for key, attr in (
         ("GlobusRSL", "GLIDEIN_GlobusRSL"),
@@ -103,8 +103,10 @@ def factory_ad(
     in_downtime: bool,
     downtime_comment: str,
     total: ClientStats,
+    completed_jobs: Mapping[str, int],
 ) -> classad2.ClassAd:
-    """The `glidefactory` ad of one entry (classads.md §1)."""
+    """The `glidefactory` ad of one entry (classads.md §1); `completed_jobs` holds the
+    `GlideinMonitorCompletedJobsPer*` attributes of the last aggregation (empty if stale)."""
     factory = entry.factory
     attrs: dict[str, object] = {
         "MyType": "glidefactory",
@@ -122,7 +124,7 @@ def factory_ad(
         **_entry_attributes(entry),
         "GLIDEIN_In_Downtime": in_downtime,
         "GLIDEIN_Downtime_Comment": downtime_comment if in_downtime else "",
-        "WebURL": factory.glidein.get("WebURL", ""),
+        "WebURL": factory.web_url,
         "WebSignType": "sha1",
         "WebDescriptFile": staging.main.description,
         "WebDescriptSign": staging.main.digest,
@@ -133,6 +135,7 @@ def factory_ad(
     attrs.update({f"GlideinParam{wire_name(k)}": v for k, v in entry.params.items()})
     attrs.update({f"GlideinSubmit{wire_name(k)}": v for k, v in entry.submit_attrs.items()})
     attrs.update(total.monitor_attributes("GlideinMonitorTotal"))
+    attrs.update(completed_jobs)
     return _to_ad(attrs)
 
 

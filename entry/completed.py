@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from glideinwms_factory.entry.stats import CompletedGlidein
+from glideinwms_factory.entry.stats import CompletedGlidein, client_key
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import JobStatus
 from glideinwms_factory.tools.cat_logs import summarize_out
@@ -69,7 +69,7 @@ def describe(job_id: str, row: Mapping[str, Any]) -> CompletedGlidein:
     worker = summary.worker_ran_for if summary else None
     validated = summary.validated_after if summary else None
     return CompletedGlidein(
-        client=str(row.get("GlideinFrontendName", "")).replace(":", "_"),
+        client=client_key(str(row.get("GlideinFrontendName", ""))),
         username=str(row.get("fename", "")),
         job_id=job_id,
         terminated=ended,

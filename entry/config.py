@@ -11,7 +11,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from glideinwms_factory.entry.limits import EntryLimits
+from glideinwms_factory.entry.limits import EntryLimits, descript_int
 from glideinwms_factory.lib import descript
 
 
@@ -35,6 +35,20 @@ class FactoryConfig:
     def global_name(self) -> str:
         """`<glidein>@<factory>`: the `glidefactoryglobal` ad's Name, the suffix of entry ads."""
         return f"{self.glidein_name}@{self.factory_name}"
+
+    @property
+    def web_url(self) -> str:
+        """The staging area's URL, as glideins and frontends are told it."""
+        return self.glidein.get("WebURL", "")
+
+    @property
+    def entries(self) -> list[str]:
+        """The enabled entries (`Entries` of glidein.descript), in configured order."""
+        return [name for name in self.glidein.get("Entries", "").split(",") if name]
+
+    def heartbeat_file(self, group: str) -> Path:
+        """What entry group `group` touches while alive and the factory watches for hangs."""
+        return self.work_dir / "lock" / f"group_{group}.heartbeat"
 
     @property
     def loop_delay(self) -> float:
@@ -101,6 +115,23 @@ class EntryConfig:
         return self.job.get("GridType", "condor")
 
     @property
+    def schedd(self) -> str:
+        """The Schedd this entry submits to ("" = the pool's default)."""
+        return self.job.get("Schedd", "")
+
+    @property
+    def verbosity(self) -> str:
+        return self.job.get("Verbosity", "std")
+
+    @property
+    def startup_dir(self) -> str:
+        return self.job.get("StartupDir", ".")
+
+    @property
+    def slots_layout(self) -> str:
+        return self.job.get("SubmitSlotsLayout", "fixed")
+
+    @property
     def auth_methods(self) -> frozenset[str]:
         return frozenset(filter(None, self.job.get("AuthMethod", "grid_proxy").split("+")))
 
@@ -129,6 +160,6 @@ def load_entry(factory: FactoryConfig, name: str) -> EntryConfig:
         limits=EntryLimits.from_descript(
             job,
             recoverable_exitcodes=factory.glidein.get("RecoverableExitcodes", ""),
-            num_factories=int(job.get("NumFactories") or 1),
+            num_factories=descript_int("NumFactories", job.get("NumFactories"), 1),
         ),
     )

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from glideinwms_factory.lib.atomicfile import atomic_write
 
-_SAFE = re.compile(r"[A-Za-z0-9._@-]+")
+# The charset of request names (classads.md §2), and so of every credential path part.
+SAFE_NAME = re.compile(r"[A-Za-z0-9._@-]+")
 
 
 class CredentialError(ValueError):
@@ -22,7 +23,7 @@ class CredentialError(ValueError):
 
 
 def _safe(what: str, value: str) -> str:
-    if not _SAFE.fullmatch(value) or value in (".", ".."):
+    if not SAFE_NAME.fullmatch(value) or value in (".", ".."):
         raise CredentialError(f"{what} {value!r:.60} is not a safe file name part")
     return value
 

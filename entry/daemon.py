@@ -44,11 +44,18 @@ from glideinwms_factory.entry.requests import (
     request_constraint,
     validate_request,
 )
-from glideinwms_factory.entry.stats import ClientStats, EntryStats, EntryStatsWriter, sum_clients
-from glideinwms_factory.entry.submit_description import UnsafeValue, build_description
+from glideinwms_factory.entry.stats import (
+    ClientStats,
+    EntryStats,
+    EntryStatsWriter,
+    client_key,
+    completed_jobs_attributes,
+    sum_clients,
+)
+from glideinwms_factory.entry.submit_description import build_description
 from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.crypto import KeyCodeCache
-from glideinwms_factory.lib.descript import read_signatures
+from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_signatures
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
 from glideinwms_factory.lib.pool import JobAction, PoolError, Schedd
@@ -113,6 +120,14 @@ def request_stats(request: WorkRequest, actions: Actions, snapshot: QueueSnapsho
     )
 
 
+def _staging(lines: dict[str, SignatureLine], entry: str, path: Path) -> ads.Staging:
+    """The main and entry signature lines; a `DescriptError` when the tree lacks one."""
+    try:
+        return ads.Staging(main=lines["main"], entry=lines[f"entry_{entry}"])
+    except KeyError as err:
+        raise DescriptError(f"{path}: no {err.args[0]} line (reconfig the factory)") from None
+
+
 class EntryGroupDaemon:
     """Serves `entry_names` of the tree at `work_dir` until told to stop."""
 
@@ -131,13 +146,14 @@ class EntryGroupDaemon:
             f"entry_{self.group}",
             self.factory.log_retention_days,
         )
-        signatures = read_signatures(self.factory.work_dir / "signatures.sha1")
+        signatures_file = self.factory.work_dir / "signatures.sha1"
+        signatures = read_signatures(signatures_file)
         self.entries = {}
         for name in entry_names:
             config = load_entry(self.factory, name)
             self.entries[name] = EntryState(
                 config=config,
-                staging=ads.Staging(main=signatures["main"], entry=signatures[f"entry_{name}"]),
+                staging=_staging(signatures, name, signatures_file),
                 writer=EntryStatsWriter(
                     self.factory.monitor_dir, self.factory.log_dir / f"entry_{name}", name
                 ),
@@ -146,7 +162,7 @@ class EntryGroupDaemon:
         self.pool: Pool | None = None
         self.clock = clock
         self.start_time = int(clock())
-        self.heartbeat = self.factory.work_dir / "lock" / f"group_{self.group}.heartbeat"
+        self.heartbeat = self.factory.heartbeat_file(self.group)
         self.parent_pid = os.getppid()
         self._keys: FactoryKeys | None = None
         self._key_codes = KeyCodeCache()
@@ -348,7 +364,7 @@ class EntryGroupDaemon:
         and whenever something was submitted or removed."""
         entry = state.config
         extra = {"entry": entry.name}
-        schedd = pool.schedd(entry.job.get("Schedd", ""))
+        schedd = pool.schedd(entry.schedd)
         rows = schedd.query(
             queue_constraint(entry.factory.factory_name, entry.factory.glidein_name, entry.name),
             [*QUERY_PROJECTION, *CompletedTracker.PROJECTION],
@@ -377,7 +393,7 @@ class EntryGroupDaemon:
 
         served = []
         for request, actions in zip(requests, plan.requests, strict=True):
-            if self._execute(pool, state, request, actions):
+            if self._execute(schedd, state, request, actions):
                 served.append(Served(request, actions, request_stats(request, actions, snapshot)))
         if plan.entry_cleanup is not None:
             self._remove_release(schedd, state, plan.entry_cleanup, "entry sanitize")
@@ -391,16 +407,15 @@ class EntryGroupDaemon:
     # --- actions ------------------------------------------------------------------------
 
     def _execute(
-        self, pool: Pool, state: EntryState, request: WorkRequest, actions: Actions
+        self, schedd: Schedd, state: EntryState, request: WorkRequest, actions: Actions
     ) -> bool:
         """Carry out one request's actions; False if the request had to be rejected."""
         entry = state.config
         extra = {"entry": entry.name, "client": request.client_name}
-        schedd = pool.schedd(entry.job.get("Schedd", ""))
         if actions.submit:
             try:
                 description = self._description(state, request)
-            except (UnsafeValueError, UnsafeValue) as err:
+            except UnsafeValueError as err:
                 self._reject(state, Rejection(request.name, request.client_name, str(err)))
                 return False
             # Condor-G logs and glidein output go to the per-user client log dir.
@@ -450,20 +465,20 @@ class EntryGroupDaemon:
         params = {**entry.params, **request.params}
         arguments = build_glidein_arguments(
             GlideinArgs(
-                verbosity=entry.job.get("Verbosity", "std"),
+                verbosity=entry.verbosity,
                 glidein_name=factory.glidein_name,
                 entry_name=entry.name,
                 client_name=request.client_name,
-                schedd=entry.job.get("Schedd", "") or "embedded",
+                schedd=entry.schedd or "embedded",
                 factory_name=factory.factory_name,
-                web_url=factory.glidein.get("WebURL", ""),
+                web_url=factory.web_url,
                 main_sign=signatures.main.digest,
                 entry_sign=signatures.entry.digest,
                 main_descript=signatures.main.description,
                 entry_descript=signatures.entry.description,
-                startup_dir=entry.job.get("StartupDir", "."),
+                startup_dir=entry.startup_dir,
                 credential_id=request.credential_id,
-                slots_layout=entry.job.get("SubmitSlotsLayout", "fixed"),
+                slots_layout=entry.slots_layout,
                 proxy_url=entry.job.get("ProxyURL") or "None",
                 client=request.client_staging,
                 params=params,
@@ -492,9 +507,9 @@ class EntryGroupDaemon:
                 glidein_name=factory.glidein_name,
                 entry_name=entry.name,
                 submit_file=f"entry_{entry.name}/job.condor",
-                web_url=factory.glidein.get("WebURL", ""),
-                startup_dir=entry.job.get("StartupDir", "."),
-                slots_layout=entry.job.get("SubmitSlotsLayout", "fixed"),
+                web_url=factory.web_url,
+                startup_dir=entry.startup_dir,
+                slots_layout=entry.slots_layout,
             ),
         )
         for name in submit.skipped_params:
@@ -516,18 +531,14 @@ class EntryGroupDaemon:
         now: int,
     ) -> EntryStats:
         """Monitoring numbers per `<security name>_<class>` (the XML/RRD client key)."""
-        by_key: dict[str, list[ClientStats]] = {}
+        by_frontend: dict[str, list[ClientStats]] = {}
         for item in served:
-            by_key.setdefault(item.request.client_key, []).append(item.stats)
-        frontends = {job.frontend_name for job in snapshot.jobs} | {
-            item.request.frontend_name for item in served
-        }
+            by_frontend.setdefault(item.request.frontend_name, []).append(item.stats)
         clients: dict[str, ClientStats] = {}
-        for frontend in frontends:
-            key = frontend.replace(":", "_")
-            total = sum_clients(by_key.get(key, []))
+        for frontend in {*snapshot.frontend_names(), *by_frontend}:
+            total = sum_clients(by_frontend.get(frontend, []))
             total.status = snapshot.frontend(frontend).status_attrs()
-            clients[key] = total
+            clients[client_key(frontend)] = total
         # Rejected requests have no trusted security class: they count under their ClientName.
         for client, reasons in state.rejected.items():
             clients.setdefault(client, ClientStats()).rejected.update(reasons)
@@ -535,7 +546,7 @@ class EntryGroupDaemon:
         for job in snapshot.jobs:
             log_state = _LOG_STATES.get(job.state.name)
             if log_state:
-                jobs.setdefault(job.frontend_name.replace(":", "_"), {})[job.id] = log_state
+                jobs.setdefault(client_key(job.frontend_name), {})[job.id] = log_state
         return EntryStats(
             entry=state.config.name,
             updated=now,
@@ -564,6 +575,9 @@ class EntryGroupDaemon:
             in_downtime=stats.in_downtime,
             downtime_comment=stats.downtime_comment,
             total=total,
+            completed_jobs=completed_jobs_attributes(
+                self.factory.monitor_dir, entry.name, self.clock()
+            ),
         )
         state.sequence += 1
         pool.collector.advertise([factory_ad], "UPDATE_AD_GENERIC")

@@ -92,7 +92,7 @@ class EntryLimits:
         base = cls()
 
         def number(key: str, default: int, cap: bool = False) -> int:
-            value = _int(key, descript.get(key), default)
+            value = descript_int(key, descript.get(key), default)
             return value // num_factories if cap else value
 
         def seconds(key: str, default: float) -> float:
@@ -151,7 +151,8 @@ class EntryLimits:
         )
 
 
-def _int(key: str, text: str | None, default: int) -> int:
+def descript_int(key: str, text: str | None, default: int) -> int:
+    """A non-negative job.descript integer (`default` when unset); `LimitsError` naming `key`."""
     if text is None or not text.strip():
         return default
     try:
@@ -172,5 +173,5 @@ def _per_frontend(key: str, text: str) -> dict[str, int]:
         name, separator, value = item.strip().rpartition(";")
         if not separator or not name.strip() or not value.strip():
             raise LimitsError(f"job.descript {key}: {item.strip()!r} is not 'frontend:class;N'")
-        limits[name.strip()] = _int(key, value, 0)
+        limits[name.strip()] = descript_int(key, value, 0)
     return limits

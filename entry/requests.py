@@ -6,7 +6,6 @@ never affects the others. RSA decryption (the only expensive step) happens once 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,13 +14,13 @@ import classad2
 
 from glideinwms_factory.entry.accounting import RequestKey
 from glideinwms_factory.entry.config import EntryConfig
+from glideinwms_factory.entry.credentials import SAFE_NAME
 from glideinwms_factory.entry.decision import Request
 from glideinwms_factory.entry.glidein_args import ClientStaging
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.factory_key import FactoryKeys
 
-SAFE_NAME = re.compile(r"[A-Za-z0-9._@-]+")
 # A request above this many glideins is a broken or hostile frontend, not a real need.
 MAX_SANE_COUNT = 1_000_000
 SIGN_TYPES = ("sha1", "sha256")
@@ -102,11 +101,6 @@ class WorkRequest:
     @property
     def key(self) -> RequestKey:
         return RequestKey(self.client_name, self.security_class, self.credential_id)
-
-    @property
-    def client_key(self) -> str:
-        """`<security name>_<security class>`: the client's key in monitoring files."""
-        return f"{self.security_name}_{self.security_class}"
 
     def decision_request(self) -> Request:
         return Request(

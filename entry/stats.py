@@ -85,6 +85,11 @@ def _add(into: dict[str, float], more: Mapping[str, float]) -> None:
         into[name] = into.get(name, 0) + value
 
 
+def client_key(frontend_name: str) -> str:
+    """`fe:sc` (a glidein's GlideinFrontendName) -> `fe_sc`, its client key in every file."""
+    return frontend_name.replace(":", "_")
+
+
 def is_folder_name(name: str) -> bool:
     """Client names become folder names (frontend_<name>): no path separators or dot-names."""
     return bool(name) and "/" not in name and "\0" not in name and name not in (".", "..")
@@ -693,7 +698,7 @@ class EntryStatsWriter:
             update_rrds(self.rrd, self.folder / f"frontend_{name}", when, clients[name], logs[name])
         update_rrds(self.rrd, self.folder / "total", when, sum_clients(clients.values()), total_log)
         if stats.updated - self._rrd_xml_written >= self.rrd_xml_interval:
-            folders = {name: self.folder / f"frontend_{name}" for name in stats.clients}
+            folders = {name: self.folder / f"frontend_{name}" for name in clients}
             write_rrd_xml(self.rrd, self.folder, "glideFactoryEntryRRDStats", folders, when)
             self._rrd_xml_written = stats.updated
 

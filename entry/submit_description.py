@@ -12,19 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from glideinwms_factory.entry.glidein_args import UnsafeValueError
+
 _ENV_MACRO = re.compile(r"\$ENV\(([A-Za-z_][A-Za-z0-9_]*)(?::([^)]*))?\)")
 _QUEUE_LINE = re.compile(r"^\s*queue\b.*$", re.IGNORECASE | re.MULTILINE)
 # Characters that would let a value start a new submit command.
 _UNSAFE = re.compile(r"[\n\r\0]")
 
 
-class UnsafeValue(ValueError):
-    """A value that could change the meaning of the submit description."""
-
-
 def check_value(name: str, value: str) -> str:
     if _UNSAFE.search(value):
-        raise UnsafeValue(f"refusing unsafe value for {name}: {value[:60]!r}")
+        raise UnsafeValueError(f"refusing unsafe value for {name}: {value[:60]!r}")
     return value
 
 

@@ -19,7 +19,8 @@ from collections import Counter
 from pathlib import Path
 
 from glideinwms_factory import creation
-from glideinwms_factory.lib.pool import JobStatus, PoolError
+from glideinwms_factory.lib.atomicfile import atomic_write
+from glideinwms_factory.lib.pool import Collector, JobStatus, PoolError, Schedd
 
 EXAMPLE = Path(creation.__file__).resolve().parent / "examples" / "glideinWMS.xml"
 FRONTEND_IDENTITY = "frontend@example.org"
@@ -56,11 +57,11 @@ def wait_for_pool(state_dir: Path, timeout: float = 30.0) -> str:
     raise SystemExit("gwms-demo: the factory did not start its pool within 30 s")
 
 
-def wait_for_factory(collector: object, timeout: float = 60.0) -> None:
+def wait_for_factory(collector: Collector, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if collector.query('(GlideinMyType=?="glidefactory")', ["Name"]):  # type: ignore[attr-defined]
+            if collector.query('(GlideinMyType=?="glidefactory")', ["Name"]):
                 return
         except PoolError:
             pass
@@ -68,15 +69,13 @@ def wait_for_factory(collector: object, timeout: float = 60.0) -> None:
     raise SystemExit("gwms-demo: the factory's entries did not advertise within a minute")
 
 
-def show(collector: object, schedd: object, started: float) -> None:
-    jobs = schedd.query("true", ["GlideinEntryName", "JobStatus"])  # type: ignore[attr-defined]
+def show(collector: Collector, schedd: Schedd, started: float) -> None:
+    jobs = schedd.query("true", ["GlideinEntryName", "JobStatus"])
     counts: Counter[tuple[str, str]] = Counter(
         (str(j.get("GlideinEntryName")), JobStatus(int(j["JobStatus"])).name) for j in jobs
     )
-    slots = collector.query('(MyType=?="Machine")', ["Name"])  # type: ignore[attr-defined]
-    ads = collector.query(  # type: ignore[attr-defined]
-        '(GlideinMyType=?="glidefactory")', ["EntryName", "GLIDEIN_In_Downtime"]
-    )
+    slots = collector.query('(MyType=?="Machine")', ["Name"])
+    ads = collector.query('(GlideinMyType=?="glidefactory")', ["EntryName", "GLIDEIN_In_Downtime"])
     print(f"--- after {time.time() - started:.0f} s: {len(slots)} glidein slot(s) in the pool")
     for ad in sorted(ads, key=lambda a: str(a.get("EntryName"))):
         entry = str(ad.get("EntryName"))
@@ -113,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         tokens = {}
         for who in ("frontend", "glidein"):
             path = args.dir.resolve() / f"{who}.token"
-            path.write_text(
+            atomic_write(  # a token is a secret: 0600 from its first byte
+                path,
                 _run(
                     pool_cli,
                     "token",
@@ -123,13 +123,16 @@ def main(argv: list[str] | None = None) -> int:
                     "--identity",
                     f"{who}@example.org",
                 )
-                + "\n"
+                + "\n",
+                mode=0o600,
             )
-            path.chmod(0o600)
             tokens[who] = str(path)
         proxy = args.dir.resolve() / "demo_proxy.pem"
-        proxy.write_text("-----BEGIN CERTIFICATE-----\n(demo proxy)\n-----END CERTIFICATE-----\n")
-        proxy.chmod(0o600)
+        atomic_write(
+            proxy,
+            "-----BEGIN CERTIFICATE-----\n(demo proxy)\n-----END CERTIFICATE-----\n",
+            mode=0o600,
+        )
         collector, schedd = EmbeddedCollector(address), EmbeddedSchedd(address)
         wait_for_factory(collector)
         print(

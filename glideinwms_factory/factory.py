@@ -59,7 +59,7 @@ class FactoryDaemon:
         self.config: FactoryConfig = load_factory(work_dir)
         self.work_dir = self.config.work_dir
         glidein = self.config.glidein
-        self.entries = [e for e in glidein.get("Entries", "").split(",") if e]
+        self.entries = self.config.entries
         self.log = setup_daemon_logger(
             "gwms.factory",
             self.config.log_dir / "factory",
@@ -94,7 +94,7 @@ class FactoryDaemon:
                         name,
                         *(arg for entry in members for arg in ("--entry", entry)),
                     ],
-                    heartbeat=self.work_dir / "lock" / f"group_{name}.heartbeat",
+                    heartbeat=self.config.heartbeat_file(name),
                 )
                 for name, members in entry_groups(
                     self.entries, int(glidein.get("EntryGroupSize", "1") or 1)
@@ -164,7 +164,7 @@ class FactoryDaemon:
             self._start_web_server()
 
     def _start_web_server(self) -> None:
-        url = urllib.parse.urlsplit(self.config.glidein.get("WebURL", ""))
+        url = urllib.parse.urlsplit(self.config.web_url)
         port = self.config.glidein.get("WebServerPort") or str(url.port or "")
         if not port:
             return

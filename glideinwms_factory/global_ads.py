@@ -15,8 +15,8 @@ from typing import Any
 
 import classad2
 
-from glideinwms_factory import __version__
 from glideinwms_factory.entry import credentials
+from glideinwms_factory.entry.ads import VERSION
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.factory_key import FactoryKey
@@ -44,7 +44,7 @@ def factory_global_ad(
         "SupportedSignTypes": sign_types,
         "DaemonStartTime": start_time,
         "UpdateSequenceNumber": sequence,
-        "GlideinWMSVersion": f"glideinWMS {__version__}",
+        "GlideinWMSVersion": VERSION,
         **key.ad_attributes(),
     }
     for name, value in attrs.items():

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -252,10 +251,7 @@ class PageWriter:
             target = self.root / asset
             with resources.as_file(folder.joinpath(asset)) as source:
                 if not target.exists() or target.stat().st_mtime < source.stat().st_mtime:
-                    self.root.mkdir(parents=True, exist_ok=True)
-                    tmp = target.with_name(f".{asset}.tmp")
-                    shutil.copyfile(source, tmp)
-                    tmp.replace(target)
+                    atomic_write(target, source.read_bytes(), make_parents=True)
 
     @staticmethod
     def _downtimes(

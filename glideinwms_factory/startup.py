@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from glideinwms_factory.entry.config import FactoryConfig, load_factory
 from glideinwms_factory.lib import descript, downtimes, pidlock
 
 EXIT_OK, EXIT_FAIL, EXIT_SYNTAX, EXIT_UNKNOWN, EXIT_NOT_CONFIGURED = 0, 1, 2, 3, 6
@@ -36,6 +37,10 @@ START_WAIT, STOP_WAIT, STOP_AGAIN_WAIT, KILL_WAIT = 15.0, 50.0, 15.0, 30.0
 
 class UsageError(Exception):
     """Bad command line: exit 2 with the message."""
+
+
+class UnknownName(Exception):
+    """An entry, frontend or security class the tree does not have: exit 1 with the message."""
 
 
 # --- running the daemon -------------------------------------------------------------------
@@ -71,9 +76,9 @@ def start(work: Path) -> int:
     if factory_state(work) is pidlock.State.RUNNING:
         print(f"Already running (pid {pidlock.read_pid(work / LOCK)})")
         return EXIT_OK
-    log_dir = Path(descript.read_descript(work / "glidein.descript").get("LogDir", work / "log"))
-    (log_dir / "factory").mkdir(parents=True, exist_ok=True)
-    out_path = log_dir / "factory" / "factory.stdout.log"
+    log_dir = load_factory(work).log_dir / "factory"  # where the daemon logs too
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out_path = log_dir / "factory.stdout.log"
     (work / READY).unlink(missing_ok=True)  # left behind by a factory that was killed
     with open(out_path, "ab") as out:
         process = subprocess.Popen(
@@ -114,8 +119,8 @@ def stop(work: Path) -> int:
         print("Running, but its pid file is unreadable", file=sys.stderr)
         return EXIT_FAIL
 
-    def stopped() -> bool:
-        return factory_state(work) is not pidlock.State.RUNNING
+    def stopped() -> bool:  # the lock is released just before the process exits
+        return factory_state(work) is not pidlock.State.RUNNING and _exited(pid)
 
     for sig, wait in ((signal.SIGTERM, STOP_WAIT), (signal.SIGTERM, STOP_AGAIN_WAIT)):
         _signal_group(pid, sig)
@@ -128,6 +133,14 @@ def stop(work: Path) -> int:
         return EXIT_OK
     print(f"Could not stop the factory (pid {pid})", file=sys.stderr)
     return EXIT_FAIL
+
+
+def _exited(pid: int) -> bool:
+    """The process is gone, or a zombie (an empty command line): it runs no more code."""
+    try:
+        return not Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -224,32 +237,24 @@ def _options(args: Sequence[str], known: set[str], flags: set[str] = frozenset()
     return values
 
 
-def _entries(work: Path) -> list[str]:
-    glidein = descript.read_descript(work / "glidein.descript")
-    return [e for e in glidein.get("Entries", "").split(",") if e]
-
-
-def _frontends(work: Path) -> dict[str, descript.FrontendInfo]:
-    return descript.read_frontends(work / "frontend.descript")
-
-
-def _target(work: Path, entry: str) -> str:
+def _target(config: FactoryConfig, entry: str) -> str:
     """`factory`, `All` (for `entries` or `All`), or a configured entry name."""
     if entry == "factory":
         return downtimes.FACTORY
     if entry in ("entries", "All"):
         return downtimes.ALL
-    if entry not in _entries(work):
-        raise LookupError(f"unknown entry {entry!r}")
+    if entry not in config.entries:
+        raise UnknownName(f"unknown entry {entry!r}")
     return entry
 
 
-def _scope(work: Path, opts: dict) -> tuple[str, str]:
+def _scope(config: FactoryConfig, opts: dict) -> tuple[str, str]:
+    """The `-frontend` and `-security` a downtime applies to, checked against the tree."""
     frontend = str(opts.get("frontend", downtimes.ALL))
     security = str(opts.get("security", downtimes.ALL))
-    frontends = _frontends(work)
+    frontends = config.frontends
     if frontend != downtimes.ALL and frontend not in frontends:
-        raise LookupError(f"unknown frontend {frontend!r}")
+        raise UnknownName(f"unknown frontend {frontend!r}")
     if security != downtimes.ALL:
         classes = (
             set(frontends[frontend].usermap)
@@ -257,7 +262,7 @@ def _scope(work: Path, opts: dict) -> tuple[str, str]:
             else {c for f in frontends.values() for c in f.usermap}
         )
         if security not in classes:
-            raise LookupError(f"unknown security class {security!r}")
+            raise UnknownName(f"unknown security class {security!r}")
     return frontend, security
 
 
@@ -282,19 +287,15 @@ def _normalize_down_args(args: Sequence[str]) -> list[str]:
 DOWN_OPTIONS = {"-entry", "-delay", "-frontend", "-security", "-comment"}
 
 
-def down_or_up(work: Path, command: str, args: Sequence[str], now: datetime) -> int:
+def down_or_up(config: FactoryConfig, command: str, args: Sequence[str], now: datetime) -> int:
     opts = _options(_normalize_down_args(args), DOWN_OPTIONS)
     if "entry" not in opts:
         raise UsageError(f"{command} needs -entry factory|entries|All|ENTRY")
-    try:
-        entry = _target(work, str(opts["entry"]))
-        frontend, security = _scope(work, opts)
-    except LookupError as err:
-        print(f"{command}: {err}", file=sys.stderr)
-        return EXIT_FAIL
+    entry = _target(config, str(opts["entry"]))
+    frontend, security = _scope(config, opts)
     delay = downtimes.parse_delay(str(opts.get("delay", "0")))
     comment = _comment(opts)
-    dt_file = downtimes.DowntimeFile(_downtimes_path(work))
+    dt_file = downtimes.DowntimeFile(config.downtimes_file)
     if command == "down":
         added = dt_file.down(
             downtimes.Downtime(now + delay, None, entry, frontend, security, comment)
@@ -309,53 +310,43 @@ def down_or_up(work: Path, command: str, args: Sequence[str], now: datetime) -> 
     return EXIT_OK
 
 
-def add(work: Path, args: Sequence[str], now: datetime) -> int:
+def add(config: FactoryConfig, args: Sequence[str], now: datetime) -> int:
     opts = _options(args, DOWN_OPTIONS | {"-start", "-end"})
     if "entry" not in opts or "start" not in opts:
         raise UsageError("add needs -entry ENTRY -start TIME [-end TIME]")
-    try:
-        entry = _target(work, str(opts["entry"]))
-        frontend, security = _scope(work, opts)
-    except LookupError as err:
-        print(f"add: {err}", file=sys.stderr)
-        return EXIT_FAIL
+    entry = _target(config, str(opts["entry"]))
+    frontend, security = _scope(config, opts)
     start_at = downtimes.parse_time_spec(str(opts["start"]), now)
     end_at = downtimes.parse_time_spec(str(opts["end"]), now) if "end" in opts else None
-    added = downtimes.DowntimeFile(_downtimes_path(work)).down(
+    added = downtimes.DowntimeFile(config.downtimes_file).down(
         downtimes.Downtime(start_at, end_at, entry, frontend, security, _comment(opts))
     )
     print("added" if added else "already covered")
     return EXIT_OK
 
 
-def statusdown(work: Path, args: Sequence[str], now: datetime) -> int:
+def statusdown(config: FactoryConfig, args: Sequence[str], now: datetime) -> int:
     opts = _options(_normalize_down_args(args), {"-entry", "-delay"})
     entry = str(opts.get("entry", "All"))
     when = now + downtimes.parse_delay(str(opts.get("delay", "0")))
-    parsed = downtimes.DowntimeFile(_downtimes_path(work)).read()
+    parsed = downtimes.DowntimeFile(config.downtimes_file).read()
     if entry in ("entries", "All"):
-        names = (["factory"] if entry == "All" else []) + _entries(work)
-    elif entry == "factory" or entry in _entries(work):
+        names = (["factory"] if entry == "All" else []) + config.entries
+    elif entry == "factory" or entry in config.entries:
         names = [entry]
     else:
-        print(f"statusdown: unknown entry {entry!r}", file=sys.stderr)
-        return EXIT_FAIL
+        raise UnknownName(f"unknown entry {entry!r}")
     for name in names:
         print(downtimes.statusdown_line(parsed.downtimes, name, when))
     return EXIT_OK
 
 
-def _downtimes_path(work: Path) -> Path:
-    glidein = descript.read_descript(work / "glidein.descript")
-    return Path(glidein.get("DowntimesFile") or work / "glideinWMS.downtimes")
-
-
 # --- info and infosysdown -----------------------------------------------------------------
 
 
-def info(work: Path, args: Sequence[str]) -> int:
+def info(config: FactoryConfig, args: Sequence[str]) -> int:
     opts = _options(args, set(), {"-dirs", "-entries", "-all", "-schedd", "-CE"})
-    glidein = descript.read_descript(work / "glidein.descript")
+    work, glidein = config.work_dir, config.glidein
     if opts.get("dirs") or not opts:
         for key in (
             "WorkDir",
@@ -368,7 +359,7 @@ def info(work: Path, args: Sequence[str]) -> int:
             print(f"{key}: {glidein.get(key, '')}")
     if opts.get("entries"):
         names = sorted(p.name[len("entry_") :] for p in work.glob("entry_*") if p.is_dir())
-        enabled = set(_entries(work))
+        enabled = set(config.entries)
         for name in names:
             job = descript.read_descript(work / f"entry_{name}" / "job.descript")
             if name not in enabled and not opts.get("all"):
@@ -384,18 +375,19 @@ def info(work: Path, args: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def infosysdown(work: Path, args: Sequence[str], now: datetime) -> int:
+def infosysdown(config: FactoryConfig, args: Sequence[str], now: datetime) -> int:
     from glideinwms_factory.infosys import FileInfoSource, InfoSourceError, sync_downtimes
 
     opts = _options(args, {"-source"})
+    work = config.work_dir
     source = FileInfoSource(Path(str(opts.get("source", work / "infosys_downtimes.txt"))))
     gatekeepers = {
         name: descript.read_descript(work / f"entry_{name}" / "job.descript").get("Gatekeeper", "")
-        for name in _entries(work)
+        for name in config.entries
     }
     try:
         changes = sync_downtimes(
-            source, gatekeepers, downtimes.DowntimeFile(_downtimes_path(work)), now
+            source, gatekeepers, downtimes.DowntimeFile(config.downtimes_file), now
         )
     except InfoSourceError as err:
         print(f"infosysdown: {err}; no downtime changed", file=sys.stderr)
@@ -443,22 +435,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command in ("reconfig", "upgrade"):
             return reconfig(work, rest)
         if command in ("down", "up"):
-            return down_or_up(work, command, rest, now)
+            return down_or_up(load_factory(work), command, rest, now)
         if command == "add":
-            return add(work, rest, now)
+            return add(load_factory(work), rest, now)
         if command == "vacuum":
-            removed = downtimes.DowntimeFile(_downtimes_path(work)).vacuum(now)
+            removed = downtimes.DowntimeFile(load_factory(work).downtimes_file).vacuum(now)
             print(f"{removed} ended downtime(s) removed")
             return EXIT_OK
         if command == "statusdown":
-            return statusdown(work, rest, now)
+            return statusdown(load_factory(work), rest, now)
         if command == "info":
-            return info(work, rest)
+            return info(load_factory(work), rest)
         if command == "infosysdown":
-            return infosysdown(work, rest, now)
+            return infosysdown(load_factory(work), rest, now)
     except (UsageError, downtimes.DowntimeError) as err:
         print(f"factory_startup {command}: {err}", file=sys.stderr)
         return EXIT_SYNTAX
+    except UnknownName as err:
+        print(f"{command}: {err}", file=sys.stderr)
+        return EXIT_FAIL
     except descript.DescriptError as err:
         print(f"factory_startup {command}: {err}", file=sys.stderr)
         return EXIT_NOT_CONFIGURED

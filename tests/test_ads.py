@@ -56,7 +56,13 @@ def stats(scale: int, *, requested: bool) -> ClientStats:
     )
 
 
-def factory_ad(entry: EntryConfig, *, in_downtime: bool = False, requested: bool = True):
+def factory_ad(
+    entry: EntryConfig,
+    *,
+    in_downtime: bool = False,
+    requested: bool = True,
+    completed_jobs: dict[str, int] | None = None,
+):
     return ads.factory_ad(
         entry,
         KEY,
@@ -66,6 +72,7 @@ def factory_ad(entry: EntryConfig, *, in_downtime: bool = False, requested: bool
         in_downtime=in_downtime,
         downtime_comment="infosys: CE drained",
         total=stats(100, requested=requested),
+        completed_jobs=completed_jobs or {},
     )
 
 
@@ -237,6 +244,13 @@ def test_factory_ad_monitor_totals(entries: dict[str, EntryConfig]) -> None:
         for k in idle
         if k.startswith(("GlideinMonitorTotalRequested", "GlideinMonitorTotalClientMonitor"))
     ]
+
+
+def test_factory_ad_completed_jobs(entries: dict[str, EntryConfig]) -> None:
+    """The aggregation's completed-jobs counts reach the ad; stale ones (empty) do not."""
+    ad = factory_ad(entries["ce1"], completed_jobs={"GlideinMonitorCompletedJobsPerEntry1job": 3})
+    assert ad["GlideinMonitorCompletedJobsPerEntry1job"] == 3
+    assert not [k for k in factory_ad(entries["ce1"]) if k.startswith("GlideinMonitorCompleted")]
 
 
 def test_client_ad(entries: dict[str, EntryConfig]) -> None:

@@ -122,12 +122,15 @@ def test_spoofed_request_is_rejected_and_the_good_one_served(factory):
     wait_for(lambda: factory.glideins("spoof"), 60, "the good request served")
     log = factory.log_text("spoof")
     assert "spoofed request" in log and "frontend.evil" in log
-    clients = {
-        a["ReqClientName"]
-        for a in factory.ads("glidefactoryclient")
-        if a.get("ReqEntryName") == "spoof"
-    }
-    assert clients == {"frontend.good"}
+
+    def clients():  # the ad goes out after the submission: wait for it
+        return {
+            a["ReqClientName"]
+            for a in factory.ads("glidefactoryclient")
+            if a.get("ReqEntryName") == "spoof"
+        }
+
+    assert wait_for(clients, 30, "the served client's ad") == {"frontend.good"}
     status = (factory.root / "monitor" / "entry_spoof" / "schedd_status.xml").read_text()
     assert "frontend.evil" in status  # the rejection is counted for that client
 
@@ -243,3 +246,11 @@ def test_monitoring_after_a_real_run(factory):
                 assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
     png = next(monitor.glob("images/*.png"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # The factory's aggregation tells the entries how many jobs completed glideins ran.
+    def completed_jobs_in_ad():
+        ads = [a for a in factory.ads("glidefactory") if a.get("EntryName") == "busy"]
+        return ads and "GlideinMonitorCompletedJobsPerFactoryNone" in ads[0] and ads[0]
+
+    ad = wait_for(completed_jobs_in_ad, 30, "completed-jobs counts in the glidefactory ad")
+    assert isinstance(ad["GlideinMonitorCompletedJobsPerEntryMany"], int)

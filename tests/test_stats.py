@@ -297,6 +297,9 @@ def test_writer_leaves_out_client_names_that_are_paths(tmp_path: Path, name: str
     assert json.loads((entry / "job_states.json").read_text()) == {}
     assert not (tmp_path / "log").exists()
     assert not (tmp_path / "x").exists()
+    # nor is it read as a folder for the averages
+    rrd_xml = etree.parse(str(entry / "rrd_Status_Attributes.xml")).getroot()
+    assert [f.get("name") for f in rrd_xml.iterfind("frontends/frontend")] == ["fe_ok"]
 
 
 def test_reader_refuses_a_path_in_a_frontend_name(tmp_path: Path) -> None:

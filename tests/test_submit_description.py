@@ -2,11 +2,8 @@
 
 import pytest
 
-from glideinwms_factory.entry.submit_description import (
-    UnsafeValue,
-    build_description,
-    resolve_env,
-)
+from glideinwms_factory.entry.glidein_args import UnsafeValueError
+from glideinwms_factory.entry.submit_description import build_description, resolve_env
 
 TEMPLATE = """Universe = grid
 Grid_Resource = condor ce01.example.org ce01.example.org:9619
@@ -41,5 +38,5 @@ def test_env_macros_are_resolved_with_defaults():
     ],
 )
 def test_values_that_could_inject_are_refused(value):
-    with pytest.raises(UnsafeValue, match="GLIDEIN_CLIENT"):
+    with pytest.raises(UnsafeValueError, match="GLIDEIN_CLIENT"):
         resolve_env(TEMPLATE, {"GLIDEIN_CLIENT": value})
