@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import classad2
+
 from glideinwms_factory.entry import ads, credentials
 from glideinwms_factory.entry.accounting import (
     QUERY_PROJECTION,
@@ -75,6 +77,14 @@ class EntryState:
     sequence: int = 0
     client_sequence: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)  # client -> reason -> n
+
+
+@dataclass
+class Outbox:
+    """The ads of one iteration, sent together when every entry of the group is served."""
+
+    factory_ads: list[classad2.ClassAd] = field(default_factory=list)
+    client_ads: list[classad2.ClassAd] = field(default_factory=list)
 
 
 @dataclass
@@ -271,10 +281,21 @@ class EntryGroupDaemon:
             self.log.warning("downtime file: %s", error)
         local_now = datetime.fromtimestamp(now).astimezone()
         work = self.find_work(pool, keys, now)
+        outbox = Outbox()
         for name, state in self.entries.items():
             self.serve_entry(
-                pool, keys, state, work.get(name, []), parsed.downtimes, local_now, advertise
+                pool,
+                keys,
+                state,
+                work.get(name, []),
+                parsed.downtimes,
+                local_now,
+                outbox,
+                advertise,
             )
+        # One multi-ad update per kind for the whole group (classads.md §0).
+        pool.collector.advertise(outbox.factory_ads, "UPDATE_AD_GENERIC")
+        pool.collector.advertise(outbox.client_ads, "UPDATE_LICENSE_AD")
 
     def find_work(self, pool: Pool, keys: FactoryKeys, now: float) -> dict[str, list[WorkRequest]]:
         """Query and validate the requests of every entry of the group."""
@@ -358,6 +379,7 @@ class EntryGroupDaemon:
         requests: list[WorkRequest],
         dts: list[downtimes.Downtime],
         local_now: datetime,
+        outbox: Outbox,
         advertise: bool = True,
     ) -> None:
         """One entry's part of an iteration; ads go out every `AdvertiseDelay` iterations
@@ -401,7 +423,7 @@ class EntryGroupDaemon:
         stats = self._stats(state, snapshot, served, factory_down or entry_down, now)
         completed = state.completed.new_completions(rows)
         if advertise or state.sequence == 0 or any(item.actions.did_work for item in served):
-            self._advertise(pool, keys, state, stats, served)
+            self._ads(keys, state, stats, served, outbox)
         state.writer.write(stats, completed)
 
     # --- actions ------------------------------------------------------------------------
@@ -556,14 +578,15 @@ class EntryGroupDaemon:
             downtime_comment=downtime.comment if downtime else "",
         )
 
-    def _advertise(
+    def _ads(
         self,
-        pool: Pool,
         keys: FactoryKeys,
         state: EntryState,
         stats: EntryStats,
         served: list[Served],
+        outbox: Outbox,
     ) -> None:
+        """This entry's glidefactory ad and one glidefactoryclient ad per served request."""
         entry = state.config
         total = stats.total
         factory_ad = ads.factory_ad(
@@ -580,13 +603,12 @@ class EntryGroupDaemon:
             ),
         )
         state.sequence += 1
-        pool.collector.advertise([factory_ad], "UPDATE_AD_GENERIC")
-        client_ads = []
+        outbox.factory_ads.append(factory_ad)
         for item in served:
             request = item.request
             seq = state.client_sequence.get(request.name, 0)
             state.client_sequence[request.name] = seq + 1
-            client_ads.append(
+            outbox.client_ads.append(
                 ads.client_ad(
                     entry,
                     req_name=request.req_name,
@@ -598,7 +620,6 @@ class EntryGroupDaemon:
                     limits_reached=item.actions.limits_reached,
                 )
             )
-        pool.collector.advertise(client_ads, "UPDATE_LICENSE_AD")
 
 
 _LOG_STATES = {
