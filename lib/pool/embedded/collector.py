@@ -18,23 +18,15 @@ import classad2
 # query would silently match nothing.
 import htcondor2  # noqa: F401
 
+from glideinwms_factory.lib.pool import INVALIDATE_COMMANDS, UPDATE_COMMANDS
 from glideinwms_factory.lib.pool.embedded.constraint_pins import pinned_values
 from glideinwms_factory.lib.pool.embedded.wire import encode_ad, project
 
 DEFAULT_LIFETIME = 900
-# Collector tables, by the command that writes or invalidates them.
-UPDATE_TABLES = {
-    "UPDATE_AD_GENERIC": "generic",
-    "UPDATE_MASTER_AD": "master",
-    "UPDATE_LICENSE_AD": "license",
-    "UPDATE_STARTD_AD": "startd",
-}
-INVALIDATE_TABLES = {
-    "INVALIDATE_ADS_GENERIC": "generic",
-    "INVALIDATE_MASTER_ADS": "master",
-    "INVALIDATE_LICENSE_ADS": "license",
-    "INVALIDATE_STARTD_ADS": "startd",
-}
+# Collector tables, by the command that writes or invalidates them (same order as the names).
+_TABLES = ("generic", "master", "license", "startd")
+UPDATE_TABLES = dict(zip(UPDATE_COMMANDS, _TABLES, strict=True))
+INVALIDATE_TABLES = dict(zip(INVALIDATE_COMMANDS, _TABLES, strict=True))
 # Attributes the factory's queries pin (classads.md §0, §2): answered from an index.
 INDEXED = frozenset({"mytype", "glideinmytype", "reqglidein"})
 
