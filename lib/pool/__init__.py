@@ -25,6 +25,11 @@ class PoolError(Exception):
     """
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: bindings' messages may span several."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 class JobStatus(enum.IntEnum):
     """HTCondor's numeric `JobStatus` codes."""
 

@@ -21,8 +21,9 @@ from glideinwms_factory.lib.pool import (
     UPDATE_COMMANDS,
     JobAction,
     PoolError,
+    one_line,
 )
-from glideinwms_factory.lib.pool.embedded.submit_description import literal
+from glideinwms_factory.lib.pool.embedded.submit_description import check_attr_name, literal
 
 DEFAULT_QUERY_TIMEOUT = 30
 # classads.md §0: the security model depends on signed traffic; this is not optional.
@@ -66,17 +67,12 @@ def _ensure_configured() -> None:
         configure_environment()
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 @contextmanager
 def _pool_errors(what: str) -> Iterator[None]:
     try:
         yield
     except (htcondor2.HTCondorException, classad2.ClassAdException, OSError, ValueError) as exc:
-        raise PoolError(f"{what}: {_one_line(exc)}") from exc
+        raise PoolError(f"{what}: {one_line(exc)}") from exc
 
 
 def invalidation_ad(constraint: str, command: str) -> classad2.ClassAd:
@@ -150,9 +146,7 @@ def build_submit(
                 raise ValueError(f"submit command {key.strip()[:40]!r} contains a newline")
         submit = htcondor2.Submit({key: str(value) for key, value in description.items()})
     for name, value in (attrs or {}).items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise ValueError(f"bad job attribute name {name[:40]!r}")
-        submit["MY." + name] = attr_expression(value)
+        submit["MY." + check_attr_name(name)] = attr_expression(value)
     return submit
 
 
