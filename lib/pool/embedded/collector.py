@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import classad2
 
-# Importing htcondor2 registers HTCondor's ClassAd functions (stringListMember, ...):
-# an ExprTree compiled before that evaluates them to Error, so a factory's request
-# query would silently match nothing.
-import htcondor2  # noqa: F401
-
 from glideinwms_factory.lib.pool import INVALIDATE_COMMANDS, UPDATE_COMMANDS
+from glideinwms_factory.lib.pool.embedded.constraint import (
+    compile_constraint,
+    matches_everything,
+)
 from glideinwms_factory.lib.pool.embedded.constraint_pins import pinned_values
 from glideinwms_factory.lib.pool.embedded.wire import encode_ad, project
 
@@ -54,15 +53,6 @@ def _lifetime(ad: classad2.ClassAd, default: int) -> int:
     return (
         value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
     )
-
-
-def compile_constraint(constraint: str) -> classad2.ExprTree:
-    """The constraint as an ExprTree; ValueError with a one-line message if it does not parse."""
-    text = constraint.strip() or "true"
-    try:
-        return classad2.ExprTree(text)
-    except (classad2.ClassAdException, ValueError, TypeError) as exc:
-        raise ValueError(f"constraint does not parse: {text[:120]!r}") from exc
 
 
 class CollectorStore:
@@ -159,7 +149,7 @@ class CollectorStore:
         with self._lock:
             candidates = self._candidates(constraint)
         now = self._clock()
-        if constraint.strip().lower() in ("", "true"):
+        if matches_everything(constraint):
             return [entry for entry in candidates if entry.expires > now]
         return [
             entry for entry in candidates if entry.expires > now and expr.eval(entry.ad) is True
