@@ -136,6 +136,13 @@ BAD_REQUESTS = [
         413,
         "larger than",
     ),
+    (  # the limit is in bytes: 600 Ki two-byte characters are 1.2 MiB
+        "POST",
+        "/v1/collector/advertise",
+        'MyType = "t"\nName = "n"\nX = "{}"\n'.format("\u00e9" * 600 * 1024).encode(),
+        413,
+        "larger than",
+    ),
     ("POST", "/v1/collector/advertise", b"\xff\xfe", 400, "not UTF-8"),
     ("POST", "/v1/collector/invalidate", b'MyType = "Query"\n', 400, "no Requirements"),
     ("POST", "/v1/collector/query", b"constraint=((((", 400, "does not parse"),

@@ -98,10 +98,17 @@ def _param_list(text: str) -> tuple[str, ...]:
     return tuple(name for name in text.replace(",", " ").split() if name)
 
 
-def _blocks_limit(text: str) -> None:
-    for block in text.split("\n\n"):
+def _blocks_limit(body: bytes) -> None:
+    for block in body.split(b"\n\n"):
         if len(block) > MAX_AD_BYTES:
             raise HttpError(413, f"an ad is larger than {MAX_AD_BYTES} bytes")
+
+
+def _utf8(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HttpError(400, "request body is not UTF-8") from exc
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -183,10 +190,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def text_body(self) -> str:
-        try:
-            return self.body().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise HttpError(400, "request body is not UTF-8") from exc
+        return _utf8(self.body())
 
     def json_body(self) -> dict[str, Any]:
         try:
@@ -224,8 +228,9 @@ def _ad_write(
 ) -> tuple[int, str, bytes]:
     """An authenticated Collector write whose body is old-syntax ClassAd text."""
     identity = state.identity(handler.headers.get("Authorization"))
-    text = handler.text_body()
-    _blocks_limit(text)
+    body = handler.body()
+    _blocks_limit(body)
+    text = _utf8(body)
     try:
         count = apply(text, identity)
     except (ClassAdSyntaxError, ValueError) as exc:
