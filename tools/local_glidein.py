@@ -17,7 +17,6 @@ import dataclasses
 import functools
 import http.server
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from glideinwms_factory.entry.glidein_args import (
+    PARAM_NAME_RE,
     GlideinArgs,
     UnsafeValueError,
     glidein_argument_words,
@@ -35,7 +35,6 @@ from glideinwms_factory.entry.glidein_args import (
 from glideinwms_factory.lib import descript
 from glideinwms_factory.lib.descript import DescriptError, SignatureLine
 
-_PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
 T = TypeVar("T")
 PACKAGED_STARTUP = Path(__file__).resolve().parent.parent / "web_base" / "glidein_startup.sh"
 
@@ -119,7 +118,7 @@ def glidein_argv(args: GlideinArgs) -> list[str]:
 
 def _key_value(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
-    if not sep or not _PARAM_NAME.fullmatch(name):
+    if not sep or not PARAM_NAME_RE.fullmatch(name):
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     return name, value
 
