@@ -21,7 +21,11 @@ import classad2
 from glideinwms_factory.lib.classad import ClassAdSyntaxError
 from glideinwms_factory.lib.pool import JobAction, PoolError, invalidation_ad
 from glideinwms_factory.lib.pool.embedded import statedir
-from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_for_advertise
+from glideinwms_factory.lib.pool.embedded.wire import (
+    CONTENT_TYPE,
+    decode_ads,
+    encode_for_advertise,
+)
 
 DEFAULT_TIMEOUT = 30.0
 ENV_POOL = "GWMS_POOL"
@@ -98,7 +102,7 @@ class _HttpClient:
         method: str,
         path: str,
         body: bytes | None = None,
-        content_type: str = "text/plain; charset=utf-8",
+        content_type: str = CONTENT_TYPE,
         auth: bool = False,
         idempotent: bool = True,
     ) -> bytes:

@@ -124,7 +124,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # Errors http.server raises itself (unparsable request line, bad headers): one line too.
     error_message_format = "%(code)d %(message)s\n"
-    error_content_type = "text/plain; charset=utf-8"
+    error_content_type = CONTENT_TYPE
 
     def log_message(self, format: str, *args: Any) -> None:
         self.server.daemon_state.log.debug("%s " + format, self.client_address[0], *args)
@@ -157,11 +157,11 @@ class Handler(BaseHTTPRequestHandler):
                 exc.status,
                 exc,
             )
-            self._send(exc.status, "text/plain; charset=utf-8", (str(exc) + "\n").encode())
+            self._send(exc.status, CONTENT_TYPE, (str(exc) + "\n").encode())
             return
         except Exception:
             state.log.exception("internal error on %s %s", method, url.path)
-            self._send(500, "text/plain; charset=utf-8", b"internal error (see the pool log)\n")
+            self._send(500, CONTENT_TYPE, b"internal error (see the pool log)\n")
             return
         self._send(status, content_type, body)
 
@@ -212,7 +212,7 @@ Route = Callable[[Handler, PoolDaemon, dict[str, str]], tuple[int, str, bytes]]
 
 
 def _ok(text: str) -> tuple[int, str, bytes]:
-    return 200, "text/plain; charset=utf-8", text.encode()
+    return 200, CONTENT_TYPE, text.encode()
 
 
 def _json(data: object) -> tuple[int, str, bytes]:
