@@ -32,6 +32,14 @@ def test_world_readable_secret_is_refused(tmp_path):
         load_or_create_secret(tmp_path)
 
 
+@pytest.mark.parametrize("content", [b"\xff\xfe not ascii\n", b"not hex\n", b"abcd\n"])
+def test_corrupt_secret_is_a_token_error(tmp_path, content):
+    (tmp_path / SECRET_FILE).write_bytes(content)
+    os.chmod(tmp_path / SECRET_FILE, 0o600)
+    with pytest.raises(TokenError, match="secret"):
+        load_or_create_secret(tmp_path)
+
+
 def test_token_round_trip_and_expiry(tmp_path):
     secret = load_or_create_secret(tmp_path)
     claims = verify_token(secret, create_token(secret, "frontend@example.org"))

@@ -70,6 +70,16 @@ def test_start_on_a_busy_port_fails_in_one_line(daemon, tmp_path):
     assert busy.stderr.count("\n") == 1 and "Address already in use" in busy.stderr
 
 
+def test_start_with_a_corrupt_secret_fails_in_one_line(tmp_path):
+    state_dir = tmp_path / "pool"
+    state_dir.mkdir()
+    (state_dir / "pool_secret").write_bytes(b"\xff\xfe not a secret\n")
+    os.chmod(state_dir / "pool_secret", 0o600)
+    started = run_cli("start", "--state-dir", str(state_dir), "--port", "0")
+    assert started.returncode == 1
+    assert started.stderr.count("\n") == 1 and "does not hold a hex secret" in started.stderr
+
+
 def test_token_file_is_private(daemon):
     _, _, token = daemon
     assert stat.S_IMODE(os.stat(token).st_mode) == 0o600

@@ -56,6 +56,25 @@ def test_advertise_query_projection_invalidate(pool):
     assert (ad["Slots"], ad["UpdatesTotal"]) == (9, 2)
 
 
+def test_generic_invalidation_keeps_ads_of_another_type_as_htcondor_does(pool):
+    """The factory's shutdown query names no type: its TargetType is glidefactory (§6)."""
+    collector = EmbeddedCollector(pool.address, pool.token())
+    entry = factory_ad("e@shut@f", FactoryName="f", GlideinName="shut")
+    global_ad = classad2.ClassAd(
+        {
+            "MyType": "glidefactoryglobal",
+            "GlideinMyType": "glidefactoryglobal",
+            "Name": "shut@f",
+            "FactoryName": "f",
+            "GlideinName": "shut",
+        }
+    )
+    collector.advertise([entry, global_ad])
+    collector.invalidate('(FactoryName =?= "f")&&(GlideinName =?= "shut")')
+    left = collector.query('GlideinName =?= "shut"', ["Name"])
+    assert [a["Name"] for a in left] == ["shut@f"]
+
+
 def test_identity_is_stamped_from_the_token_not_the_ad(pool):
     evil = factory_ad("spoof@g@f", AuthenticatedIdentity="factory@example.org")
     EmbeddedCollector(pool.address, pool.token("frontend@example.org")).advertise([evil])
@@ -133,6 +152,13 @@ BAD_REQUESTS = [
         "POST",
         "/v1/collector/advertise",
         b"X = " + b"1" * (1024 * 1024 + 10) + b"\n",
+        413,
+        "larger than",
+    ),
+    (  # the limit is in bytes: 600 Ki two-byte characters are 1.2 MiB
+        "POST",
+        "/v1/collector/advertise",
+        'MyType = "t"\nName = "n"\nX = "{}"\n'.format("\u00e9" * 600 * 1024).encode(),
         413,
         "larger than",
     ),

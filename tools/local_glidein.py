@@ -13,27 +13,29 @@ glidein gets exactly what a submitted one would, with cluster/process 0.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import functools
 import http.server
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from glideinwms_factory.entry.glidein_args import (
+    PARAM_NAME_RE,
     GlideinArgs,
     UnsafeValueError,
     glidein_argument_words,
 )
+from glideinwms_factory.lib import descript
+from glideinwms_factory.lib.descript import DescriptError, SignatureLine
 
-_PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
+T = TypeVar("T")
 PACKAGED_STARTUP = Path(__file__).resolve().parent.parent / "web_base" / "glidein_startup.sh"
 
 
@@ -41,39 +43,16 @@ class LocalGlideinError(Exception):
     """Bad input for a local glidein run; the message is the one-line explanation."""
 
 
-def read_descript(path: Path) -> dict[str, str]:
-    """`Key<space><tab>value` lines (config.md §3/§4); a missing file is empty."""
-    if not path.is_file():
-        return {}
-    values = {}
-    for line in path.read_text().splitlines():
-        key, _, value = line.strip().partition(" ")
-        if key and not key.startswith("#"):
-            values[key] = value.strip()
-    return values
+def _optional(read: Callable[[Path], dict[str, T]], path: Path) -> dict[str, T]:
+    """A descript file of the tree, or nothing: a hand run falls back to defaults."""
+    return read(path) if path.is_file() else {}
 
 
-def read_params(path: Path) -> dict[str, str]:
-    """params.cfg: `NAME<space><tab><python literal>`; literals only, never eval."""
-    params = {}
-    for key, literal in read_descript(path).items():
-        try:
-            value = ast.literal_eval(literal)
-        except (ValueError, SyntaxError) as exc:
-            raise LocalGlideinError(f"{path}: {key} is not a python literal: {literal!r}") from exc
-        params[key] = str(value)
-    return params
-
-
-def read_signatures(path: Path, entry: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    """(sign, description) of main and of the entry from WORK/signatures.sha1 (config.md §6)."""
+def read_signatures(path: Path, entry: str) -> tuple[SignatureLine, SignatureLine]:
+    """The main and the entry lines of WORK/signatures.sha1 (config.md §6)."""
     if not path.is_file():
         raise LocalGlideinError(f"{path} not found: is this a factory WORK dir?")
-    found = {}
-    for line in path.read_text().splitlines():
-        fields = line.split()
-        if len(fields) == 3:
-            found[fields[2]] = (fields[0], fields[1])
+    found = descript.read_signatures(path)
     for key in ("main", f"entry_{entry}"):
         if key not in found:
             raise LocalGlideinError(f"{path} has no line for {key}")
@@ -101,11 +80,12 @@ def serve_directory(directory: Path) -> Iterator[str]:
 
 def build_args(work: Path, entry: str, web: str | None, extra: Mapping[str, str]) -> GlideinArgs:
     """The glidein's arguments from the WORK tree, as the factory would submit it."""
-    signatures = read_signatures(work / "signatures.sha1", entry)
-    (main_sign, main_descript), (entry_sign, entry_descript) = signatures
-    glidein = read_descript(work / "glidein.descript")
-    job = read_descript(work / f"entry_{entry}" / "job.descript")
-    params = read_params(work / "params.cfg") | read_params(work / f"entry_{entry}" / "params.cfg")
+    main, entry_line = read_signatures(work / "signatures.sha1", entry)
+    glidein = _optional(descript.read_descript, work / "glidein.descript")
+    job = _optional(descript.read_descript, work / f"entry_{entry}" / "job.descript")
+    params = _optional(descript.read_literals, work / "params.cfg") | _optional(
+        descript.read_literals, work / f"entry_{entry}" / "params.cfg"
+    )
     url = web or glidein.get("WebURL")
     if not url:
         raise LocalGlideinError("no web URL: give --stage or --web, glidein.descript has no WebURL")
@@ -117,10 +97,10 @@ def build_args(work: Path, entry: str, web: str | None, extra: Mapping[str, str]
         schedd=job.get("Schedd", "local"),
         factory_name=glidein.get("FactoryName", "local_factory"),
         web_url=url,
-        main_sign=main_sign,
-        entry_sign=entry_sign,
-        main_descript=main_descript,
-        entry_descript=entry_descript,
+        main_sign=main.digest,
+        entry_sign=entry_line.digest,
+        main_descript=main.description,
+        entry_descript=entry_line.description,
         startup_dir=job.get("StartupDir", "."),
         credential_id="local",
         slots_layout=job.get("SubmitSlotsLayout", "fixed"),
@@ -138,7 +118,7 @@ def glidein_argv(args: GlideinArgs) -> list[str]:
 
 def _key_value(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
-    if not sep or not _PARAM_NAME.fullmatch(name):
+    if not sep or not PARAM_NAME_RE.fullmatch(name):
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     return name, value
 
@@ -205,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             with serve_directory(options.stage) as url:
                 return run(options, url)
         return run(options, options.web)
-    except (LocalGlideinError, OSError) as exc:
+    except (LocalGlideinError, DescriptError, OSError) as exc:
         print(f"gwms-local-glidein: {exc}", file=sys.stderr)
         return 1
 

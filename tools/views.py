@@ -14,7 +14,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,7 +183,11 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _run(prog: str, args: argparse.Namespace, render) -> int:
+def _run(
+    prog: str,
+    args: argparse.Namespace,
+    render: Callable[[Collector, FactorySelector], str],
+) -> int:
     try:
         selector = FactorySelector.parse(args.factory)
         collector = EmbeddedCollector(find_pool_address(args.pool, args.state_dir))

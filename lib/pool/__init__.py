@@ -10,6 +10,7 @@ Callers use only the `Collector` and `Schedd` protocols below and catch `PoolErr
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -23,6 +24,11 @@ class PoolError(Exception):
     protocol failure into it, so an entry can back off and retry without knowing
     which backend it runs on.
     """
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: bindings' messages may span several."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class JobStatus(enum.IntEnum):
@@ -53,6 +59,31 @@ INVALIDATE_COMMANDS = (
     "INVALIDATE_LICENSE_ADS",
     "INVALIDATE_STARTD_ADS",
 )
+# What an invalidation's query ad names as TargetType when its constraint does not say.
+_DEFAULT_TARGET_TYPE = {
+    "INVALIDATE_ADS_GENERIC": "glidefactory",
+    "INVALIDATE_MASTER_ADS": "glideclient",
+    "INVALIDATE_LICENSE_ADS": "glidefactoryclient",
+    "INVALIDATE_STARTD_ADS": "Machine",
+}
+_TYPE_IN_CONSTRAINT = re.compile(
+    r"\b(?:GlideinMyType|MyType)\s*(?:==|=\?=)\s*\"([A-Za-z0-9_]+)\"", re.IGNORECASE
+)
+
+
+def invalidation_ad(constraint: str, command: str) -> classad2.ClassAd:
+    """The query ad of classads.md §6 that an INVALIDATE_* command carries (both backends)."""
+    if command not in INVALIDATE_COMMANDS:
+        raise PoolError(f"unknown invalidate command {command!r}")
+    found = _TYPE_IN_CONSTRAINT.search(constraint)
+    ad = classad2.ClassAd()
+    ad["MyType"] = "Query"
+    ad["TargetType"] = found.group(1) if found else _DEFAULT_TARGET_TYPE[command]
+    try:
+        ad["Requirements"] = classad2.ExprTree(constraint)
+    except (classad2.ClassAdException, ValueError) as exc:
+        raise PoolError(f"bad invalidation constraint: {one_line(exc)}") from exc
+    return ad
 
 
 class Collector(Protocol):

@@ -8,7 +8,6 @@ the same way whichever backend it runs on.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -17,12 +16,13 @@ import classad2
 import htcondor2
 
 from glideinwms_factory.lib.pool import (
-    INVALIDATE_COMMANDS,
     UPDATE_COMMANDS,
     JobAction,
     PoolError,
+    invalidation_ad,
+    one_line,
 )
-from glideinwms_factory.lib.pool.embedded.submit_description import literal
+from glideinwms_factory.lib.pool.embedded.submit_description import check_attr_name, literal
 
 DEFAULT_QUERY_TIMEOUT = 30
 # classads.md §0: the security model depends on signed traffic; this is not optional.
@@ -31,16 +31,6 @@ INTEGRITY_ENV = {
     for context in ("DEFAULT", "CLIENT", "READ", "WRITE")
 }
 
-# What an invalidation's query ad names as TargetType when its constraint does not say.
-_DEFAULT_TARGET_TYPE = {
-    "INVALIDATE_ADS_GENERIC": "glidefactory",
-    "INVALIDATE_MASTER_ADS": "glideclient",
-    "INVALIDATE_LICENSE_ADS": "glidefactoryclient",
-    "INVALIDATE_STARTD_ADS": "Machine",
-}
-_TYPE_IN_CONSTRAINT = re.compile(
-    r"\b(?:GlideinMyType|MyType)\s*(?:==|=\?=)\s*\"([A-Za-z0-9_]+)\"", re.IGNORECASE
-)
 _BINDING_ACTIONS = {
     JobAction.REMOVE: htcondor2.JobAction.Remove,
     JobAction.HOLD: htcondor2.JobAction.Hold,
@@ -66,30 +56,12 @@ def _ensure_configured() -> None:
         configure_environment()
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 @contextmanager
 def _pool_errors(what: str) -> Iterator[None]:
     try:
         yield
     except (htcondor2.HTCondorException, classad2.ClassAdException, OSError, ValueError) as exc:
-        raise PoolError(f"{what}: {_one_line(exc)}") from exc
-
-
-def invalidation_ad(constraint: str, command: str) -> classad2.ClassAd:
-    """The query ad of classads.md §6 that an INVALIDATE_* command carries."""
-    if command not in INVALIDATE_COMMANDS:
-        raise PoolError(f"unknown invalidate command {command!r}")
-    found = _TYPE_IN_CONSTRAINT.search(constraint)
-    ad = classad2.ClassAd()
-    ad["MyType"] = "Query"
-    ad["TargetType"] = found.group(1) if found else _DEFAULT_TARGET_TYPE[command]
-    with _pool_errors("bad invalidation constraint"):
-        ad["Requirements"] = classad2.ExprTree(constraint)
-    return ad
+        raise PoolError(f"{what}: {one_line(exc)}") from exc
 
 
 class HTCondorCollector:
@@ -150,9 +122,7 @@ def build_submit(
                 raise ValueError(f"submit command {key.strip()[:40]!r} contains a newline")
         submit = htcondor2.Submit({key: str(value) for key, value in description.items()})
     for name, value in (attrs or {}).items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise ValueError(f"bad job attribute name {name[:40]!r}")
-        submit["MY." + name] = attr_expression(value)
+        submit["MY." + check_attr_name(name)] = attr_expression(value)
     return submit
 
 

@@ -77,13 +77,13 @@ def read_secret(path: pathlib.Path) -> bytes:
     # A concurrent creator may not have written it yet: wait briefly for the content.
     deadline = time.monotonic() + 2.0
     while True:
-        text = path.read_text(encoding="ascii").strip()
-        if text or time.monotonic() > deadline:
+        content = path.read_bytes().strip()
+        if content or time.monotonic() > deadline:
             break
         time.sleep(0.01)
     try:
-        secret = bytes.fromhex(text)
-    except ValueError as exc:
+        secret = bytes.fromhex(content.decode("ascii"))
+    except ValueError as exc:  # UnicodeDecodeError is one too
         raise TokenError(f"{path} does not hold a hex secret") from exc
     if len(secret) < 16:
         raise TokenError(f"{path} holds a secret shorter than 16 bytes")

@@ -19,9 +19,13 @@ from typing import Any
 import classad2
 
 from glideinwms_factory.lib.classad import ClassAdSyntaxError
-from glideinwms_factory.lib.pool import JobAction, PoolError
+from glideinwms_factory.lib.pool import JobAction, PoolError, invalidation_ad
 from glideinwms_factory.lib.pool.embedded import statedir
-from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_for_advertise
+from glideinwms_factory.lib.pool.embedded.wire import (
+    CONTENT_TYPE,
+    decode_ads,
+    encode_for_advertise,
+)
 
 DEFAULT_TIMEOUT = 30.0
 ENV_POOL = "GWMS_POOL"
@@ -98,7 +102,7 @@ class _HttpClient:
         method: str,
         path: str,
         body: bytes | None = None,
-        content_type: str = "text/plain; charset=utf-8",
+        content_type: str = CONTENT_TYPE,
         auth: bool = False,
         idempotent: bool = True,
     ) -> bytes:
@@ -199,14 +203,7 @@ class EmbeddedCollector(_PoolClient):
         self._http.request("POST", path, body, auth=True)
 
     def invalidate(self, constraint: str, command: str = "INVALIDATE_ADS_GENERIC") -> None:
-        query_ad = classad2.ClassAd()
-        query_ad["MyType"] = "Query"
-        query_ad["TargetType"] = "Any"
-        try:
-            query_ad["Requirements"] = classad2.ExprTree(constraint)
-        except (classad2.ClassAdException, ValueError) as exc:
-            raise PoolError(f"constraint does not parse: {constraint[:120]!r}") from exc
-        self.invalidate_query(query_ad, command)
+        self.invalidate_query(invalidation_ad(constraint, command), command)
 
     def invalidate_query(self, query_ad: classad2.ClassAd, command: str) -> None:
         """Send a query ad as condor_advertise INVALIDATE_* does (TargetType kept)."""

@@ -13,28 +13,19 @@ from dataclasses import dataclass
 
 import classad2
 
-# Importing htcondor2 registers HTCondor's ClassAd functions (stringListMember, ...):
-# an ExprTree compiled before that evaluates them to Error, so a factory's request
-# query would silently match nothing.
-import htcondor2  # noqa: F401
-
+from glideinwms_factory.lib.pool import INVALIDATE_COMMANDS, UPDATE_COMMANDS
+from glideinwms_factory.lib.pool.embedded.constraint import (
+    compile_constraint,
+    matches_everything,
+)
 from glideinwms_factory.lib.pool.embedded.constraint_pins import pinned_values
 from glideinwms_factory.lib.pool.embedded.wire import encode_ad, project
 
 DEFAULT_LIFETIME = 900
-# Collector tables, by the command that writes or invalidates them.
-UPDATE_TABLES = {
-    "UPDATE_AD_GENERIC": "generic",
-    "UPDATE_MASTER_AD": "master",
-    "UPDATE_LICENSE_AD": "license",
-    "UPDATE_STARTD_AD": "startd",
-}
-INVALIDATE_TABLES = {
-    "INVALIDATE_ADS_GENERIC": "generic",
-    "INVALIDATE_MASTER_ADS": "master",
-    "INVALIDATE_LICENSE_ADS": "license",
-    "INVALIDATE_STARTD_ADS": "startd",
-}
+# Collector tables, by the command that writes or invalidates them (same order as the names).
+_TABLES = ("generic", "master", "license", "startd")
+UPDATE_TABLES = dict(zip(UPDATE_COMMANDS, _TABLES, strict=True))
+INVALIDATE_TABLES = dict(zip(INVALIDATE_COMMANDS, _TABLES, strict=True))
 # Attributes the factory's queries pin (classads.md §0, §2): answered from an index.
 INDEXED = frozenset({"mytype", "glideinmytype", "reqglidein"})
 
@@ -62,15 +53,6 @@ def _lifetime(ad: classad2.ClassAd, default: int) -> int:
     return (
         value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
     )
-
-
-def compile_constraint(constraint: str) -> classad2.ExprTree:
-    """The constraint as an ExprTree; ValueError with a one-line message if it does not parse."""
-    text = constraint.strip() or "true"
-    try:
-        return classad2.ExprTree(text)
-    except (classad2.ClassAdException, ValueError, TypeError) as exc:
-        raise ValueError(f"constraint does not parse: {text[:120]!r}") from exc
 
 
 class CollectorStore:
@@ -167,7 +149,7 @@ class CollectorStore:
         with self._lock:
             candidates = self._candidates(constraint)
         now = self._clock()
-        if constraint.strip().lower() in ("", "true"):
+        if matches_everything(constraint):
             return [entry for entry in candidates if entry.expires > now]
         return [
             entry for entry in candidates if entry.expires > now and expr.eval(entry.ad) is True

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from glideinwms_factory.lib.pool.embedded.query_index import _conjuncts, pins
+from glideinwms_factory.lib.pool.embedded.query_index import conjunct_pin, conjuncts
 
 _LIST_MEMBER = re.compile(
     r'stringListMember\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,\s*"([^"\\]*)"\s*\)'
@@ -24,12 +24,16 @@ _LIST_SPLIT = re.compile(r"[ ,]+")
 
 def pinned_values(constraint: str, indexed: frozenset[str]) -> dict[str, frozenset[str]]:
     """For each `indexed` attribute (lower-case names) the constraint pins: allowed values."""
-    found = {name: frozenset([value]) for name, value in pins(constraint, indexed).items()}
-    for conjunct in _conjuncts(constraint):
-        match = _LIST_MEMBER.fullmatch(conjunct)
-        if match is None or match.group(1).lower() not in indexed:
+    found: dict[str, frozenset[str]] = {}
+    for conjunct in conjuncts(constraint):
+        pin = conjunct_pin(conjunct)
+        if pin is not None:
+            name, values = pin[0], frozenset([pin[1]])
+        elif match := _LIST_MEMBER.fullmatch(conjunct):
+            name = match.group(1).lower()
+            values = frozenset(item.lower() for item in _LIST_SPLIT.split(match.group(2)) if item)
+        else:
             continue
-        name = match.group(1).lower()
-        values = frozenset(item.lower() for item in _LIST_SPLIT.split(match.group(2)) if item)
-        found[name] = found[name] & values if name in found else values
+        if name in indexed:
+            found[name] = found[name] & values if name in found else values
     return found

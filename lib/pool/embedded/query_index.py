@@ -28,18 +28,22 @@ def pins(constraint: str, attrs: Iterable[str] = INDEXED_ATTRS) -> dict[str, str
     """Lower-cased attr -> lower-cased value that every match must have (maybe empty)."""
     wanted = {a.lower() for a in attrs}
     found: dict[str, str] = {}
-    for conjunct in _conjuncts(constraint):
-        match = _COMPARE.match(conjunct)
-        if match:
-            name, value = match.group(1), match.group(2)
-        else:
-            match = _COMPARE_REVERSED.match(conjunct)
-            if not match:
-                continue
-            value, name = match.group(1), match.group(2)
-        if name.lower() in wanted:
-            found.setdefault(name.lower(), value.lower())
+    for conjunct in conjuncts(constraint):
+        pin = conjunct_pin(conjunct)
+        if pin is not None and pin[0] in wanted:
+            found.setdefault(*pin)
     return found
+
+
+def conjunct_pin(conjunct: str) -> tuple[str, str] | None:
+    """(attr, value), both lower-cased, if the conjunct is `Attr == "v"` or `"v" == Attr`."""
+    match = _COMPARE.match(conjunct)
+    if match:
+        return match.group(1).lower(), match.group(2).lower()
+    match = _COMPARE_REVERSED.match(conjunct)
+    if match:
+        return match.group(2).lower(), match.group(1).lower()
+    return None
 
 
 def literal_value(expression: str) -> str | None:
@@ -97,7 +101,7 @@ class AttrIndex:
         return len(self._by_value.get(name, {}).get(value, ()))
 
 
-def _conjuncts(expression: str) -> list[str]:
+def conjuncts(expression: str) -> list[str]:
     """The top-level `&&` operands, outer parentheses stripped, recursively flattened.
 
     Anything with a top-level `||` or `?:` yields nothing (precedence would make the
@@ -113,7 +117,7 @@ def _conjuncts(expression: str) -> list[str]:
         return [text]
     result: list[str] = []
     for part in parts:
-        result.extend(_conjuncts(part))
+        result.extend(conjuncts(part))
     return result
 
 

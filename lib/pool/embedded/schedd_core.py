@@ -40,6 +40,10 @@ import classad2
 
 from glideinwms_factory.lib.pool import JobAction, JobStatus
 from glideinwms_factory.lib.pool.embedded import executor, userlog
+from glideinwms_factory.lib.pool.embedded.constraint import (
+    compile_constraint,
+    matches_everything,
+)
 from glideinwms_factory.lib.pool.embedded.jobrecord import JobRecord
 from glideinwms_factory.lib.pool.embedded.jobstore import JobStore
 from glideinwms_factory.lib.pool.embedded.query_index import AttrIndex, pins
@@ -209,7 +213,7 @@ class ScheddCore:
         self, constraint: str = "true", projection: Sequence[str] = ()
     ) -> list[classad2.ClassAd]:
         """Copies of the job ads matching `constraint`, only `projection` attrs if given."""
-        expression = _expression(constraint)
+        expression = compile_constraint(constraint)
         with self._lock:
             self._require_store()
             extra = {"ServerTime": int(time.time())}
@@ -233,7 +237,7 @@ class ScheddCore:
             raise ValueError(f"unknown action {action!r}") from None
         if hold_code is not None and not 0 < hold_code < 1000:
             raise ValueError("hold_code must be between 1 and 999")
-        expression = _expression(jobs) if isinstance(jobs, str) else None
+        expression = compile_constraint(jobs) if isinstance(jobs, str) else None
         ids = None if isinstance(jobs, str) else _parse_ids(jobs)
         with self._lock:
             self._require_store()
@@ -260,7 +264,7 @@ class ScheddCore:
 
     def _select(self, constraint: str, expression: classad2.ExprTree) -> Iterable[JobRecord]:
         """Jobs whose ad makes `expression` true; index-pruned when the constraint allows."""
-        if constraint.strip().lower() in ("", "true"):
+        if matches_everything(constraint):
             return list(self._jobs.values())
         candidates = self._index.candidates(pins(constraint)) if self._jobs else None
         if candidates is None:
@@ -576,13 +580,6 @@ def _has_policy(job: JobRecord) -> bool:
         text.strip().lower() != "false"
         for text in (spec.periodic_hold, spec.periodic_release, spec.periodic_remove)
     )
-
-
-def _expression(constraint: str) -> classad2.ExprTree:
-    try:
-        return classad2.ExprTree(constraint.strip() or "true")
-    except (classad2.ClassAdException, ValueError):
-        raise ValueError(f"bad constraint: {constraint[:80]!r}") from None
 
 
 def _parse_ids(jobs: Sequence[str]) -> list[tuple[int, int | None]]:

@@ -98,10 +98,17 @@ def _param_list(text: str) -> tuple[str, ...]:
     return tuple(name for name in text.replace(",", " ").split() if name)
 
 
-def _blocks_limit(text: str) -> None:
-    for block in text.split("\n\n"):
+def _blocks_limit(body: bytes) -> None:
+    for block in body.split(b"\n\n"):
         if len(block) > MAX_AD_BYTES:
             raise HttpError(413, f"an ad is larger than {MAX_AD_BYTES} bytes")
+
+
+def _utf8(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HttpError(400, "request body is not UTF-8") from exc
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -117,7 +124,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # Errors http.server raises itself (unparsable request line, bad headers): one line too.
     error_message_format = "%(code)d %(message)s\n"
-    error_content_type = "text/plain; charset=utf-8"
+    error_content_type = CONTENT_TYPE
 
     def log_message(self, format: str, *args: Any) -> None:
         self.server.daemon_state.log.debug("%s " + format, self.client_address[0], *args)
@@ -150,11 +157,11 @@ class Handler(BaseHTTPRequestHandler):
                 exc.status,
                 exc,
             )
-            self._send(exc.status, "text/plain; charset=utf-8", (str(exc) + "\n").encode())
+            self._send(exc.status, CONTENT_TYPE, (str(exc) + "\n").encode())
             return
         except Exception:
             state.log.exception("internal error on %s %s", method, url.path)
-            self._send(500, "text/plain; charset=utf-8", b"internal error (see the pool log)\n")
+            self._send(500, CONTENT_TYPE, b"internal error (see the pool log)\n")
             return
         self._send(status, content_type, body)
 
@@ -183,10 +190,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def text_body(self) -> str:
-        try:
-            return self.body().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise HttpError(400, "request body is not UTF-8") from exc
+        return _utf8(self.body())
 
     def json_body(self) -> dict[str, Any]:
         try:
@@ -208,7 +212,7 @@ Route = Callable[[Handler, PoolDaemon, dict[str, str]], tuple[int, str, bytes]]
 
 
 def _ok(text: str) -> tuple[int, str, bytes]:
-    return 200, "text/plain; charset=utf-8", text.encode()
+    return 200, CONTENT_TYPE, text.encode()
 
 
 def _json(data: object) -> tuple[int, str, bytes]:
@@ -224,8 +228,9 @@ def _ad_write(
 ) -> tuple[int, str, bytes]:
     """An authenticated Collector write whose body is old-syntax ClassAd text."""
     identity = state.identity(handler.headers.get("Authorization"))
-    text = handler.text_body()
-    _blocks_limit(text)
+    body = handler.body()
+    _blocks_limit(body)
+    text = _utf8(body)
     try:
         count = apply(text, identity)
     except (ClassAdSyntaxError, ValueError) as exc:

@@ -18,6 +18,7 @@ from typing import Any
 import classad2
 import htcondor2
 
+from glideinwms_factory.lib.pool import one_line
 from glideinwms_factory.lib.pool.embedded.expr_scan import outside_strings
 
 UNIVERSES = {"vanilla": 5, "scheduler": 7, "grid": 9, "local": 12}
@@ -27,7 +28,7 @@ _CLUSTER = "GwmsMacroCluster8f3a"
 _PROC = "GwmsMacroProc8f3a"
 _ENV_MACRO = re.compile(r"\$ENV\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::([^)]*))?\)", re.IGNORECASE)
 _PROC_MACRO = re.compile(r"\$\((Cluster|ClusterId|Process|ProcId)\)", re.IGNORECASE)
-_ATTR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f]*')
 _TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 _FALSE_WORDS = {"false", "f", "no", "n", "0", ""}
@@ -178,7 +179,7 @@ def parse_description(
         else:
             raise ValueError("the submit description must be text or a mapping")
     except (ValueError, RuntimeError, htcondor2.HTCondorException) as exc:
-        raise ValueError(f"bad submit description: {_one_line(exc)}") from None
+        raise ValueError(f"bad submit description: {one_line(exc)}") from None
     env = env or {}
     raw = {
         key: _PROC_MACRO.sub(_sentinel, _substitute_env(value, env))
@@ -195,11 +196,11 @@ def parse_description(
             expanded = ""
         if key.startswith(("MY.", "+")):
             name = key[3:] if key.startswith("MY.") else key[1:]
-            custom[_attr_name(name)] = _expression(expanded, name)
+            custom[check_attr_name(name)] = _expression(expanded, name)
         else:
             values[key.lower()] = expanded
     for name, value in (attrs or {}).items():
-        custom[_attr_name(name.removeprefix("+"))] = literal(value)
+        custom[check_attr_name(name.removeprefix("+"))] = literal(value)
     template = _template(values, custom, default_iwd)
     return ParsedDescription.of(template, _queue_count(qargs, opened))
 
@@ -241,7 +242,7 @@ def parse_environment(text: str) -> dict[str, str]:
     env: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        if not sep or not _IDENTIFIER.fullmatch(name):
             raise ValueError(f"bad environment entry {item[:60]!r}")
         env[name] = value
     return env
@@ -289,8 +290,9 @@ def _sentinel(match: re.Match[str]) -> str:
     return _CLUSTER if match.group(1).lower().startswith("cluster") else _PROC
 
 
-def _attr_name(name: str) -> str:
-    if not _ATTR_NAME.fullmatch(name):
+def check_attr_name(name: str) -> str:
+    """`name` if it can name a job attribute (it is spliced into ClassAd text)."""
+    if not _IDENTIFIER.fullmatch(name):
         raise ValueError(f"bad job attribute name {name[:60]!r}")
     return name
 
@@ -348,7 +350,3 @@ def _queue_count(qargs: str, submit: htcondor2.Submit) -> int:
     if not expanded.isdigit():
         raise ValueError(f"only 'queue [N]' is supported, not 'queue {qargs[:60]}'")
     return int(expanded)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -11,6 +11,7 @@ import classad2
 
 from glideinwms_factory.lib.classad import ClassAdSyntaxError, format_old
 
+# Every text body of the protocol, ads and one-line answers alike.
 CONTENT_TYPE = "text/plain; charset=utf-8"
 
 
