@@ -23,11 +23,11 @@ from pathlib import Path
 
 from glideinwms_factory.creation.config import FactoryConfig, schedd_names
 from glideinwms_factory.creation.staging import STARTUP_SCRIPT, StageArea, build_stage
-from glideinwms_factory.creation.tree_content import DOWNTIMES_FILE, assign_schedds, work_files
+from glideinwms_factory.creation.tree_content import assign_schedds, work_files
 from glideinwms_factory.creation.xmlcheck import as_int
+from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.descript import DescriptError, read_descript
-from glideinwms_factory.lib.downtimes import HEADER as DOWNTIMES_HEADER
 
 MANIFEST = ".generated_files.json"
 EXECUTABLES = ("factory_startup", STARTUP_SCRIPT)
@@ -426,8 +426,8 @@ def _write_tree(
             moves = _carry_over(work, new, set(old_manifest), set(cfg.entries))
         if not (new / "lock").exists() and not any(dest == new / "lock" for _, dest in moves):
             (new / "lock").mkdir()
-        if not (new / DOWNTIMES_FILE).exists():
-            (new / DOWNTIMES_FILE).write_text(DOWNTIMES_HEADER + "\n")
+        if not (new / downtimes.FILE_NAME).exists():
+            (new / downtimes.FILE_NAME).write_text(downtimes.HEADER + "\n")
         atomic_write(new / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True))
         os.sync()  # one flush for everything written above, before it becomes visible
         if reconfig:

@@ -14,6 +14,7 @@ from glideinwms_factory.creation import schema
 from glideinwms_factory.creation.config import Attribute, Entry, FactoryConfig, Limits
 from glideinwms_factory.creation.job_condor import job_condor
 from glideinwms_factory.creation.xmlcheck import defaults
+from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.descript import (
     FrontendInfo,
     SignatureLine,
@@ -23,7 +24,6 @@ from glideinwms_factory.lib.descript import (
     format_signatures,
 )
 
-DOWNTIMES_FILE = "glideinWMS.downtimes"
 # Without a <process_log>, glidein.descript lists one made of the schema's defaults.
 _PROCESS_LOG = (
     schema.GLIDEIN.children["log_retention"].children["process_logs"].children["process_log"]
@@ -91,7 +91,7 @@ def glidein_descript(cfg: FactoryConfig) -> dict[str, object]:
         "LogDir": cfg.dirs.log,
         "ClientLogBaseDir": cfg.dirs.client_log,
         "ClientProxiesBaseDir": cfg.dirs.client_proxies,
-        "DowntimesFile": cfg.dirs.work / DOWNTIMES_FILE,
+        "DowntimesFile": cfg.dirs.work / downtimes.FILE_NAME,
     }
     for name, key in (
         ("job_logs", "JobLog"),
@@ -133,7 +133,7 @@ def job_descript(cfg: FactoryConfig, entry: Entry, schedd: str) -> dict[str, obj
         "Schedd": schedd,
         "StartupDir": s["work_dir"],
         "Verbosity": s["verbosity"],
-        "DowntimesFile": cfg.dirs.work / DOWNTIMES_FILE,
+        "DowntimesFile": cfg.dirs.work / downtimes.FILE_NAME,
         "Enabled": _flag(entry.enabled),
     }
     for key, setting in (

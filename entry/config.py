@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glideinwms_factory.entry.limits import EntryLimits, descript_int
-from glideinwms_factory.lib import descript
+from glideinwms_factory.lib import descript, downtimes
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class FactoryConfig:
 
     @property
     def downtimes_file(self) -> Path:
-        return Path(self.glidein.get("DowntimesFile") or self.work_dir / "glideinWMS.downtimes")
+        return Path(self.glidein.get("DowntimesFile") or self.work_dir / downtimes.FILE_NAME)
 
     @property
     def log_dir(self) -> Path:

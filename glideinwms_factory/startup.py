@@ -298,11 +298,13 @@ def down_or_up(config: FactoryConfig, command: str, args: Sequence[str], now: da
     dt_file = downtimes.DowntimeFile(config.downtimes_file)
     if command == "down":
         added = dt_file.down(
-            downtimes.Downtime(now + delay, None, entry, frontend, security, comment)
+            downtimes.Downtime(
+                downtimes.shifted(now, delay), None, entry, frontend, security, comment
+            )
         )
         print(f"{entry} down" + ("" if added else " (already covered)"))
         return EXIT_OK
-    closed = dt_file.up(now + delay, now, entry, frontend, security, comment)
+    closed = dt_file.up(downtimes.shifted(now, delay), now, entry, frontend, security, comment)
     if not closed:
         print(f"up: {entry} has no open downtime", file=sys.stderr)
         return EXIT_FAIL
@@ -328,7 +330,7 @@ def add(config: FactoryConfig, args: Sequence[str], now: datetime) -> int:
 def statusdown(config: FactoryConfig, args: Sequence[str], now: datetime) -> int:
     opts = _options(_normalize_down_args(args), {"-entry", "-delay"})
     entry = str(opts.get("entry", "All"))
-    when = now + downtimes.parse_delay(str(opts.get("delay", "0")))
+    when = downtimes.shifted(now, downtimes.parse_delay(str(opts.get("delay", "0"))))
     parsed = downtimes.DowntimeFile(config.downtimes_file).read()
     if entry in ("entries", "All"):
         names = (["factory"] if entry == "All" else []) + config.entries

@@ -23,6 +23,7 @@ from glideinwms_factory.lib.atomicfile import atomic_write
 ALL = "All"
 FACTORY = "factory"
 HEADER = "#Start End Entry Frontend Sec_Class # Comment"
+FILE_NAME = "glideinWMS.downtimes"  # in the work dir (config.md §7)
 _DELAY_RE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # Entry, frontend and class names are columns: no blanks, no comment sign.
@@ -221,6 +222,14 @@ def _matches_up(downtime: Downtime, entry: str, frontend: str, security_class: s
 
 
 # ---- time syntax of the tools ---------------------------------------------------------
+
+
+def shifted(now: datetime, delay: timedelta) -> datetime:
+    """`now + delay`, or a DowntimeError when that is past the calendar's end."""
+    try:
+        return now + delay
+    except OverflowError:
+        raise DowntimeError(f"a delay of {delay} from now is out of range") from None
 
 
 def parse_delay(text: str) -> timedelta:

@@ -286,3 +286,14 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     names = sorted(d.entry for d in result.downtimes)
     assert names == sorted(f"W{n}_{i}" for n in range(writers) for i in range(per_writer))
     assert path.read_text().count("#Start End") == 1
+
+
+def test_a_delay_past_the_calendar_is_a_clear_error() -> None:
+    from datetime import datetime
+
+    from glideinwms_factory.lib.downtimes import DowntimeError, parse_delay, shifted
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert shifted(now, parse_delay("1h")) == datetime(2026, 1, 1, 1, tzinfo=UTC)
+    with pytest.raises(DowntimeError, match="out of range"):
+        shifted(now, parse_delay("99999999h"))
