@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from benchlib import ask_for_glideins, fill_queue
 from factory_testlib import FRONTEND, EntrySpec, config_xml, create, free_port
 
 from glideinwms_factory.entry.daemon import EntryGroupDaemon
@@ -30,29 +31,6 @@ from glideinwms_factory.lib.pool.connect import ensure_factory_token
 from glideinwms_factory.lib.pool.embedded import control
 
 ENTRY = "bench"
-
-
-def fill_queue(factory, glideins: int, clients: int) -> None:
-    """Idle glideins spread over the clients (one slot, so nearly all stay idle)."""
-    schedd = factory.schedd()
-    description = "universe = grid\ngrid_resource = condor ce.bench\nexecutable = /bin/sleep\n"
-    description += "arguments = 600\n"
-    per_cluster = 100
-    for start in range(0, glideins, per_cluster):
-        client = (start // per_cluster) % clients
-        schedd.submit(
-            description,
-            min(per_cluster, glideins - start),
-            {
-                "GlideinFactory": "testfactory",
-                "GlideinName": "gtest",
-                "GlideinEntryName": ENTRY,
-                "GlideinClient": f"frontend.g{client}",
-                "GlideinFrontendName": "vofrontend:frontend",
-                "GlideinSecurityClass": "frontend",
-                "GlideinCredentialIdentifier": "none",
-            },
-        )
 
 
 def timed(function, repeat: int) -> list[float]:
@@ -80,25 +58,9 @@ def main() -> None:
             keys = load_keys(factory.work)
             daemon = EntryGroupDaemon(factory.work, [ENTRY])
             daemon.iteration()  # first advertisement: the simulator needs the entry's ad
-            daemon.pool.collector.advertise([_global_ad(factory, keys)], "UPDATE_AD_GENERIC")
-            for i in range(args.clients):
-                subprocess.run(
-                    factory.frontend_sim(
-                        "--group",
-                        f"g{i}",
-                        "request",
-                        "--entry",
-                        ENTRY,
-                        "--idle",
-                        "0",
-                        "--max",
-                        "100000",
-                        "--once",
-                    ),
-                    check=True,
-                    capture_output=True,
-                )
-            fill_queue(factory, args.glideins, args.clients)
+            ask_for_glideins(factory, daemon.pool.collector, keys, [ENTRY], args.clients)
+            # One slot: nearly all of them stay idle.
+            fill_queue(factory, [ENTRY], args.glideins, args.clients, hold=False)
             iteration = timed(daemon.iteration, 5)
             print(
                 f"entry iteration, {args.clients} clients, {args.glideins} glideins: "
@@ -127,19 +89,6 @@ def main() -> None:
                 )
         finally:
             control.stop(factory.state_dir)
-
-
-def _global_ad(factory, keys):
-    from glideinwms_factory.global_ads import factory_global_ad
-
-    return factory_global_ad(
-        "testfactory",
-        "gtest",
-        keys.current,
-        start_time=int(time.time()),
-        sequence=0,
-        sign_types="sha1",
-    )
 
 
 if __name__ == "__main__":

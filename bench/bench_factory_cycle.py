@@ -14,42 +14,21 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_entry_iteration import _global_ad
+from benchlib import ask_for_glideins, fill_queue
 from factory_testlib import EntrySpec, config_xml, create, free_port
 
 from glideinwms_factory.entry.daemon import EntryGroupDaemon
 from glideinwms_factory.lib.factory_key import load_keys
 from glideinwms_factory.lib.pool.connect import ensure_factory_token
 from glideinwms_factory.lib.pool.embedded import control
-
-
-def fill_queue(factory, entries: list[str], glideins: int, clients: int) -> None:
-    schedd = factory.schedd()
-    description = "universe = grid\ngrid_resource = condor ce.bench\nexecutable = /bin/sleep\n"
-    description += "arguments = 600\nhold = true\n"
-    per_cluster = 100
-    for n, start in enumerate(range(0, glideins, per_cluster)):
-        schedd.submit(
-            description,
-            min(per_cluster, glideins - start),
-            {
-                "GlideinFactory": "testfactory",
-                "GlideinName": "gtest",
-                "GlideinEntryName": entries[n % len(entries)],
-                "GlideinClient": f"frontend.g{n % clients}",
-                "GlideinFrontendName": "vofrontend:frontend",
-                "GlideinSecurityClass": "frontend",
-                "GlideinCredentialIdentifier": "none",
-            },
-        )
 
 
 def main() -> None:
@@ -70,26 +49,9 @@ def main() -> None:
             keys = load_keys(factory.work)
             daemon = EntryGroupDaemon(factory.work, names, "bench")
             daemon.iteration()
-            daemon.pool.collector.advertise([_global_ad(factory, keys)], "UPDATE_AD_GENERIC")
-            entry_args = [a for n in names for a in ("--entry", n)]
-            for i in range(args.clients):
-                subprocess.run(
-                    factory.frontend_sim(
-                        "--group",
-                        f"g{i}",
-                        "request",
-                        *entry_args,
-                        "--idle",
-                        "0",
-                        "--max",
-                        "100000",
-                        "--once",
-                    ),
-                    check=True,
-                    capture_output=True,
-                )
+            ask_for_glideins(factory, daemon.pool.collector, keys, names, args.clients)
             started = time.perf_counter()
-            fill_queue(factory, names, args.glideins, args.clients)
+            fill_queue(factory, names, args.glideins, args.clients, hold=True)
             print(f"{args.glideins} glideins queued: {time.perf_counter() - started:.1f} s")
             daemon.iteration()  # warm: RRDs created, ads cached by the schedd
             profile = cProfile.Profile()

@@ -88,11 +88,16 @@ class AttrIndex:
     def candidates(self, pinned: dict[str, str]) -> set[Hashable] | None:
         """Keys that may match the pins; None means no pin applies (scan everything)."""
         result: set[Hashable] | None = None
+        # Smallest pin first; the others only filter it, so a pin that matches most of the
+        # queue (GlideinFactory, GlideinName) costs the size of the answer, not the queue.
         for name, value in sorted(pinned.items(), key=lambda item: self._size(*item)):
             if name not in self._by_value:
                 continue
-            keys = self._by_value[name].get(value, set()) | self._unindexed[name]
-            result = keys if result is None else result & keys
+            matching, unindexed = self._by_value[name].get(value, set()), self._unindexed[name]
+            if result is None:
+                result = matching | unindexed
+            else:
+                result = {key for key in result if key in matching or key in unindexed}
             if not result:
                 return result
         return result
