@@ -14,6 +14,21 @@ from pathlib import Path
 from glideinwms_factory.entry.limits import EntryLimits, descript_int
 from glideinwms_factory.lib import descript, downtimes
 
+# The numeric glidein.descript values the daemons use, with upstream's defaults.
+NUMERIC_KEYS = {
+    "LoopDelay": 60,
+    "AdvertiseDelay": 5,
+    "RestartAttempts": 3,
+    "RestartInterval": 1800,
+    "EntryGroupSize": 1,
+    "OldPubKeyGraceTime": 900,
+    "PubKeyLength": 2048,
+    "EmbeddedPoolPort": 0,
+    "EmbeddedPoolSlotsPerSite": 4,
+    "RemoveOldCredFreq": 24,
+    "RemoveOldCredAge": 30,
+}
+
 
 @dataclass(frozen=True)
 class FactoryConfig:
@@ -50,13 +65,24 @@ class FactoryConfig:
         """What entry group `group` touches while alive and the factory watches for hangs."""
         return self.work_dir / "lock" / f"group_{group}.heartbeat"
 
+    def number(self, key: str) -> float:
+        """A numeric glidein.descript value (default from NUMERIC_KEYS); a malformed one is
+        a DescriptError with a one-line message."""
+        text = self.glidein.get(key) or str(NUMERIC_KEYS[key])
+        try:
+            return float(text)
+        except ValueError:
+            raise descript.DescriptError(
+                f"{self.work_dir / 'glidein.descript'}: {key} {text!r} is not a number"
+            ) from None
+
     @property
     def loop_delay(self) -> float:
-        return float(self.glidein.get("LoopDelay", "60"))
+        return self.number("LoopDelay")
 
     @property
     def advertise_delay(self) -> int:
-        return max(1, int(self.glidein.get("AdvertiseDelay", "5")))
+        return max(1, int(self.number("AdvertiseDelay")))
 
     @property
     def downtimes_file(self) -> Path:
@@ -137,12 +163,16 @@ class EntryConfig:
 
 
 def load_factory(work_dir: Path) -> FactoryConfig:
+    """Read the factory-wide files; raises DescriptError (file:line) on malformed ones."""
     work_dir = Path(work_dir).resolve()
-    return FactoryConfig(
+    config = FactoryConfig(
         work_dir=work_dir,
         glidein=descript.read_descript(work_dir / "glidein.descript"),
         frontends=descript.read_frontends(work_dir / "frontend.descript"),
     )
+    for key in NUMERIC_KEYS:  # fail at start, not in the middle of a loop
+        config.number(key)
+    return config
 
 
 def load_entry(factory: FactoryConfig, name: str) -> EntryConfig:

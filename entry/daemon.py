@@ -262,7 +262,7 @@ class EntryGroupDaemon:
         except FileNotFoundError:
             raise PoolError(f"{key_file} missing: is the factory running?") from None
         if self._keys is None or mtime != self._keys_mtime:
-            grace = float(self.factory.glidein.get("OldPubKeyGraceTime", "900"))
+            grace = self.factory.number("OldPubKeyGraceTime")
             try:
                 self._keys = load_keys(self.factory.work_dir, grace, rotate=False, now=mtime)
             except KeyFileError as err:

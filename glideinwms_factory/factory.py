@@ -58,7 +58,6 @@ class FactoryDaemon:
     def __init__(self, work_dir: Path) -> None:
         self.config: FactoryConfig = load_factory(work_dir)
         self.work_dir = self.config.work_dir
-        glidein = self.config.glidein
         self.entries = self.config.entries
         self.log = setup_daemon_logger(
             "gwms.factory",
@@ -97,12 +96,12 @@ class FactoryDaemon:
                     heartbeat=self.config.heartbeat_file(name),
                 )
                 for name, members in entry_groups(
-                    self.entries, int(glidein.get("EntryGroupSize", "1") or 1)
+                    self.entries, int(self.config.number("EntryGroupSize"))
                 ).items()
             ],
             RestartPolicy(
-                attempts=int(glidein.get("RestartAttempts", "3")),
-                interval=float(glidein.get("RestartInterval", "1800")),
+                attempts=int(self.config.number("RestartAttempts")),
+                interval=self.config.number("RestartInterval"),
             ),
             self.log,
             hang_timeout=max(120.0, 10 * self.config.loop_delay),
@@ -147,8 +146,8 @@ class FactoryDaemon:
         self._stop = True
 
     def _start_services(self) -> None:
-        grace = float(self.config.glidein.get("OldPubKeyGraceTime", "900"))
-        bits = int(self.config.glidein.get("PubKeyLength", "2048"))
+        grace = self.config.number("OldPubKeyGraceTime")
+        bits = int(self.config.number("PubKeyLength"))
         self.keys = load_keys(self.work_dir, grace, rotate=True, bits=bits)
         if self.embedded:
             from glideinwms_factory.lib.pool.embedded import control
@@ -156,8 +155,8 @@ class FactoryDaemon:
             state_dir = embedded_state_dir(self.config.glidein)
             address = control.start(
                 state_dir,
-                port=int(self.config.glidein.get("EmbeddedPoolPort", "0")),
-                slots=int(self.config.glidein.get("EmbeddedPoolSlotsPerSite", "4")),
+                port=int(self.config.number("EmbeddedPoolPort")),
+                slots=int(self.config.number("EmbeddedPoolSlotsPerSite")),
             )
             ensure_factory_token(state_dir)
             self.log.info("embedded pool running at %s", address)
@@ -257,8 +256,7 @@ class FactoryDaemon:
             query = pool.collector.query(frontend_links.QUERY, frontend_links.PROJECTION)
             frontend_links.write_links(self.config.monitor_dir, query)
             self._next_links = now + 3600
-        glidein = self.config.glidein
-        every = float(glidein.get("RemoveOldCredFreq", "24")) * 3600
+        every = self.config.number("RemoveOldCredFreq") * 3600
         if every <= 0 or now < self._next_cred_cleanup:
             return
         mine = (
@@ -274,7 +272,7 @@ class FactoryDaemon:
             self.config.client_proxies_dir,
             jobs,
             time.time(),
-            float(glidein.get("RemoveOldCredAge", "30")),
+            self.config.number("RemoveOldCredAge"),
         )
         for path in removed:
             self.log.info("removed old credential %s", path)

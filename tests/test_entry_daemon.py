@@ -4,6 +4,8 @@ retried, a failure in the first one is fatal, and leaving invalidates the entry'
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 
 import pytest
 from factory_testlib import EntrySpec, config_xml, create, free_port
@@ -65,3 +67,17 @@ def test_a_failing_first_iteration_is_fatal(tree):
     daemon.iteration = broken
     with pytest.raises(RuntimeError, match="bad configuration"):
         daemon.run()
+
+
+def test_a_malformed_number_in_glidein_descript_is_one_line_at_start(tmp_path):
+    factory = create(tmp_path, config_xml([EntrySpec("solo")], free_port()))
+    descript = factory.work / "glidein.descript"
+    descript.write_text(descript.read_text().replace("LoopDelay \t1", "LoopDelay \tsoon"))
+    for module in ("glideinwms_factory.factory", "glideinwms_factory.entry"):
+        args = ["--root", str(factory.work)] + (["--entry", "solo"] if "entry" in module else [])
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 6, done.stderr
+        assert "LoopDelay 'soon' is not a number" in done.stderr
+        assert "Traceback" not in done.stderr
