@@ -46,20 +46,15 @@ from glideinwms_factory.entry.requests import (
     request_constraint,
     validate_request,
 )
-from glideinwms_factory.entry.stats import (
-    ClientStats,
-    EntryStats,
-    EntryStatsWriter,
-    client_key,
-    completed_jobs_attributes,
-    sum_clients,
-)
+from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
 from glideinwms_factory.entry.submit_description import build_description
 from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.crypto import KeyCodeCache
 from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_signatures
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
+from glideinwms_factory.lib.monitoring_model import ClientStats, client_key, sum_clients
+from glideinwms_factory.lib.monitoring_xml import completed_jobs_attributes
 from glideinwms_factory.lib.pool import JobAction, PoolError, Schedd
 from glideinwms_factory.lib.pool.connect import Pool, open_pool
 
