@@ -1,4 +1,4 @@
-"""entry/stats.py: buckets, waste, movements, and the files one entry writes."""
+"""entry/stats.py and lib/monitoring_*: buckets, waste, movements, the files one entry writes."""
 
 from __future__ import annotations
 
