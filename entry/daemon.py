@@ -1,10 +1,12 @@
 """The entry daemon: one process serving one entry or a group of entries, forever.
 
 Each iteration follows ARCHITECTURE.md "Data flow of one entry iteration": downtimes,
-find work, queue snapshot, pure decision, actions, advertise, stats. Every step that
-talks to the pool can fail with `PoolError`; the iteration then stops where it is, the
-daemon logs it and backs off, and the next iteration starts from a fresh query, so a
-submission is never repeated blindly.
+find work (`find_work`), queue snapshot (`accounting`), pure decision (`decision`),
+actions (`submission`), advertise (`ads`), stats (`stats`); this module only runs them in
+order and carries the state between iterations. Every step that talks to the pool can
+fail with `PoolError`; the iteration then stops where it is, the daemon logs it and
+backs off, and the next iteration starts from a fresh query, so a submission is never
+repeated blindly.
 """
 
 from __future__ import annotations
