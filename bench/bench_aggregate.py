@@ -14,18 +14,17 @@ import time
 from pathlib import Path
 
 from glideinwms_factory.aggregate import aggregate
-from glideinwms_factory.entry.stats import (
+from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.metrics import write_metrics
+from glideinwms_factory.lib.monitoring_model import (
     CLIENT_MONITOR,
     REQUESTED,
     STATUS,
     ClientLog,
     ClientStats,
     CompletedGlidein,
-    log_summary_element,
-    qstats_element,
 )
-from glideinwms_factory.lib import xml_stats
-from glideinwms_factory.lib.metrics import write_metrics
+from glideinwms_factory.lib.monitoring_xml import log_summary_element, qstats_element
 from glideinwms_factory.lib.rrd import RRDTool
 from glideinwms_factory.pages import PageWriter
 

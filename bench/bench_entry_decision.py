@@ -71,15 +71,12 @@ def main() -> None:
     ads = [[classad2.ClassAd(row) for row in entry_rows] for entry_rows in rows]
     limits = EntryLimits.from_descript({}, recoverable_exitcodes="12,30 2")
     requests = [
-        (
-            Request(
-                RequestKey(f"fe{c}.main", "frontend", "cred"),
-                f"fe{c}:frontend",
-                idle=rng.randrange(200),
-                max_glideins=rng.randrange(2000),
-                remove_excess=rng.choice(["NO", "WAIT", "IDLE", "ALL"]),
-            ),
-            False,
+        Request(
+            RequestKey(f"fe{c}.main", "frontend", "cred"),
+            f"fe{c}:frontend",
+            idle=rng.randrange(200),
+            max_glideins=rng.randrange(2000),
+            remove_excess=rng.choice(["NO", "WAIT", "IDLE", "ALL"]),
         )
         for c in range(options.clients)
     ]

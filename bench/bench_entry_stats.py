@@ -11,13 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from glideinwms_factory.entry.stats import (
-    STATUS,
-    ClientStats,
-    CompletedGlidein,
-    EntryStats,
-    EntryStatsWriter,
-)
+from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
+from glideinwms_factory.lib.monitoring_model import STATUS, ClientStats, CompletedGlidein
 
 
 def main() -> None:

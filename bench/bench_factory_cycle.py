@@ -69,7 +69,8 @@ def main() -> None:
                 ("serve the entries (all below)", "entry/daemon.py", "serve_entry"),
                 ("  schedd queries", "embedded/client.py", "query"),
                 ("  decisions", "entry/decision.py", "plan_cycle"),
-                ("  advertise", "entry/daemon.py", "_advertise"),
+                ("  advertise", "entry/daemon.py", "_ads"),
+                ("  submit, remove, release", "entry/submission.py", "execute"),
                 ("  stats files (XML, RRD)", "entry/stats.py", "write"),
             ):
                 total = sum(

@@ -14,10 +14,10 @@ import classad2
 
 from glideinwms_factory import __version__
 from glideinwms_factory.entry.config import EntryConfig
-from glideinwms_factory.entry.stats import ClientStats
 from glideinwms_factory.lib.classad import wire_name
 from glideinwms_factory.lib.descript import SignatureLine
 from glideinwms_factory.lib.factory_key import FactoryKey
+from glideinwms_factory.lib.monitoring_model import ClientStats
 
 VERSION = f"glideinWMS {__version__}"
 _LIMIT_KINDS = ("Glideins", "Idle", "Held")

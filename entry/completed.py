@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from glideinwms_factory.entry.stats import CompletedGlidein, client_key
 from glideinwms_factory.lib.atomicfile import atomic_write
+from glideinwms_factory.lib.monitoring_model import CompletedGlidein, client_key
 from glideinwms_factory.lib.pool import JobStatus
 from glideinwms_factory.tools.cat_logs import summarize_out
 

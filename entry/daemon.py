@@ -1,15 +1,16 @@
 """The entry daemon: one process serving one entry or a group of entries, forever.
 
 Each iteration follows ARCHITECTURE.md "Data flow of one entry iteration": downtimes,
-find work, queue snapshot, pure decision, actions, advertise, stats. Every step that
-talks to the pool can fail with `PoolError`; the iteration then stops where it is, the
-daemon logs it and backs off, and the next iteration starts from a fresh query, so a
-submission is never repeated blindly.
+find work (`find_work`), queue snapshot (`accounting`), pure decision (`decision`),
+actions (`submission`), advertise (`ads`), stats (`stats`); this module only runs them in
+order and carries the state between iterations. Every step that talks to the pool can
+fail with `PoolError`; the iteration then stops where it is, the daemon logs it and
+backs off, and the next iteration starts from a fresh query, so a submission is never
+repeated blindly.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import classad2
 
-from glideinwms_factory.entry import ads, credentials
+from glideinwms_factory.entry import ads
 from glideinwms_factory.entry.accounting import (
     QUERY_PROJECTION,
     QueueSnapshot,
@@ -31,36 +32,23 @@ from glideinwms_factory.entry.accounting import (
 from glideinwms_factory.entry.completed import CompletedTracker
 from glideinwms_factory.entry.config import EntryConfig, FactoryConfig, load_entry, load_factory
 from glideinwms_factory.entry.decision import Actions, plan_cycle
-from glideinwms_factory.entry.glidein_args import (
-    EntryConstants,
-    GlideinArgs,
-    SubmitRequest,
-    UnsafeValueError,
-    build_glidein_arguments,
-    submit_environment,
-)
-from glideinwms_factory.entry.requests import (
-    Rejection,
-    WorkRequest,
-    newest_per_name,
-    request_constraint,
-    validate_request,
-)
+from glideinwms_factory.entry.find_work import decision_input, find_work
+from glideinwms_factory.entry.requests import Rejection, WorkRequest
 from glideinwms_factory.entry.stats import (
-    ClientStats,
     EntryStats,
     EntryStatsWriter,
-    client_key,
-    completed_jobs_attributes,
-    sum_clients,
+    entry_stats,
+    request_stats,
 )
-from glideinwms_factory.entry.submit_description import build_description
+from glideinwms_factory.entry.submission import Submitter
 from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.crypto import KeyCodeCache
 from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_signatures
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
-from glideinwms_factory.lib.pool import JobAction, PoolError, Schedd
+from glideinwms_factory.lib.monitoring_model import ClientStats
+from glideinwms_factory.lib.monitoring_xml import completed_jobs_attributes
+from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, open_pool
 
 BACKOFF_MAX = 300.0
@@ -96,40 +84,6 @@ class Served:
     stats: ClientStats  # this request's own glideins (C) and numbers
 
 
-def request_stats(request: WorkRequest, actions: Actions, snapshot: QueueSnapshot) -> ClientStats:
-    """The classads.md §1 groups of one request: its glideins, its ask, its frontend's view."""
-    monitor = request.monitor
-
-    def reported(name: str) -> int:
-        try:
-            return int(monitor.get(name, 0))
-        except (TypeError, ValueError):
-            return 0
-
-    return ClientStats(
-        status=snapshot.request(request.key).status_attrs(),
-        requested={
-            "Idle": request.idle,
-            "AdjustedIdle": actions.adjusted_idle,
-            "MaxGlideins": request.max_glideins,
-            "IdleCores": request.idle * snapshot.cpus,
-            "MaxCores": request.max_glideins * snapshot.cpus,
-        },
-        client_monitor={
-            "InfoAge": 0,
-            "JobsIdle": reported("Idle"),
-            "JobsRunning": reported("Running"),
-            "JobsRunHere": reported("RunningHere"),
-            "GlideIdle": reported("GlideinsIdle"),
-            "GlideRunning": reported("GlideinsRunning"),
-            "GlideTotal": reported("GlideinsTotal"),
-            "CoresIdle": reported("GlideinsIdleCores"),
-            "CoresRunning": reported("GlideinsRunningCores"),
-            "CoresTotal": reported("GlideinsTotalCores"),
-        },
-    )
-
-
 def _staging(lines: dict[str, SignatureLine], entry: str, path: Path) -> ads.Staging:
     """The main and entry signature lines; a `DescriptError` when the tree lacks one."""
     try:
@@ -139,7 +93,11 @@ def _staging(lines: dict[str, SignatureLine], entry: str, path: Path) -> ads.Sta
 
 
 class EntryGroupDaemon:
-    """Serves `entry_names` of the tree at `work_dir` until told to stop."""
+    """Serves `entry_names` of the tree at `work_dir` until told to stop.
+
+    `connect` opens the pool (by default the one glidein.descript names); it is called
+    again after a `PoolError`, since the pool may have moved or restarted.
+    """
 
     def __init__(
         self,
@@ -147,6 +105,7 @@ class EntryGroupDaemon:
         entry_names: Sequence[str],
         group_name: str | None = None,
         clock: Callable[[], float] = time.time,
+        connect: Callable[[], Pool] | None = None,
     ) -> None:
         self.factory: FactoryConfig = load_factory(work_dir)
         self.group = group_name or "_".join(entry_names)
@@ -170,7 +129,9 @@ class EntryGroupDaemon:
                 completed=CompletedTracker(config.dir / "completed_ids.json"),
             )
         self.pool: Pool | None = None
+        self._connect = connect or (lambda: open_pool(self.factory.glidein))
         self.clock = clock
+        self.submitter = Submitter(self.factory, self.log, clock)
         self.start_time = int(clock())
         self.heartbeat = self.factory.heartbeat_file(self.group)
         self.parent_pid = os.getppid()
@@ -251,7 +212,7 @@ class EntryGroupDaemon:
 
     def _pool(self) -> Pool:
         if self.pool is None:
-            self.pool = open_pool(self.factory.glidein)
+            self.pool = self._connect()
         return self.pool
 
     def keys(self) -> FactoryKeys:
@@ -298,31 +259,26 @@ class EntryGroupDaemon:
         pool.collector.advertise(outbox.client_ads, "UPDATE_LICENSE_AD")
 
     def find_work(self, pool: Pool, keys: FactoryKeys, now: float) -> dict[str, list[WorkRequest]]:
-        """Query and validate the requests of every entry of the group."""
-        key_ids = [keys.current.pub_key_id]
-        old = keys.old_key_id(now)
-        if old:
-            key_ids.append(old)
-        configs = [state.config for state in self.entries.values()]
-        raw = pool.collector.query(request_constraint(configs, key_ids))
-        by_entry: dict[str, list[WorkRequest]] = {name: [] for name in self.entries}
-        for state in self.entries.values():
+        """The valid requests of every entry of the group; the rejected ones are logged and
+        counted for this iteration's monitoring."""
+        found = find_work(
+            pool.collector,
+            self.factory,
+            [state.config for state in self.entries.values()],
+            keys,
+            now,
+            self._key_codes,
+        )
+        work: dict[str, list[WorkRequest]] = {}
+        for name, state in self.entries.items():
             state.rejected = {}
-        by_req_name = {state.config.ad_name: state for state in self.entries.values()}
-        for ad in newest_per_name(raw, keys.current.pub_key_id):
-            state = by_req_name.get(str(ad.get("ReqGlidein", "")))
-            if state is None:
-                continue
-            result = validate_request(
-                ad, state.config, keys, self.factory.frontends, now, cache=self._key_codes
-            )
-            if isinstance(result, WorkRequest):
-                result = self._with_credentials(state.config, result)
-            if isinstance(result, Rejection):
-                self._reject(state, result)
-            else:
-                by_entry[state.config.name].append(result)
-        return by_entry
+            work[name] = []
+            for result in found[name]:
+                if isinstance(result, Rejection):
+                    self._reject(state, result)
+                else:
+                    work[name].append(result)
+        return work
 
     def _reject(self, state: EntryState, rejection: Rejection) -> None:
         self.log.warning(
@@ -333,43 +289,6 @@ class EntryGroupDaemon:
         )
         reasons = state.rejected.setdefault(rejection.client_name, {})
         reasons[rejection.reason] = reasons.get(rejection.reason, 0) + 1
-
-    def _with_credentials(
-        self, entry: EntryConfig, request: WorkRequest
-    ) -> WorkRequest | Rejection:
-        """Check 10 of security.md §4, and store the tokens that came with the request."""
-        base = self.factory.client_proxies_dir
-        glidein = self.factory.glidein_name
-        try:
-            paths: dict[str, str] = {}
-            submit_proxy = request.enc_params.get("SubmitProxy")
-            if submit_proxy:
-                path = credentials.credential_path(
-                    base, request.username, glidein, request.client_name, submit_proxy
-                )
-                if not path.exists():
-                    return Rejection(
-                        request.name, request.client_name, f"credential {submit_proxy} not found"
-                    )
-                paths["x509_proxy"] = str(path)
-            for param, suffix, key in (
-                (f"{entry.name}.idtoken", "idtoken", "idtokens_file"),
-                ("frontend_scitoken", "scitoken", "scitokens_file"),
-            ):
-                token = request.enc_params.get(param)
-                if token:
-                    path = credentials.credential_path(
-                        base,
-                        request.username,
-                        glidein,
-                        request.client_name,
-                        f"{entry.name}.{suffix}",
-                    )
-                    credentials.store(path, token.strip() + "\n")
-                    paths[key] = str(path)
-        except (credentials.CredentialError, OSError) as err:
-            return Rejection(request.name, request.client_name, f"credentials: {err}")
-        return dataclasses.replace(request, credential_files=paths)
 
     def serve_entry(
         self,
@@ -385,7 +304,6 @@ class EntryGroupDaemon:
         """One entry's part of an iteration; ads go out every `AdvertiseDelay` iterations
         and whenever something was submitted or removed."""
         entry = state.config
-        extra = {"entry": entry.name}
         schedd = pool.schedd(entry.schedd)
         rows = schedd.query(
             queue_constraint(entry.factory.factory_name, entry.factory.glidein_name, entry.name),
@@ -394,189 +312,41 @@ class EntryGroupDaemon:
         now = int(self.clock())
         jobs, errors = jobs_from_rows(rows, now)
         for error in errors:
-            self.log.warning("queue: %s", error, extra=extra)
-        cpus = glidein_cpus(entry.attributes)
-        snapshot = QueueSnapshot(jobs, cpus)
-
-        entry_down = downtimes.entry_down(dts, entry.name, local_now)
-        factory_down = downtimes.factory_down(dts, local_now)
-        plan_input = []
-        for request in requests:
-            down = (
-                factory_down is not None
-                or request.in_whitelist_downtime
-                or downtimes.request_down(
-                    dts, entry.name, request.security_name, request.security_class, local_now
-                )
-                is not None
-            )
-            plan_input.append((request.decision_request(), down))
-        plan = plan_cycle(plan_input, snapshot, entry.limits)
+            self.log.warning("queue: %s", error, extra={"entry": entry.name})
+        snapshot = QueueSnapshot(jobs, glidein_cpus(entry.attributes))
+        plan = plan_cycle(
+            [decision_input(request, entry.name, dts, local_now) for request in requests],
+            snapshot,
+            entry.limits,
+        )
 
         served = []
         for request, actions in zip(requests, plan.requests, strict=True):
-            if self._execute(schedd, state, request, actions):
+            rejection = self.submitter.execute(schedd, entry, state.staging, request, actions)
+            if rejection is not None:
+                self._reject(state, rejection)
+            else:
                 served.append(Served(request, actions, request_stats(request, actions, snapshot)))
         if plan.entry_cleanup is not None:
-            self._remove_release(schedd, state, plan.entry_cleanup, "entry sanitize")
+            self.submitter.remove_release(schedd, entry, plan.entry_cleanup, "entry sanitize")
 
-        stats = self._stats(state, snapshot, served, factory_down or entry_down, now)
+        downtime = downtimes.factory_down(dts, local_now) or downtimes.entry_down(
+            dts, entry.name, local_now
+        )
+        stats = entry_stats(
+            entry.name,
+            snapshot,
+            [(item.request.frontend_name, item.stats) for item in served],
+            state.rejected,
+            downtime,
+            now,
+        )
         completed = state.completed.new_completions(rows)
         if advertise or state.sequence == 0 or any(item.actions.did_work for item in served):
             self._ads(keys, state, stats, served, outbox)
         state.writer.write(stats, completed)
 
-    # --- actions ------------------------------------------------------------------------
-
-    def _execute(
-        self, schedd: Schedd, state: EntryState, request: WorkRequest, actions: Actions
-    ) -> bool:
-        """Carry out one request's actions; False if the request had to be rejected."""
-        entry = state.config
-        extra = {"entry": entry.name, "client": request.client_name}
-        if actions.submit:
-            try:
-                description = self._description(state, request)
-            except UnsafeValueError as err:
-                self._reject(state, Rejection(request.name, request.client_name, str(err)))
-                return False
-            # Condor-G logs and glidein output go to the per-user client log dir.
-            log_dir = self.factory.client_log_dir / f"user_{request.username}"
-            log_dir = log_dir / f"glidein_{self.factory.glidein_name}" / f"entry_{entry.name}"
-            log_dir.mkdir(parents=True, exist_ok=True)
-            submitted = 0
-            for i, size in enumerate(actions.clusters):
-                if i:
-                    time.sleep(entry.limits.submit_sleep)
-                cluster = schedd.submit(description, size)
-                submitted += size
-                self.log.info("submitted %d glidein(s) in cluster %d", size, cluster, extra=extra)
-            self.log.info(
-                "request %s: idle target %d, max %d: submitted %d",
-                request.name,
-                request.idle,
-                request.max_glideins,
-                submitted,
-                extra=extra,
-            )
-        self._remove_release(schedd, state, actions, request.client_name)
-        return True
-
-    def _remove_release(
-        self, schedd: Schedd, state: EntryState, actions: Actions, who: str
-    ) -> None:
-        extra = {"entry": state.config.name, "client": who}
-        limits = state.config.limits
-        for ids, forcex in ((actions.remove, False), (actions.remove_forcex, True)):
-            if ids:
-                reason = "glideinwms factory: excess or stale" + (" (forcex)" if forcex else "")
-                done = schedd.act(JobAction.REMOVE, list(ids), reason)
-                self.log.info("removed %d glidein(s): %s", done, " ".join(ids), extra=extra)
-                time.sleep(limits.remove_sleep)
-        if actions.release:
-            done = schedd.act(JobAction.RELEASE, list(actions.release), "recoverable hold")
-            self.log.info(
-                "released %d glidein(s): %s", done, " ".join(actions.release), extra=extra
-            )
-            time.sleep(limits.release_sleep)
-
-    def _description(self, state: EntryState, request: WorkRequest) -> str:
-        """job.condor with every `$ENV()` resolved for `request`; the count goes separately."""
-        entry, signatures = state.config, state.staging
-        factory = entry.factory
-        params = {**entry.params, **request.params}
-        arguments = build_glidein_arguments(
-            GlideinArgs(
-                verbosity=entry.verbosity,
-                glidein_name=factory.glidein_name,
-                entry_name=entry.name,
-                client_name=request.client_name,
-                schedd=entry.schedd or "embedded",
-                factory_name=factory.factory_name,
-                web_url=factory.web_url,
-                main_sign=signatures.main.digest,
-                entry_sign=signatures.entry.digest,
-                main_descript=signatures.main.description,
-                entry_descript=signatures.entry.description,
-                startup_dir=entry.startup_dir,
-                credential_id=request.credential_id,
-                slots_layout=entry.slots_layout,
-                proxy_url=entry.job.get("ProxyURL") or "None",
-                client=request.client_staging,
-                params=params,
-            ),
-            entry.grid_type,
-        )
-        files = request.credential_files
-        submit = submit_environment(
-            SubmitRequest(
-                count=1,
-                client_name=request.client_name,
-                frontend_name=request.frontend_name,
-                security_class=request.security_class,
-                credential_id=request.credential_id,
-                username=request.username,
-                arguments=arguments,
-                log_date=time.strftime("%Y%m%d", time.gmtime(self.clock())),
-                x509_proxy=files.get("x509_proxy", ""),
-                idtokens_file=files.get("idtokens_file", ""),
-                scitokens_file=files.get("scitokens_file", ""),
-                idle_lifetime=request.idle_lifetime,
-                params=params,
-            ),
-            EntryConstants(
-                factory_name=factory.factory_name,
-                glidein_name=factory.glidein_name,
-                entry_name=entry.name,
-                submit_file=f"entry_{entry.name}/job.condor",
-                web_url=factory.web_url,
-                startup_dir=entry.startup_dir,
-                slots_layout=entry.slots_layout,
-            ),
-        )
-        for name in submit.skipped_params:
-            self.log.warning(
-                "parameter %s is not submit-safe: passed only on the glidein command line",
-                name,
-                extra={"entry": entry.name, "client": request.client_name},
-            )
-        return build_description(entry.job_condor, submit.env)
-
-    # --- stats and ads ------------------------------------------------------------------
-
-    def _stats(
-        self,
-        state: EntryState,
-        snapshot: QueueSnapshot,
-        served: list[Served],
-        downtime: downtimes.Downtime | None,
-        now: int,
-    ) -> EntryStats:
-        """Monitoring numbers per `<security name>_<class>` (the XML/RRD client key)."""
-        by_frontend: dict[str, list[ClientStats]] = {}
-        for item in served:
-            by_frontend.setdefault(item.request.frontend_name, []).append(item.stats)
-        clients: dict[str, ClientStats] = {}
-        for frontend in {*snapshot.frontend_names(), *by_frontend}:
-            total = sum_clients(by_frontend.get(frontend, []))
-            total.status = snapshot.frontend(frontend).status_attrs()
-            clients[client_key(frontend)] = total
-        # Rejected requests have no trusted security class: they count under their ClientName.
-        for client, reasons in state.rejected.items():
-            clients.setdefault(client, ClientStats()).rejected.update(reasons)
-        jobs: dict[str, dict[str, str]] = {}
-        for job in snapshot.jobs:
-            log_state = _LOG_STATES.get(job.state.name)
-            if log_state:
-                jobs.setdefault(client_key(job.frontend_name), {})[job.id] = log_state
-        return EntryStats(
-            entry=state.config.name,
-            updated=now,
-            in_downtime=downtime is not None,
-            clients=clients,
-            jobs=jobs,
-            downtime_comment=downtime.comment if downtime else "",
-        )
+    # --- ads ----------------------------------------------------------------------------
 
     def _ads(
         self,
@@ -620,14 +390,3 @@ class EntryGroupDaemon:
                     limits_reached=item.actions.limits_reached,
                 )
             )
-
-
-_LOG_STATES = {
-    "WAIT": "Wait",
-    "PENDING": "Idle",
-    "STAGE_IN": "Idle",
-    "IDLE_OTHER": "Idle",
-    "RUNNING": "Running",
-    "STAGE_OUT": "Running",
-    "HELD": "Held",
-}

@@ -36,10 +36,12 @@ class Request:
     max_glideins: int  # ReqMaxGlideins
     remove_excess: str = "NO"  # ReqRemoveExcess
     remove_margin: int = 0  # ReqRemoveExcessMargin
+    # Served at zero idle: factory/entry/frontend downtime, or not on the entry's whitelist.
+    down: bool = False
 
 
 @dataclass
-class Group:
+class LiveCounts:
     """Live idle/running/held numbers of the entry or of one `fe:sc` during a cycle."""
 
     idle: int
@@ -47,7 +49,7 @@ class Group:
     held: int
 
     @classmethod
-    def of(cls, counts: Counts) -> Group:
+    def of(cls, counts: Counts) -> LiveCounts:
         return cls(counts.idle, counts.running, counts.held)
 
 
@@ -56,12 +58,12 @@ class Tally:
 
     def __init__(self, snapshot: QueueSnapshot) -> None:
         self._snapshot = snapshot
-        self.entry = Group.of(snapshot.entry)
-        self._frontends: dict[str, Group] = {}
+        self.entry = LiveCounts.of(snapshot.entry)
+        self._frontends: dict[str, LiveCounts] = {}
 
-    def frontend(self, frontend_name: str) -> Group:
+    def frontend(self, frontend_name: str) -> LiveCounts:
         if frontend_name not in self._frontends:
-            self._frontends[frontend_name] = Group.of(self._snapshot.frontend(frontend_name))
+            self._frontends[frontend_name] = LiveCounts.of(self._snapshot.frontend(frontend_name))
         return self._frontends[frontend_name]
 
     def add_idle(self, frontend_name: str, count: int) -> None:
@@ -84,9 +86,9 @@ class Target:
     limits_reached: Mapping[str, str] = field(default_factory=dict)
 
 
-def request_target(request: Request, tally: Tally, limits: EntryLimits, *, down: bool) -> Target:
-    """Zero when the request is down (factory/entry/frontend downtime or not whitelisted,
-    decided by the caller for THIS request only) or the entry is at a cap."""
+def request_target(request: Request, tally: Tally, limits: EntryLimits) -> Target:
+    """Zero when the request is down (`Request.down`, decided for THIS request only) or
+    the entry is at a cap."""
     entry = tally.entry
     reached: dict[str, str] = {}
     if entry.idle >= limits.max_idle:
@@ -98,8 +100,8 @@ def request_target(request: Request, tally: Tally, limits: EntryLimits, *, down:
     if entry.held >= limits.max_held:
         reached |= _reached("HeldGlideinsPerEntry", entry.held, limits.max_held)
     blocked = bool(reached)
-    idle = 0 if down or blocked else max(request.idle, 0)
-    return Target(idle, request.max_glideins, down, blocked, reached)
+    idle = 0 if request.down or blocked else max(request.idle, 0)
+    return Target(idle, request.max_glideins, request.down, blocked, reached)
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ _REMOVE_MODES = {  # ReqRemoveExcess -> (wait, idle, running); NO/UNREG/unknown 
 
 
 def excess_removal(
-    request: Request, frontend: Group, mine: Sequence[Job], limits: EntryLimits
+    request: Request, frontend: LiveCounts, mine: Sequence[Job], limits: EntryLimits
 ) -> tuple[str, ...]:
     """§5.3: ids of this request's glideins to remove as excess.
 
@@ -252,10 +254,10 @@ def _cleanup_actions(
 
 
 def plan_request(
-    request: Request, snapshot: QueueSnapshot, tally: Tally, limits: EntryLimits, *, down: bool
+    request: Request, snapshot: QueueSnapshot, tally: Tally, limits: EntryLimits
 ) -> Actions:
     """§5 for one request; raises `tally` by what it submits."""
-    target = request_target(request, tally, limits, down=down)
+    target = request_target(request, tally, limits)
     mine = snapshot.request_jobs(request.key)
     frontend = tally.frontend(request.frontend_name)
     if frontend.held >= limits.frontend(request.frontend_name).held:
@@ -287,12 +289,12 @@ class CyclePlan:
 
 
 def plan_cycle(
-    requests: Sequence[tuple[Request, bool]], snapshot: QueueSnapshot, limits: EntryLimits
+    requests: Sequence[Request], snapshot: QueueSnapshot, limits: EntryLimits
 ) -> CyclePlan:
-    """Plan every `(request, down)` of an entry against one running tally; when none of
-    them submitted or removed anything (or there were none), sanitize the whole entry."""
+    """Plan every request of an entry against one running tally; when none of them
+    submitted or removed anything (or there were none), sanitize the whole entry."""
     tally = Tally(snapshot)
-    planned = tuple(plan_request(r, snapshot, tally, limits, down=down) for r, down in requests)
+    planned = tuple(plan_request(r, snapshot, tally, limits) for r in requests)
     if any(actions.did_work for actions in planned):
         return CyclePlan(planned, None)
     return CyclePlan(planned, _cleanup_actions(sanitize(snapshot.jobs, limits)))

@@ -79,13 +79,11 @@ class WorkRequest:
     security_class: str
     username: str
     identity: str
-    idle: int
-    max_glideins: int
-    remove_excess: str
-    remove_margin: int
+    # What the decision reads: the counts asked for, and `down` when WhitelistMode is On
+    # and the frontend is not listed at all (downtimes are added when the entry is served).
+    demand: Request
     idle_lifetime: int
     credential_id: str
-    in_whitelist_downtime: bool  # WhitelistMode On and the frontend is not listed at all
     params: dict[str, Any] = field(default_factory=dict)  # GlideinParam*
     enc_params: dict[str, str] = field(default_factory=dict)  # decrypted GlideinEncParam*
     monitor: dict[str, Any] = field(default_factory=dict)  # GlideinMonitor*
@@ -96,21 +94,19 @@ class WorkRequest:
     @property
     def frontend_name(self) -> str:
         """`fe:sc`, the `GlideinFrontendName` of this request's glideins."""
-        return f"{self.security_name}:{self.security_class}"
+        return self.demand.frontend_name
 
     @property
     def key(self) -> RequestKey:
-        return RequestKey(self.client_name, self.security_class, self.credential_id)
+        return self.demand.key
 
-    def decision_request(self) -> Request:
-        return Request(
-            key=self.key,
-            frontend_name=self.frontend_name,
-            idle=self.idle,
-            max_glideins=self.max_glideins,
-            remove_excess=self.remove_excess,
-            remove_margin=self.remove_margin,
-        )
+    @property
+    def idle(self) -> int:
+        return self.demand.idle
+
+    @property
+    def max_glideins(self) -> int:
+        return self.demand.max_glideins
 
 
 @dataclass(frozen=True)
@@ -321,6 +317,7 @@ def _validate(
         raise RequestError(f"WebSignType {sign_type!r:.20} is not supported")
     remove_excess = str(ad.get("ReqRemoveExcess", "NO")).upper()
     max_key = "ReqMaxGlideins" if "ReqMaxGlideins" in ad else "ReqMaxRunningGlideins"
+    credential_id = _credential_id(enc)
     return WorkRequest(
         name=name,
         client_name=client_name,
@@ -329,13 +326,17 @@ def _validate(
         security_class=security_class,
         username=username,
         identity=authenticated,
-        idle=_count(ad, "ReqIdleGlideins"),
-        max_glideins=_count(ad, max_key),
-        remove_excess=remove_excess if remove_excess in REMOVE_MODES else "NO",
-        remove_margin=_count(ad, "ReqRemoveExcessMargin", 0),
+        demand=Request(
+            key=RequestKey(client_name, security_class, credential_id),
+            frontend_name=f"{security_name}:{security_class}",
+            idle=_count(ad, "ReqIdleGlideins"),
+            max_glideins=_count(ad, max_key),
+            remove_excess=remove_excess if remove_excess in REMOVE_MODES else "NO",
+            remove_margin=_count(ad, "ReqRemoveExcessMargin", 0),
+            down=whitelist_down,
+        ),
         idle_lifetime=_count(ad, "ReqIdleLifetime", 0),
-        credential_id=_credential_id(enc),
-        in_whitelist_downtime=whitelist_down,
+        credential_id=credential_id,
         params=params,
         enc_params=dict(enc),
         monitor=_prefixed(ad, "GlideinMonitor"),

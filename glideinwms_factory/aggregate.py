@@ -4,7 +4,7 @@
 writes MONITOR/schedd_status.xml (`<glideFactoryQStats>`), log_summary.xml
 (`<glideFactoryLogSummary>`), total/[frontend_<client>/]<RRD>.rrd and rrd_<RRD>.xml
 (averages of the factory RRDs over 2 h, 1 day and 1 week), completed_jobs.json (read by
-the entries through `entry.stats.completed_jobs_attributes`), and returns a `FactoryTotals`
+the entries through `monitoring_xml.completed_jobs_attributes`), and returns a `FactoryTotals`
 for the glidefactory ads (`GlideinMonitorTotal*`, `GlideinMonitorCompletedJobsPer*`),
 the metrics file and the pages.
 
@@ -20,80 +20,34 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 
-from glideinwms_factory.entry.stats import (
-    COMPLETED_JOBS_FILE,
+from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.atomicfile import atomic_write
+from glideinwms_factory.lib.monitoring_model import (
     ClientLog,
     ClientStats,
+    EntrySnapshot,
+    FactoryTotals,
+    merge_logs,
+    sum_clients,
+)
+from glideinwms_factory.lib.monitoring_rrd import update_rrds, write_rrd_xml
+from glideinwms_factory.lib.monitoring_xml import (
+    COMPLETED_JOBS_FILE,
     log_element,
     log_summary_element,
     qstats_element,
     read_log_summary,
     read_qstats,
-    sum_clients,
-    update_rrds,
-    write_rrd_xml,
 )
-from glideinwms_factory.lib import xml_stats
-from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.rrd import RRDTool
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "aggregate_state.json"
-
-
-class _ClientSums:
-    """Totals over the `clients` and `logs` of the class it is mixed into."""
-
-    clients: dict[str, ClientStats]
-    logs: dict[str, ClientLog]
-
-    @property
-    def total(self) -> ClientStats:
-        return sum_clients(self.clients.values())
-
-    @property
-    def total_log(self) -> ClientLog:
-        return merge_logs(self.logs.values())
-
-    def completed_jobs(self) -> dict[str, int]:
-        """`GlideinMonitorCompletedJobsPer{Entry,Factory}<R>`: glideins by jobs they ran."""
-        return {k: int(v) for k, v in self.total_log.completed.jobs_nr.items()}
-
-
-@dataclass
-class EntrySnapshot(_ClientSums):
-    """What one entry last wrote."""
-
-    name: str
-    updated: float
-    downtime: bool
-    clients: dict[str, ClientStats]
-    logs: dict[str, ClientLog]
-    summary_updated: float  # stamp of its log_summary.xml
-
-
-def merge_logs(logs: Iterable[ClientLog]) -> ClientLog:
-    total = ClientLog()
-    for one in logs:
-        total.merge(one)
-    return total
-
-
-@dataclass
-class FactoryTotals(_ClientSums):
-    """The result of one aggregation."""
-
-    updated: float
-    entries: dict[str, EntrySnapshot] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    clients: dict[str, ClientStats] = field(default_factory=dict)
-    logs: dict[str, ClientLog] = field(default_factory=dict)
 
 
 def read_entry(monitor_dir: Path, name: str, consumed: float) -> EntrySnapshot:

@@ -28,8 +28,11 @@ from urllib.parse import quote
 import lxml.html
 import lxml.html.builder as E
 
-from glideinwms_factory.aggregate import EntrySnapshot, FactoryTotals, aggregate
-from glideinwms_factory.entry.stats import (
+from glideinwms_factory.aggregate import aggregate
+from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.atomicfile import atomic_write
+from glideinwms_factory.lib.metrics import write_metrics
+from glideinwms_factory.lib.monitoring_model import (
     ENTERED,
     JOBS_BUCKETS,
     LOG_STATES,
@@ -38,10 +41,9 @@ from glideinwms_factory.entry.stats import (
     WASTE_KINDS,
     ClientLog,
     ClientStats,
+    EntrySnapshot,
+    FactoryTotals,
 )
-from glideinwms_factory.lib import xml_stats
-from glideinwms_factory.lib.atomicfile import atomic_write
-from glideinwms_factory.lib.metrics import write_metrics
 from glideinwms_factory.lib.rrd import RRDError, RRDTool
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from glideinwms_factory.aggregate import FactoryTotals
-from glideinwms_factory.entry.stats import ClientStats
 from glideinwms_factory.lib.atomicfile import atomic_write
+from glideinwms_factory.lib.monitoring_model import ClientStats, FactoryTotals
 
 # metric name -> (ClientStats group, label naming the field, help text)
 _GROUP_METRICS = {

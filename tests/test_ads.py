@@ -16,7 +16,6 @@ from factory_testlib import EntrySpec, config_xml, create, free_port
 from glideinwms_factory.entry import ads
 from glideinwms_factory.entry.config import EntryConfig, load_entry, load_factory
 from glideinwms_factory.entry.limits import FrontendLimits
-from glideinwms_factory.entry.stats import CLIENT_MONITOR, REQUESTED, STATUS, ClientStats
 from glideinwms_factory.lib.classad import format_old, format_old_many, parse_old, parse_old_many
 from glideinwms_factory.lib.descript import read_signatures
 from glideinwms_factory.lib.factory_key import (
@@ -25,6 +24,7 @@ from glideinwms_factory.lib.factory_key import (
     pem_from_ad_value,
     pub_key_id,
 )
+from glideinwms_factory.lib.monitoring_model import CLIENT_MONITOR, REQUESTED, STATUS, ClientStats
 
 KEY = generate_key()
 START = 1_800_000_000

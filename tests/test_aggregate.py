@@ -9,11 +9,9 @@ from lxml import etree
 from rrd_helpers import fetch_cmd
 
 from glideinwms_factory.aggregate import aggregate
-from glideinwms_factory.entry.stats import (
-    ClientStats,
-    CompletedGlidein,
-    EntryStats,
-    EntryStatsWriter,
+from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
+from glideinwms_factory.lib.monitoring_model import ClientStats, CompletedGlidein
+from glideinwms_factory.lib.monitoring_xml import (
     completed_jobs_attributes,
     read_log_summary,
     read_qstats,

@@ -9,7 +9,7 @@ import pytest
 from glideinwms_factory.entry.accounting import Job, QueueSnapshot, RequestKey, State
 from glideinwms_factory.entry.decision import (
     Actions,
-    Group,
+    LiveCounts,
     Request,
     Tally,
     excess_removal,
@@ -112,7 +112,9 @@ TARGET_CASES = [
 
 @pytest.mark.parametrize("case", TARGET_CASES, ids=lambda c: c.name)
 def test_target(case: TargetCase) -> None:
-    target = request_target(case.req, Tally(QueueSnapshot(case.queue)), LIMITS, down=case.down)
+    target = request_target(
+        replace(case.req, down=case.down), Tally(QueueSnapshot(case.queue)), LIMITS
+    )
     assert (target.idle, target.blocked, dict(target.limits_reached)) == (
         case.idle,
         case.blocked,
@@ -233,7 +235,7 @@ SUBMIT_CASES = [
 def test_submit(case: SubmitCase) -> None:
     snapshot = QueueSnapshot(case.queue)
     tally = Tally(snapshot)
-    actions = plan_request(case.req, snapshot, tally, case.limits, down=case.down)
+    actions = plan_request(replace(case.req, down=case.down), snapshot, tally, case.limits)
     assert actions.submit == case.submit
     assert actions.clusters == case.clusters
     assert dict(actions.limits_reached) == case.reached
@@ -246,10 +248,8 @@ def test_submit(case: SubmitCase) -> None:
 
 def test_adjusted_idle_reports_zeroing() -> None:
     snapshot = QueueSnapshot([])
-    assert (
-        plan_request(request(), snapshot, Tally(snapshot), LIMITS, down=False).adjusted_idle == 10
-    )
-    assert plan_request(request(), snapshot, Tally(snapshot), LIMITS, down=True).adjusted_idle == 0
+    assert plan_request(request(down=False), snapshot, Tally(snapshot), LIMITS).adjusted_idle == 10
+    assert plan_request(request(down=True), snapshot, Tally(snapshot), LIMITS).adjusted_idle == 0
 
 
 @pytest.mark.parametrize(
@@ -267,7 +267,7 @@ def test_split_clusters(count: int, size: int, clusters: tuple[int, ...]) -> Non
 class RemoveCase:
     name: str
     mode: str
-    frontend: Group
+    frontend: LiveCounts
     mine: list[Job]
     expect: list[int]  # indexes into `mine`
     ri: int = 5
@@ -280,43 +280,47 @@ MIXED = jobs(3, State.PENDING) + jobs(2, State.STAGE_IN) + jobs(2, State.IDLE_OT
 RUN = jobs(10, State.RUNNING) + jobs(3, State.HELD)
 WAIT_AND_QUEUED = jobs(2, State.WAIT) + jobs(6, State.PENDING)
 REMOVE_CASES = [
-    RemoveCase("NO removes nothing", "NO", Group(8, 0, 0), W8, []),
-    RemoveCase("UNREG removes nothing", "UNREG", Group(8, 0, 0), W8, []),
-    RemoveCase("unknown mode removes nothing", "RUNSTALE", Group(8, 0, 0), W8, []),
-    RemoveCase("WAIT removes the excess waits", "WAIT", Group(8, 0, 0), W8, [0, 1, 2]),
-    RemoveCase("mode is case-insensitive", "wait", Group(8, 0, 0), W8, [0, 1, 2]),
-    RemoveCase("margin shrinks the excess", "WAIT", Group(8, 0, 0), W8, [0], margin=2),
-    RemoveCase("within margin", "WAIT", Group(7, 0, 0), W8, [], margin=2),
-    RemoveCase("no excess", "WAIT", Group(5, 0, 0), W8, []),
-    RemoveCase("counts from F, not C", "WAIT", Group(6, 0, 0), W8, [0]),
-    RemoveCase("WAIT ignores queued", "WAIT", Group(7, 0, 0), MIXED, []),
-    RemoveCase("IDLE prefers waits, then done", "IDLE", Group(8, 0, 0), WAIT_AND_QUEUED, [0, 1]),
-    RemoveCase("IDLE removes queued", "IDLE", Group(7, 0, 0), MIXED, [0, 1]),
-    RemoveCase("MaxRemoveRate caps", "IDLE", Group(30, 0, 0), W8, [0, 1, 2, 3, 4]),
+    RemoveCase("NO removes nothing", "NO", LiveCounts(8, 0, 0), W8, []),
+    RemoveCase("UNREG removes nothing", "UNREG", LiveCounts(8, 0, 0), W8, []),
+    RemoveCase("unknown mode removes nothing", "RUNSTALE", LiveCounts(8, 0, 0), W8, []),
+    RemoveCase("WAIT removes the excess waits", "WAIT", LiveCounts(8, 0, 0), W8, [0, 1, 2]),
+    RemoveCase("mode is case-insensitive", "wait", LiveCounts(8, 0, 0), W8, [0, 1, 2]),
+    RemoveCase("margin shrinks the excess", "WAIT", LiveCounts(8, 0, 0), W8, [0], margin=2),
+    RemoveCase("within margin", "WAIT", LiveCounts(7, 0, 0), W8, [], margin=2),
+    RemoveCase("no excess", "WAIT", LiveCounts(5, 0, 0), W8, []),
+    RemoveCase("counts from F, not C", "WAIT", LiveCounts(6, 0, 0), W8, [0]),
+    RemoveCase("WAIT ignores queued", "WAIT", LiveCounts(7, 0, 0), MIXED, []),
+    RemoveCase(
+        "IDLE prefers waits, then done", "IDLE", LiveCounts(8, 0, 0), WAIT_AND_QUEUED, [0, 1]
+    ),
+    RemoveCase("IDLE removes queued", "IDLE", LiveCounts(7, 0, 0), MIXED, [0, 1]),
+    RemoveCase("MaxRemoveRate caps", "IDLE", LiveCounts(30, 0, 0), W8, [0, 1, 2, 3, 4]),
     RemoveCase(
         "ALL over max removes running + every held",
         "ALL",
-        Group(0, 10, 3),
+        LiveCounts(0, 10, 3),
         RUN,
         [0, 1, 2, 3, 10, 11, 12],
         ri=0,
         req_max=6,
     ),
     RemoveCase(
-        "ALL with idle excess takes waits first", "ALL", Group(8, 0, 0), W8, [0, 1, 2], ri=5
+        "ALL with idle excess takes waits first", "ALL", LiveCounts(8, 0, 0), W8, [0, 1, 2], ri=5
     ),
     RemoveCase(
         "ALL over max, running + ri within max: n from idle",
         "ALL",
-        Group(4, 5, 0),
+        LiveCounts(4, 5, 0),
         W8[:4] + RUN[:5],
         [0, 1],
         ri=2,
         req_max=8,
     ),
-    RemoveCase("ALL req_max 0 removes held", "ALL", Group(0, 0, 3), RUN[10:], [0, 1, 2], req_max=0),
-    RemoveCase("ALL req_max 0 no held", "ALL", Group(0, 0, 0), RUN[10:], [], req_max=0),
-    RemoveCase("IDLE req_max 0 keeps held", "IDLE", Group(0, 0, 3), RUN[10:], [], req_max=0),
+    RemoveCase(
+        "ALL req_max 0 removes held", "ALL", LiveCounts(0, 0, 3), RUN[10:], [0, 1, 2], req_max=0
+    ),
+    RemoveCase("ALL req_max 0 no held", "ALL", LiveCounts(0, 0, 0), RUN[10:], [], req_max=0),
+    RemoveCase("IDLE req_max 0 keeps held", "IDLE", LiveCounts(0, 0, 3), RUN[10:], [], req_max=0),
 ]
 
 
@@ -409,7 +413,7 @@ def test_running_tally_across_requests_of_one_frontend() -> None:
     snapshot = QueueSnapshot([])
     first = request(idle=20)
     second = request(key=OTHER_CRED, idle=20)
-    plan = plan_cycle([(first, False), (second, False)], snapshot, LIMITS)
+    plan = plan_cycle([first, second], snapshot, LIMITS)
     assert [a.submit for a in plan.requests] == [20, 10]  # upstream would give 20 + 20
     assert plan.requests[1].limits_reached == {f"{LIMIT}IdlePerClass_fe1:sc": "count=20, limit=30"}
     assert plan.entry_cleanup is None
@@ -419,9 +423,9 @@ def test_running_tally_entry_cap_across_frontends() -> None:
     limits = replace(LIMITS, default_frontend=FrontendLimits(100, 40, 10))
     plan = plan_cycle(
         [
-            (request(idle=40, max_glideins=100), False),
-            (request(key=STRANGER, frontend_name="fe2:x", idle=40), False),
-            (request(key=OTHER_CRED, idle=5), False),
+            request(idle=40, max_glideins=100),
+            request(key=STRANGER, frontend_name="fe2:x", idle=40),
+            request(key=OTHER_CRED, idle=5),
         ],
         QueueSnapshot([]),
         limits,
@@ -432,7 +436,7 @@ def test_running_tally_entry_cap_across_frontends() -> None:
 
 def test_downtime_of_one_request_does_not_stop_the_others() -> None:
     plan = plan_cycle(
-        [(request(), True), (request(key=STRANGER, frontend_name="fe2:x"), False)],
+        [request(down=True), request(key=STRANGER, frontend_name="fe2:x", down=False)],
         QueueSnapshot([]),
         LIMITS,
     )
@@ -442,11 +446,11 @@ def test_downtime_of_one_request_does_not_stop_the_others() -> None:
 
 def test_entry_sanitize_only_when_no_request_worked() -> None:
     queue = held(2, code=99) + jobs(10, State.WAIT)
-    idle_plan = plan_cycle([(request(), False)], QueueSnapshot(queue), LIMITS)
+    idle_plan = plan_cycle([request()], QueueSnapshot(queue), LIMITS)
     assert idle_plan.requests == (Actions(adjusted_idle=10),)
     assert idle_plan.entry_cleanup is not None and len(idle_plan.entry_cleanup.remove) == 2
     no_work = plan_cycle([], QueueSnapshot(queue), LIMITS)
     assert no_work.requests == () and no_work.entry_cleanup == idle_plan.entry_cleanup
-    busy = plan_cycle([(request(idle=12), False)], QueueSnapshot(queue), LIMITS)
+    busy = plan_cycle([request(idle=12)], QueueSnapshot(queue), LIMITS)
     assert busy.requests[0].submit == 2 and busy.entry_cleanup is None
     assert busy.requests[0].did_work and not Actions(release=("1.0",)).did_work

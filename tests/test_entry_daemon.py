@@ -1,19 +1,29 @@
-"""The entry daemon's loop on its own: failures after the first iteration are logged and
-retried, a failure in the first one is fatal, and leaving invalidates the entry's ads."""
+"""The entry daemon's loop on its own, on the in-process embedded pool (no server): a
+request is served, failures after the first iteration are logged and retried, a failure
+in the first one is fatal, and leaving invalidates the entry's ads."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
+import classad2
 import pytest
-from factory_testlib import EntrySpec, config_xml, create, free_port
+from factory_testlib import FRONTEND, EntrySpec, config_xml, create, free_port, processes_under
+from waiting import wait_for
 
 from glideinwms_factory.entry.daemon import EntryGroupDaemon
+from glideinwms_factory.global_ads import factory_global_ad
 from glideinwms_factory.lib.factory_key import load_keys
-from glideinwms_factory.lib.pool.connect import ensure_factory_token
-from glideinwms_factory.lib.pool.embedded import control
+from glideinwms_factory.lib.pool import JobAction
+from glideinwms_factory.lib.pool.connect import Pool
+from glideinwms_factory.lib.pool.embedded.inprocess import InProcessPool
+from glideinwms_factory.tools.frontend_sim import Advertiser, RequestSpec
 
 
 @pytest.fixture(autouse=True)
@@ -25,18 +35,70 @@ def keep_signal_handlers():
         signal.signal(sig, handler)
 
 
+@dataclass
+class Tree:
+    """A created factory tree and the in-process pool its entry daemon is given."""
+
+    root: Path
+    work: Path
+    pool: InProcessPool
+
+    def connect(self, identity: str = "gfactory@localhost") -> Pool:
+        return self.pool.pool(identity)
+
+    def ads(self, my_type: str) -> list[classad2.ClassAd]:
+        return self.connect().collector.query(f'GlideinMyType =?= "{my_type}"')
+
+
 @pytest.fixture
 def tree(tmp_path):
     factory = create(tmp_path, config_xml([EntrySpec("solo")], free_port(), loop_delay=1))
-    control.start(factory.state_dir)
-    ensure_factory_token(factory.state_dir)
     load_keys(factory.work)
-    yield factory
-    control.stop(factory.state_dir)
+    with InProcessPool(factory.state_dir, slots=1, tick=0.05, kill_grace=0.5) as pool:
+        yield Tree(factory.root, factory.work, pool)
+        # Glideins are real processes: remove them all and wait until they are gone.
+        pool.pool("admin@example.org").schedd("").act(JobAction.REMOVE, "true", "test over")
+        wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
+
+
+def test_a_request_is_served_without_a_pool_server(tree):
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    daemon.iteration()  # the entry's first ad: what the frontend targets
+    keys = load_keys(tree.work)
+    global_ad = factory_global_ad(
+        "testfactory",
+        "gtest",
+        keys.current,
+        start_time=int(time.time()),
+        sequence=0,
+        sign_types="sha1",
+    )
+    tree.connect().collector.advertise([global_ad], "UPDATE_AD_GENERIC")
+    spec = RequestSpec(
+        identity=FRONTEND,
+        security_name="vofrontend",
+        security_class="frontend",
+        idle=3,
+        max_glideins=10,
+    )
+    assert Advertiser(tree.connect(FRONTEND).collector, spec, ["solo"], {}).cycle() == 1
+
+    daemon.iteration()
+    glideins = (
+        tree.connect().schedd("").query('GlideinEntryName =?= "solo"', ["GlideinClient", "Owner"])
+    )
+    assert len(glideins) == 3
+    assert {(ad["GlideinClient"], ad["Owner"]) for ad in glideins} == {
+        ("frontend.main", "gfactory")
+    }
+    [client_ad] = tree.ads("glidefactoryclient")
+    assert client_ad["ReqClientName"] == "frontend.main"
+    assert client_ad["GlideinMonitorRequestedIdle"] == 3
+    assert client_ad["AuthenticatedIdentity"] == "gfactory@localhost"
 
 
 def test_later_errors_are_logged_and_retried_then_ads_invalidated(tree):
-    daemon = EntryGroupDaemon(tree.work, ["solo"])
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
     real_iteration, calls = daemon.iteration, []
 
     def flaky(advertise: bool = True) -> None:
@@ -47,7 +109,7 @@ def test_later_errors_are_logged_and_retried_then_ads_invalidated(tree):
         elif len(calls) == 2:
             raise RuntimeError("bug in a later iteration")
         else:
-            daemon._stop = True
+            os.kill(os.getpid(), signal.SIGTERM)  # as the factory stops its entries
 
     daemon.iteration = flaky
     assert daemon.run() == 0
@@ -59,7 +121,7 @@ def test_later_errors_are_logged_and_retried_then_ads_invalidated(tree):
 
 
 def test_a_failing_first_iteration_is_fatal(tree):
-    daemon = EntryGroupDaemon(tree.work, ["solo"])
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
 
     def broken(advertise: bool = True) -> None:
         raise RuntimeError("bad configuration")

@@ -8,13 +8,9 @@ from lxml import etree
 from prometheus_client.parser import text_string_to_metric_families
 
 from glideinwms_factory.aggregate import aggregate
-from glideinwms_factory.entry.stats import (
-    ClientStats,
-    CompletedGlidein,
-    EntryStats,
-    EntryStatsWriter,
-)
+from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
 from glideinwms_factory.lib.metrics import write_metrics
+from glideinwms_factory.lib.monitoring_model import ClientStats, CompletedGlidein
 
 T0 = 1_700_000_100
 

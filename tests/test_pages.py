@@ -12,12 +12,8 @@ import lxml.html
 import pytest
 
 from glideinwms_factory.aggregate import aggregate
-from glideinwms_factory.entry.stats import (
-    ClientStats,
-    CompletedGlidein,
-    EntryStats,
-    EntryStatsWriter,
-)
+from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
+from glideinwms_factory.lib.monitoring_model import ClientStats, CompletedGlidein
 from glideinwms_factory.pages import PAGES, PageWriter, publish
 
 T0 = 1_700_000_100

@@ -271,7 +271,7 @@ def test_the_baseline_ad_of_the_table_is_accepted(ce1: EntryConfig) -> None:
     assert (result.idle, result.max_glideins) == (5, 20)
     assert result.credential_id == CRED
     assert result.frontend_name == "vofrontend:frontend"
-    assert result.in_whitelist_downtime is False
+    assert result.demand.down is False
     assert result.enc_params["SubmitProxy"] == CRED
     assert result.params == {"GLIDEIN_Collector": "pool.example.org:9618"}
     assert result.monitor == {"Idle": 3}
@@ -329,8 +329,11 @@ def test_remove_excess_is_normalised(ce1: EntryConfig, sent: str | None, expecte
     ad = request_ad(ce1, ReqRemoveExcess=sent, ReqRemoveExcessMargin=2, ReqIdleLifetime="3600")
     result = validate_request(ad, ce1, KEYS, ce1.factory.frontends, NOW)
     assert isinstance(result, WorkRequest), result
-    assert (result.remove_excess, result.remove_margin, result.idle_lifetime) == (expected, 2, 3600)
-    assert result.decision_request().remove_excess == expected
+    assert (result.demand.remove_excess, result.demand.remove_margin, result.idle_lifetime) == (
+        expected,
+        2,
+        3600,
+    )
 
 
 def test_client_staging_when_published(ce1: EntryConfig) -> None:
@@ -379,17 +382,17 @@ def test_whitelist_listed_class_is_accepted(ce1: EntryConfig) -> None:
         entry = whitelist(f"otherfe:x,{allowed}")(ce1)
         result = validate_request(request_ad(entry), entry, KEYS, entry.factory.frontends, NOW)
         assert isinstance(result, WorkRequest), (allowed, result)
-        assert result.in_whitelist_downtime is False
+        assert result.demand.down is False
 
 
 def test_whitelist_frontend_not_listed_runs_in_downtime(ce1: EntryConfig) -> None:
     entry = whitelist("otherfe:All")(ce1)
     result = validate_request(request_ad(entry), entry, KEYS, entry.factory.frontends, NOW)
     assert isinstance(result, WorkRequest), result
-    assert result.in_whitelist_downtime is True
+    assert result.demand.down is True
     # Confined to that request: the same ad on an entry without whitelist is not down.
     plain = validate_request(request_ad(ce1), ce1, KEYS, ce1.factory.frontends, NOW)
-    assert isinstance(plain, WorkRequest) and plain.in_whitelist_downtime is False
+    assert isinstance(plain, WorkRequest) and plain.demand.down is False
 
 
 def test_scitoken_entry_takes_any_credentials(entries: dict[str, EntryConfig]) -> None:

@@ -1,4 +1,4 @@
-"""entry/stats.py: buckets, waste, movements, and the files one entry writes."""
+"""entry/stats.py and lib/monitoring_*: buckets, waste, movements, the files one entry writes."""
 
 from __future__ import annotations
 
@@ -9,19 +9,17 @@ import pytest
 from lxml import etree
 from rrd_helpers import fetch_cmd
 
-from glideinwms_factory.entry.stats import (
+from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
+from glideinwms_factory.lib.monitoring_model import (
     ClientStats,
     CompletedGlidein,
-    EntryStats,
-    EntryStatsWriter,
     client_log,
     jobs_bucket,
     mill_bucket,
-    read_log_summary,
-    read_qstats,
     sum_clients,
     time_bucket,
 )
+from glideinwms_factory.lib.monitoring_xml import read_log_summary, read_qstats
 from glideinwms_factory.lib.xml_stats import StatsFileError
 
 T0 = 1_700_000_100

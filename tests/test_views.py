@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from glideinwms_factory.entry.stats import ClientStats
 from glideinwms_factory.lib.classad import to_classad
+from glideinwms_factory.lib.monitoring_model import ClientStats
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, read_token
 from glideinwms_factory.tools.views import FactorySelector, ViewError, txt_rows
 

@@ -1,0 +1,112 @@
+"""Find work for an entry group: query the requests, validate them, attach credentials, and
+turn each into the decision's input with its downtime (steps 1-2 of ARCHITECTURE.md).
+
+The validation of one ad is `requests.validate_request` (pure); this module adds what
+needs the Collector and the disk: the query and the credential files of security.md §4.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+
+from glideinwms_factory.entry import credentials
+from glideinwms_factory.entry.config import EntryConfig, FactoryConfig
+from glideinwms_factory.entry.decision import Request
+from glideinwms_factory.entry.requests import (
+    Rejection,
+    WorkRequest,
+    newest_per_name,
+    request_constraint,
+    validate_request,
+)
+from glideinwms_factory.lib import downtimes
+from glideinwms_factory.lib.crypto import KeyCodeCache
+from glideinwms_factory.lib.factory_key import FactoryKeys
+from glideinwms_factory.lib.pool import Collector
+
+
+def find_work(
+    collector: Collector,
+    factory: FactoryConfig,
+    entries: Sequence[EntryConfig],
+    keys: FactoryKeys,
+    now: float,
+    cache: KeyCodeCache | None = None,
+) -> dict[str, list[WorkRequest | Rejection]]:
+    """The requests of every entry of the group by entry name, each validated (a
+    `WorkRequest` with its credentials on disk) or rejected with its reason."""
+    key_ids = [keys.current.pub_key_id]
+    old = keys.old_key_id(now)
+    if old:
+        key_ids.append(old)
+    raw = collector.query(request_constraint(entries, key_ids))
+    by_entry: dict[str, list[WorkRequest | Rejection]] = {entry.name: [] for entry in entries}
+    by_req_name = {entry.ad_name: entry for entry in entries}
+    for ad in newest_per_name(raw, keys.current.pub_key_id):
+        entry = by_req_name.get(str(ad.get("ReqGlidein", "")))
+        if entry is None:
+            continue
+        result = validate_request(ad, entry, keys, factory.frontends, now, cache=cache)
+        if isinstance(result, WorkRequest):
+            result = with_credentials(factory, entry, result)
+        by_entry[entry.name].append(result)
+    return by_entry
+
+
+def with_credentials(
+    factory: FactoryConfig, entry: EntryConfig, request: WorkRequest
+) -> WorkRequest | Rejection:
+    """Check 10 of security.md §4, and store the tokens that came with the request."""
+    base = factory.client_proxies_dir
+    glidein = factory.glidein_name
+    try:
+        paths: dict[str, str] = {}
+        submit_proxy = request.enc_params.get("SubmitProxy")
+        if submit_proxy:
+            path = credentials.credential_path(
+                base, request.username, glidein, request.client_name, submit_proxy
+            )
+            if not path.exists():
+                return Rejection(
+                    request.name, request.client_name, f"credential {submit_proxy} not found"
+                )
+            paths["x509_proxy"] = str(path)
+        for param, suffix, key in (
+            (f"{entry.name}.idtoken", "idtoken", "idtokens_file"),
+            ("frontend_scitoken", "scitoken", "scitokens_file"),
+        ):
+            token = request.enc_params.get(param)
+            if token:
+                path = credentials.credential_path(
+                    base,
+                    request.username,
+                    glidein,
+                    request.client_name,
+                    f"{entry.name}.{suffix}",
+                )
+                credentials.store(path, token.strip() + "\n")
+                paths[key] = str(path)
+    except (credentials.CredentialError, OSError) as err:
+        return Rejection(request.name, request.client_name, f"credentials: {err}")
+    return dataclasses.replace(request, credential_files=paths)
+
+
+def decision_input(
+    request: WorkRequest,
+    entry: str,
+    dts: Sequence[downtimes.Downtime],
+    local_now: datetime,
+) -> Request:
+    """The request as the decision reads it, `down` when the factory, this entry for this
+    frontend, or the whitelist keeps it at zero idle (other requests are not affected)."""
+    down = (
+        request.demand.down
+        or downtimes.factory_down(dts, local_now) is not None
+        or downtimes.request_down(
+            dts, entry, request.security_name, request.security_class, local_now
+        )
+        is not None
+    )
+    return dataclasses.replace(request.demand, down=down)

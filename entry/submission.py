@@ -1,0 +1,160 @@
+"""Carry out what the decision planned: submit glideins, remove and release them.
+
+The submit description is job.condor with every `$ENV()` of the glidein resolved for one
+request (`glidein_args`); a request whose values cannot be made safe for it is rejected
+rather than submitted. Every call goes to the `Schedd` protocol and may raise `PoolError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from glideinwms_factory.entry import ads
+from glideinwms_factory.entry.config import EntryConfig, FactoryConfig
+from glideinwms_factory.entry.decision import Actions
+from glideinwms_factory.entry.glidein_args import (
+    EntryConstants,
+    GlideinArgs,
+    SubmitRequest,
+    UnsafeValueError,
+    build_glidein_arguments,
+    submit_environment,
+)
+from glideinwms_factory.entry.requests import Rejection, WorkRequest
+from glideinwms_factory.entry.submit_description import build_description
+from glideinwms_factory.lib.pool import JobAction, Schedd
+
+
+class Submitter:
+    """Executes one entry group's actions against a Schedd, logging each call."""
+
+    def __init__(
+        self,
+        factory: FactoryConfig,
+        log: logging.Logger,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.factory = factory
+        self.log = log
+        self.clock = clock
+        self.sleep = sleep
+
+    def execute(
+        self,
+        schedd: Schedd,
+        entry: EntryConfig,
+        staging: ads.Staging,
+        request: WorkRequest,
+        actions: Actions,
+    ) -> Rejection | None:
+        """Carry out one request's actions; the rejection if it could not be submitted."""
+        extra = {"entry": entry.name, "client": request.client_name}
+        if actions.submit:
+            try:
+                description = self.description(entry, staging, request)
+            except UnsafeValueError as err:
+                return Rejection(request.name, request.client_name, str(err))
+            # Condor-G logs and glidein output go to the per-user client log dir.
+            log_dir = self.factory.client_log_dir / f"user_{request.username}"
+            log_dir = log_dir / f"glidein_{self.factory.glidein_name}" / f"entry_{entry.name}"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            submitted = 0
+            for i, size in enumerate(actions.clusters):
+                if i:
+                    self.sleep(entry.limits.submit_sleep)
+                cluster = schedd.submit(description, size)
+                submitted += size
+                self.log.info("submitted %d glidein(s) in cluster %d", size, cluster, extra=extra)
+            self.log.info(
+                "request %s: idle target %d, max %d: submitted %d",
+                request.name,
+                request.idle,
+                request.max_glideins,
+                submitted,
+                extra=extra,
+            )
+        self.remove_release(schedd, entry, actions, request.client_name)
+        return None
+
+    def remove_release(
+        self, schedd: Schedd, entry: EntryConfig, actions: Actions, who: str
+    ) -> None:
+        """The removals (plain, then forcex) and releases of `actions`, each rate-slept."""
+        extra = {"entry": entry.name, "client": who}
+        limits = entry.limits
+        for ids, forcex in ((actions.remove, False), (actions.remove_forcex, True)):
+            if ids:
+                reason = "glideinwms factory: excess or stale" + (" (forcex)" if forcex else "")
+                done = schedd.act(JobAction.REMOVE, list(ids), reason)
+                self.log.info("removed %d glidein(s): %s", done, " ".join(ids), extra=extra)
+                self.sleep(limits.remove_sleep)
+        if actions.release:
+            done = schedd.act(JobAction.RELEASE, list(actions.release), "recoverable hold")
+            self.log.info(
+                "released %d glidein(s): %s", done, " ".join(actions.release), extra=extra
+            )
+            self.sleep(limits.release_sleep)
+
+    def description(self, entry: EntryConfig, staging: ads.Staging, request: WorkRequest) -> str:
+        """job.condor with every `$ENV()` resolved for `request`; the count goes separately."""
+        factory = entry.factory
+        params = {**entry.params, **request.params}
+        arguments = build_glidein_arguments(
+            GlideinArgs(
+                verbosity=entry.verbosity,
+                glidein_name=factory.glidein_name,
+                entry_name=entry.name,
+                client_name=request.client_name,
+                schedd=entry.schedd or "embedded",
+                factory_name=factory.factory_name,
+                web_url=factory.web_url,
+                main_sign=staging.main.digest,
+                entry_sign=staging.entry.digest,
+                main_descript=staging.main.description,
+                entry_descript=staging.entry.description,
+                startup_dir=entry.startup_dir,
+                credential_id=request.credential_id,
+                slots_layout=entry.slots_layout,
+                proxy_url=entry.job.get("ProxyURL") or "None",
+                client=request.client_staging,
+                params=params,
+            ),
+            entry.grid_type,
+        )
+        files = request.credential_files
+        submit = submit_environment(
+            SubmitRequest(
+                count=1,
+                client_name=request.client_name,
+                frontend_name=request.frontend_name,
+                security_class=request.security_class,
+                credential_id=request.credential_id,
+                username=request.username,
+                arguments=arguments,
+                log_date=time.strftime("%Y%m%d", time.gmtime(self.clock())),
+                x509_proxy=files.get("x509_proxy", ""),
+                idtokens_file=files.get("idtokens_file", ""),
+                scitokens_file=files.get("scitokens_file", ""),
+                idle_lifetime=request.idle_lifetime,
+                params=params,
+            ),
+            EntryConstants(
+                factory_name=factory.factory_name,
+                glidein_name=factory.glidein_name,
+                entry_name=entry.name,
+                submit_file=f"entry_{entry.name}/job.condor",
+                web_url=factory.web_url,
+                startup_dir=entry.startup_dir,
+                slots_layout=entry.slots_layout,
+            ),
+        )
+        for name in submit.skipped_params:
+            self.log.warning(
+                "parameter %s is not submit-safe: passed only on the glidein command line",
+                name,
+                extra={"entry": entry.name, "client": request.client_name},
+            )
+        return build_description(entry.job_condor, submit.env)

@@ -1,0 +1,139 @@
+"""The RRD layout of the monitoring files (operations.md §7), entry and factory alike.
+
+Every client folder (and `total`) holds one RRD per `RRD_NAMES`; `rrd_values` maps the
+model onto their data sources, and `write_rrd_xml` writes their 2 h / 1 day / 1 week
+averages as rrd_<RRD>.xml.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from lxml import etree
+
+from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.monitoring_model import (
+    CLIENT_MONITOR,
+    ENTERED,
+    JOBS_BUCKETS,
+    LOG_STATES,
+    MILL_BUCKETS,
+    REQUESTED,
+    STATUS,
+    TIME_BUCKETS,
+    WASTE_KINDS,
+    ClientLog,
+    ClientStats,
+)
+from glideinwms_factory.lib.rrd import DataSource, RRDError, RRDTool
+
+log = logging.getLogger(__name__)
+
+RRD_NAMES = (
+    "Status_Attributes",
+    "Log_Counts",
+    "Log_Completed",
+    "Log_Completed_Stats",
+    "Log_Completed_WasteTime",
+)
+
+
+def _prefixed(prefix: str, values: Mapping[str, float] | None, names: Sequence[str]):
+    return {f"{prefix}{n}": (None if values is None else values[n]) for n in names}
+
+
+def rrd_values(stats: ClientStats, client: ClientLog) -> dict[str, dict[str, float | None]]:
+    """Data-source values of every RRD, by RRD name (None is an unknown sample)."""
+    completed = client.completed
+    return {
+        "Status_Attributes": {
+            **_prefixed("Status", stats.status, STATUS),
+            **_prefixed("Req", stats.requested, REQUESTED),
+            **_prefixed("Client", stats.client_monitor, CLIENT_MONITOR),
+        },
+        "Log_Counts": {
+            **_prefixed("Status", client.current, LOG_STATES),
+            **_prefixed("Entered", client.entered, ENTERED),
+            **_prefixed("Exited", client.exited, LOG_STATES),
+        },
+        "Log_Completed": dict(completed.sums),
+        "Log_Completed_Stats": {
+            **_prefixed("Lasted_", completed.lasted, TIME_BUCKETS),
+            **_prefixed("JobsLasted_", completed.jobs_duration, TIME_BUCKETS),
+            **_prefixed("JobsNr_", completed.jobs_nr, JOBS_BUCKETS),
+        },
+        "Log_Completed_WasteTime": {
+            f"{kind}_{bucket}": completed.waste_time[kind][bucket]
+            for kind in WASTE_KINDS
+            for bucket in MILL_BUCKETS
+        },
+    }
+
+
+def rrd_sources(rrd_name: str, names: Iterable[str]) -> list[DataSource]:
+    """Data-source types: levels are GAUGE, movements and completions ABSOLUTE."""
+    gauge = rrd_name == "Status_Attributes"
+    return [
+        DataSource(n, "GAUGE" if gauge or n.startswith("Status") else "ABSOLUTE") for n in names
+    ]
+
+
+def update_rrds(
+    tool: RRDTool, folder: Path, when: int, stats: ClientStats, client: ClientLog
+) -> None:
+    """Create if needed and update the five RRDs in `folder`; failures are logged.
+
+    A second update within the same second (two iterations in one second) is skipped:
+    RRD steps are 300 s, so it would add nothing.
+    """
+    for rrd_name, values in rrd_values(stats, client).items():
+        path = folder / f"{rrd_name}.rrd"
+        try:
+            tool.ensure(path, rrd_sources(rrd_name, values), when - 300)
+            if tool.last(path) >= when:
+                continue
+            tool.update(path, when, values)
+        except RRDError as exc:
+            log.warning("RRD %s not updated: %s", path, exc)
+
+
+RRD_PERIODS = (7200, 86400, 604800)
+
+
+def _rrd_xml(tool: RRDTool, folder: Path, rrd_name: str, now: int) -> etree._Element:
+    """`<total>` (or `<frontend>`) with one `<period name="7200" DS="mean"/>` per period."""
+    node = etree.Element("rrd")
+    path = folder / f"{rrd_name}.rrd"
+    if not path.exists():
+        return node
+    for period, means in tool.averages(path, now, RRD_PERIODS).items():
+        known = {k: v for k, v in means.items() if v is not None}
+        xml_stats.attrs_element(node, "period", known)
+        node[-1].set("name", str(period))
+    return node
+
+
+def write_rrd_xml(
+    tool: RRDTool, folder: Path, root_tag: str, clients: Mapping[str, Path], now: int
+) -> None:
+    """rrd_<RRD>.xml in `folder`: averages of the RRDs in folder/total and in each client's
+    folder over 2 h, 1 day and 1 week (`<period name="7200" DS="mean" .../>`)."""
+    for rrd_name in RRD_NAMES:
+        root = etree.Element(root_tag)
+        xml_stats.updated_element(root, now)
+        try:
+            total = _rrd_xml(tool, folder / "total", rrd_name, now)
+            total.tag = "total"
+            root.append(total)
+            frontends = etree.SubElement(root, "frontends")
+            for client, client_folder in sorted(clients.items()):
+                one = _rrd_xml(tool, client_folder, rrd_name, now)
+                one.tag = "frontend"
+                one.set("name", client)
+                frontends.append(one)
+        except RRDError as exc:
+            log.warning("rrd_%s.xml not written: %s", rrd_name, exc)
+            continue
+        xml_stats.write_xml(folder / f"rrd_{rrd_name}.xml", root)

@@ -1,0 +1,186 @@
+"""The monitoring XML files, entry and factory alike: schedd_status.xml (`qstats_element`,
+`read_qstats`) and log_summary.xml (`log_summary_element`, `read_log_summary`), and the
+completed_jobs.json the aggregation leaves for the entries' glidefactory ads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.monitoring_model import (
+    JOBS_BUCKETS,
+    WASTE_KINDS,
+    ClientLog,
+    ClientStats,
+    is_folder_name,
+    sum_clients,
+)
+
+
+def qstats_element(
+    root_tag: str,
+    updated: float,
+    clients: Mapping[str, ClientStats],
+    downtime: bool | None = None,
+) -> etree._Element:
+    """`<glideFactory[Entry]QStats>`: per-client groups and their total."""
+    root = etree.Element(root_tag)
+    xml_stats.updated_element(root, updated)
+    if downtime is not None:
+        etree.SubElement(root, "downtime", status=str(downtime))
+    frontends = etree.SubElement(root, "frontends")
+    for name, client in sorted(clients.items()):
+        _client_element(etree.SubElement(frontends, "frontend", name=name), client)
+    _client_element(etree.SubElement(root, "total"), sum_clients(clients.values()))
+    return root
+
+
+def _client_element(node: etree._Element, client: ClientStats) -> None:
+    for group, values in client.groups().items():
+        xml_stats.attrs_element(node, group, values)
+    if client.rejected:
+        rejected = etree.SubElement(node, "Rejected")
+        for reason, count in sorted(client.rejected.items()):
+            etree.SubElement(rejected, "reason", name=reason, count=str(count))
+
+
+def log_summary_element(
+    root_tag: str, updated: float, clients: Mapping[str, ClientLog]
+) -> etree._Element:
+    """`<glideFactory[Entry]LogSummary>`: per-client movements, completions and total."""
+    root = etree.Element(root_tag)
+    xml_stats.updated_element(root, updated)
+    frontends = etree.SubElement(root, "frontends")
+    total = ClientLog()
+    for name, client in sorted(clients.items()):
+        log_element(etree.SubElement(frontends, "frontend", name=name), client)
+        total.merge(client)
+    log_element(etree.SubElement(root, "total"), total)
+    return root
+
+
+def log_element(node: etree._Element, client: ClientLog) -> None:
+    """Current/Entered/Exited counts and CompletedCounts of one client (or a total)."""
+    xml_stats.attrs_element(node, "Current", client.current)
+    xml_stats.attrs_element(node, "Entered", client.entered)
+    xml_stats.attrs_element(node, "Exited", client.exited)
+    completed = client.completed
+    counts = etree.SubElement(node, "CompletedCounts")
+    xml_stats.attrs_element(counts, "Sum", completed.sums)
+    xml_stats.ranges_element(counts, "Lasted", completed.lasted)
+    xml_stats.ranges_element(counts, "JobsDuration", completed.jobs_duration)
+    xml_stats.ranges_element(counts, "JobsNr", completed.jobs_nr)
+    for tag, table in (("Waste", completed.waste), ("WasteTime", completed.waste_time)):
+        waste = etree.SubElement(counts, tag)
+        for kind in WASTE_KINDS:
+            xml_stats.ranges_element(waste, kind, table[kind])
+
+
+@dataclass
+class QStats:
+    """A parsed schedd_status.xml (entry or factory)."""
+
+    updated: float
+    downtime: bool
+    clients: dict[str, ClientStats]
+
+
+def _parse_client(node: etree._Element) -> ClientStats:
+    requested = node.find("Requested")
+    monitor = node.find("ClientMonitor")
+    try:
+        return ClientStats(
+            status=xml_stats.read_attrs(node.find("Status")),
+            requested=None if requested is None else xml_stats.read_attrs(requested),
+            client_monitor=None if monitor is None else xml_stats.read_attrs(monitor),
+            rejected={
+                r.get("name", ""): int(r.get("count", "0"))
+                for r in node.iterfind("Rejected/reason")
+            },
+        )
+    except ValueError as exc:
+        raise xml_stats.StatsFileError(str(exc)) from exc
+
+
+def _frontends(root: etree._Element) -> Iterator[tuple[str, etree._Element]]:
+    for node in root.iterfind("frontends/frontend"):
+        name = node.get("name", "")
+        if not is_folder_name(name):
+            raise xml_stats.StatsFileError(f"client name {name!r} cannot name a folder")
+        yield name, node
+
+
+def read_qstats(path: Path, root_tag: str = "glideFactoryEntryQStats") -> QStats:
+    root = xml_stats.parse_file(path, root_tag)
+    downtime = root.find("downtime")
+    return QStats(
+        updated=xml_stats.read_updated(root),
+        downtime=downtime is not None and downtime.get("status") == "True",
+        clients={name: _parse_client(node) for name, node in _frontends(root)},
+    )
+
+
+def _parse_log(node: etree._Element) -> ClientLog:
+    result = ClientLog()
+    for name, table in (("Current", result.current), ("Entered", result.entered)):
+        table.update(xml_stats.read_attrs(node.find(name)))
+    result.exited.update(xml_stats.read_attrs(node.find("Exited")))
+    counts = node.find("CompletedCounts")
+    if counts is None:
+        return result
+    completed = result.completed
+    completed.sums.update(xml_stats.read_attrs(counts.find("Sum")))
+    completed.lasted.update(xml_stats.read_ranges(counts.find("Lasted")))
+    completed.jobs_duration.update(xml_stats.read_ranges(counts.find("JobsDuration")))
+    completed.jobs_nr.update(xml_stats.read_ranges(counts.find("JobsNr")))
+    for kind in WASTE_KINDS:
+        completed.waste[kind].update(xml_stats.read_ranges(counts.find(f"Waste/{kind}")))
+        completed.waste_time[kind].update(xml_stats.read_ranges(counts.find(f"WasteTime/{kind}")))
+    return result
+
+
+@dataclass
+class LogSummary:
+    """A parsed log_summary.xml (entry or factory)."""
+
+    updated: float
+    clients: dict[str, ClientLog]
+
+
+def read_log_summary(path: Path, root_tag: str = "glideFactoryEntryLogSummary") -> LogSummary:
+    root = xml_stats.parse_file(path, root_tag)
+    return LogSummary(
+        updated=xml_stats.read_updated(root),
+        clients={name: _parse_log(node) for name, node in _frontends(root)},
+    )
+
+
+# --- what the factory's aggregation tells the entries ------------------------------------
+
+COMPLETED_JOBS_FILE = "completed_jobs.json"
+
+
+def completed_jobs_attributes(
+    monitor_dir: Path, entry: str, now: float, max_age: float = 3600
+) -> dict[str, int]:
+    """`GlideinMonitorCompletedJobsPer{Entry,Factory}<R>` for the glidefactory ad, from the
+    last aggregation; empty if it is missing, unreadable or older than `max_age` seconds
+    (classads.md §1)."""
+    try:
+        data = json.loads((Path(monitor_dir) / COMPLETED_JOBS_FILE).read_text())
+        if now - float(data["updated"]) > max_age:
+            return {}
+        parts = {"Factory": data["factory"], "Entry": data["entries"].get(entry, {})}
+        return {
+            f"GlideinMonitorCompletedJobsPer{scope}{bucket}": int(counts.get(bucket, 0))
+            for scope, counts in parts.items()
+            for bucket in JOBS_BUCKETS
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
