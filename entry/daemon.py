@@ -29,7 +29,7 @@ from glideinwms_factory.entry.accounting import (
     queue_constraint,
 )
 from glideinwms_factory.entry.completed import CompletedTracker
-from glideinwms_factory.entry.config import EntryConfig, FactoryConfig, load_entry, load_factory
+from glideinwms_factory.entry.config import EntryConfig, load_entry
 from glideinwms_factory.entry.decision import Actions, plan_cycle
 from glideinwms_factory.entry.glidein_args import (
     EntryConstants,
@@ -58,6 +58,7 @@ from glideinwms_factory.entry.submit_description import build_description
 from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.crypto import KeyCodeCache
 from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_signatures
+from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
 from glideinwms_factory.lib.pool import JobAction, PoolError, Schedd
@@ -199,7 +200,7 @@ class EntryGroupDaemon:
                 self._served_once = True
                 self._failures = 0
                 count = (count + 1) % self.factory.advertise_delay
-                delay = self.factory.loop_delay
+                delay = self.factory.numbers.loop_delay
             except PoolError as err:
                 delay = self._back_off(f"pool unreachable ({err})")
                 self.pool = None  # reconnect: the pool may have moved or restarted
@@ -217,7 +218,7 @@ class EntryGroupDaemon:
     def _back_off(self, reason: str) -> float:
         """Seconds to wait after a failed iteration: doubling from LoopDelay, capped."""
         self._failures += 1
-        delay = min(BACKOFF_MAX, self.factory.loop_delay * 2 ** (self._failures - 1))
+        delay = min(BACKOFF_MAX, self.factory.numbers.loop_delay * 2 ** (self._failures - 1))
         self.log.error("%s; retrying in %.0f s", reason, delay, extra={"entry": self.group})
         return delay
 
@@ -262,7 +263,7 @@ class EntryGroupDaemon:
         except FileNotFoundError:
             raise PoolError(f"{key_file} missing: is the factory running?") from None
         if self._keys is None or mtime != self._keys_mtime:
-            grace = self.factory.number("OldPubKeyGraceTime")
+            grace = self.factory.numbers.old_pub_key_grace_time
             try:
                 self._keys = load_keys(self.factory.work_dir, grace, rotate=False, now=mtime)
             except KeyFileError as err:
@@ -501,7 +502,7 @@ class EntryGroupDaemon:
                 startup_dir=entry.startup_dir,
                 credential_id=request.credential_id,
                 slots_layout=entry.slots_layout,
-                proxy_url=entry.job.get("ProxyURL") or "None",
+                proxy_url=entry.job.proxy_url or "None",
                 client=request.client_staging,
                 params=params,
             ),
