@@ -11,11 +11,14 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from glideinwms_factory.lib.descript import DescriptError
 
-_Record = TypeVar("_Record")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Record = TypeVar("_Record", bound="DataclassInstance")
 
 
 def _number(text: str) -> float:
@@ -91,7 +94,7 @@ def read_record(record: type[_Record], values: Mapping[str, str], path: Path) ->
     """`record` from a descript file's strings; a malformed number is a one-line
     `DescriptError` naming `path`, the key and the value."""
     given: dict[str, object] = {}
-    for spec in fields(record):  # type: ignore[arg-type]
+    for spec in fields(record):
         key = spec.metadata["key"]
         convert: Callable[[str], object] | None = spec.metadata.get("convert")
         if convert is None:
