@@ -294,12 +294,13 @@ GLIDEIN = Element(
         "restart_attempts": Attr(INT, GLIDEIN_DEFAULTS.restart_attempts),
         "restart_interval": Attr(INT, GLIDEIN_DEFAULTS.restart_interval),
         "recoverable_exitcodes": Attr(
-            _pattern(r"\s*(\d+(\s+\d+)*\s*(,\s*\d+(\s+\d+)*\s*)*)?", "'code[ sub ...],code...'"), ""
+            _pattern(r"\s*(\d+(\s+\d+)*\s*(,\s*\d+(\s+\d+)*\s*)*)?", "'code[ sub ...],code...'"),
+            GLIDEIN_DEFAULTS.recoverable_exitcodes,
         ),
         "factory_versioning": Attr(BOOL, False),
         "enable_attribute_expansion": Attr(BOOL, False),
         # Ours: which pool the factory talks to; upstream configs say nothing = htcondor.
-        "pool_backend": Attr(_choice("htcondor", "embedded"), "htcondor"),
+        "pool_backend": Attr(_choice("htcondor", "embedded"), GLIDEIN_DEFAULTS.pool_backend),
         # Ours: entries served per entry process (1 = one process per entry).
         "entry_group_size": Attr(POSITIVE_INT, GLIDEIN_DEFAULTS.entry_group_size),
     },

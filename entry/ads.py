@@ -116,7 +116,7 @@ def factory_ad(
         "GlideinWMSVersion": VERSION,
         "DaemonStartTime": start_time,
         "UpdateSequenceNumber": sequence,
-        "SupportedSignTypes": factory.glidein.get("SupportedSignTypes", "sha1"),
+        "SupportedSignTypes": factory.descript.supported_sign_types,
         **key.ad_attributes(),
         **_auth_flags(entry),
         **_entry_attributes(entry),

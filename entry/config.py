@@ -79,7 +79,7 @@ def load_entry(factory: FactoryConfig, name: str) -> EntryConfig:
         job_condor=(entry_dir / "job.condor").read_text(),
         limits=EntryLimits.from_descript(
             job,
-            recoverable_exitcodes=factory.glidein.get("RecoverableExitcodes", ""),
+            recoverable_exitcodes=factory.descript.recoverable_exitcodes,
             num_factories=descript_int("NumFactories", job.get("NumFactories"), 1),
         ),
     )

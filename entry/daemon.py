@@ -200,7 +200,7 @@ class EntryGroupDaemon:
                 self._served_once = True
                 self._failures = 0
                 count = (count + 1) % self.factory.advertise_delay
-                delay = self.factory.numbers.loop_delay
+                delay = self.factory.descript.loop_delay
             except PoolError as err:
                 delay = self._back_off(f"pool unreachable ({err})")
                 self.pool = None  # reconnect: the pool may have moved or restarted
@@ -218,7 +218,7 @@ class EntryGroupDaemon:
     def _back_off(self, reason: str) -> float:
         """Seconds to wait after a failed iteration: doubling from LoopDelay, capped."""
         self._failures += 1
-        delay = min(BACKOFF_MAX, self.factory.numbers.loop_delay * 2 ** (self._failures - 1))
+        delay = min(BACKOFF_MAX, self.factory.descript.loop_delay * 2 ** (self._failures - 1))
         self.log.error("%s; retrying in %.0f s", reason, delay, extra={"entry": self.group})
         return delay
 
@@ -263,7 +263,7 @@ class EntryGroupDaemon:
         except FileNotFoundError:
             raise PoolError(f"{key_file} missing: is the factory running?") from None
         if self._keys is None or mtime != self._keys_mtime:
-            grace = self.factory.numbers.old_pub_key_grace_time
+            grace = self.factory.descript.old_pub_key_grace_time
             try:
                 self._keys = load_keys(self.factory.work_dir, grace, rotate=False, now=mtime)
             except KeyFileError as err:

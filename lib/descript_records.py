@@ -49,7 +49,7 @@ def _text_field(key: str, default: str) -> Any:
 
 @dataclass(frozen=True)
 class GlideinDescript:
-    """The numeric `glidein.descript` values the factory and entry daemons use."""
+    """The `glidein.descript` values the factory and entry daemons use."""
 
     loop_delay: float = _number_field("LoopDelay", 60)
     advertise_delay: int = _count_field("AdvertiseDelay", 5)
@@ -62,6 +62,10 @@ class GlideinDescript:
     embedded_pool_slots_per_site: int = _count_field("EmbeddedPoolSlotsPerSite", 4)
     remove_old_cred_freq: float = _number_field("RemoveOldCredFreq", 24)  # hours
     remove_old_cred_age: float = _number_field("RemoveOldCredAge", 30)  # days
+    pool_backend: str = _text_field("PoolBackend", "htcondor")
+    recoverable_exitcodes: str = _text_field("RecoverableExitcodes", "")
+    supported_sign_types: str = _text_field("SupportedSignTypes", "sha1")
+    web_server_port: str = _text_field("WebServerPort", "")  # "" = the WebURL's port
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ class FactoryConfig:
     work_dir: Path
     glidein: dict[str, str]  # glidein.descript
     frontends: dict[str, descript.FrontendInfo]  # frontend.descript
-    numbers: GlideinDescript  # the typed numeric values of glidein.descript
+    descript: GlideinDescript  # the typed values of glidein.descript the daemons use
 
     @property
     def factory_name(self) -> str:
@@ -52,7 +52,7 @@ class FactoryConfig:
 
     @property
     def advertise_delay(self) -> int:
-        return max(1, self.numbers.advertise_delay)
+        return max(1, self.descript.advertise_delay)
 
     @property
     def downtimes_file(self) -> Path:
@@ -93,5 +93,5 @@ def load_factory(work_dir: Path) -> FactoryConfig:
         work_dir=work_dir,
         glidein=glidein,
         frontends=descript.read_frontends(work_dir / "frontend.descript"),
-        numbers=read_record(GlideinDescript, glidein, path),  # fail at start, not mid-loop
+        descript=read_record(GlideinDescript, glidein, path),  # fail at start, not mid-loop
     )

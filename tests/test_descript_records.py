@@ -18,20 +18,20 @@ PATH = Path("/work/glidein.descript")
 
 
 def test_missing_or_empty_numbers_take_the_defaults() -> None:
-    numbers = read_record(GlideinDescript, {"LoopDelay": "", "FactoryName": "f"}, PATH)
-    assert numbers == GlideinDescript()
-    assert numbers.loop_delay == 60 and numbers.entry_group_size == 1
+    values = read_record(GlideinDescript, {"LoopDelay": "", "FactoryName": "f"}, PATH)
+    assert values == GlideinDescript()
+    assert values.loop_delay == 60 and values.entry_group_size == 1
 
 
 def test_numbers_are_typed() -> None:
-    numbers = read_record(
+    values = read_record(
         GlideinDescript,
         {"LoopDelay": "2.5", "EntryGroupSize": "3", "PubKeyLength": "4096.0"},
         PATH,
     )
-    assert numbers.loop_delay == 2.5
-    assert numbers.entry_group_size == 3 and isinstance(numbers.entry_group_size, int)
-    assert numbers.pub_key_length == 4096 and isinstance(numbers.pub_key_length, int)
+    assert values.loop_delay == 2.5
+    assert values.entry_group_size == 3 and isinstance(values.entry_group_size, int)
+    assert values.pub_key_length == 4096 and isinstance(values.pub_key_length, int)
 
 
 @pytest.mark.parametrize(("key", "text"), [("LoopDelay", "soon"), ("EntryGroupSize", "inf")])
@@ -52,19 +52,21 @@ def test_the_schema_defaults_are_the_records_defaults() -> None:
     security = glidein.children["security"].attrs
     pool = glidein.children["embedded_pool"].attrs
     submit = schema.ENTRY_CONFIG.children["submit"].attrs
-    numbers, job = GlideinDescript(), JobDescript()
+    values, job = GlideinDescript(), JobDescript()
     pairs = [
-        (glidein.attrs["loop_delay"], numbers.loop_delay),
-        (glidein.attrs["advertise_delay"], numbers.advertise_delay),
-        (glidein.attrs["restart_attempts"], numbers.restart_attempts),
-        (glidein.attrs["restart_interval"], numbers.restart_interval),
-        (glidein.attrs["entry_group_size"], numbers.entry_group_size),
-        (security["key_length"], numbers.pub_key_length),
-        (security["reuse_oldkey_onstartup_gracetime"], numbers.old_pub_key_grace_time),
-        (security["remove_old_cred_freq"], numbers.remove_old_cred_freq),
-        (security["remove_old_cred_age"], numbers.remove_old_cred_age),
-        (pool["port"], numbers.embedded_pool_port),
-        (pool["slots_per_site"], numbers.embedded_pool_slots_per_site),
+        (glidein.attrs["loop_delay"], values.loop_delay),
+        (glidein.attrs["advertise_delay"], values.advertise_delay),
+        (glidein.attrs["restart_attempts"], values.restart_attempts),
+        (glidein.attrs["restart_interval"], values.restart_interval),
+        (glidein.attrs["entry_group_size"], values.entry_group_size),
+        (security["key_length"], values.pub_key_length),
+        (security["reuse_oldkey_onstartup_gracetime"], values.old_pub_key_grace_time),
+        (security["remove_old_cred_freq"], values.remove_old_cred_freq),
+        (security["remove_old_cred_age"], values.remove_old_cred_age),
+        (pool["port"], values.embedded_pool_port),
+        (pool["slots_per_site"], values.embedded_pool_slots_per_site),
+        (glidein.attrs["pool_backend"], values.pool_backend),
+        (glidein.attrs["recoverable_exitcodes"], values.recoverable_exitcodes),
         (entry.attrs["gridtype"], job.grid_type),
         (entry.attrs["auth_method"], job.auth_method),
         (entry.attrs["trust_domain"], job.trust_domain),
