@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glideinwms_factory.creation.config import FactoryConfig, schedd_names
+from glideinwms_factory.creation.config import schedd_names
+from glideinwms_factory.creation.master_model import MasterConfig
 from glideinwms_factory.creation.staging import STARTUP_SCRIPT, StageArea, build_stage
 from glideinwms_factory.creation.tree_content import assign_schedds, work_files
 from glideinwms_factory.creation.xmlcheck import as_int
@@ -125,7 +126,7 @@ class _Plan:
     links: dict[str, str]  # relative path -> symlink target
 
 
-def _plan(cfg: FactoryConfig, web_base: Path) -> _Plan:
+def _plan(cfg: MasterConfig, web_base: Path) -> _Plan:
     stage, _ = build_stage(cfg, web_base)
     schedds = assign_schedds(
         list(cfg.entries), schedd_names(cfg.glidein), _old_schedds(cfg.dirs.work, list(cfg.entries))
@@ -332,7 +333,7 @@ def _swap_in(new: Path, work: Path, moves: list[tuple[Path, Path]]) -> None:
     os.rename(new, work)
 
 
-def _make_dirs(cfg: FactoryConfig) -> None:
+def _make_dirs(cfg: MasterConfig) -> None:
     """The dirs outside WORK: logs, monitoring, and per frontend user the Condor-G log
     dirs (`user_<u>/glidein_<g>/entry_<e>`) and credential dirs (0700, security.md §6)."""
     d = cfg.dirs
@@ -406,7 +407,7 @@ def _exclusive(work: Path) -> Iterator[None]:
 
 
 def _write_tree(
-    cfg: FactoryConfig, plan: _Plan, old_manifest: dict[str, str], reconfig: bool
+    cfg: MasterConfig, plan: _Plan, old_manifest: dict[str, str], reconfig: bool
 ) -> dict[str, str]:
     """Stage first, then build the new work dir beside the old one and swap it in.
 
@@ -443,7 +444,7 @@ def _write_tree(
 
 
 def install(
-    cfg: FactoryConfig,
+    cfg: MasterConfig,
     web_base: Path,
     *,
     reconfig: bool,

@@ -6,7 +6,7 @@ those variables (escaped) at submit time, so no request value is ever pasted in 
 
 from __future__ import annotations
 
-from glideinwms_factory.creation.config import Entry, FactoryConfig
+from glideinwms_factory.creation.master_model import Entry, MasterConfig
 
 # Per-request values, by job attribute (quoted strings in the job ad).
 _ACCOUNTING = (
@@ -106,7 +106,7 @@ def _periodic_remove(entry: Entry) -> str:
     return f"periodic_remove = {idle}"
 
 
-def job_condor(cfg: FactoryConfig, entry: Entry) -> str:
+def job_condor(cfg: MasterConfig, entry: Entry) -> str:
     """The text of WORK/entry_<e>/job.condor."""
     kind = entry.grid_type.split()[0]
     glidein = f"glidein_{cfg.glidein['glidein_name']}"

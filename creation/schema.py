@@ -2,7 +2,9 @@
 
 Declarative on purpose: the validator walks any config against this table, so an
 unknown element or attribute, a wrong type or a missing required value is found the same
-way everywhere (spec/config.md §2; defaults are upstream's `factory_defaults.xml`).
+way everywhere (spec/config.md §2; defaults are upstream's `factory_defaults.xml`). The
+defaults of values the daemons read back from the descript files come from
+`lib/descript_records`, so both sides assume the same value when none is given.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from glideinwms_factory.lib.descript_records import GLIDEIN_DEFAULTS, JOB_DEFAULTS
 
 REQUIRED = object()  # marker default: the attribute must be given
 
@@ -197,7 +201,7 @@ ENTRY_CONFIG = Element(
                 "cluster_size": Attr(POSITIVE_INT, 10),
                 "max_per_cycle": Attr(POSITIVE_INT, 100),
                 "sleep": Attr(FLOAT, 0.2),
-                "slots_layout": Attr(_choice("fixed", "partitionable"), "fixed"),
+                "slots_layout": Attr(_choice("fixed", "partitionable"), JOB_DEFAULTS.slots_layout),
             },
             {
                 "submit_attrs": Element(
@@ -230,14 +234,15 @@ ENTRY = Element(
     {
         "name": Attr(NAME, REQUIRED),
         "gatekeeper": Attr(TEXT, REQUIRED),
-        "gridtype": Attr(TEXT, "condor"),
+        "gridtype": Attr(TEXT, JOB_DEFAULTS.grid_type),
         "auth_method": Attr(
-            _pattern(r"[A-Za-z0-9_]+([+;][A-Za-z0-9_]+)*", "methods joined by '+'"), "grid_proxy"
+            _pattern(r"[A-Za-z0-9_]+([+;][A-Za-z0-9_]+)*", "methods joined by '+'"),
+            JOB_DEFAULTS.auth_method,
         ),
-        "trust_domain": Attr(TEXT, "grid"),
+        "trust_domain": Attr(TEXT, JOB_DEFAULTS.trust_domain),
         "enabled": Attr(BOOL, True),
-        "verbosity": Attr(_choice("std", "nodebug", "fast", "check"), "std"),
-        "work_dir": Attr(PATH, "."),
+        "verbosity": Attr(_choice("std", "nodebug", "fast", "check"), JOB_DEFAULTS.verbosity),
+        "work_dir": Attr(PATH, JOB_DEFAULTS.startup_dir),
         "rsl": Attr(TEXT, None),
         "vm_id": Attr(TEXT, None),
         "vm_type": Attr(TEXT, None),
@@ -280,30 +285,31 @@ GLIDEIN = Element(
         "glidein_name": Attr(NAME, "gfactory_instance"),
         "factory_collector": Attr(TEXT, None),
         "schedd_name": Attr(TEXT, "schedd_glideins1@localhost"),
-        "loop_delay": Attr(POSITIVE_INT, 60),
-        "advertise_delay": Attr(POSITIVE_INT, 5),
+        "loop_delay": Attr(POSITIVE_INT, GLIDEIN_DEFAULTS.loop_delay),
+        "advertise_delay": Attr(POSITIVE_INT, GLIDEIN_DEFAULTS.advertise_delay),
         "advertise_with_tcp": Attr(BOOL, True),
         "advertise_with_multiple": Attr(BOOL, True),
         "advertise_pilot_accounting": Attr(BOOL, False),
         "entry_parallel_workers": Attr(INT, 0),
-        "restart_attempts": Attr(INT, 3),
-        "restart_interval": Attr(INT, 1800),
+        "restart_attempts": Attr(INT, GLIDEIN_DEFAULTS.restart_attempts),
+        "restart_interval": Attr(INT, GLIDEIN_DEFAULTS.restart_interval),
         "recoverable_exitcodes": Attr(
-            _pattern(r"\s*(\d+(\s+\d+)*\s*(,\s*\d+(\s+\d+)*\s*)*)?", "'code[ sub ...],code...'"), ""
+            _pattern(r"\s*(\d+(\s+\d+)*\s*(,\s*\d+(\s+\d+)*\s*)*)?", "'code[ sub ...],code...'"),
+            GLIDEIN_DEFAULTS.recoverable_exitcodes,
         ),
         "factory_versioning": Attr(BOOL, False),
         "enable_attribute_expansion": Attr(BOOL, False),
         # Ours: which pool the factory talks to; upstream configs say nothing = htcondor.
-        "pool_backend": Attr(_choice("htcondor", "embedded"), "htcondor"),
+        "pool_backend": Attr(_choice("htcondor", "embedded"), GLIDEIN_DEFAULTS.pool_backend),
         # Ours: entries served per entry process (1 = one process per entry).
-        "entry_group_size": Attr(POSITIVE_INT, 1),
+        "entry_group_size": Attr(POSITIVE_INT, GLIDEIN_DEFAULTS.entry_group_size),
     },
     {
         "embedded_pool": Element(
             {
-                "port": Attr(INT, 0),
+                "port": Attr(INT, GLIDEIN_DEFAULTS.embedded_pool_port),
                 "web_port": Attr(INT, None),
-                "slots_per_site": Attr(POSITIVE_INT, 4),
+                "slots_per_site": Attr(POSITIVE_INT, GLIDEIN_DEFAULTS.embedded_pool_slots_per_site),
                 "state_dir": Attr(PATH, None),
             }
         ),
@@ -344,10 +350,12 @@ GLIDEIN = Element(
         "security": Element(
             {
                 "pub_key": Attr(_choice("RSA"), "RSA"),
-                "key_length": Attr(INT, 2048),
-                "reuse_oldkey_onstartup_gracetime": Attr(INT, 900),
-                "remove_old_cred_freq": Attr(INT, 24),
-                "remove_old_cred_age": Attr(INT, 30),
+                "key_length": Attr(INT, GLIDEIN_DEFAULTS.pub_key_length),
+                "reuse_oldkey_onstartup_gracetime": Attr(
+                    INT, GLIDEIN_DEFAULTS.old_pub_key_grace_time
+                ),
+                "remove_old_cred_freq": Attr(INT, GLIDEIN_DEFAULTS.remove_old_cred_freq),
+                "remove_old_cred_age": Attr(INT, GLIDEIN_DEFAULTS.remove_old_cred_age),
             },
             {
                 "frontends": Element(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from glideinwms_factory.creation.config import Attribute, FactoryConfig, StagedFile
+from glideinwms_factory.creation.master_model import Attribute, MasterConfig, StagedFile
 from glideinwms_factory.lib.descript import SignatureLine, format_key_values
 
 TAG_LENGTH = 10
@@ -237,7 +237,7 @@ def _file_rows(scope: Scope, files: list[StagedFile]) -> list[tuple[str, ...]]:
     return rows
 
 
-def _untar_cfg(files: list[StagedFile], cfg: FactoryConfig | None) -> bytes:
+def _untar_cfg(files: list[StagedFile], cfg: MasterConfig | None) -> bytes:
     rows = [(f.name, str(f.untar_dir)) for f in files if f.kind == "untar"]
     if cfg is not None:
         rows += [(_tarball_target(t.version, t.os, t.arch), "condor") for t in cfg.tarballs]
@@ -284,7 +284,7 @@ def _startup_script(web_base: Path) -> bytes:
     return script.rstrip(b"\n") + b"\n" + marker + buffer.getvalue()
 
 
-def build_stage(cfg: FactoryConfig, web_base: Path) -> tuple[StageArea, dict[str, str]]:
+def build_stage(cfg: MasterConfig, web_base: Path) -> tuple[StageArea, dict[str, str]]:
     """Every staged file, plus scope -> description name; raises StagingError."""
     items = read_script_manifest(web_base)
     area = StageArea(signatures={t: [] for t in SIGN_TYPES})

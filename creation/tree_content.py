@@ -11,8 +11,8 @@ import sys
 from collections.abc import Mapping
 
 from glideinwms_factory.creation import schema
-from glideinwms_factory.creation.config import Attribute, Entry, FactoryConfig, Limits
 from glideinwms_factory.creation.job_condor import job_condor
+from glideinwms_factory.creation.master_model import Attribute, Entry, Limits, MasterConfig
 from glideinwms_factory.creation.xmlcheck import defaults
 from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.descript import (
@@ -52,7 +52,7 @@ def assign_schedds(
     return result
 
 
-def glidein_descript(cfg: FactoryConfig) -> dict[str, object]:
+def glidein_descript(cfg: MasterConfig) -> dict[str, object]:
     g, sec, mon = cfg.glidein, cfg.sections["security"], cfg.sections["monitor"]
     footer, pool = cfg.sections["monitor_footer"], cfg.sections["embedded_pool"]
     values: dict[str, object] = {
@@ -122,7 +122,7 @@ def _per_frontends(limits: Mapping[str, Limits], field: str) -> str:
     return ",".join(f"{name};{getattr(lim, field)}" for name, lim in limits.items())
 
 
-def job_descript(cfg: FactoryConfig, entry: Entry, schedd: str) -> dict[str, object]:
+def job_descript(cfg: MasterConfig, entry: Entry, schedd: str) -> dict[str, object]:
     s = entry.settings
     values: dict[str, object] = {
         "EntryName": entry.name,
@@ -193,7 +193,7 @@ def _entry_published(entry: Entry) -> dict[str, object]:
     }
 
 
-def factory_startup_script(cfg: FactoryConfig) -> str:
+def factory_startup_script(cfg: MasterConfig) -> str:
     """The tree's own `factory_startup`: the package's command bound to this tree."""
     python = shlex.quote(sys.executable)
     root = shlex.quote(str(cfg.dirs.work))
@@ -215,7 +215,7 @@ DEFAULT_PARAMS: dict[str, object] = {
 
 
 def work_files(
-    cfg: FactoryConfig, schedds: Mapping[str, str], signatures: Mapping[str, list[SignatureLine]]
+    cfg: MasterConfig, schedds: Mapping[str, str], signatures: Mapping[str, list[SignatureLine]]
 ) -> dict[str, str]:
     """Relative path in WORK -> text of every regenerated file (not glidein_startup.sh)."""
     published, params = _literal_split(cfg.attrs)

@@ -12,14 +12,12 @@ from typing import Any
 
 import classad2
 
-from glideinwms_factory import __version__
 from glideinwms_factory.entry.config import EntryConfig
-from glideinwms_factory.lib.classad import wire_name
+from glideinwms_factory.lib.classad import VERSION, wire_name
 from glideinwms_factory.lib.descript import SignatureLine
 from glideinwms_factory.lib.factory_key import FactoryKey
 from glideinwms_factory.lib.monitoring_model import ClientStats
 
-VERSION = f"glideinWMS {__version__}"
 _LIMIT_KINDS = ("Glideins", "Idle", "Held")
 
 
@@ -73,22 +71,22 @@ def _auth_flags(entry: EntryConfig) -> dict[str, str]:
 def _entry_attributes(entry: EntryConfig) -> dict[str, object]:
     """The entry's published attributes (no prefix) and its attributes from job.descript."""
     attrs: dict[str, object] = {
-        "GLIDEIN_Gatekeeper": entry.job.get("Gatekeeper", ""),
-        "GLIDEIN_GridType": entry.grid_type,
-        "GLIDEIN_REQUIRE_VOMS": entry.job.get("RequireVomsProxy", "False"),
-        "GLIDEIN_TrustDomain": entry.job.get("TrustDomain", "grid"),
-        "GLIDEIN_SupportedAuthenticationMethod": entry.job.get("AuthMethod", "grid_proxy"),
-        "GLIDEIN_SlotsLayout": entry.slots_layout,
-        "GLIDEIN_WorkDir": entry.startup_dir,
-        "GLIDEIN_Verbosity": entry.verbosity,
+        "GLIDEIN_Gatekeeper": entry.job.gatekeeper,
+        "GLIDEIN_GridType": entry.job.grid_type,
+        "GLIDEIN_REQUIRE_VOMS": entry.job.require_voms_proxy,
+        "GLIDEIN_TrustDomain": entry.job.trust_domain,
+        "GLIDEIN_SupportedAuthenticationMethod": entry.job.auth_method,
+        "GLIDEIN_SlotsLayout": entry.job.slots_layout,
+        "GLIDEIN_WorkDir": entry.job.startup_dir,
+        "GLIDEIN_Verbosity": entry.job.verbosity,
     }
-    for key, attr in (
-        ("GlobusRSL", "GLIDEIN_GlobusRSL"),
-        ("BoscoDir", "GLIDEIN_BoscoDir"),
-        ("ProxyURL", "GLIDEIN_ProxyURL"),
+    for value, attr in (
+        (entry.job.globus_rsl, "GLIDEIN_GlobusRSL"),
+        (entry.job.bosco_dir, "GLIDEIN_BoscoDir"),
+        (entry.job.proxy_url, "GLIDEIN_ProxyURL"),
     ):
-        if entry.job.get(key):
-            attrs[attr] = entry.job[key]
+        if value:
+            attrs[attr] = value
     attrs.update(entry.attributes)
     return attrs
 
@@ -118,7 +116,7 @@ def factory_ad(
         "GlideinWMSVersion": VERSION,
         "DaemonStartTime": start_time,
         "UpdateSequenceNumber": sequence,
-        "SupportedSignTypes": factory.glidein.get("SupportedSignTypes", "sha1"),
+        "SupportedSignTypes": factory.descript.supported_sign_types,
         **key.ad_attributes(),
         **_auth_flags(entry),
         **_entry_attributes(entry),

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from glideinwms_factory.lib.atomicfile import atomic_write
+from glideinwms_factory.lib.glidein_output import summarize_out
 from glideinwms_factory.lib.monitoring_model import CompletedGlidein, client_key
 from glideinwms_factory.lib.pool import JobStatus
-from glideinwms_factory.tools.cat_logs import summarize_out
 
 
 class CompletedTracker:

@@ -30,7 +30,7 @@ from glideinwms_factory.entry.accounting import (
     queue_constraint,
 )
 from glideinwms_factory.entry.completed import CompletedTracker
-from glideinwms_factory.entry.config import EntryConfig, FactoryConfig, load_entry, load_factory
+from glideinwms_factory.entry.config import EntryConfig, load_entry
 from glideinwms_factory.entry.decision import Actions, plan_cycle
 from glideinwms_factory.entry.find_work import decision_input, find_work
 from glideinwms_factory.entry.requests import Rejection, WorkRequest
@@ -44,6 +44,7 @@ from glideinwms_factory.entry.submission import Submitter
 from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.crypto import KeyCodeCache
 from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_signatures
+from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
 from glideinwms_factory.lib.monitoring_model import ClientStats
@@ -160,7 +161,7 @@ class EntryGroupDaemon:
                 self._served_once = True
                 self._failures = 0
                 count = (count + 1) % self.factory.advertise_delay
-                delay = self.factory.loop_delay
+                delay = self.factory.descript.loop_delay
             except PoolError as err:
                 delay = self._back_off(f"pool unreachable ({err})")
                 self.pool = None  # reconnect: the pool may have moved or restarted
@@ -178,7 +179,7 @@ class EntryGroupDaemon:
     def _back_off(self, reason: str) -> float:
         """Seconds to wait after a failed iteration: doubling from LoopDelay, capped."""
         self._failures += 1
-        delay = min(BACKOFF_MAX, self.factory.loop_delay * 2 ** (self._failures - 1))
+        delay = min(BACKOFF_MAX, self.factory.descript.loop_delay * 2 ** (self._failures - 1))
         self.log.error("%s; retrying in %.0f s", reason, delay, extra={"entry": self.group})
         return delay
 
@@ -223,7 +224,7 @@ class EntryGroupDaemon:
         except FileNotFoundError:
             raise PoolError(f"{key_file} missing: is the factory running?") from None
         if self._keys is None or mtime != self._keys_mtime:
-            grace = self.factory.number("OldPubKeyGraceTime")
+            grace = self.factory.descript.old_pub_key_grace_time
             try:
                 self._keys = load_keys(self.factory.work_dir, grace, rotate=False, now=mtime)
             except KeyFileError as err:

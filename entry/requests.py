@@ -191,9 +191,9 @@ def _check_auth_method(
         need, also = _AUTH_METHODS[method]
         required |= need
         allowed |= need | also
-    if "vm_id" in methods and "VMId" not in enc and not entry.job.get("EntryVMId"):
+    if "vm_id" in methods and "VMId" not in enc and not entry.job.vm_id:
         raise RequestError("auth method vm_id: no VMId in the request nor the entry")
-    if "vm_type" in methods and "VMType" not in enc and not entry.job.get("EntryVMType"):
+    if "vm_type" in methods and "VMType" not in enc and not entry.job.vm_type:
         raise RequestError("auth method vm_type: no VMType in the request nor the entry")
     missing = sorted(required - sent)
     if missing:
@@ -298,8 +298,8 @@ def _validate(
         raise RequestError("missing encrypted SecurityClass")
     _safe("SecurityClass", security_class)
     whitelist_down = False
-    if entry.job.get("WhitelistMode", "Off") == "On":
-        allowed = set(filter(None, entry.job.get("AllowedVOs", "").split(",")))
+    if entry.job.whitelist_mode == "On":
+        allowed = set(filter(None, entry.job.allowed_vos.split(",")))
         listed = {item.split(":", 1)[0] for item in allowed}
         if security_name in listed:
             if f"{security_name}:{security_class}" not in allowed and (

@@ -118,7 +118,7 @@ class Submitter:
                 startup_dir=entry.startup_dir,
                 credential_id=request.credential_id,
                 slots_layout=entry.slots_layout,
-                proxy_url=entry.job.get("ProxyURL") or "None",
+                proxy_url=entry.job.proxy_url or "None",
                 client=request.client_staging,
                 params=params,
             ),

@@ -23,7 +23,6 @@ from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import Collector, JobStatus, PoolError, Schedd
 
 EXAMPLE = Path(creation.__file__).resolve().parent / "examples" / "glideinWMS.xml"
-FRONTEND_IDENTITY = "frontend@example.org"
 
 
 def _run(*command: str) -> str:

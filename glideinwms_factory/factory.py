@@ -26,9 +26,9 @@ from pathlib import Path
 import classad2
 
 from glideinwms_factory import credential_cleanup, frontend_links, global_ads
-from glideinwms_factory.entry.config import FactoryConfig, load_factory
 from glideinwms_factory.lib import downtimes, pidlock
 from glideinwms_factory.lib.descript import DescriptError, read_descript
+from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 from glideinwms_factory.lib.factory_key import FactoryKeys, drop_expired_old_key, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
 from glideinwms_factory.lib.pool import PoolError
@@ -96,21 +96,21 @@ class FactoryDaemon:
                     heartbeat=self.config.heartbeat_file(name),
                 )
                 for name, members in entry_groups(
-                    self.entries, int(self.config.number("EntryGroupSize"))
+                    self.entries, self.config.descript.entry_group_size
                 ).items()
             ],
             RestartPolicy(
-                attempts=int(self.config.number("RestartAttempts")),
-                interval=self.config.number("RestartInterval"),
+                attempts=self.config.descript.restart_attempts,
+                interval=self.config.descript.restart_interval,
             ),
             self.log,
-            hang_timeout=max(120.0, 10 * self.config.loop_delay),
+            hang_timeout=max(120.0, 10 * self.config.descript.loop_delay),
             stdout_dir=self.config.log_dir / "factory",
         )
 
     @property
     def embedded(self) -> bool:
-        return self.config.glidein.get("PoolBackend") == "embedded"
+        return self.config.descript.pool_backend == "embedded"
 
     def run(self) -> int:
         if not self.entries:
@@ -133,7 +133,7 @@ class FactoryDaemon:
             next_loop = 0.0
             while not self._stop:
                 if time.monotonic() >= next_loop:
-                    next_loop = time.monotonic() + self.config.loop_delay
+                    next_loop = time.monotonic() + self.config.descript.loop_delay
                     self.loop_once()
                 self.supervisor.poll()
                 time.sleep(POLL_SECONDS)
@@ -146,8 +146,8 @@ class FactoryDaemon:
         self._stop = True
 
     def _start_services(self) -> None:
-        grace = self.config.number("OldPubKeyGraceTime")
-        bits = int(self.config.number("PubKeyLength"))
+        grace = self.config.descript.old_pub_key_grace_time
+        bits = self.config.descript.pub_key_length
         self.keys = load_keys(self.work_dir, grace, rotate=True, bits=bits)
         if self.embedded:
             from glideinwms_factory.lib.pool.embedded import control
@@ -155,8 +155,8 @@ class FactoryDaemon:
             state_dir = embedded_state_dir(self.config.glidein)
             address = control.start(
                 state_dir,
-                port=int(self.config.number("EmbeddedPoolPort")),
-                slots=int(self.config.number("EmbeddedPoolSlotsPerSite")),
+                port=self.config.descript.embedded_pool_port,
+                slots=self.config.descript.embedded_pool_slots_per_site,
             )
             ensure_factory_token(state_dir)
             self.log.info("embedded pool running at %s", address)
@@ -164,7 +164,7 @@ class FactoryDaemon:
 
     def _start_web_server(self) -> None:
         url = urllib.parse.urlsplit(self.config.web_url)
-        port = self.config.glidein.get("WebServerPort") or str(url.port or "")
+        port = self.config.descript.web_server_port or str(url.port or "")
         if not port:
             return
         stage_prefix = url.path.rstrip("/") or "/stage"
@@ -224,7 +224,7 @@ class FactoryDaemon:
                 self.keys.current,
                 start_time=self.start_time,
                 sequence=self.sequence,
-                sign_types=self.config.glidein.get("SupportedSignTypes", "sha1"),
+                sign_types=self.config.descript.supported_sign_types,
             )
             pool.collector.advertise([ad], "UPDATE_AD_GENERIC")
             self.sequence += 1
@@ -256,7 +256,7 @@ class FactoryDaemon:
             query = pool.collector.query(frontend_links.QUERY, frontend_links.PROJECTION)
             frontend_links.write_links(self.config.monitor_dir, query)
             self._next_links = now + 3600
-        every = self.config.number("RemoveOldCredFreq") * 3600
+        every = self.config.descript.remove_old_cred_freq * 3600
         if every <= 0 or now < self._next_cred_cleanup:
             return
         mine = (
@@ -272,7 +272,7 @@ class FactoryDaemon:
             self.config.client_proxies_dir,
             jobs,
             time.time(),
-            self.config.number("RemoveOldCredAge"),
+            self.config.descript.remove_old_cred_age,
         )
         for path in removed:
             self.log.info("removed old credential %s", path)

@@ -16,8 +16,8 @@ from typing import Any
 import classad2
 
 from glideinwms_factory.entry import credentials
-from glideinwms_factory.entry.ads import VERSION
 from glideinwms_factory.lib import crypto
+from glideinwms_factory.lib.classad import VERSION
 from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.factory_key import FactoryKey
 

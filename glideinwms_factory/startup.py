@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from glideinwms_factory.entry.config import FactoryConfig, load_factory
 from glideinwms_factory.lib import descript, downtimes, pidlock
+from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 
 EXIT_OK, EXIT_FAIL, EXIT_SYNTAX, EXIT_UNKNOWN, EXIT_NOT_CONFIGURED = 0, 1, 2, 3, 6
 LOCK = Path("lock") / "glideinWMS.lock"

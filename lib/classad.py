@@ -14,7 +14,11 @@ from typing import Any
 
 import classad2
 
+from glideinwms_factory import __version__
+
 ClassAd = classad2.ClassAd
+# `GlideinWMSVersion` of every ad the factory and its entries publish.
+VERSION = f"glideinWMS {__version__}"
 
 # `Name = value` at the start of a line; names may carry `.` and `:` (classads.md §0).
 _ATTR_LINE = re.compile(r"^\s*(?:'([^']+)'|([A-Za-z_+][A-Za-z0-9_.:+]*))\s*=")

@@ -14,10 +14,11 @@ import pytest
 from factory_testlib import EntrySpec, config_xml, create, free_port
 
 from glideinwms_factory.entry import ads
-from glideinwms_factory.entry.config import EntryConfig, load_entry, load_factory
+from glideinwms_factory.entry.config import EntryConfig, load_entry
 from glideinwms_factory.entry.limits import FrontendLimits
 from glideinwms_factory.lib.classad import format_old, format_old_many, parse_old, parse_old_many
 from glideinwms_factory.lib.descript import read_signatures
+from glideinwms_factory.lib.factory_config import load_factory
 from glideinwms_factory.lib.factory_key import (
     generate_key,
     load_public_key,

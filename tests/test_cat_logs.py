@@ -17,13 +17,8 @@ from staging_fixture import (
     run_glidein,
 )
 
-from glideinwms_factory.tools.cat_logs import (
-    LogError,
-    cat_starter_log,
-    extract_log,
-    log_blocks,
-    summarize_out,
-)
+from glideinwms_factory.lib.glidein_output import LogError, extract_log, log_blocks, summarize_out
+from glideinwms_factory.tools.cat_logs import cat_starter_log
 
 BIN = Path(sys.executable).parent
 

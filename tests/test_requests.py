@@ -15,7 +15,7 @@ import htcondor2  # noqa: F401  (before any ExprTree: else stringListMember eval
 import pytest
 from factory_testlib import FRONTEND, EntrySpec, config_xml, create, free_port
 
-from glideinwms_factory.entry.config import EntryConfig, load_entry, load_factory
+from glideinwms_factory.entry.config import EntryConfig, load_entry
 from glideinwms_factory.entry.requests import (
     Rejection,
     WorkRequest,
@@ -25,6 +25,7 @@ from glideinwms_factory.entry.requests import (
 )
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.classad import format_old, parse_old, to_classad
+from glideinwms_factory.lib.factory_config import load_factory
 from glideinwms_factory.lib.factory_key import FactoryKey, FactoryKeys, generate_key
 
 NOW = 1_800_000_000.0
@@ -123,7 +124,7 @@ def replaced(**values: Any) -> Callable[[Ad], Ad]:
 
 def whitelist(allowed: str) -> Callable[[EntryConfig], EntryConfig]:
     return lambda entry: dataclasses.replace(
-        entry, job={**entry.job, "WhitelistMode": "On", "AllowedVOs": allowed}
+        entry, job=dataclasses.replace(entry.job, whitelist_mode="On", allowed_vos=allowed)
     )
 
 

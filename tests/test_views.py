@@ -9,13 +9,15 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import classad2
+import htcondor2._collector as bindings_collector
 import pytest
 from lxml import etree
 
 from glideinwms_factory.lib.classad import to_classad
 from glideinwms_factory.lib.monitoring_model import ClientStats
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, read_token
-from glideinwms_factory.tools.views import FactorySelector, ViewError, txt_rows
+from glideinwms_factory.tools.views import FactorySelector, ViewError, txt_main, txt_rows
 
 BIN = Path(sys.executable).parent
 
@@ -232,3 +234,24 @@ def test_txt_rows_tolerates_missing_counts() -> None:
         ["e2", "0", "0", "0", "0"],
         ["Total", "0", "0", "0", "0"],
     ]
+
+
+def test_txt_view_on_the_htcondor_backend(monkeypatch, capsys) -> None:
+    """`--backend htcondor` reads a real collector through the bindings: only the C-level
+    query (the socket) is doubled, answering what a collector holding these ads would."""
+    ads = [
+        classad2.ClassAd(entry_ad("ce_a", "fact1", "SiteX", "gk1.example.org", 3, 10, 5, 100)),
+        classad2.ClassAd(entry_ad("ce_b", "fact1", "SiteY", "gk2.example.org", 1, 2, 4, 50)),
+    ]
+    asked = []
+
+    def query(_handle, _ad_type, constraint, *_rest):
+        asked.append(constraint)
+        return [ad for ad in ads if classad2.ExprTree(constraint).eval(ad) is True]
+
+    monkeypatch.setattr(bindings_collector, "_collector_query", query)
+    assert txt_main(["--backend", "htcondor", "--pool", "127.0.0.1:9618", "-factory", "fact1"]) == 0
+    rows = table(capsys.readouterr().out)
+    assert rows["ce_a@gfactory_instance@fact1"] == ["5", "3", "10", "100"]
+    assert rows["Total"] == ["9", "4", "12", "150"]
+    assert asked and 'FactoryName=?="fact1"' in asked[0]

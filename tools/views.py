@@ -1,11 +1,13 @@
 """wmsTxtView and wmsXMLView: what a factory advertises, as a table or as a complete dump.
 
 Both read the Collector only (operations.md §8), through any object with the `Collector`
-protocol; the command lines connect to the embedded pool (`--pool HOST:PORT`, $GWMS_POOL
-or `--state-dir`). `-factory` narrows to `f`, `g@f` or `e@g@f` (entry@glidein@factory).
+protocol; the command lines connect through `lib/pool/connect` to the embedded pool
+(`--pool HOST:PORT`, $GWMS_POOL or `--state-dir`) or, with `--backend htcondor`, to an
+HTCondor collector (`--pool HOST[:PORT]`, default COLLECTOR_HOST). `-factory` narrows to
+`f`, `g@f` or `e@g@f` (entry@glidein@factory).
 
-    wmsTxtView [--pool P] [-factory f|g@f|e@g@f] [Entries|Sites|Gatekeepers]
-    wmsXMLView [--pool P] [-factory f|g@f|e@g@f] [--json]
+    wmsTxtView [--backend B] [--pool P] [-factory f|g@f|e@g@f] [Entries|Sites|Gatekeepers]
+    wmsXMLView [--backend B] [--pool P] [-factory f|g@f|e@g@f] [--json]
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from lxml import etree
 
 from glideinwms_factory.lib.classad import to_python
 from glideinwms_factory.lib.pool import Collector, PoolError
-from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, find_pool_address
+from glideinwms_factory.lib.pool.connect import BACKENDS, open_collector
 
 # the wmsTxtView columns and the glidefactory attributes they come from
 COUNTS = (
@@ -177,7 +179,14 @@ def dump_json(dump: FactoryDump) -> str:
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--pool", "-pool", help="HOST:PORT (default: $GWMS_POOL, --state-dir)")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="embedded", help="the pool's kind (embedded)"
+    )
+    parser.add_argument(
+        "--pool",
+        "-pool",
+        help="HOST:PORT (embedded default: $GWMS_POOL, --state-dir; htcondor: COLLECTOR_HOST)",
+    )
     parser.add_argument("--state-dir", help="read the address an embedded pool recorded there")
     parser.add_argument("-factory", "--factory", help="f, g@f or e@g@f")
     return parser
@@ -190,7 +199,7 @@ def _run(
 ) -> int:
     try:
         selector = FactorySelector.parse(args.factory)
-        collector = EmbeddedCollector(find_pool_address(args.pool, args.state_dir))
+        collector = open_collector(args.backend, args.pool, args.state_dir)
         sys.stdout.write(render(collector, selector))
     except (ViewError, PoolError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ knows which backend it runs on. The embedded backend is found through its state 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from glideinwms_factory.lib.pool import Collector, PoolError, Schedd
 
 FACTORY_TOKEN_FILE = "factory.token"
 FACTORY_IDENTITY = "gfactory@localhost"
+BACKENDS = ("embedded", "htcondor")
 
 
 @dataclass
@@ -46,6 +48,31 @@ def ensure_factory_token(state_dir: Path) -> Path:
         secret = auth.load_or_create_secret(state_dir)
         atomic_write(path, auth.create_token(secret, FACTORY_IDENTITY) + "\n", mode=0o600)
     return path
+
+
+def open_collector(
+    backend: str,
+    pool: str | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Collector:
+    """A Collector to read ads from, for the tools (no factory token needed).
+
+    embedded: `pool` HOST:PORT, else $GWMS_POOL, else the address recorded in `state_dir`;
+    htcondor: `pool` is the collector's host[:port] (None = HTCondor's COLLECTOR_HOST).
+    """
+    if backend == "embedded":
+        from glideinwms_factory.lib.pool.embedded.client import (
+            EmbeddedCollector,
+            find_pool_address,
+        )
+
+        return EmbeddedCollector(find_pool_address(pool, state_dir, environ))
+    if backend == "htcondor":
+        from glideinwms_factory.lib.pool.htcondor import HTCondorCollector
+
+        return HTCondorCollector(pool)
+    raise PoolError(f"unknown pool backend {backend!r}")
 
 
 def open_pool(glidein: Mapping[str, str]) -> Pool:

@@ -22,7 +22,7 @@ from glideinwms_factory.lib.pool import (
     invalidation_ad,
     one_line,
 )
-from glideinwms_factory.lib.pool.embedded.submit_description import check_attr_name, literal
+from glideinwms_factory.lib.pool.submit_text import check_attr_name, literal
 
 DEFAULT_QUERY_TIMEOUT = 30
 # classads.md §0: the security model depends on signed traffic; this is not optional.

@@ -14,7 +14,8 @@ from typing import Any
 import classad2
 
 from glideinwms_factory.lib.pool import JobStatus
-from glideinwms_factory.lib.pool.embedded.submit_description import JobSpec, literal
+from glideinwms_factory.lib.pool.embedded.submit_expand import JobSpec
+from glideinwms_factory.lib.pool.submit_text import literal
 
 GRID_UNIVERSE = 9
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from glideinwms_factory.lib.pool import JobStatus
 from glideinwms_factory.lib.pool.embedded.jobrecord import JobRecord
-from glideinwms_factory.lib.pool.embedded.submit_description import JobSpec, ParsedDescription
+from glideinwms_factory.lib.pool.embedded.submit_expand import JobSpec, ParsedDescription
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (cluster INTEGER PRIMARY KEY, spec TEXT NOT NULL);

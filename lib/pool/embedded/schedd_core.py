@@ -47,7 +47,7 @@ from glideinwms_factory.lib.pool.embedded.constraint import (
 from glideinwms_factory.lib.pool.embedded.jobrecord import JobRecord
 from glideinwms_factory.lib.pool.embedded.jobstore import JobStore
 from glideinwms_factory.lib.pool.embedded.query_index import AttrIndex, pins
-from glideinwms_factory.lib.pool.embedded.submit_description import parse_description
+from glideinwms_factory.lib.pool.embedded.submit_expand import parse_description
 
 Key = tuple[int, int]
 

@@ -1,4 +1,4 @@
-"""From an HTCondor submit description to per-job specs (pure: no I/O besides `os.environ`).
+"""Expand an HTCondor submit description into per-job specs (pure: no I/O besides `os.environ`).
 
 `htcondor2.Submit` parses the submit language and expands macros (including `$ENV()`),
 but cannot make job ads without a schedd, so the per-proc macros are swapped for
@@ -8,7 +8,6 @@ sentinels before expansion and filled in per job here.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ import htcondor2
 
 from glideinwms_factory.lib.pool import one_line
 from glideinwms_factory.lib.pool.embedded.expr_scan import outside_strings
+from glideinwms_factory.lib.pool.submit_text import IDENTIFIER, check_attr_name, literal
 
 UNIVERSES = {"vanilla": 5, "scheduler": 7, "grid": 9, "local": 12}
 
@@ -28,8 +28,6 @@ _CLUSTER = "GwmsMacroCluster8f3a"
 _PROC = "GwmsMacroProc8f3a"
 _ENV_MACRO = re.compile(r"\$ENV\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::([^)]*))?\)", re.IGNORECASE)
 _PROC_MACRO = re.compile(r"\$\((Cluster|ClusterId|Process|ProcId)\)", re.IGNORECASE)
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PLAIN_STRING = re.compile(r'[^"\\\x00-\x1f]*')
 _TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 _FALSE_WORDS = {"false", "f", "no", "n", "0", ""}
 
@@ -205,21 +203,6 @@ def parse_description(
     return ParsedDescription.of(template, _queue_count(qargs, opened))
 
 
-def literal(value: Any) -> str:
-    """A Python value as ClassAd expression text (an ExprTree stays an expression)."""
-    if isinstance(value, classad2.ExprTree):
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
-        return repr(value)
-    if isinstance(value, str):
-        return f'"{value}"' if _PLAIN_STRING.fullmatch(value) else classad2.quote(value)
-    if value is None:
-        return "undefined"
-    raise ValueError(f"unsupported job attribute value {value!r}")
-
-
 def split_arguments(text: str) -> list[str]:
     """HTCondor `arguments`: new style when double-quoted, else old style."""
     text = text.strip()
@@ -242,7 +225,7 @@ def parse_environment(text: str) -> dict[str, str]:
     env: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not _IDENTIFIER.fullmatch(name):
+        if not sep or not IDENTIFIER.fullmatch(name):
             raise ValueError(f"bad environment entry {item[:60]!r}")
         env[name] = value
     return env
@@ -288,13 +271,6 @@ def _split_old(text: str) -> list[str]:
 
 def _sentinel(match: re.Match[str]) -> str:
     return _CLUSTER if match.group(1).lower().startswith("cluster") else _PROC
-
-
-def check_attr_name(name: str) -> str:
-    """`name` if it can name a job attribute (it is spliced into ClassAd text)."""
-    if not _IDENTIFIER.fullmatch(name):
-        raise ValueError(f"bad job attribute name {name[:60]!r}")
-    return name
 
 
 def _expression(text: str, name: str) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from glideinwms_factory.lib.pool.embedded.submit_description import (
+from glideinwms_factory.lib.pool.embedded.submit_expand import (
     parse_description,
     parse_environment,
     split_arguments,
