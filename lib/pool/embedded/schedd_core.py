@@ -29,7 +29,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import classad2
 
@@ -246,7 +246,7 @@ class ScheddCore(JobQueue):
         if candidates is None:
             jobs: Iterable[JobRecord] = list(self._jobs.values())
         else:
-            jobs = [self._jobs[key] for key in sorted(candidates)]  # type: ignore[type-var]
+            jobs = [self._jobs[key] for key in sorted(cast("set[Key]", candidates))]
         return [job for job in jobs if expression.eval(job.ad(self._name)) is True]
 
     def _by_ids(self, ids: list[tuple[int, int | None]]) -> list[JobRecord]:

@@ -333,7 +333,7 @@ def schedd_act(
     identity = state.identity(handler.headers.get("Authorization"))
     data = handler.json_body()
     try:
-        action = JobAction(data.get("action"))
+        action = JobAction(data.get("action", ""))
     except ValueError:
         raise HttpError(400, "act 'action' must be remove, hold or release") from None
     jobs = data.get("jobs")
@@ -439,7 +439,7 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     state = httpd.daemon_state
     host, port = httpd.server_address[:2]
-    state.address = f"{host}:{port}"
+    state.address = f"{host!s}:{port}"
     try:
         schedd.start()
     except Exception as exc:
