@@ -21,4 +21,6 @@ fi
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev]'
+# The editable install's meta path finder makes setuptools print a notice (not a problem
+# here: the folder named like the package is the package itself); only that one is hidden.
+.venv/bin/python -W "ignore:Editable installation:UserWarning" -m pip install -q -e '.[dev]'

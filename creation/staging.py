@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -106,7 +107,7 @@ def read_script_manifest(web_base: Path) -> list[ManifestItem]:
     return items
 
 
-def _tsv(rows: list[tuple[str, ...]], header: str) -> bytes:
+def _tsv(rows: Sequence[tuple[str, ...]], header: str) -> bytes:
     return ("".join(f"{header}\n") + "".join("\t".join(row) + "\n" for row in rows)).encode()
 
 
@@ -224,7 +225,7 @@ def _script_rows(
 
 def _file_rows(scope: Scope, files: list[StagedFile]) -> list[tuple[str, ...]]:
     """List rows of configured files (the glidein prefixes config_out keys for non-main IDs)."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for f in files:
         data = f.source.read_bytes()
         opts = {"period": str(f.period), "prefix": f.prefix, "cond": f.cond_attr}

@@ -197,7 +197,7 @@ class Counts:
     def idle_cores(self) -> int:
         return self.idle * self.cpus
 
-    def status_attrs(self) -> dict[str, int]:
+    def status_attrs(self) -> dict[str, float]:
         """The `Status<Field>` monitoring values of classads.md §1."""
         return {
             "Idle": self.idle,

@@ -174,9 +174,9 @@ def glidein_argument_words(args: GlideinArgs) -> list[str]:
     words: list[str] = []
     for option, value in _options(args):
         words += [f"-{option}", _check(OPTION_VALUE_RE, f"-{option} value", value)]
-    for name, value in args.params.items():
+    for name, param in args.params.items():
         _check(PARAM_NAME_RE, "parameter name", name)
-        text = param_value_text(value)
+        text = param_value_text(param)
         if text:
             words += [f"-param_{name}", escape_param_value(text)]
     return words
@@ -318,9 +318,9 @@ def submit_environment(request: SubmitRequest, entry: EntryConstants) -> SubmitE
     if request.x509_proxy:
         env["X509_USER_PROXY_BASENAME"] = request.x509_proxy.rsplit("/", 1)[-1]
     skipped = []
-    for name, value in request.params.items():
+    for name, param in request.params.items():
         _check(PARAM_NAME_RE, "parameter name", name)
-        text = param_value_text(value)
+        text = param_value_text(param)
         if _SUBMIT_UNSAFE_RE.search(text):
             skipped.append(name)
         else:

@@ -77,7 +77,9 @@ def _sum_by_client(entries: Iterable[EntrySnapshot]) -> tuple[dict, dict]:
     )
 
 
-def _entries_element(parent: etree._Element, entries: Mapping[str, EntrySnapshot], kind: str):
+def _entries_element(
+    parent: etree._Element, entries: Mapping[str, EntrySnapshot], kind: str
+) -> None:
     """Per-entry detail: every frontend's queue numbers, but only the log totals (the
     entry's own log_summary.xml has its per-frontend log detail)."""
     node = etree.SubElement(parent, "entries")

@@ -19,17 +19,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-import lxml.html
 import lxml.html.builder as E
 
 from glideinwms_factory.aggregate import aggregate
-from glideinwms_factory.lib import xml_stats
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.metrics import write_metrics
 from glideinwms_factory.lib.monitoring_model import (
@@ -40,157 +39,24 @@ from glideinwms_factory.lib.monitoring_model import (
     TIME_BUCKETS,
     WASTE_KINDS,
     ClientLog,
-    ClientStats,
     EntrySnapshot,
     FactoryTotals,
 )
 from glideinwms_factory.lib.rrd import RRDError, RRDTool
+from glideinwms_factory.page_graphs import DAY, WEEK, completed_graph, status_graph
+from glideinwms_factory.page_html import STATUS_HEADERS, html_page, img, status_row, table
 
 log = logging.getLogger(__name__)
 
-PAGES = (
-    ("index.html", "Factory status"),
-    ("factoryEntryStatusNow.html", "Entries"),
-    ("factoryFrontendStatus.html", "Frontends"),
-    ("factoryCompletedStats.html", "Completed glideins"),
-    ("factoryLogStatus.html", "Glidein movements"),
-)
 ASSETS = ("monitor.css", "sort.js")
-DAY, WEEK = 86400, 604800
-STATUS_COLUMNS = ("Idle", "Running", "Held", "Wait", "Pending", "RunningCores")
-# what the status graphs draw: (RRD data source, colour, legend)
-STATUS_LINES = (
-    ("StatusIdle", "#1f77b4", "Idle"),
-    ("StatusRunning", "#2ca02c", "Running"),
-    ("StatusHeld", "#d62728", "Held"),
-    ("ReqIdle", "#ff7f0e", "Requested idle"),
-)
 
 
 @dataclass(frozen=True)
-class Downtime:
+class EntryDownState:
     """An entry's downtime state as the pages show it."""
 
     down: bool
     comment: str = ""
-
-
-# --- graphs ------------------------------------------------------------------------------
-
-
-def _rrd_ref(path: Path) -> str:
-    """A file name inside a DEF: rrdtool splits DEFs on ':' so those are escaped."""
-    return str(path).replace(":", "\\:")
-
-
-def _frame(start: int, end: int, title: str, label: str) -> list[str]:
-    """The graph arguments every PNG shares."""
-    return [
-        *("--start", str(start), "--end", str(end), "--title", title),
-        *("--vertical-label", label, "--width", "500", "--height", "150", "--lower-limit", "0"),
-    ]
-
-
-def _status_graph(tool: RRDTool, rrd: Path, png: Path, title: str, end: int, span: int) -> bool:
-    if not rrd.exists():
-        return False
-    args = _frame(end - span, end, title, "glideins")
-    for name, colour, legend in STATUS_LINES:
-        args += [f"DEF:{name}={_rrd_ref(rrd)}:{name}:AVERAGE", f"LINE2:{name}{colour}:{legend}"]
-    return _draw(tool, png, args)
-
-
-def _completed_graph(tool: RRDTool, rrd: Path, png: Path, end: int) -> bool:
-    """Completed glideins per 5 minutes, stacked by how long they lasted."""
-    if not rrd.exists():
-        return False
-    args = _frame(end - WEEK, end, "Completed glideins by lifetime", "per 5 min")
-    colours = ("#999999", "#9467bd", "#1f77b4", "#17becf", "#2ca02c", "#bcbd22", "#ff7f0e")
-    for bucket, colour in zip(TIME_BUCKETS, colours, strict=True):
-        ds = f"Lasted_{bucket}"
-        args += [f"DEF:r{bucket}={_rrd_ref(rrd)}:{ds}:AVERAGE", f"CDEF:c{bucket}=r{bucket},300,*"]
-        args.append(f"AREA:c{bucket}{colour}:{bucket}:STACK")
-    return _draw(tool, png, args)
-
-
-def _draw(tool: RRDTool, png: Path, args: Sequence[str]) -> bool:
-    try:
-        tool.graph(png, args)
-    except RRDError as exc:
-        log.warning("graph %s not drawn: %s", png, exc)
-        return False
-    return True
-
-
-# --- HTML building blocks ----------------------------------------------------------------
-
-
-def _page(title: str, depth: int, updated: float, *content) -> bytes:
-    """A full page; `depth` is how many folders below MONITOR it lives (for links)."""
-    up = "../" * depth
-    nav = E.E.nav(*[E.A(label, href=f"{up}{href}") for href, label in PAGES])
-    html = E.HTML(
-        E.HEAD(
-            E.META(charset="utf-8"),
-            E.TITLE(title),
-            E.LINK(rel="stylesheet", href=f"{up}monitor.css"),
-        ),
-        E.BODY(
-            nav,
-            E.H1(title),
-            E.P(f"Updated {xml_stats.iso_utc(updated)}", E.CLASS("muted")),
-            *content,
-            E.SCRIPT(src=f"{up}sort.js"),
-        ),
-    )
-    return lxml.html.tostring(html, doctype="<!DOCTYPE html>", encoding="utf-8")
-
-
-def _table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence], down_rows=()) -> list:
-    """A sortable table (first column = name); longer ones get a filter box, shown by JS."""
-    head = E.THEAD(
-        E.TR(
-            *[E.TH(h, E.CLASS("name") if i == 0 else E.CLASS("num")) for i, h in enumerate(headers)]
-        )
-    )
-    body = E.TBODY()
-    for index, row in enumerate(rows):
-        cells = [E.TD(_cell(row[0]), E.CLASS("name"))]
-        cells += [E.TD(_cell(value)) for value in row[1:]]
-        tr = E.TR(*cells)
-        if index in down_rows:
-            tr.set("class", "down")
-        body.append(tr)
-    table = E.TABLE(head, body, E.CLASS("sortable"), id=table_id)
-    if len(rows) < 3:
-        return [table]
-    box = E.INPUT(E.CLASS("filter"), type="search", placeholder="filter rows")
-    box.set("data-table", table_id)
-    box.set("hidden", "hidden")
-    return [box, table]
-
-
-def _cell(value):
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else f"{value:.1f}"
-    return value if isinstance(value, lxml.html.HtmlElement) else str(value)
-
-
-def _img(src: str, alt: str):
-    return E.IMG(src=src, alt=alt)
-
-
-def _status_row(name, stats: ClientStats) -> list:
-    requested = stats.requested or {}
-    return [
-        name,
-        *(stats.status[c] for c in STATUS_COLUMNS),
-        requested.get("Idle", ""),
-        requested.get("MaxGlideins", ""),
-    ]
-
-
-STATUS_HEADERS = (*STATUS_COLUMNS, "Req. idle", "Req. max")
 
 
 # --- the pages ---------------------------------------------------------------------------
@@ -222,7 +88,7 @@ class PageWriter:
         if graphs:
             for label, span in (("day", DAY), ("week", WEEK)):
                 png = images / f"total_status_{label}.png"
-                if _status_graph(
+                if status_graph(
                     self.rrd,
                     self.root / "total" / "Status_Attributes.rrd",
                     png,
@@ -232,9 +98,7 @@ class PageWriter:
                 ):
                     total_graphs.append(png)
             png = images / "total_completed_week.png"
-            if _completed_graph(
-                self.rrd, self.root / "total" / "Log_Completed_Stats.rrd", png, end
-            ):
+            if completed_graph(self.rrd, self.root / "total" / "Log_Completed_Stats.rrd", png, end):
                 total_graphs.append(png)
         written = [
             self._index(totals, states, total_graphs),
@@ -258,12 +122,12 @@ class PageWriter:
     @staticmethod
     def _downtimes(
         totals: FactoryTotals, given: Mapping[str, tuple[bool, str]]
-    ) -> dict[str, Downtime]:
+    ) -> dict[str, EntryDownState]:
         """The given state where known, else what the entry last wrote."""
         result = {}
         for name, entry in totals.entries.items():
             down, comment = given.get(name, (entry.downtime, ""))
-            result[name] = Downtime(bool(down), comment)
+            result[name] = EntryDownState(bool(down), comment)
         return result
 
     def _write(self, relative: str, data: bytes) -> Path:
@@ -272,7 +136,7 @@ class PageWriter:
         return path
 
     def _index(
-        self, totals: FactoryTotals, states: Mapping[str, Downtime], graphs: list[Path]
+        self, totals: FactoryTotals, states: Mapping[str, EntryDownState], graphs: list[Path]
     ) -> Path:
         total = totals.total
         title = f"Factory {self.factory_name} status".replace("  ", " ")
@@ -280,7 +144,7 @@ class PageWriter:
         for group, values in total.groups().items():
             groups += [
                 E.H3(group),
-                *_table(f"total_{group}", ["", *values], [["all entries", *values.values()]]),
+                *table(f"total_{group}", ["", *values], [["all entries", *values.values()]]),
             ]
         down = [
             E.LI(
@@ -299,7 +163,7 @@ class PageWriter:
             *groups,
             E.H2("Graphs"),
             E.DIV(
-                *[_img(f"images/{p.name}", p.stem) for p in graphs] or [E.P("No history yet.")],
+                *[img(f"images/{p.name}", p.stem) for p in graphs] or [E.P("No history yet.")],
                 E.CLASS("graphs"),
             ),
             E.H2("Entries in downtime"),
@@ -315,9 +179,9 @@ class PageWriter:
                     ]
                 ),
             ]
-        return self._write("index.html", _page(title, 0, totals.updated, *content))
+        return self._write("index.html", html_page(title, 0, totals.updated, *content))
 
-    def _entries(self, totals: FactoryTotals, states: Mapping[str, Downtime]) -> Path:
+    def _entries(self, totals: FactoryTotals, states: Mapping[str, EntryDownState]) -> Path:
         rows, down_rows = [], set()
         for index, (name, entry) in enumerate(sorted(totals.entries.items())):
             state = states[name]
@@ -326,7 +190,7 @@ class PageWriter:
             rows.append(
                 [
                     link,
-                    *_status_row(name, entry.total)[1:],
+                    *status_row(name, entry.total)[1:],
                     "down" if state.down else "up",
                     state.comment,
                     age,
@@ -335,38 +199,38 @@ class PageWriter:
             if state.down:
                 down_rows.add(index)
         headers = ["Entry", *STATUS_HEADERS, "State", "Downtime comment", "Stats age (s)"]
-        content = _table("entries", headers, rows, down_rows)
+        content = table("entries", headers, rows, down_rows)
         return self._write(
-            "factoryEntryStatusNow.html", _page("Entries now", 0, totals.updated, *content)
+            "factoryEntryStatusNow.html", html_page("Entries now", 0, totals.updated, *content)
         )
 
     def _frontends(self, totals: FactoryTotals, end: int, graphs: bool) -> Path:
         content = []
-        summary = [_status_row(name, stats) for name, stats in sorted(totals.clients.items())]
+        summary = [status_row(name, stats) for name, stats in sorted(totals.clients.items())]
         content += [
             E.H2("All frontend clients"),
-            *_table("frontends", ["Client", *STATUS_HEADERS], summary),
+            *table("frontends", ["Client", *STATUS_HEADERS], summary),
         ]
         for name in sorted(totals.clients):
             rows = [
-                _status_row(entry_name, entry.clients[name])
+                status_row(entry_name, entry.clients[name])
                 for entry_name, entry in sorted(totals.entries.items())
                 if name in entry.clients
             ]
             png = self.root / "images" / f"frontend_{name}_day.png"
             rrd = self.root / "total" / f"frontend_{name}" / "Status_Attributes.rrd"
             section = [E.H2(f"Client {name}", id=f"client_{name}")]
-            if graphs and _status_graph(self.rrd, rrd, png, f"{name}, last day", end, DAY):
+            if graphs and status_graph(self.rrd, rrd, png, f"{name}, last day", end, DAY):
                 section.append(
-                    E.DIV(_img(f"images/{quote(png.name)}", f"{name} status"), E.CLASS("graphs"))
+                    E.DIV(img(f"images/{quote(png.name)}", f"{name} status"), E.CLASS("graphs"))
                 )
-            content += [*section, *_table(f"fe_{len(content)}", ["Entry", *STATUS_HEADERS], rows)]
+            content += [*section, *table(f"fe_{len(content)}", ["Entry", *STATUS_HEADERS], rows)]
         return self._write(
-            "factoryFrontendStatus.html", _page("Frontend clients", 0, totals.updated, *content)
+            "factoryFrontendStatus.html", html_page("Frontend clients", 0, totals.updated, *content)
         )
 
     def _completed(self, totals: FactoryTotals, graphs: list[Path]) -> Path:
-        def rows_of(getter) -> list:
+        def rows_of(getter: Callable[[ClientLog], Mapping[str, Any]]) -> list[list[Any]]:
             rows = [
                 [name, *getter(entry.total_log).values()]
                 for name, entry in sorted(totals.entries.items())
@@ -380,24 +244,25 @@ class PageWriter:
                 " waste in per mill of the glidein's time."
             ),
             E.DIV(
-                *[_img(f"images/{p.name}", p.stem) for p in graphs if "completed" in p.name],
+                *[img(f"images/{p.name}", p.stem) for p in graphs if "completed" in p.name],
                 E.CLASS("graphs"),
             ),
             E.H2("How many and how long"),
-            *_table("sums", ["Entry", *completed.sums], rows_of(lambda c: c.completed.sums)),
+            *table("sums", ["Entry", *completed.sums], rows_of(lambda c: c.completed.sums)),
             E.H2("Glidein lifetime"),
-            *_table("lasted", ["Entry", *TIME_BUCKETS], rows_of(lambda c: c.completed.lasted)),
+            *table("lasted", ["Entry", *TIME_BUCKETS], rows_of(lambda c: c.completed.lasted)),
             E.H2("Jobs per glidein"),
-            *_table("jobsnr", ["Entry", *JOBS_BUCKETS], rows_of(lambda c: c.completed.jobs_nr)),
+            *table("jobsnr", ["Entry", *JOBS_BUCKETS], rows_of(lambda c: c.completed.jobs_nr)),
             E.H2("How they ended: waste"),
-            *_table(
+            *table(
                 "waste",
                 ["Waste", *MILL_BUCKETS],
                 [[kind, *completed.waste[kind].values()] for kind in WASTE_KINDS],
             ),
         ]
         return self._write(
-            "factoryCompletedStats.html", _page("Completed glideins", 0, totals.updated, *content)
+            "factoryCompletedStats.html",
+            html_page("Completed glideins", 0, totals.updated, *content),
         )
 
     def _log_status(self, totals: FactoryTotals) -> Path:
@@ -408,7 +273,7 @@ class PageWriter:
             *(f"-{s}" for s in LOG_STATES),
         ]
 
-        def row(name, one: ClientLog) -> list:
+        def row(name: str, one: ClientLog) -> list[Any]:
             return [name, *one.current.values(), *one.entered.values(), *one.exited.values()]
 
         rows = [row(name, entry.total_log) for name, entry in sorted(totals.entries.items())]
@@ -418,34 +283,34 @@ class PageWriter:
                 "Glideins now in each state, and how many entered (+) or left (-) a state"
                 " in the last cycle."
             ),
-            *_table("logs", headers, rows),
+            *table("logs", headers, rows),
         ]
         return self._write(
-            "factoryLogStatus.html", _page("Glidein movements", 0, totals.updated, *content)
+            "factoryLogStatus.html", html_page("Glidein movements", 0, totals.updated, *content)
         )
 
     def _entry_page(
-        self, entry: EntrySnapshot, state: Downtime, updated: float, end: int, graphs: bool
+        self, entry: EntrySnapshot, state: EntryDownState, updated: float, end: int, graphs: bool
     ) -> Path:
         folder = f"entry_{entry.name}"
-        rows = [_status_row(name, stats) for name, stats in sorted(entry.clients.items())]
-        rows.append(_status_row("total", entry.total))
+        rows = [status_row(name, stats) for name, stats in sorted(entry.clients.items())]
+        rows.append(status_row("total", entry.total))
         status = (
             f"In downtime: {state.comment or 'no comment'}" if state.down else "Not in downtime."
         )
         content = [
             E.P(status, E.CLASS("error") if state.down else E.CLASS("muted")),
-            *_table("clients", ["Client", *STATUS_HEADERS], rows),
+            *table("clients", ["Client", *STATUS_HEADERS], rows),
         ]
         rejected = entry.total.rejected
         if rejected:
             content += [
                 E.H2("Rejected requests (last cycle)"),
-                *_table("rejected", ["Reason", "Count"], sorted(rejected.items())),
+                *table("rejected", ["Reason", "Count"], sorted(rejected.items())),
             ]
         if graphs:
             png = self.root / folder / "status_day.png"
-            if _status_graph(
+            if status_graph(
                 self.rrd,
                 self.root / folder / "total" / "Status_Attributes.rrd",
                 png,
@@ -453,9 +318,9 @@ class PageWriter:
                 end,
                 DAY,
             ):
-                content.append(E.DIV(_img("status_day.png", "status graph"), E.CLASS("graphs")))
+                content.append(E.DIV(img("status_day.png", "status graph"), E.CLASS("graphs")))
         return self._write(
-            f"{folder}/status.html", _page(f"Entry {entry.name}", 1, updated, *content)
+            f"{folder}/status.html", html_page(f"Entry {entry.name}", 1, updated, *content)
         )
 
 

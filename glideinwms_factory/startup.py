@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from pathlib import Path
 
@@ -176,7 +177,6 @@ def reconfig(work: Path, args: Sequence[str]) -> int:
     from glideinwms_factory.creation.install import TreeError
     from glideinwms_factory.creation.reconfig import reconfig_tree
     from glideinwms_factory.creation.staging import StagingError
-    from glideinwms_factory.lib.factory_key import ensure_key
 
     words = [a for a in args if a not in ("yes", "no", "update_default_cfg", "-fix_rrd")]
     force = "-force_delete" in words
@@ -198,7 +198,7 @@ def reconfig(work: Path, args: Sequence[str]) -> int:
             config,
             root,
             force=force,
-            create_key=lambda w, bits: ensure_key(Path(w) / "rsa.key", bits),
+            create_key=_create_key,
         )
         for line in summary.lines():
             print(line)
@@ -215,10 +215,19 @@ def reconfig(work: Path, args: Sequence[str]) -> int:
     return code
 
 
+def _create_key(work: Path, bits: int) -> None:
+    """The reconfig hook: the factory's key pair in the work directory."""
+    from glideinwms_factory.lib.factory_key import ensure_key
+
+    ensure_key(Path(work) / "rsa.key", bits)
+
+
 # --- downtimes ----------------------------------------------------------------------------
 
 
-def _options(args: Sequence[str], known: set[str], flags: set[str] = frozenset()) -> dict:
+def _options(
+    args: Sequence[str], known: AbstractSet[str], flags: AbstractSet[str] = frozenset()
+) -> dict[str, str | bool]:
     """`-name value` pairs and bare `-flag`s; anything else is a usage error."""
     values: dict[str, str | bool] = {}
     i = 0

@@ -17,7 +17,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
+from typing import IO
 
 Clock = Callable[[], float]
 
@@ -44,6 +46,15 @@ class RestartPolicy:
         return min(self.backoff_max, self.backoff_first * 2 ** (failures_in_a_row - 1))
 
 
+class ChildState(Enum):
+    """Where a child is in its life; `process` is set exactly while it is RUNNING."""
+
+    STOPPED = "stopped"  # not started yet, or stopped by `stop_all`
+    RUNNING = "running"
+    RESTART_PENDING = "restart pending"  # died or hung: starts again at `next_start`
+    GIVEN_UP = "given up"  # restarted too often: left stopped
+
+
 @dataclass
 class Child:
     """One supervised process: an entry daemon serving `entries`."""
@@ -56,7 +67,11 @@ class Child:
     failures_in_a_row: int = 0
     next_start: float = 0.0
     pending_reason: str = ""
-    given_up: bool = False
+    state: ChildState = ChildState.STOPPED
+
+    @property
+    def given_up(self) -> bool:
+        return self.state is ChildState.GIVEN_UP
 
 
 class Supervisor:
@@ -86,9 +101,9 @@ class Supervisor:
         """Restart children that died or hung, when their back-off and the cap allow."""
         now = self.clock()
         for child in self.children:
-            if child.given_up:
+            if child.state is ChildState.GIVEN_UP:
                 continue
-            if child.process is None:
+            if child.process is None:  # STOPPED or RESTART_PENDING
                 if now >= child.next_start:
                     self._restart(child, now, child.pending_reason)
                 continue
@@ -119,12 +134,15 @@ class Supervisor:
                 child.process.wait()
         for child in self.children:
             child.process = None
+            if child.state is ChildState.RUNNING:
+                child.state = ChildState.STOPPED
 
     def pids(self) -> dict[str, int]:
         return {c.name: c.process.pid for c in self.children if c.process is not None}
 
     def _died(self, child: Child, now: float, reason: str) -> None:
         child.process = None
+        child.state = ChildState.RESTART_PENDING
         child.failures_in_a_row += 1
         delay = self.policy.backoff(child.failures_in_a_row)
         child.next_start = now + delay
@@ -139,7 +157,7 @@ class Supervisor:
 
     def _restart(self, child: Child, now: float, reason: str) -> None:
         if not self.policy.may_restart(child.starts, now):
-            child.given_up = True
+            child.state = ChildState.GIVEN_UP
             self.log.error(
                 "entry group %s restarted %d times in %.0f s (%s): giving up on it, "
                 "the other entries keep running",
@@ -157,7 +175,7 @@ class Supervisor:
         if child.heartbeat is not None:
             child.heartbeat.parent.mkdir(parents=True, exist_ok=True)
             child.heartbeat.touch()
-        out = subprocess.DEVNULL
+        out: int | IO[bytes] = subprocess.DEVNULL
         if self.stdout_dir is not None:
             self.stdout_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.stdout_dir / f"{child.name}.stdout.log", "ab")  # noqa: SIM115
@@ -166,8 +184,9 @@ class Supervisor:
                 child.command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         finally:
-            if out is not subprocess.DEVNULL:
+            if not isinstance(out, int):
                 out.close()
+        child.state = ChildState.RUNNING
         child.starts.append(now)
         self.log.info(
             "entry group %s started (pid %d): %s",

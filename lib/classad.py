@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import classad2
 
 from glideinwms_factory import __version__
 
-ClassAd = classad2.ClassAd
+ClassAd: TypeAlias = classad2.ClassAd
 # `GlideinWMSVersion` of every ad the factory and its entries publish.
 VERSION = f"glideinWMS {__version__}"
 

@@ -126,13 +126,12 @@ def read_frontends(path: str | os.PathLike[str]) -> dict[str, FrontendInfo]:
     """frontend.descript: security name -> FrontendInfo (identity + security class users)."""
     result: dict[str, FrontendInfo] = {}
     for key, value in read_literals(path).items():
-        ok = (
+        if not (
             isinstance(value, dict)
             and isinstance(value.get("ident"), str)
             and isinstance(value.get("usermap", {}), dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in value["usermap"].items())
-        )
-        if not ok:
+        ):
             raise DescriptError(
                 f"{path}: {key}: expected {{'ident': str, 'usermap': {{str: str}}}}"
             )

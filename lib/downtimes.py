@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from glideinwms_factory.lib.atomicfile import atomic_write
 
@@ -253,7 +254,7 @@ def parse_time_spec(text: str, now: datetime) -> datetime:
             return datetime.fromtimestamp(int(text)).astimezone()
         if match is None:
             return _parse_time(text)
-        parts = {"second": 0, "microsecond": 0}
+        parts: dict[str, Any] = {"second": 0, "microsecond": 0}
         parts |= {k: int(v) for k, v in match.groupdict().items() if v is not None}
         return now.replace(**parts)
     except (ValueError, OverflowError, OSError) as err:  # out-of-range fields or epoch

@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 Clock = Callable[[], float]
 
@@ -53,7 +54,7 @@ class DailyFileHandler(logging.Handler):
         self.retention_days = retention_days
         self.clock = clock
         self._date = ""
-        self._stream = None
+        self._stream: TextIO | None = None
         self.setFormatter(_UTCFormatter(_FORMAT))
         self.addFilter(_ContextDefaults())
 

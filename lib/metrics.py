@@ -56,17 +56,17 @@ def render(totals: FactoryTotals) -> str:
             labels = {"entry": entry, "client": client, "reason": reason}
             lines.append(_sample("gwms_factory_rejected_requests", labels, count))
     lines += _header("gwms_factory_completed_glideins", "Glideins completed in the last cycle")
-    for entry_name, entry in sorted(totals.entries.items()):
-        for client, log in sorted(entry.logs.items()):
+    for entry_name, snapshot in sorted(totals.entries.items()):
+        for client, log in sorted(snapshot.logs.items()):
             labels = {"entry": entry_name, "client": client}
             value = log.completed.sums["Glideins"]
             lines.append(_sample("gwms_factory_completed_glideins", labels, value))
     lines += _header("gwms_factory_entry_in_downtime", "1 if the entry is in downtime")
-    for name, entry in sorted(totals.entries.items()):
-        lines.append(_sample("gwms_factory_entry_in_downtime", {"entry": name}, entry.downtime))
+    for name, snapshot in sorted(totals.entries.items()):
+        lines.append(_sample("gwms_factory_entry_in_downtime", {"entry": name}, snapshot.downtime))
     lines += _header("gwms_factory_entry_stats_age_seconds", "Age of the entry's statistics")
-    for name, entry in sorted(totals.entries.items()):
-        age = max(totals.updated - entry.updated, 0)
+    for name, snapshot in sorted(totals.entries.items()):
+        age = max(totals.updated - snapshot.updated, 0)
         lines.append(_sample("gwms_factory_entry_stats_age_seconds", {"entry": name}, age))
     lines += _header("gwms_factory_entry_unreadable", "1 if the entry's statistics were unreadable")
     for name in sorted(totals.errors):

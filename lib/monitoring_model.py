@@ -18,20 +18,21 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 from xml.sax.saxutils import quoteattr
 
 from glideinwms_factory.lib import xml_stats
 
-STATUS = ("Idle", "Running", "Held", "Wait", "Pending", "StageIn", "IdleOther", "StageOut")
-STATUS += ("RunningCores",)
+STATUS: tuple[str, ...] = ("Idle", "Running", "Held", "Wait", "Pending", "StageIn", "IdleOther")
+STATUS += ("StageOut", "RunningCores")
 REQUESTED = ("Idle", "AdjustedIdle", "MaxGlideins", "IdleCores", "MaxCores")
-CLIENT_MONITOR = ("InfoAge", "JobsIdle", "JobsRunning", "JobsRunHere", "GlideIdle")
+CLIENT_MONITOR: tuple[str, ...] = ("InfoAge", "JobsIdle", "JobsRunning", "JobsRunHere", "GlideIdle")
 CLIENT_MONITOR += ("GlideRunning", "GlideTotal", "CoresIdle", "CoresRunning", "CoresTotal")
 
 LOG_STATES = ("Running", "Idle", "Wait", "Held")
 ENTERED = (*LOG_STATES, "Completed", "Removed")
-COMPLETED_SUMS = ("Glideins", "Lasted", "FailedNr", "JobsNr", "JobsLasted", "JobsTerminated")
-COMPLETED_SUMS += ("JobsGoodput", "CondorLasted")
+COMPLETED_SUMS: tuple[str, ...] = ("Glideins", "Lasted", "FailedNr", "JobsNr", "JobsLasted")
+COMPLETED_SUMS += ("JobsTerminated", "JobsGoodput", "CondorLasted")
 TIME_BUCKETS = ("Unknown", "Minutes", "30mins", "2hours", "8hours", "32hours", "Days")
 JOBS_BUCKETS = ("None", "1job", "2jobs", "4jobs", "16jobs", "Many")
 WASTE_KINDS = ("validation", "idle", "nosuccess", "badput")
@@ -45,7 +46,10 @@ def _checked(values: Mapping[str, float], names: Sequence[str], what: str) -> di
     return {name: values.get(name, 0) for name in names}
 
 
-def _add(into: dict[str, float], more: Mapping[str, float]) -> None:
+Number = TypeVar("Number", int, float)
+
+
+def _add(into: dict[str, Number], more: Mapping[str, Number]) -> None:
     for name, value in more.items():
         into[name] = into.get(name, 0) + value
 

@@ -40,7 +40,9 @@ RRD_NAMES = (
 )
 
 
-def _prefixed(prefix: str, values: Mapping[str, float] | None, names: Sequence[str]):
+def _prefixed(
+    prefix: str, values: Mapping[str, float] | None, names: Sequence[str]
+) -> dict[str, float | None]:
     return {f"{prefix}{n}": (None if values is None else values[n]) for n in names}
 
 

@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 try:  # the binding is optional: the command does the same job, only slower
     import rrdtool as _binding
@@ -86,14 +87,15 @@ class RRDTool:
                 "neither the rrdtool Python binding nor the rrdtool command is available"
             )
 
-    def _run(self, verb: str, args: Sequence[str]) -> str | tuple:
+    def _run(self, verb: str, args: Sequence[str]) -> Any:
+        """The binding's return value, or the command's output text."""
         if self.use_binding:
             try:
                 return getattr(_binding, verb)(*args)
             except (_binding.OperationalError, _binding.ProgrammingError) as exc:
                 raise RRDError(f"rrdtool {verb}: {exc}") from exc
         proc = subprocess.run(
-            [self._command, verb, *args], capture_output=True, text=True, check=False
+            [str(self._command), verb, *args], capture_output=True, text=True, check=False
         )
         if proc.returncode != 0:
             raise RRDError(f"rrdtool {verb}: {proc.stderr.strip() or proc.stdout.strip()}")

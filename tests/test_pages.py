@@ -14,7 +14,8 @@ import pytest
 from glideinwms_factory.aggregate import aggregate
 from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
 from glideinwms_factory.lib.monitoring_model import ClientStats, CompletedGlidein
-from glideinwms_factory.pages import PAGES, PageWriter, publish
+from glideinwms_factory.page_html import PAGES
+from glideinwms_factory.pages import PageWriter, publish
 
 T0 = 1_700_000_100
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

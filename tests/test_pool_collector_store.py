@@ -9,7 +9,7 @@ import classad2
 import pytest
 
 from glideinwms_factory.lib.pool.embedded.collector import CollectorStore
-from glideinwms_factory.lib.pool.embedded.constraint_pins import pinned_values
+from glideinwms_factory.lib.pool.embedded.constraint import pinned_values
 from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_ad
 
 INDEXED = frozenset({"mytype", "glideinmytype", "reqglidein"})

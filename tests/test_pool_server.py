@@ -13,7 +13,7 @@ from waiting import wait_for
 
 from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, find_pool_address
-from glideinwms_factory.lib.pool.embedded.server import MAX_BODY
+from glideinwms_factory.lib.pool.embedded.http_api import MAX_BODY
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from waiting import wait_for
 
 from glideinwms_factory.entry.accounting import QUERY_PROJECTION as ACCOUNTING_PROJECTION
 from glideinwms_factory.lib.pool import JobAction, JobStatus
-from glideinwms_factory.lib.pool.embedded.query_index import AttrIndex, pins
+from glideinwms_factory.lib.pool.embedded.constraint import AttrIndex, pins
 
 ACCOUNTING = (
     '(GlideinFactory =?= "fact") && (GlideinName =?= "gwms") && (GlideinEntryName =?= "e1")'

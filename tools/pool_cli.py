@@ -34,7 +34,7 @@ from glideinwms_factory.lib.pool.embedded.client import (
     read_token,
 )
 
-_STATUS_LETTER = {
+_STATUS_LETTER: dict[int, str] = {
     JobStatus.IDLE: "I",
     JobStatus.RUNNING: "R",
     JobStatus.REMOVED: "X",
@@ -141,7 +141,7 @@ def _print_ads(
         table(ads)
 
 
-def _print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(header)]
     for row in [header, *rows]:
         print(

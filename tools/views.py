@@ -58,8 +58,8 @@ class FactorySelector:
         parts = text.split("@")
         if len(parts) > 3 or not all(parts):
             raise ViewError(f"-factory wants f, g@f or e@g@f, not {text!r}")
-        parts = [None] * (3 - len(parts)) + parts
-        return cls(factory=parts[2], glidein=parts[1], entry=parts[0])
+        padded: list[str | None] = [None] * (3 - len(parts)) + list(parts)
+        return cls(factory=padded[2], glidein=padded[1], entry=padded[0])
 
     def constraint(self, my_type: str, prefix: str = "") -> str:
         """A ClassAd constraint; `prefix` is "Req" for ads that name the entry they target."""
@@ -119,7 +119,7 @@ class FactoryDump:
 def collect(collector: Collector, selector: FactorySelector) -> FactoryDump:
     """glidefactoryglobal, glidefactory, their glidefactoryclient ads and the requests."""
     globals_ = [to_python(ad) for ad in collector.query(selector.constraint("glidefactoryglobal"))]
-    entries = {}
+    entries: dict[str, dict[str, Any]] = {}
     for ad in collector.query(selector.constraint("glidefactory")):
         attrs = to_python(ad)
         entries[str(attrs.get("Name"))] = {

@@ -17,8 +17,8 @@ from glideinwms_factory.lib.pool import INVALIDATE_COMMANDS, UPDATE_COMMANDS
 from glideinwms_factory.lib.pool.embedded.constraint import (
     compile_constraint,
     matches_everything,
+    pinned_values,
 )
-from glideinwms_factory.lib.pool.embedded.constraint_pins import pinned_values
 from glideinwms_factory.lib.pool.embedded.wire import encode_ad, project
 
 DEFAULT_LIFETIME = 900

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
+from typing import BinaryIO
 
 # "$1" = exit file, the rest = the job's command line; values never pass through a shell
 # parser (they are positional parameters expanded inside double quotes).
@@ -128,7 +129,7 @@ def start(launch: Launch) -> Started:
     return Started(popen, popen.pid, process_ticks(popen.pid) or 0)
 
 
-def _open_output(path: pathlib.Path):
+def _open_output(path: pathlib.Path) -> BinaryIO:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _STDIO_MODE)
     return os.fdopen(fd, "wb")
 

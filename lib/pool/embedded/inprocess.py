@@ -99,7 +99,7 @@ class InProcessPool:
 
     def __init__(self, state_dir: pathlib.Path, slots: int = 4, **core_options: float) -> None:
         self.store = CollectorStore()
-        self.core = ScheddCore(state_dir, slots, **core_options)
+        self.core = ScheddCore(state_dir, slots, log=None, **core_options)
         self.core.start()
 
     def pool(self, identity: str = FACTORY_IDENTITY) -> Pool:

@@ -24,52 +24,41 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
 import pathlib
 import signal
-import socket
-import subprocess
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import classad2
 
 from glideinwms_factory.lib.pool import JobAction, JobStatus
 from glideinwms_factory.lib.pool.embedded import executor, userlog
 from glideinwms_factory.lib.pool.embedded.constraint import (
+    AttrIndex,
     compile_constraint,
     matches_everything,
+    pins,
 )
 from glideinwms_factory.lib.pool.embedded.jobrecord import JobRecord
 from glideinwms_factory.lib.pool.embedded.jobstore import JobStore
-from glideinwms_factory.lib.pool.embedded.query_index import AttrIndex, pins
+from glideinwms_factory.lib.pool.embedded.schedd_queue import (
+    TERMINAL,
+    Dying,
+    JobQueue,
+    Key,
+)
 from glideinwms_factory.lib.pool.embedded.submit_expand import parse_description
-
-Key = tuple[int, int]
 
 MAX_JOBS_PER_SUBMIT = 100_000
 HOLD_USER_REQUEST = 1
 HOLD_JOB_POLICY = 3
 HOLD_SUBMITTED_ON_HOLD = 15
-_TERMINAL = (JobStatus.COMPLETED, JobStatus.REMOVED)
 _POLICY_BATCH = 2000
 
 
-@dataclass(slots=True)
-class _Dying:
-    """A killed process group waiting to disappear (SIGKILL at `kill_at`)."""
-
-    key: Key
-    popen: subprocess.Popen[bytes] | None
-    kill_at: float
-    scratch: str
-
-
-class ScheddCore:
+class ScheddCore(JobQueue):
     """The job queue and its executor; see the module docstring for the rules."""
 
     def __init__(
@@ -85,28 +74,15 @@ class ScheddCore:
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
-        self.state_dir = pathlib.Path(state_dir)
+        super().__init__(state_dir, kill_grace, log or logging.getLogger(__name__))
         self.slots = slots
         self.policy_interval = policy_interval
         self.tick = tick
-        self.kill_grace = kill_grace
         self.linger = linger
-        self._log = log or logging.getLogger(__name__)
-        self._name = f"embedded@{socket.gethostname()}"
         self._default_owner = getpass.getuser()
-        self._execute_dir = self.state_dir / "execute"
         self._default_iwd = self.state_dir / "iwd"
         self._lock = threading.RLock()
-        self._store: JobStore | None = None
-        self._jobs: dict[Key, JobRecord] = {}
-        self._index = AttrIndex()
-        self._idle: dict[str, dict[Key, None]] = {}
-        self._running: dict[Key, subprocess.Popen[bytes] | None] = {}
-        self._site_running: Counter[str] = Counter()
-        self._dying: dict[int, _Dying] = {}
         self._next_cluster = 1
-        self._dirty: dict[Key, JobRecord] = {}
-        self._events: list[userlog.Event] = []
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._next_policy = 0.0
@@ -270,7 +246,7 @@ class ScheddCore:
         if candidates is None:
             jobs: Iterable[JobRecord] = list(self._jobs.values())
         else:
-            jobs = [self._jobs[key] for key in sorted(candidates)]  # type: ignore[type-var]
+            jobs = [self._jobs[key] for key in sorted(cast("set[Key]", candidates))]
         return [job for job in jobs if expression.eval(job.ad(self._name)) is True]
 
     def _by_ids(self, ids: list[tuple[int, int | None]]) -> list[JobRecord]:
@@ -285,131 +261,6 @@ class ScheddCore:
                     if key[0] == cluster:
                         found[key] = job
         return list(found.values())
-
-    # ----------------------------------------------------------------- transitions
-
-    def _add(self, job: JobRecord) -> None:
-        key = (job.cluster, job.proc)
-        self._jobs[key] = job
-        self._index.add(key, job.spec.custom)
-
-    def _enqueue(self, job: JobRecord) -> None:
-        self._idle.setdefault(job.site, {})[job.cluster, job.proc] = None
-
-    def _set_status(self, job: JobRecord, status: JobStatus, now: float) -> None:
-        if job.status is JobStatus.IDLE:
-            self._idle.get(job.site, {}).pop((job.cluster, job.proc), None)
-        job.status = status
-        job.entered = int(now)
-        self._touch(job)
-
-    def _touch(self, job: JobRecord) -> None:
-        job.changed()
-        self._dirty[job.cluster, job.proc] = job
-
-    def _stop_process(self, job: JobRecord, now: float) -> None:
-        """SIGTERM the job's process group; the scheduler SIGKILLs it after the grace."""
-        key = (job.cluster, job.proc)
-        if key in self._running:
-            popen = self._running.pop(key)
-            self._site_running[job.site] -= 1
-            executor.signal_group(job.pid, signal.SIGTERM)
-            self._dying[job.pid] = _Dying(key, popen, now + self.kill_grace, job.scratch)
-
-    def _remove(self, job: JobRecord, now: float, reason: str) -> bool:
-        if job.status in _TERMINAL:
-            return False
-        self._stop_process(job, now)
-        self._set_status(job, JobStatus.REMOVED, now)
-        job.remove_reason = reason
-        self._events.append(userlog.aborted(job.spec.user_log, job.cluster, job.proc, now, reason))
-        return True
-
-    def _hold(
-        self, job: JobRecord, now: float, reason: str, code: int, subcode: int, system: bool
-    ) -> bool:
-        if job.status not in (JobStatus.IDLE, JobStatus.RUNNING):
-            return False
-        self._stop_process(job, now)
-        self._set_status(job, JobStatus.HELD, now)
-        job.hold_reason, job.hold_code, job.hold_subcode = reason, code, subcode
-        job.num_system_holds += system
-        self._events.append(
-            userlog.held(job.spec.user_log, job.cluster, job.proc, now, reason, code, subcode)
-        )
-        return True
-
-    def _release(self, job: JobRecord, now: float, reason: str) -> bool:
-        if job.status is not JobStatus.HELD:
-            return False
-        self._set_status(job, JobStatus.IDLE, now)
-        job.hold_reason, job.hold_code, job.hold_subcode = "", 0, 0
-        self._enqueue(job)
-        self._events.append(userlog.released(job.spec.user_log, job.cluster, job.proc, now, reason))
-        return True
-
-    def _launch(self, job: JobRecord, now: float) -> None:
-        base = dict(os.environ) if job.spec.getenv else {"PATH": os.environ.get("PATH", "")}
-        scratch = self._execute_dir / f"dir_{job.cluster}.{job.proc}.{job.num_starts + 1}"
-        executor.clean_scratch(str(scratch))
-        launch = executor.Launch(
-            cmd=job.spec.cmd,
-            args=job.spec.args,
-            env=base | job.spec.env,
-            iwd=pathlib.Path(job.spec.iwd),
-            out=job.spec.out,
-            err=job.spec.err,
-            scratch=scratch,
-            transfer_input=job.spec.transfer_input,
-            transfer_executable=job.spec.transfer_executable,
-        )
-        try:
-            started = executor.start(launch)
-        except executor.LaunchError as exc:
-            executor.clean_scratch(str(scratch))
-            self._hold(job, now, f"Error from {self._name}: {exc}", exc.hold_code, 0, True)
-            return
-        self._set_status(job, JobStatus.RUNNING, now)
-        job.pid, job.pid_ticks, job.scratch = started.pid, started.ticks, str(scratch)
-        job.num_starts += 1
-        job.current_start = int(now)
-        job.start_date = job.start_date or int(now)
-        job.exit_code = None
-        self._running[job.cluster, job.proc] = started.popen
-        self._site_running[job.site] += 1
-        self._events.append(userlog.executing(job.spec.user_log, job.cluster, job.proc, now))
-
-    def _complete(self, job: JobRecord, exit_code: int, now: float) -> None:
-        self._running.pop((job.cluster, job.proc), None)
-        self._kill_leftovers(job)
-        self._site_running[job.site] -= 1
-        self._set_status(job, JobStatus.COMPLETED, now)
-        job.exit_code = exit_code
-        job.completion_date = int(now)
-        executor.clean_scratch(job.scratch)
-        job.pid = job.pid_ticks = 0
-        job.scratch = ""
-        self._events.append(
-            userlog.terminated(job.spec.user_log, job.cluster, job.proc, now, exit_code)
-        )
-
-    def _evict(self, job: JobRecord, now: float) -> None:
-        """A running job whose process vanished without an exit code runs again."""
-        self._running.pop((job.cluster, job.proc), None)
-        self._kill_leftovers(job)
-        self._site_running[job.site] -= 1
-        executor.clean_scratch(job.scratch)
-        job.pid = job.pid_ticks = 0
-        job.scratch = ""
-        self._set_status(job, JobStatus.IDLE, now)
-        self._enqueue(job)
-        self._events.append(userlog.evicted(job.spec.user_log, job.cluster, job.proc, now))
-
-    @staticmethod
-    def _kill_leftovers(job: JobRecord) -> None:
-        """Like HTCondor, a job's leftover processes end with the job."""
-        if executor.owns_group(job.pid, job.pid_ticks):
-            executor.signal_group(job.pid, signal.SIGKILL)
 
     # ----------------------------------------------------------------- scheduler
 
@@ -498,7 +349,7 @@ class ScheddCore:
 
     def _apply_policy_to(self, job: JobRecord, now: float) -> None:
         spec = job.spec
-        if job.status in _TERMINAL:
+        if job.status in TERMINAL:
             return
         if self._true(job, "PeriodicRemove", spec.periodic_remove):
             reason = f"The job attribute PeriodicRemove expression '{spec.periodic_remove}'"
@@ -521,7 +372,7 @@ class ScheddCore:
         gone = [
             job
             for job in self._jobs.values()
-            if job.status in _TERMINAL
+            if job.status in TERMINAL
             and now - job.entered >= self.linger
             and job.pid == 0
             and not self._true(job, "LeaveJobInQueue", job.spec.leave_in_queue)
@@ -534,15 +385,6 @@ class ScheddCore:
             del self._jobs[key]
             self._dirty.pop(key, None)
             self._index.discard(key, job.spec.custom)
-
-    def _flush(self) -> None:
-        """Commit the changed records, then write their user-log events."""
-        if self._dirty:
-            self._require_store().save(self._dirty.values())
-            self._dirty.clear()
-        if self._events:
-            events, self._events = self._events, []
-            userlog.append(events, self._log)
 
     # ----------------------------------------------------------------- recovery
 
@@ -557,7 +399,7 @@ class ScheddCore:
             elif job.status is JobStatus.IDLE:
                 self._enqueue(job)
             elif executor.owns_group(job.pid, job.pid_ticks):
-                self._dying[job.pid] = _Dying(key, None, now, job.scratch)
+                self._dying[job.pid] = Dying(key, None, now, job.scratch)
             elif job.pid:
                 executor.clean_scratch(job.scratch)
                 job.pid = job.pid_ticks = 0
@@ -568,15 +410,10 @@ class ScheddCore:
         self._reap_dying(now)
         self._log.info("schedd recovered %d jobs (%d running)", len(self._jobs), len(self._running))
 
-    def _require_store(self) -> JobStore:
-        if self._store is None:
-            raise RuntimeError("the schedd is not started")
-        return self._store
-
 
 def _has_policy(job: JobRecord) -> bool:
     spec = job.spec
-    return job.status not in _TERMINAL and any(
+    return job.status not in TERMINAL and any(
         text.strip().lower() != "false"
         for text in (spec.periodic_hold, spec.periodic_release, spec.periodic_remove)
     )

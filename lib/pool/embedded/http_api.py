@@ -1,0 +1,374 @@
+"""The embedded pool's HTTP API: token checks, request bodies and the routes of the
+Collector and the Schedd (wire protocol in this package's `__init__`).
+
+`server` runs the daemon process around it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+import time
+import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import classad2
+
+from glideinwms_factory.lib.classad import ClassAdSyntaxError, parse_old, parse_old_many
+from glideinwms_factory.lib.pool import JobAction
+from glideinwms_factory.lib.pool.embedded.auth import (
+    TokenError,
+    load_or_create_secret,
+    verify_token,
+)
+from glideinwms_factory.lib.pool.embedded.collector import DEFAULT_LIFETIME, CollectorStore
+from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
+from glideinwms_factory.lib.pool.embedded.wire import CONTENT_TYPE, encode_ad
+
+MAX_BODY = 64 * 1024 * 1024
+MAX_AD_BYTES = 1024 * 1024
+IDLE_TIMEOUT = 60.0
+SELF_IDENTITY = "collector@embedded-pool"
+
+
+class HttpError(Exception):
+    """A request the daemon refuses: HTTP status and a one-line reason for the caller."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PoolDaemon:
+    """What the HTTP handlers act on: the ad store, the job queue and the pool secret."""
+
+    def __init__(
+        self,
+        state_dir: pathlib.Path,
+        schedd: ScheddCore,
+        log: logging.Logger,
+        lifetime: int = DEFAULT_LIFETIME,
+    ) -> None:
+        self.secret = load_or_create_secret(state_dir)
+        self.collector = CollectorStore(lifetime)
+        self.schedd = schedd
+        self.log = log
+        self.start_time = int(time.time())
+        self.address = ""
+
+    def identity(self, header: str | None) -> str:
+        """The identity of a verified bearer token, else a 401."""
+        if not header:
+            raise HttpError(401, "this call needs a token (Authorization: Bearer TOKEN)")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HttpError(401, "Authorization header is not 'Bearer TOKEN'")
+        try:
+            return verify_token(self.secret, token).identity
+        except TokenError as exc:
+            raise HttpError(401, f"bad token: {exc}") from exc
+
+    def advertise_self(self) -> None:
+        """The Collector's own ad, as condor_status -collector shows it."""
+        ad = classad2.ClassAd()
+        ad["MyType"] = "Collector"
+        ad["Name"] = f"embedded@{self.address}"
+        ad["MyAddress"] = f"<{self.address}>"
+        ad["DaemonStartTime"] = self.start_time
+        ad["CurrentTime"] = classad2.ExprTree("time()")
+        ad["TotalAds"] = len(self.collector)
+        self.collector.advertise([ad], "UPDATE_AD_GENERIC", SELF_IDENTITY, "SELF")
+
+
+def _param_list(text: str) -> tuple[str, ...]:
+    return tuple(name for name in text.replace(",", " ").split() if name)
+
+
+def _blocks_limit(body: bytes) -> None:
+    for block in body.split(b"\n\n"):
+        if len(block) > MAX_AD_BYTES:
+            raise HttpError(413, f"an ad is larger than {MAX_AD_BYTES} bytes")
+
+
+def _utf8(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HttpError(400, "request body is not UTF-8") from exc
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection; requests are routed by (method, path)."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT
+    # Headers and body leave in two writes: without this, delayed ACKs cost 40 ms a call.
+    disable_nagle_algorithm = True
+    server: PoolHttpServer
+
+    # --- plumbing -------------------------------------------------------------------
+
+    # Errors http.server raises itself (unparsable request line, bad headers): one line too.
+    error_message_format = "%(code)d %(message)s\n"
+    error_content_type = CONTENT_TYPE
+
+    def log_message(self, format: str, *args: Any) -> None:
+        self.server.daemon_state.log.debug("%s " + format, self.client_address[0], *args)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        self.server.daemon_state.log.warning("%s " + format, self.client_address[0], *args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        state = self.server.daemon_state
+        url = urllib.parse.urlsplit(self.path)
+        route = ROUTES.get((method, url.path))
+        try:
+            if route is None:
+                known = url.path in {path for _, path in ROUTES}
+                raise HttpError(405 if known else 404, f"no endpoint {method} {url.path}")
+            params = dict(urllib.parse.parse_qsl(url.query))
+            status, content_type, body = route(self, state, params)
+        except HttpError as exc:
+            state.log.warning(
+                "refused %s %s from %s: %s %s",
+                method,
+                url.path,
+                self.client_address[0],
+                exc.status,
+                exc,
+            )
+            self._send(exc.status, CONTENT_TYPE, (str(exc) + "\n").encode())
+            return
+        except Exception:
+            state.log.exception("internal error on %s %s", method, url.path)
+            self._send(500, CONTENT_TYPE, b"internal error (see the pool log)\n")
+            return
+        self._send(status, content_type, body)
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def body(self) -> bytes:
+        """The request body, bounded; the connection closes if we do not read it."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            raise HttpError(411, "chunked bodies are not accepted: send Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            self.close_connection = True
+            raise HttpError(400, "Content-Length is not a number") from None
+        if length < 0 or length > MAX_BODY:
+            self.close_connection = True
+            raise HttpError(413, f"request body over {MAX_BODY} bytes")
+        return self.rfile.read(length)
+
+    def text_body(self) -> str:
+        return _utf8(self.body())
+
+    def json_body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.text_body())
+        except json.JSONDecodeError as exc:
+            raise HttpError(400, f"request body is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise HttpError(400, "request body must be a JSON object")
+        return data
+
+    def query_params(self, params: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+        """constraint and projection from the URL or a form-encoded POST body."""
+        if self.command == "POST":
+            params = {**params, **dict(urllib.parse.parse_qsl(self.text_body()))}
+        return params.get("constraint", "true"), _param_list(params.get("projection", ""))
+
+
+Route = Callable[[Handler, PoolDaemon, dict[str, str]], tuple[int, str, bytes]]
+
+
+def _ok(text: str) -> tuple[int, str, bytes]:
+    return 200, CONTENT_TYPE, text.encode()
+
+
+def _json(data: object) -> tuple[int, str, bytes]:
+    return 200, "application/json", json.dumps(data).encode()
+
+
+def ping(handler: Handler, state: PoolDaemon, params: dict[str, str]) -> tuple[int, str, bytes]:
+    return _json({"pid": os.getpid(), "address": state.address, "start_time": state.start_time})
+
+
+def _ad_write(
+    handler: Handler, state: PoolDaemon, apply: Callable[[str, str], int], verb: str
+) -> tuple[int, str, bytes]:
+    """An authenticated Collector write whose body is old-syntax ClassAd text."""
+    identity = state.identity(handler.headers.get("Authorization"))
+    body = handler.body()
+    _blocks_limit(body)
+    text = _utf8(body)
+    try:
+        count = apply(text, identity)
+    except (ClassAdSyntaxError, ValueError) as exc:
+        raise HttpError(400, str(exc)) from exc
+    state.log.info("%s %s %d ad(s)", identity, verb, count)
+    return _ok(f"{verb} {count}\n")
+
+
+def collector_advertise(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    command = params.get("command", "UPDATE_AD_GENERIC")
+    return _ad_write(
+        handler,
+        state,
+        lambda text, who: state.collector.advertise(parse_old_many(text), command, who),
+        "stored",
+    )
+
+
+def collector_invalidate(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    command = params.get("command", "INVALIDATE_ADS_GENERIC")
+    return _ad_write(
+        handler,
+        state,
+        lambda text, who: state.collector.invalidate(parse_old(text), command),
+        "invalidated",
+    )
+
+
+def _query_answer(
+    handler: Handler,
+    params: dict[str, str],
+    run: Callable[[str, tuple[str, ...]], list[str]],
+) -> tuple[int, str, bytes]:
+    """Run a constraint query; the answer is one ad per line."""
+    constraint, projection = handler.query_params(params)
+    try:
+        lines = run(constraint, projection)
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from exc
+    return 200, CONTENT_TYPE, "".join(lines).encode()
+
+
+def collector_query(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    return _query_answer(handler, params, state.collector.query_blocks)
+
+
+def _attr_value(name: str, value: object) -> object:
+    if isinstance(value, dict) and set(value) == {"expr"} and isinstance(value["expr"], str):
+        try:
+            return classad2.ExprTree(value["expr"])
+        except (classad2.ClassAdException, ValueError) as exc:
+            raise HttpError(400, f"attribute {name}: expression does not parse") from exc
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise HttpError(400, f"attribute {name}: want a string, number, boolean or {{'expr': ...}}")
+
+
+def schedd_submit(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    identity = state.identity(handler.headers.get("Authorization"))
+    data = handler.json_body()
+    description = data.get("description")
+    count = data.get("count", 1)
+    attrs = data.get("attrs") or {}
+    if not isinstance(description, str | dict) or not description:
+        raise HttpError(400, "submit needs a 'description' (text or object)")
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise HttpError(400, "submit 'count' must be an integer (0: the description's queue N)")
+    if not isinstance(attrs, dict):
+        raise HttpError(400, "submit 'attrs' must be an object")
+    values = {str(name): _attr_value(str(name), value) for name, value in attrs.items()}
+    try:
+        cluster = state.schedd.submit(
+            description, count=count, attrs=values, owner=identity.split("@", 1)[0]
+        )
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from exc
+    state.log.info("%s submitted cluster %d (count=%d)", identity, cluster, count)
+    return _json({"cluster": cluster})
+
+
+def schedd_query(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    return _query_answer(
+        handler, params, lambda c, p: [encode_ad(ad) for ad in state.schedd.query(c, p)]
+    )
+
+
+def schedd_act(
+    handler: Handler, state: PoolDaemon, params: dict[str, str]
+) -> tuple[int, str, bytes]:
+    identity = state.identity(handler.headers.get("Authorization"))
+    data = handler.json_body()
+    try:
+        action = JobAction(data.get("action", ""))
+    except ValueError:
+        raise HttpError(400, "act 'action' must be remove, hold or release") from None
+    jobs = data.get("jobs")
+    if not (
+        isinstance(jobs, str) or (isinstance(jobs, list) and all(isinstance(j, str) for j in jobs))
+    ):
+        raise HttpError(
+            400, "act 'jobs' must be a constraint string or a list of 'cluster.proc' ids"
+        )
+    reason = data.get("reason", "")
+    hold_code = data.get("hold_code")
+    hold_subcode = data.get("hold_subcode", 0)
+    if not isinstance(reason, str) or not isinstance(hold_subcode, int):
+        raise HttpError(400, "act 'reason' must be a string and 'hold_subcode' an integer")
+    if hold_code is not None and not isinstance(hold_code, int):
+        raise HttpError(400, "act 'hold_code' must be an integer")
+    try:
+        count = state.schedd.act(
+            action, jobs, reason=reason, hold_code=hold_code, hold_subcode=hold_subcode
+        )
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from exc
+    state.log.info("%s: %s applied to %d job(s)", identity, action.value, count)
+    return _json({"count": count})
+
+
+ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/v1/ping"): ping,
+    ("POST", "/v1/collector/advertise"): collector_advertise,
+    ("POST", "/v1/collector/invalidate"): collector_invalidate,
+    ("GET", "/v1/collector/query"): collector_query,
+    ("POST", "/v1/collector/query"): collector_query,
+    ("POST", "/v1/schedd/submit"): schedd_submit,
+    ("GET", "/v1/schedd/query"): schedd_query,
+    ("POST", "/v1/schedd/query"): schedd_query,
+    ("POST", "/v1/schedd/act"): schedd_act,
+}
+
+
+class PoolHttpServer(ThreadingHTTPServer):
+    """A threading HTTP server that carries the daemon state for its handlers."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], daemon_state: PoolDaemon) -> None:
+        self.daemon_state = daemon_state
+        super().__init__(address, Handler)
