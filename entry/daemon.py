@@ -42,7 +42,7 @@ from glideinwms_factory.entry.stats import (
 )
 from glideinwms_factory.entry.submission import Submitter
 from glideinwms_factory.lib import downtimes
-from glideinwms_factory.lib.crypto import KeyCodeCache
+from glideinwms_factory.lib.crypto import OaepPreference
 from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_signatures
 from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
@@ -137,7 +137,7 @@ class EntryGroupDaemon:
         self.heartbeat = self.factory.heartbeat_file(self.group)
         self.parent_pid = os.getppid()
         self._keys: FactoryKeys | None = None
-        self._key_codes = KeyCodeCache()
+        self._padding = OaepPreference()  # each client's RSA padding, across iterations
         self._keys_mtime = 0.0
         self._stop = False
         self._failures = 0
@@ -268,7 +268,7 @@ class EntryGroupDaemon:
             [state.config for state in self.entries.values()],
             keys,
             now,
-            self._key_codes,
+            self._padding,
         )
         work: dict[str, list[WorkRequest]] = {}
         for name, state in self.entries.items():

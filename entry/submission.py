@@ -138,6 +138,7 @@ class Submitter:
                 x509_proxy=files.get("x509_proxy", ""),
                 idtokens_file=files.get("idtokens_file", ""),
                 scitokens_file=files.get("scitokens_file", ""),
+                identity_credentials=request.identity_files,
                 idle_lifetime=request.idle_lifetime,
                 params=params,
             ),

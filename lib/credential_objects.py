@@ -100,6 +100,44 @@ class AuthSet:
         return sorted(member.value for member in self.members)
 
 
+# Auth method words -> what satisfies them (upstream's CredentialType/ParameterName
+# spellings and aliases, protocol-311.md §4). Pair types cannot come in a 3.11 request
+# we read, so an entry that needs one gets a precise rejection.
+_WORDS: dict[str, AuthMember | None] = {
+    **{kind.value: kind for kind in CredentialType},
+    **{name.value.lower(): name for name in ParameterName},
+    "grid_proxy": CredentialType.X509_CERT,
+    "rsa_key": CredentialType.RSA_PUBLIC_KEY,
+    "auth_file": CredentialType.TEXT,
+    "generator": CredentialType.DYNAMIC,
+    "vm_id": ParameterName.VM_ID,
+    "vm_type": ParameterName.VM_TYPE,
+    "project_id": ParameterName.PROJECT_ID,
+    "x509_pair": None,
+    "cert_pair": None,
+    "key_pair": None,
+    "username_password": None,
+}
+
+
+def auth_groups(method: str) -> list[list[AuthMember | None]] | None:
+    """An `AuthMethod`: `+`/`;` separate required groups, `,` alternatives within one;
+    a group `any` requires nothing (None when nothing is required at all).
+    ValueError names an unknown word."""
+    groups: list[list[AuthMember | None]] = []
+    for group in method.replace("+", ";").split(";"):
+        if group.strip().lower() == "any":
+            continue
+        options = []
+        for word in group.split(","):
+            key = word.strip().lower()
+            if key not in _WORDS:
+                raise ValueError(f"entry AuthMethod {method!r}: unknown requirement {word!r}")
+            options.append(_WORDS[key])
+        groups.append(options)
+    return groups or None
+
+
 # ------------------------------------------------------------------ the wire form
 # What a 3.11 Frontend's `pickle.dumps` makes of these objects (protocol 4), written
 # opcode by opcode: the simulator and the tests need upstream's class names in the

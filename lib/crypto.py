@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import Blowfish, TripleDES
@@ -177,18 +177,23 @@ def encrypt_key_code(
     return public_key.encrypt(sym_key.key_code(label).encode("ascii"), _oaep(digest)).hex()
 
 
-def decrypt_key_code(
-    private_key: rsa.RSAPrivateKey, enc_key_code: object, allow_legacy_ciphers: bool = False
-) -> SymKey:
-    """Decode `ReqEncKeyCode`: RSA-OAEP with SHA-256, then SHA-1 (security.md §3)."""
+def _decrypt_key_code(
+    private_key: rsa.RSAPrivateKey,
+    enc_key_code: object,
+    allow_legacy_ciphers: bool,
+    prefer: OaepDigest,
+) -> tuple[SymKey, OaepDigest]:
     data = _from_hex(enc_key_code, "ReqEncKeyCode")
     if len(data) != private_key.key_size // 8:
         raise DecryptError(
             f"ReqEncKeyCode: {len(data)} bytes, expected {private_key.key_size // 8} for this key"
         )
-    for scheme in (_OAEP_SHA256, _OAEP_SHA1):
+    order: tuple[OaepDigest, OaepDigest] = (
+        ("sha256", "sha1") if prefer == "sha256" else ("sha1", "sha256")
+    )
+    for digest in order:
         try:
-            plain = private_key.decrypt(data, scheme)
+            plain = private_key.decrypt(data, _OAEP_SHA256 if digest == "sha256" else _OAEP_SHA1)
             break
         except ValueError:
             continue
@@ -198,91 +203,138 @@ def decrypt_key_code(
         code = plain.decode("ascii")
     except UnicodeDecodeError:
         raise DecryptError("ReqEncKeyCode: key code is not ASCII") from None
-    return parse_key_code(code, allow_legacy_ciphers)
+    return parse_key_code(code, allow_legacy_ciphers), digest
 
 
-class KeyCodeCache:
-    """Decoded key codes by (private key, `ReqEncKeyCode`), failures included.
+def decrypt_key_code(
+    private_key: rsa.RSAPrivateKey,
+    enc_key_code: object,
+    allow_legacy_ciphers: bool = False,
+    prefer: OaepDigest = "sha256",
+) -> SymKey:
+    """Decode `ReqEncKeyCode`: RSA-OAEP with `prefer`, then the other digest (security.md §3).
 
-    A frontend sends the same `ReqEncKeyCode` in all its ads to one factory key within a
-    cycle, so a process serving many entries pays the RSA decryption (the one expensive
-    per-request step) once per frontend and cycle instead of once per ad. Decryption is
-    deterministic, so a cached answer is exactly what decrypting again would give.
-    Bounded: the oldest entries go first.
+    3.11 Frontends use SHA-256, 3.10 ones SHA-1; the padding cannot be told from the
+    ciphertext, so a wrong first guess costs a second RSA operation.
+    """
+    return _decrypt_key_code(private_key, enc_key_code, allow_legacy_ciphers, prefer)[0]
+
+
+class OaepPreference:
+    """The OAEP digest that last worked for each client, tried first next time.
+
+    A Frontend sends a fresh `ReqEncKeyCode` in every ad (OAEP is randomized), so no
+    cache of decoded key codes ever hits; what repeats is the client's padding. With
+    this, each request costs one RSA private operation once its client has been seen.
+    Clients are keyed by who the Collector says advertised (never by request content
+    alone), so one advertiser cannot make another's requests cost two. Bounded.
     """
 
-    def __init__(self, max_entries: int = 4096) -> None:
-        self.max_entries = max_entries
-        self._entries: dict[tuple[rsa.RSAPrivateKey, str, bool], SymKey | DecryptError] = {}
+    def __init__(self, max_clients: int = 4096) -> None:
+        self.max_clients = max_clients
+        self._last: dict[tuple[str, str], OaepDigest] = {}
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._last)
+
+    @staticmethod
+    def client(ad: Mapping[str, Any]) -> tuple[str, str]:
+        return str(ad.get("AuthenticatedIdentity", "")), str(ad.get("ClientName", ""))
 
     def decrypt(
-        self, private_key: rsa.RSAPrivateKey, enc_key_code: object, allow_legacy_ciphers: bool
+        self,
+        private_key: rsa.RSAPrivateKey,
+        ad: Mapping[str, Any],
+        allow_legacy_ciphers: bool,
     ) -> SymKey:
-        if not isinstance(enc_key_code, str):
-            return decrypt_key_code(private_key, enc_key_code, allow_legacy_ciphers)
-        slot = (private_key, enc_key_code.lower(), allow_legacy_ciphers)
-        result = self._entries.get(slot)
-        if result is None:
-            try:
-                result = decrypt_key_code(private_key, enc_key_code, allow_legacy_ciphers)
-            except DecryptError as exc:
-                result = exc
-            if len(self._entries) >= self.max_entries:
-                del self._entries[next(iter(self._entries))]
-            self._entries[slot] = result
-        if isinstance(result, DecryptError):
-            raise DecryptError(str(result))
-        return result
+        client = self.client(ad)
+        prefer = self._last.get(client, "sha256")
+        sym_key, used = _decrypt_key_code(
+            private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers, prefer
+        )
+        if used != prefer or client not in self._last:
+            if client not in self._last and len(self._last) >= self.max_clients:
+                del self._last[next(iter(self._last))]
+            self._last[client] = used
+        return sym_key
+
+
+# Values a 3.11 Frontend sends as pickles (protocol-311.md §2); every other one is text.
+PICKLED_PARAMS = frozenset(
+    {"AuthSet", "RequestCredentials", "PayloadCredentials", "SecurityParameters"}
+)
+PICKLE_START = b"\x80"  # PROTO opcode; never the first byte of UTF-8 text
 
 
 @dataclass(frozen=True)
 class DecodedRequest:
-    """The decrypted parts of a `glideclient`/`glideclientglobal` ad."""
+    """The decrypted parts of a `glideclient`/`glideclientglobal` ad.
+
+    `pickled` holds the 3.11 pickled values still as bytes: they are read (safely) only
+    after the request has passed the identity and frontend.descript checks.
+    """
 
     sym_key: SymKey
     identity: str
     enc_params: dict[str, str]
+    pickled: dict[str, bytes] = field(default_factory=dict)
+
+
+def _decrypt_param(sym_key: SymKey, name: str, value: object) -> str | bytes:
+    data = sym_key.decrypt_bytes(value, name)
+    if name[len(ENC_PARAM_PREFIX) :] in PICKLED_PARAMS:
+        if not data.startswith(PICKLE_START):
+            raise DecryptError(f"{name}: text where 3.11 sends a pickle")
+        return data
+    if data.startswith(PICKLE_START):
+        raise DecryptError(f"{name}: a pickle where text belongs")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecryptError(f"{name}: decrypted value is not UTF-8 text") from None
 
 
 def decrypt_request(
     private_key: rsa.RSAPrivateKey,
     ad: Mapping[str, Any],
     allow_legacy_ciphers: bool = False,
-    cache: KeyCodeCache | None = None,
+    padding: OaepPreference | None = None,
 ) -> DecodedRequest:
     """Checks 1-4 of security.md §4: key code, identity, and every `GlideinEncParam*`.
 
     Comparing the identity with `AuthenticatedIdentity` is the caller's job (it needs
-    the ad's trust context); any undecodable part rejects the whole ad. Pass a
-    `KeyCodeCache` kept across ads to decrypt each frontend's key code once.
+    the ad's trust context); any undecodable part rejects the whole ad. Pass an
+    `OaepPreference` kept across ads to pay one RSA operation per request.
     """
     if "ReqEncKeyCode" not in ad:
         raise DecryptError("ad has no ReqEncKeyCode")
     if "ReqEncIdentity" not in ad:
         raise DecryptError("ad has no ReqEncIdentity")
-    if cache is None:
+    if padding is None:
         sym_key = decrypt_key_code(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
     else:
-        sym_key = cache.decrypt(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
+        sym_key = padding.decrypt(private_key, ad, allow_legacy_ciphers)
     identity = sym_key.decrypt(ad["ReqEncIdentity"], "ReqEncIdentity")
-    params = {
-        name[len(ENC_PARAM_PREFIX) :]: sym_key.decrypt(value, name)
-        for name, value in ad.items()
-        if name.startswith(ENC_PARAM_PREFIX) and len(name) > len(ENC_PARAM_PREFIX)
-    }
-    return DecodedRequest(sym_key, identity, params)
+    params: dict[str, str] = {}
+    pickled: dict[str, bytes] = {}
+    for name, value in ad.items():
+        if name.startswith(ENC_PARAM_PREFIX) and len(name) > len(ENC_PARAM_PREFIX):
+            plain = _decrypt_param(sym_key, name, value)
+            short = name[len(ENC_PARAM_PREFIX) :]
+            if isinstance(plain, bytes):
+                pickled[short] = plain
+            else:
+                params[short] = plain
+    return DecodedRequest(sym_key, identity, params, pickled)
 
 
 def encrypt_request_fields(
-    sym_key: SymKey, enc_key_code: str, identity: str, enc_params: Mapping[str, str]
+    sym_key: SymKey, enc_key_code: str, identity: str, enc_params: Mapping[str, str | bytes]
 ) -> dict[str, str]:
     """The encrypted attributes of a request ad (frontend side), ready to merge into it.
 
-    `enc_key_code` comes from `encrypt_key_code` once per factory key and cycle: OAEP is
-    randomized, and frontends send the same `ReqEncKeyCode` in all ads of a cycle.
+    Frontends use one symmetric key per factory key and cycle, and RSA-encrypt it anew
+    (`encrypt_key_code`, randomized OAEP) for every ad. Bytes values are 3.11 pickles.
     """
     fields = {"ReqEncKeyCode": enc_key_code, "ReqEncIdentity": sym_key.encrypt(identity)}
     for name, value in enc_params.items():

@@ -99,10 +99,12 @@ def _token(identity: str) -> str:
     return "e30." + claims.decode() + ".c2ln"
 
 
-def _args(tmp_path: Path, *extra: str):
+def _args(tmp_path: Path, *extra: str, protocol: str = "3.10"):
     token = tmp_path / "token"
     token.write_text(_token(IDENTITY) + "\n")
-    return sim._parser().parse_args(["--pool", "127.0.0.1:9", "--token", str(token), *extra])
+    return sim._parser().parse_args(
+        ["--pool", "127.0.0.1:9", "--token", str(token), "--protocol", protocol, *extra]
+    )
 
 
 def _run(args, collector) -> None:
@@ -153,6 +155,7 @@ def test_request_once_advertises_decodable_requests(tmp_path, pool, key, capsys)
     assert len(requests) == 2 and set(pool.commands[1:]) == {"UPDATE_MASTER_AD"}
     cred_id = sim.credential_id(str(cred.resolve()))
     codes = set()
+    sym_keys = set()
     for ad in requests:
         entry = ad["ReqName"].split("@")[0]
         assert ad["Name"] == f"{cred_id}_{entry}@gfactory_instance@fact1@vofe.cms"
@@ -191,7 +194,10 @@ def test_request_once_advertises_decodable_requests(tmp_path, pool, key, capsys)
         }
         assert decoded.sym_key.cipher == "aes_256_cbc"
         codes.add(ad["ReqEncKeyCode"])
-    assert len(codes) == 1  # one key code per factory key per cycle, as frontends do
+        sym_keys.add(decoded.sym_key)
+    # One symmetric key per factory key per cycle, RSA-encrypted anew for every ad, as
+    # real Frontends do (the interop vectors: same key code text, different ciphertexts).
+    assert len(sym_keys) == 1 and len(codes) == 2
     [glob] = pool.query('GlideinMyType =?= "glideclientglobal"')
     assert glob["Name"] == "gfactory_instance@fact1@vofe.cms"
     assert glob["ReqPubKeyID"] == key.pub_key_id
