@@ -6,13 +6,14 @@ never affects the others. RSA decryption (the only expensive step) happens once 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import classad2
 
-from glideinwms_factory.entry.accounting import RequestKey
+from glideinwms_factory.entry.accounting import QueueSnapshot, RequestKey
 from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.credentials import SAFE_NAME
 from glideinwms_factory.entry.decision import Request
@@ -381,6 +382,29 @@ def _prefixed(ad: Mapping[str, Any], prefix: str) -> dict[str, Any]:
         and len(key) > len(prefix)
         and not isinstance(value, classad2.ExprTree)
     }
+
+
+def with_vanished(
+    requests: Sequence[WorkRequest],
+    last_seen: Mapping[RequestKey, WorkRequest],
+    snapshot: QueueSnapshot,
+    rejected: Iterable[str] = (),
+) -> tuple[list[WorkRequest], dict[RequestKey, WorkRequest]]:
+    """This cycle's requests plus, for each 3.11 request seen before and gone now, the same
+    request for 0 idle while it still has glideins (protocol-311.md §3): a 3.11 Frontend
+    stops advertising instead of asking for 0, and the remove-excess rules it last sent
+    apply. A request rejected this cycle did not vanish. Returns what to remember next."""
+    present = {request.key for request in requests}
+    skipped = set(rejected)
+    result = list(requests)
+    remembered = {r.key: r for r in requests if r.protocol == PROTOCOL_311}
+    for key, last in last_seen.items():
+        if key in present or last.name in skipped or not snapshot.request_jobs(key):
+            continue
+        vanished = dataclasses.replace(last, demand=dataclasses.replace(last.demand, idle=0))
+        result.append(vanished)
+        remembered[key] = vanished
+    return result, remembered
 
 
 def newest_per_name(

@@ -134,7 +134,7 @@ def test_3_11_vectors_decode_as_upstream(tmp_path: Path, vector: str) -> None:
     assert result.frontend_name == work["frontend_name"]
     assert result.username == work["credential_username"]
     assert (result.idle, result.max_glideins) == (work["idle_glideins"], work["max_glideins"])
-    assert result.remove_excess == work["remove_excess"][0]
+    assert result.demand.remove_excess == work["remove_excess"][0]
     assert result.params == work["params"]
     assert result.credential_id == bundle["id"]
     web = work["client_web"]
@@ -299,3 +299,36 @@ def marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     return path
+
+
+def test_a_vanished_3_11_request_counts_as_a_request_for_0_idle(tmp_path: Path) -> None:
+    from glideinwms_factory.entry.accounting import Job, QueueSnapshot, State
+    from glideinwms_factory.entry.decision import plan_cycle
+    from glideinwms_factory.entry.requests import with_vanished
+
+    ad, entry, keys = _v311(tmp_path)
+    ad = {**ad, "ReqRemoveExcess": "IDLE"}
+    served = validate_request(ad, entry, keys, entry.factory.frontends, NOW)
+    assert isinstance(served, WorkRequest)
+    key = served.key
+    idle = [
+        Job(1, n, State.IDLE_OTHER, 60, key.client, served.frontend_name, key.security_class,
+            key.credential_id)
+        for n in range(3)
+    ]  # fmt: skip
+    snapshot = QueueSnapshot(idle)
+    requests, seen = with_vanished([served], {}, snapshot)
+    assert requests == [served] and seen == {key: served}
+    # Next cycle the Frontend advertises nothing for it: a request for 0 idle, same rules.
+    requests, seen = with_vanished([], seen, snapshot)
+    assert [(r.name, r.idle, r.demand.remove_excess) for r in requests] == [
+        (served.name, 0, "IDLE")
+    ]
+    plan = plan_cycle([r.demand for r in requests], snapshot, entry.limits)
+    assert sorted(plan.requests[0].remove) == ["1.0", "1.1", "1.2"]
+    # Rejected this cycle is not gone; with no glideins left it is forgotten.
+    assert with_vanished([], seen, snapshot, rejected=[served.name])[0] == []
+    assert with_vanished([], seen, QueueSnapshot([])) == ([], {})
+    # 3.10 requests are not remembered: a 3.10 Frontend sends its 0 itself.
+    v310 = dataclasses.replace(served, protocol="3.10")
+    assert with_vanished([v310], {}, snapshot)[1] == {}
