@@ -405,5 +405,6 @@ class EntryGroupDaemon:
                     total=total,
                     params=request.params,
                     limits_reached=item.actions.limits_reached,
+                    protocol=request.protocol,
                 )
             )

@@ -69,8 +69,9 @@ class Submitter:
                 submitted += size
                 self.log.info("submitted %d glidein(s) in cluster %d", size, cluster, extra=extra)
             self.log.info(
-                "request %s: idle target %d, max %d: submitted %d",
+                "request %s (%s): idle target %d, max %d: submitted %d",
                 request.name,
+                request.protocol,
                 request.idle,
                 request.max_glideins,
                 submitted,
