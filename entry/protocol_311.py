@@ -8,6 +8,7 @@ credential id from the request `Name`. Every failure is one `RequestError` line.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -98,8 +99,22 @@ def check_auth(method: str, creds: Credentials311) -> None:
             )
 
 
+# A Frontend sends the same credential pickles to every entry and, until a credential is
+# renewed, every cycle: reading them once is what keeps a request near one RSA operation.
+# Only small values are kept (a token set is ~2 kB), so the cache stays under ~16 MB.
+_CACHED_MAX_BYTES = 64 * 1024
+
+
 def read_credentials(pickled: Mapping[str, bytes]) -> Credentials311:
     """Read the pickled values (only after identity and frontend.descript checks)."""
+    items = tuple(sorted(pickled.items()))
+    if sum(len(value) for _, value in items) <= _CACHED_MAX_BYTES:
+        return _read_cached(items)
+    return _read(items)
+
+
+def _read(items: tuple[tuple[str, bytes], ...]) -> Credentials311:
+    pickled = dict(items)
     for required in ("AuthSet", "RequestCredentials"):
         if required not in pickled:
             raise ProtocolError(f"3.11 request without GlideinEncParam{required}")
@@ -127,3 +142,6 @@ def read_credentials(pickled: Mapping[str, bytes]) -> Credentials311:
         payload=tuple(payload),
         parameters=tuple(p for p in params if p.name in auth.members),
     )
+
+
+_read_cached = functools.lru_cache(maxsize=256)(_read)  # failures raise: never cached

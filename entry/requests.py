@@ -301,7 +301,7 @@ def _validate(
     security_name = enc.get("SecurityName")
     if not security_name:
         raise RequestError("missing encrypted SecurityName")
-    params = _prefixed(ad, "GlideinParam")
+    params, monitor = _prefixed(ad)
     protocol = PROTOCOL_311 if decoded.pickled else PROTOCOL_310
     if protocol == PROTOCOL_311:
         check_no_310_names(enc, entry.name)
@@ -367,21 +367,28 @@ def _validate(
         credential_id=cred_id,
         params=params,
         enc_params=dict(enc),
-        monitor=_prefixed(ad, "GlideinMonitor"),
+        monitor=monitor,
         client_staging=_client_staging(ad),
         protocol=protocol,
         credentials_311=creds_311,
     )
 
 
-def _prefixed(ad: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    return {
-        key[len(prefix) :]: value
-        for key, value in ad.items()
-        if key.startswith(prefix)
-        and len(key) > len(prefix)
-        and not isinstance(value, classad2.ExprTree)
-    }
+_PARAM, _MONITOR = "GlideinParam", "GlideinMonitor"
+
+
+def _prefixed(ad: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`GlideinParam*` and `GlideinMonitor*` values by their short names, in one pass."""
+    params: dict[str, Any] = {}
+    monitor: dict[str, Any] = {}
+    for key, value in ad.items():
+        if not key.startswith("Glidein") or isinstance(value, classad2.ExprTree):
+            continue
+        if key.startswith(_PARAM) and len(key) > len(_PARAM):
+            params[key[len(_PARAM) :]] = value
+        elif key.startswith(_MONITOR) and len(key) > len(_MONITOR):
+            monitor[key[len(_MONITOR) :]] = value
+    return params, monitor
 
 
 def with_vanished(
