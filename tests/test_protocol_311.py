@@ -332,3 +332,62 @@ def test_a_vanished_3_11_request_counts_as_a_request_for_0_idle(tmp_path: Path) 
     # 3.10 requests are not remembered: a 3.10 Frontend sends its 0 itself.
     v310 = dataclasses.replace(served, protocol="3.10")
     assert with_vanished([v310], {}, snapshot)[1] == {}
+
+
+@pytest.mark.parametrize("vector", V311)
+def test_3_11_credentials_reach_the_job_as_files(tmp_path: Path, vector: str) -> None:
+    """Request SciToken -> the job's SciToken file; callback IdToken -> the glidein's IDTOKEN
+    and IDENTITY_CREDENTIALS; each file 0600 under the client's credential directory."""
+    from glideinwms_factory.entry.find_work import with_credentials
+    from glideinwms_factory.entry.glidein_args import EntryConstants, SubmitRequest
+    from glideinwms_factory.entry.glidein_args import submit_environment
+
+    folder = VECTORS / vector
+    upstream = json.loads((folder / "decoded_by_upstream_3_11.json").read_text())
+    [want] = [w for w in upstream["ads"] if w["MyType"] == "glideclient"]
+    bundle = want["perform_work_v3"][0]["submit_credentials"]
+    files = ("request.ad", "request_1.ad") if (folder / "request_1.ad").exists() else ()
+    [ad] = [a for a in _ads(folder, *files) if a["MyType"] == "glideclient"]
+    entry = _entry(
+        tmp_path, "TEST_ENTRY", "interop_factory", "scitoken", {bundle["security_class"]: "u1"}
+    )
+    keys = FactoryKeys(_key(folder))
+    request = validate_request(ad, entry, keys, entry.factory.frontends, NOW)
+    assert isinstance(request, WorkRequest)
+    stored = with_credentials(entry.factory, entry, request)
+    assert isinstance(stored, WorkRequest), stored
+    cred_dir = tmp_path / "client_proxies" / "user_u1" / "glidein_gfactory_instance"
+    scitoken = Path(stored.credential_files["scitokens_file"])
+    idtoken = Path(stored.credential_files["idtokens_file"])
+    [sent] = bundle["security_credentials"].values()
+    [callback] = bundle["identity_credentials"].values()
+    for path, up in ((scitoken, sent), (idtoken, callback)):
+        assert path.parent == cred_dir and path.name.startswith("credential_")
+        assert path.read_text().strip() == up["file_data"].strip()
+        assert path.stat().st_mode & 0o777 == int(up["file_mode"], 8) == 0o600
+    assert stored.identity_files == (str(idtoken),)
+    assert "x509_proxy" not in stored.credential_files
+    # Stored again unchanged (next cycle): same files, nothing rewritten.
+    mtime = scitoken.stat().st_mtime_ns
+    assert with_credentials(entry.factory, entry, request) == stored
+    assert scitoken.stat().st_mtime_ns == mtime
+    env = submit_environment(
+        SubmitRequest(
+            count=1,
+            client_name=stored.client_name,
+            frontend_name=stored.frontend_name,
+            security_class=stored.security_class,
+            credential_id=stored.credential_id,
+            username=stored.username,
+            arguments="-v std",
+            log_date="20261204",
+            scitokens_file=str(scitoken),
+            idtokens_file=str(idtoken),
+            identity_credentials=stored.identity_files,
+        ),
+        EntryConstants(
+            "f", "g", "TEST_ENTRY", "entry_TEST_ENTRY/job.condor", "http://w", ".", "fixed"
+        ),
+    ).env
+    assert env["IDENTITY_CREDENTIALS"] == str(idtoken)
+    assert env["GLIDEIN_CREDENTIAL_ID"] == bundle["id"]
