@@ -339,8 +339,11 @@ def test_3_11_credentials_reach_the_job_as_files(tmp_path: Path, vector: str) ->
     """Request SciToken -> the job's SciToken file; callback IdToken -> the glidein's IDTOKEN
     and IDENTITY_CREDENTIALS; each file 0600 under the client's credential directory."""
     from glideinwms_factory.entry.find_work import with_credentials
-    from glideinwms_factory.entry.glidein_args import EntryConstants, SubmitRequest
-    from glideinwms_factory.entry.glidein_args import submit_environment
+    from glideinwms_factory.entry.glidein_args import (
+        EntryConstants,
+        SubmitRequest,
+        submit_environment,
+    )
 
     folder = VECTORS / vector
     upstream = json.loads((folder / "decoded_by_upstream_3_11.json").read_text())
