@@ -143,3 +143,70 @@ def test_a_malformed_number_in_glidein_descript_is_one_line_at_start(tmp_path):
         assert done.returncode == 6, done.stderr
         assert "LoopDelay 'soon' is not a number" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_hostile_3_11_pickles_are_refused_and_good_requests_served(tree, tmp_path, monkeypatch):
+    """One cycle, four 3.11 groups: three send hostile pickles, one a good request."""
+    from glideinwms_factory.lib import credential_objects as co
+    from glideinwms_factory.tools import frontend_sim as sim
+
+    marker = tmp_path / "executed"
+    (tmp_path / "f311_marker_mod.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\ndef run(*a):\n    open({str(marker)!r}, 'w')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    daemon.iteration()
+    keys = load_keys(tree.work)
+    tree.connect().collector.advertise(
+        [
+            factory_global_ad(
+                "testfactory",
+                "gtest",
+                keys.current,
+                start_time=int(time.time()),
+                sequence=0,
+                sign_types="sha1",
+            )
+        ],
+        "UPDATE_AD_GENERIC",
+    )
+    frontend = tree.connect(FRONTEND).collector
+    hostile = {
+        "evil1": b"\x80\x04cf311_marker_mod\nrun\n\x8c\x01x\x85R.",
+        "evil2": b"\x80\x04cposix\nsystem\n\x8c\x05touch\x85R.",
+        "evil3": co._pickle(co._global("tokens.SciToken") + co._text("x") + b"\x85R"),
+    }
+    ads = []
+    for group in ("good", *hostile):
+        spec = RequestSpec(
+            identity=FRONTEND,
+            group=group,
+            security_name="vofrontend",
+            security_class="frontend",
+            idle=2,
+            max_glideins=2,
+            protocol="3.11",
+            scitoken="eyJhbGciOiJub25lIn0.eyJzY29wZSI6InRlc3QifQ.",
+            oaep_digest="sha256",
+        )
+        [target] = Advertiser(frontend, spec, ["solo"], {}).targets()
+        key = sim.CycleKey.generate(target.factory, "sha256")
+        ad = sim.request_ad(spec, target, key, {})
+        if group in hostile:
+            ad["GlideinEncParamRequestCredentials"] = key.sym_key.encrypt(hostile[group])
+        ads.append(classad2.ClassAd(ad))
+    frontend.advertise(ads, "UPDATE_MASTER_AD")
+
+    daemon.iteration()
+    glideins = tree.connect().schedd("").query('GlideinEntryName =?= "solo"', ["GlideinClient"])
+    assert {ad["GlideinClient"] for ad in glideins} == {"frontend.good"} and len(glideins) == 2
+    rejected = daemon.entries["solo"].rejected
+    assert rejected == {
+        "frontend.evil1": {"refused global 'f311_marker_mod.run'": 1},
+        "frontend.evil2": {"refused global 'posix.system'": 1},
+        "frontend.evil3": {"REDUCE of 'tokens.SciToken': only enums may be": 1},
+    }
+    assert not marker.exists()
+    [client_ad] = tree.ads("glidefactoryclient")
+    assert client_ad["GlideinRequestProtocol"] == "3.11"
