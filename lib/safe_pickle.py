@@ -56,6 +56,11 @@ _TUPLE_N = {"TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}
 _PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
 _GETS = {"GET", "BINGET", "LONG_BINGET"}
 _NOOPS = {"PROTO", "FRAME", "STOP"}
+# The only calls: REDUCE makes an enum member from one text, NEWOBJ an object from nothing.
+_CALLS = {
+    "REDUCE": (ENUM_CLASSES, "(str,)", "enum", "enums may be"),
+    "NEWOBJ": (OBJECT_CLASSES, "()", "object", "credential objects may be"),
+}
 
 
 class PickleRefused(ValueError):
@@ -162,20 +167,14 @@ class _Walk:
             self.push(self.global_name(self.pop(op), name))
         elif op == "GLOBAL":
             self.push(self.check_global(str(arg).replace(" ", ".", 1)))
-        elif op == "REDUCE":
-            args, func = self.pop(op), self.pop(op)
-            if func.kind != "global" or func.text not in ENUM_CLASSES:
-                raise PickleRefused(f"REDUCE of {func.text or func.kind!r}: only enums may be")
-            if args.text != "(str,)":
-                raise PickleRefused(f"REDUCE of {func.text} with arguments other than one text")
-            self.push(_Sym("enum", func.text))
-        elif op == "NEWOBJ":
-            args, cls = self.pop(op), self.pop(op)
-            if cls.kind != "global" or cls.text not in OBJECT_CLASSES:
-                raise PickleRefused(f"NEWOBJ of {cls.text or cls.kind!r}")
-            if args.text != "()":
-                raise PickleRefused(f"NEWOBJ of {cls.text} with arguments")
-            self.push(_Sym("object", cls.text))
+        elif op in _CALLS:
+            allowed, shape, made, only = _CALLS[op]
+            args, callee = self.pop(op), self.pop(op)
+            if callee.kind != "global" or callee.text not in allowed:
+                raise PickleRefused(f"{op} of {callee.text or callee.kind!r}: only {only}")
+            if args.text != shape:
+                raise PickleRefused(f"{op} of {callee.text} with arguments other than {shape}")
+            self.push(_Sym(made, callee.text))
         elif op == "BUILD":
             state = self.pop(op)
             target = self.pop(op)

@@ -61,9 +61,8 @@ def tree(tmp_path):
         wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
 
 
-def test_a_request_is_served_without_a_pool_server(tree):
-    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
-    daemon.iteration()  # the entry's first ad: what the frontend targets
+def _publish_factory_key(tree: Tree) -> None:
+    """The factory's glidefactoryglobal ad, where frontends find its key."""
     keys = load_keys(tree.work)
     global_ad = factory_global_ad(
         "testfactory",
@@ -74,6 +73,12 @@ def test_a_request_is_served_without_a_pool_server(tree):
         sign_types="sha1",
     )
     tree.connect().collector.advertise([global_ad], "UPDATE_AD_GENERIC")
+
+
+def test_a_request_is_served_without_a_pool_server(tree):
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    daemon.iteration()  # the entry's first ad: what the frontend targets
+    _publish_factory_key(tree)
     spec = RequestSpec(
         identity=FRONTEND,
         security_name="vofrontend",
@@ -145,32 +150,14 @@ def test_a_malformed_number_in_glidein_descript_is_one_line_at_start(tmp_path):
         assert "Traceback" not in done.stderr
 
 
-def test_hostile_3_11_pickles_are_refused_and_good_requests_served(tree, tmp_path, monkeypatch):
+def test_hostile_3_11_pickles_are_refused_and_good_requests_served(tree, marker):
     """One cycle, four 3.11 groups: three send hostile pickles, one a good request."""
     from glideinwms_factory.lib import credential_objects as co
     from glideinwms_factory.tools import frontend_sim as sim
 
-    marker = tmp_path / "executed"
-    (tmp_path / "f311_marker_mod.py").write_text(
-        f"open({str(marker)!r}, 'w').close()\ndef run(*a):\n    open({str(marker)!r}, 'w')\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
     daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
     daemon.iteration()
-    keys = load_keys(tree.work)
-    tree.connect().collector.advertise(
-        [
-            factory_global_ad(
-                "testfactory",
-                "gtest",
-                keys.current,
-                start_time=int(time.time()),
-                sequence=0,
-                sign_types="sha1",
-            )
-        ],
-        "UPDATE_AD_GENERIC",
-    )
+    _publish_factory_key(tree)
     frontend = tree.connect(FRONTEND).collector
     hostile = {
         "evil1": b"\x80\x04cf311_marker_mod\nrun\n\x8c\x01x\x85R.",

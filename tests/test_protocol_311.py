@@ -290,17 +290,6 @@ def test_security_parameters_outside_the_auth_set_are_dropped(tmp_path: Path) ->
     assert "ProjectId" not in result.enc_params
 
 
-@pytest.fixture
-def marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A module that would leave a marker file if anything imported or called it."""
-    path = tmp_path / "executed"
-    (tmp_path / "f311_marker_mod.py").write_text(
-        f"open({str(path)!r}, 'w').close()\ndef run(*a):\n    open({str(path)!r}, 'w').close()\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return path
-
-
 def test_a_vanished_3_11_request_counts_as_a_request_for_0_idle(tmp_path: Path) -> None:
     from glideinwms_factory.entry.accounting import Job, QueueSnapshot, State
     from glideinwms_factory.entry.decision import plan_cycle

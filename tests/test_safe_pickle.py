@@ -68,23 +68,12 @@ def _evil(func: object, arg: str) -> bytes:
     return pickle.dumps([Evil()], protocol=4)
 
 
-@pytest.fixture
-def marker_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A module whose import (or call) would leave a marker file behind."""
-    marker = tmp_path / "executed"
-    (tmp_path / "f311_marker_mod.py").write_text(
-        f"open({str(marker)!r}, 'w').close()\ndef run(*a):\n    open({str(marker)!r}, 'w').close()\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return marker
-
-
-def test_nothing_executes(marker_module: Path) -> None:
+def test_nothing_executes(marker: Path) -> None:
     hostile = [
         b"\x80\x04cf311_marker_mod\nrun\n\x8c\x01x\x85R.",  # GLOBAL + REDUCE
         b"\x80\x04\x8c\x0ff311_marker_mod\x8c\x03run\x93\x8c\x01x\x85R.",  # STACK_GLOBAL
-        _evil(os.system, f"touch {marker_module}"),
-        _evil(eval, f"open({str(marker_module)!r}, 'w')"),
+        _evil(os.system, f"touch {marker}"),
+        _evil(eval, f"open({str(marker)!r}, 'w')"),
     ]
     for data in hostile:
         with pytest.raises(PickleRefused, match="refused global"):
@@ -92,7 +81,7 @@ def test_nothing_executes(marker_module: Path) -> None:
         # The class lookup refuses on its own too (the second line of defence).
         with pytest.raises(pickle.UnpicklingError, match="refused global"):
             safe_pickle._Unpickler(__import__("io").BytesIO(data)).load()
-    assert not marker_module.exists()
+    assert not marker.exists()
     assert "f311_marker_mod" not in sys.modules
 
 
@@ -107,7 +96,7 @@ def test_nothing_executes(marker_module: Path) -> None:
         # An enum called with anything but one text (Enum('x', 'y') would make a class).
         (
             co._pickle(co._global("credentials.CredentialType") + b"\x8c\x01x\x8c\x01y\x86R"),
-            "other than one text",
+            r"other than \(str,\)",
         ),
         (co._pickle(co._global("tokens.SciToken") + b"N\x85\x81"), "NEWOBJ of .* with arguments"),
         (co._pickle(b"]N" + b"b"), "BUILD of 'container'"),
