@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import classad2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
 
@@ -50,7 +51,7 @@ def _entry(work: Path) -> EntryConfig:
     )
 
 
-def _requests(keys: FactoryKeys, entry: EntryConfig, count: int) -> list[dict[str, object]]:
+def _requests(keys: FactoryKeys, entry: EntryConfig, count: int) -> list[classad2.ClassAd]:
     """`count` ads from `count` client groups, alternating 3.10 and 3.11."""
     info = sim.FactoryKeyInfo(
         entry.factory.global_name, keys.current.pub_key_id, keys.current.private_key.public_key()
@@ -73,7 +74,8 @@ def _requests(keys: FactoryKeys, entry: EntryConfig, count: int) -> list[dict[st
         )
         key = sim.CycleKey.generate(info, spec.oaep_digest)
         ad = sim.request_ad(spec, target, key, {})
-        ads.append({**ad, "AuthenticatedIdentity": IDENTITY})
+        # As find-work gets it from the Collector: a ClassAd, stamped with the identity.
+        ads.append(classad2.ClassAd({**ad, "AuthenticatedIdentity": IDENTITY}))
     return ads
 
 

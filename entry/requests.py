@@ -259,6 +259,8 @@ def validate_request(
     A 3.10 and a 3.11 request differ by what they carry: pickled values (an AuthSet) make
     it 3.11 (spec/protocol-311.md), read only once identity and frontend.descript passed.
     """
+    if not isinstance(ad, dict):  # a ClassAd converts each value on every access: once
+        ad = dict(ad.items())
     name = str(ad.get("Name", "?"))
     client = str(ad.get("ClientName", "?"))
     try:
