@@ -408,7 +408,10 @@ def with_vanished(
     result = list(requests)
     remembered = {r.key: r for r in requests if r.protocol == PROTOCOL_311}
     for key, last in last_seen.items():
-        if key in present or last.name in skipped or not snapshot.request_jobs(key):
+        if key in present or not snapshot.request_jobs(key):
+            continue
+        if last.name in skipped:  # still there, just not valid this cycle: keep in mind
+            remembered[key] = last
             continue
         vanished = dataclasses.replace(last, demand=dataclasses.replace(last.demand, idle=0))
         result.append(vanished)

@@ -316,7 +316,7 @@ def test_a_vanished_3_11_request_counts_as_a_request_for_0_idle(tmp_path: Path) 
     plan = plan_cycle([r.demand for r in requests], snapshot, entry.limits)
     assert sorted(plan.requests[0].remove) == ["1.0", "1.1", "1.2"]
     # Rejected this cycle is not gone; with no glideins left it is forgotten.
-    assert with_vanished([], seen, snapshot, rejected=[served.name])[0] == []
+    assert with_vanished([], seen, snapshot, rejected=[served.name]) == ([], seen)
     assert with_vanished([], seen, QueueSnapshot([])) == ([], {})
     # 3.10 requests are not remembered: a 3.10 Frontend sends its 0 itself.
     v310 = dataclasses.replace(served, protocol="3.10")
