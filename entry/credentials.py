@@ -103,7 +103,7 @@ def store_311(
         store(path, _content(cred))
         paths.setdefault(key, str(path))
     identity: list[str] = []
-    ordered = sorted(creds.payload, key=lambda c: c.cred_type is not CredentialType.IDTOKEN)
+    ordered = sorted(creds.identity, key=lambda c: c.cred_type is not CredentialType.IDTOKEN)
     for n, cred in enumerate(ordered):
         purpose = cred.purpose.value if cred.purpose else "payload"
         path = directory / f"credential_{prefix}.{purpose}{n}.{cred.cred_type.value}"

@@ -3,7 +3,7 @@
 Pure decisions on already-authenticated requests (spec/protocol-311.md §2-§4): read the
 four pickled values with the data-only reader, check their credential types against the
 entry's auth method, keep only the security parameters the AuthSet names, and take the
-credential id from the request `Name`. Every failure is one `RequestError` line.
+credential id from the request `Name`. Every failure is one `ProtocolError` line.
 """
 
 from __future__ import annotations
