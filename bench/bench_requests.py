@@ -21,11 +21,13 @@ import classad2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
 
-from glideinwms_factory.entry.config import EntryConfig, FactoryConfig
+from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.limits import EntryLimits
 from glideinwms_factory.entry.requests import WorkRequest, validate_request
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.descript import FrontendInfo
+from glideinwms_factory.lib.descript_records import GlideinDescript, JobDescript
+from glideinwms_factory.lib.factory_config import FactoryConfig
 from glideinwms_factory.lib.factory_key import FactoryKeys, generate_key
 from glideinwms_factory.tools import frontend_sim as sim
 
@@ -38,11 +40,12 @@ def _entry(work: Path) -> EntryConfig:
         work_dir=work,
         glidein={"FactoryName": "fact", "GlideinName": "gl"},
         frontends={"fe": FrontendInfo(IDENTITY, {"cls": "feuser"})},
+        descript=GlideinDescript(),
     )
     return EntryConfig(
         name="ce",
         factory=factory,
-        job={"AuthMethod": "scitoken", "TrustDomain": "grid"},
+        job=JobDescript(auth_method="scitoken"),
         attributes={},
         params={},
         submit_attrs={},

@@ -341,7 +341,7 @@ def _validate(
     creds_311 = None
     if protocol == PROTOCOL_311:  # check 6, on a request now known to be genuine
         creds_311 = read_credentials(decoded.pickled)
-        check_auth(entry.job.get("AuthMethod", "grid_proxy"), creds_311)
+        check_auth(entry.job.auth_method, creds_311)
         enc = {**enc, **{p.name.value: p.value for p in creds_311.parameters}}
     sign_type = str(ad.get("WebSignType", "sha1"))  # check 11
     if sign_type not in SIGN_TYPES:

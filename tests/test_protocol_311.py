@@ -17,12 +17,14 @@ import htcondor2  # noqa: F401  (before any ExprTree: else stringListMember eval
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from glideinwms_factory.entry.config import EntryConfig, FactoryConfig
+from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.limits import EntryLimits
 from glideinwms_factory.entry.requests import Rejection, WorkRequest, validate_request
 from glideinwms_factory.lib import credential_objects as co
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.descript import FrontendInfo
+from glideinwms_factory.lib.descript_records import GlideinDescript, JobDescript
+from glideinwms_factory.lib.factory_config import FactoryConfig
 from glideinwms_factory.lib.factory_key import FactoryKey, FactoryKeys
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "interop-vectors"
@@ -54,11 +56,12 @@ def _entry(
         work_dir=tmp_path,
         glidein={"FactoryName": factory, "GlideinName": "gfactory_instance"},
         frontends={"fe_secname": FrontendInfo(IDENTITY, usermap)},
+        descript=GlideinDescript(),
     )
     return EntryConfig(
         name=name,
         factory=config,
-        job={"AuthMethod": auth, "TrustDomain": "grid"},
+        job=JobDescript(auth_method=auth),
         attributes={},
         params={},
         submit_attrs={},
@@ -84,6 +87,7 @@ def test_3_10_vector_decodes_as_upstream_and_is_a_3_10_request(tmp_path: Path) -
             tmp_path,
             {"FactoryName": "osg_factory", "GlideinName": "gfactory_instance"},
             {"vofrontend_example": FrontendInfo(IDENTITY, {"frontend": "fe_user"})},
+            GlideinDescript(),
         ),
     )
     result = validate_request(
@@ -259,7 +263,7 @@ def test_auth_method_grammar(
     tmp_path: Path, method: str, types: set[str], params: dict[str, str], ok: bool
 ) -> None:
     ad, entry, keys = _v311(tmp_path)
-    entry = dataclasses.replace(entry, job={**entry.job, "AuthMethod": method})
+    entry = dataclasses.replace(entry, job=dataclasses.replace(entry.job, auth_method=method))
     creds = [
         dataclasses.replace(SCITOKEN, cred_type=co.CredentialType(t))
         for t in sorted(types)
