@@ -29,7 +29,7 @@ from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.descript_records import GlideinDescript, JobDescript
 from glideinwms_factory.lib.factory_config import FactoryConfig
 from glideinwms_factory.lib.factory_key import FactoryKeys, generate_key
-from glideinwms_factory.tools import frontend_sim as sim
+from glideinwms_factory.tools import frontend_ads as sim
 
 IDENTITY = "frontend@example.org"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9." + "x" * 600 + ".sig"
@@ -59,7 +59,7 @@ def _requests(keys: FactoryKeys, entry: EntryConfig, count: int) -> list[classad
     info = sim.FactoryKeyInfo(
         entry.factory.global_name, keys.current.pub_key_id, keys.current.private_key.public_key()
     )
-    target = sim.Target(entry.ad_name, entry.name, info, "GlideinProxy", "scitoken", "grid")
+    target = sim.FactoryEntry(entry.ad_name, entry.name, info, "GlideinProxy", "scitoken", "grid")
     ads = []
     for n in range(count):
         protocol = "3.11" if n % 2 else "3.10"

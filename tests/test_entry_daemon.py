@@ -153,7 +153,7 @@ def test_a_malformed_number_in_glidein_descript_is_one_line_at_start(tmp_path):
 def test_hostile_3_11_pickles_are_refused_and_good_requests_served(tree, marker):
     """One cycle, four 3.11 groups: three send hostile pickles, one a good request."""
     from glideinwms_factory.lib import credential_objects as co
-    from glideinwms_factory.tools import frontend_sim as sim
+    from glideinwms_factory.tools import frontend_ads
 
     daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
     daemon.iteration()
@@ -178,8 +178,8 @@ def test_hostile_3_11_pickles_are_refused_and_good_requests_served(tree, marker)
             oaep_digest="sha256",
         )
         [target] = Advertiser(frontend, spec, ["solo"], {}).targets()
-        key = sim.CycleKey.generate(target.factory, "sha256")
-        ad = sim.request_ad(spec, target, key, {})
+        key = frontend_ads.CycleKey.generate(target.factory, "sha256")
+        ad = frontend_ads.request_ad(spec, target, key, {})
         if group in hostile:
             ad["GlideinEncParamRequestCredentials"] = key.sym_key.encrypt(hostile[group])
         ads.append(classad2.ClassAd(ad))

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.factory_key import FactoryKey, generate_key
 from glideinwms_factory.lib.pool import PoolError
+from glideinwms_factory.tools import frontend_ads
 from glideinwms_factory.tools import frontend_sim as sim
 
 IDENTITY = "vofe@example.org"
@@ -469,5 +470,5 @@ def test_match_auth_set_takes_the_first_held_alternative(method, held, chosen) -
     from glideinwms_factory.lib import credential_objects as co
 
     creds = [co.Credential(co.CredentialType(t), "x", co.CredentialPurpose.REQUEST) for t in held]
-    auth = sim.match_auth_set(method, creds)
+    auth = frontend_ads.match_auth_set(method, creds)
     assert (None if auth is None else set(auth.names())) == chosen
