@@ -25,7 +25,7 @@ from factory_testlib import FRONTEND, EntrySpec, config_xml, create, free_port
 
 from glideinwms_factory.entry.daemon import EntryGroupDaemon
 from glideinwms_factory.entry.requests import request_constraint, validate_request
-from glideinwms_factory.lib.crypto import KeyCodeCache
+from glideinwms_factory.lib.crypto import OaepPreference
 from glideinwms_factory.lib.factory_key import load_keys
 from glideinwms_factory.lib.pool.connect import ensure_factory_token
 from glideinwms_factory.lib.pool.embedded import control
@@ -74,13 +74,16 @@ def main() -> None:
             assert len(ads) == args.clients, len(ads)
             config, frontends = daemon.entries[ENTRY].config, daemon.factory.frontends
             rounds = 10
-            for label, make_cache in (("no cache", lambda: None), ("key-code cache", KeyCodeCache)):
+            for label, make_cache in (
+                ("first contact", lambda: None),
+                ("padding remembered", OaepPreference),
+            ):
                 cache = make_cache()
                 started = time.perf_counter()
                 for _ in range(rounds):
                     for ad in ads:
                         result = validate_request(
-                            ad, config, keys, frontends, time.time(), cache=cache
+                            ad, config, keys, frontends, time.time(), padding=cache
                         )
                         assert getattr(result, "identity", None) == FRONTEND, result
                 elapsed = time.perf_counter() - started

@@ -51,7 +51,8 @@ def _credentials(entry: Entry) -> list[str]:
     kind = entry.grid_type.split()[0]
     auth = str(entry.settings["auth_method"])
     environment = "IDTOKENS_FILE=$ENV(IDTOKENS_FILE:)"
-    inputs = "$ENV(IDTOKENS_FILE:)"
+    # As 3.11 writes it: every file the glidein carries (its IDTOKEN first).
+    inputs = "$ENV(IDENTITY_CREDENTIALS:)"
     if kind == "batch":
         environment += " X509_USER_PROXY=$ENV(X509_USER_PROXY_BASENAME)"
         inputs += ",$ENV(X509_USER_PROXY:/dev/null)"

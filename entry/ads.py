@@ -147,8 +147,12 @@ def client_ad(
     total: ClientStats,
     params: Mapping[str, Any],
     limits_reached: Mapping[str, str],
+    protocol: str = "3.10",
 ) -> classad2.ClassAd:
-    """The `glidefactoryclient` ad of one client of this entry (classads.md §3)."""
+    """The `glidefactoryclient` ad of one client of this entry (classads.md §3).
+
+    `GlideinRequestProtocol` says which Frontend line ("3.10", "3.11") sent the request.
+    """
     factory = entry.factory
     attrs: dict[str, object] = {
         "MyType": "glidefactoryclient",
@@ -162,6 +166,7 @@ def client_ad(
         "ReqEntryName": entry.name,
         "ReqClientName": client_name,
         "ReqClientReqName": req_name,
+        "GlideinRequestProtocol": protocol,
         **_entry_attributes(entry),
     }
     # The effective parameters: entry defaults, overridden by the client's own.

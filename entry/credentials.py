@@ -12,7 +12,9 @@ import os
 import re
 from pathlib import Path
 
+from glideinwms_factory.entry.protocol_311 import Credentials311
 from glideinwms_factory.lib.atomicfile import atomic_write
+from glideinwms_factory.lib.credential_objects import Credential, CredentialType
 
 # The charset of request names (classads.md §2), and so of every credential path part.
 SAFE_NAME = re.compile(r"[A-Za-z0-9._@-]+")
@@ -64,3 +66,49 @@ def store(path: Path, content: str | bytes) -> bool:
         pass
     atomic_write(path, data, mode=0o600)
     return True
+
+
+# Which submit file each request credential type becomes (protocol-311.md §4).
+_REQUEST_FILES = {
+    CredentialType.X509_CERT: "x509_proxy",
+    CredentialType.SCITOKEN: "scitokens_file",
+    CredentialType.TOKEN: "scitokens_file",
+    CredentialType.IDTOKEN: "scitokens_file",
+}
+
+
+def _content(cred: Credential) -> str:
+    """Tokens one line as 3.10 stores them; certificates byte for byte."""
+    return cred.text if cred.cred_type is CredentialType.X509_CERT else cred.text.strip() + "\n"
+
+
+def store_311(
+    directory: Path, prefix: str, creds: Credentials311
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Write a 3.11 request's credentials, each 0600 and replaced atomically.
+
+    Files are `credential_<prefix>.<purpose><n>.<type>` with `prefix`
+    `<ClientName>_<credential id>.<entry>`; nothing of the Frontend's own paths is used.
+    Returns the submit files (x509_proxy, scitokens_file, idtokens_file) and the files the
+    glidein carries (IDENTITY_CREDENTIALS): the payload credentials, the callback IDTOKEN
+    first, which is also the glidein's IDTOKEN.
+    """
+    _safe("credential prefix", prefix)
+    paths: dict[str, str] = {}
+    for n, cred in enumerate(creds.request):
+        key = _REQUEST_FILES.get(cred.cred_type)
+        if key is None:
+            raise CredentialError(f"request credential type {cred.cred_type.value} is not usable")
+        path = directory / f"credential_{prefix}.request{n}.{cred.cred_type.value}"
+        store(path, _content(cred))
+        paths.setdefault(key, str(path))
+    identity: list[str] = []
+    ordered = sorted(creds.identity, key=lambda c: c.cred_type is not CredentialType.IDTOKEN)
+    for n, cred in enumerate(ordered):
+        purpose = cred.purpose.value if cred.purpose else "payload"
+        path = directory / f"credential_{prefix}.{purpose}{n}.{cred.cred_type.value}"
+        store(path, _content(cred))
+        identity.append(str(path))
+        if cred.cred_type is CredentialType.IDTOKEN:
+            paths.setdefault("idtokens_file", str(path))
+    return paths, tuple(identity)

@@ -25,6 +25,7 @@ from glideinwms_factory.entry import ads
 from glideinwms_factory.entry.accounting import (
     QUERY_PROJECTION,
     QueueSnapshot,
+    RequestKey,
     glidein_cpus,
     jobs_from_rows,
     queue_constraint,
@@ -33,7 +34,7 @@ from glideinwms_factory.entry.completed import CompletedTracker
 from glideinwms_factory.entry.config import EntryConfig, load_entry
 from glideinwms_factory.entry.decision import Actions, plan_cycle
 from glideinwms_factory.entry.find_work import decision_input, find_work
-from glideinwms_factory.entry.requests import Rejection, WorkRequest
+from glideinwms_factory.entry.requests import Rejection, WorkRequest, with_vanished
 from glideinwms_factory.entry.stats import (
     EntryStats,
     EntryStatsWriter,
@@ -42,7 +43,7 @@ from glideinwms_factory.entry.stats import (
 )
 from glideinwms_factory.entry.submission import Submitter
 from glideinwms_factory.lib import downtimes
-from glideinwms_factory.lib.crypto import KeyCodeCache
+from glideinwms_factory.lib.crypto import OaepPreference
 from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_signatures
 from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
@@ -66,6 +67,8 @@ class EntryState:
     sequence: int = 0
     client_sequence: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)  # client -> reason -> n
+    rejected_names: set[str] = field(default_factory=set)  # request Names rejected this cycle
+    last_311: dict[RequestKey, WorkRequest] = field(default_factory=dict)  # 3.11 seen last
 
 
 @dataclass
@@ -137,7 +140,7 @@ class EntryGroupDaemon:
         self.heartbeat = self.factory.heartbeat_file(self.group)
         self.parent_pid = os.getppid()
         self._keys: FactoryKeys | None = None
-        self._key_codes = KeyCodeCache()
+        self._padding = OaepPreference()  # each client's RSA padding, across iterations
         self._keys_mtime = 0.0
         self._stop = False
         self._failures = 0
@@ -268,11 +271,12 @@ class EntryGroupDaemon:
             [state.config for state in self.entries.values()],
             keys,
             now,
-            self._key_codes,
+            self._padding,
         )
         work: dict[str, list[WorkRequest]] = {}
         for name, state in self.entries.items():
             state.rejected = {}
+            state.rejected_names = set()
             work[name] = []
             for result in found[name]:
                 if isinstance(result, Rejection):
@@ -288,6 +292,7 @@ class EntryGroupDaemon:
             rejection.reason,
             extra={"entry": state.config.name, "client": rejection.client_name},
         )
+        state.rejected_names.add(rejection.name)
         reasons = state.rejected.setdefault(rejection.client_name, {})
         reasons[rejection.reason] = reasons.get(rejection.reason, 0) + 1
 
@@ -315,6 +320,17 @@ class EntryGroupDaemon:
         for error in errors:
             self.log.warning("queue: %s", error, extra={"entry": entry.name})
         snapshot = QueueSnapshot(jobs, glidein_cpus(entry.attributes))
+        advertised = len(requests)
+        requests, state.last_311 = with_vanished(
+            requests, state.last_311, snapshot, state.rejected_names
+        )
+        for request in requests[advertised:]:
+            self.log.info(
+                "3.11 request %s is gone: counted as a request for 0 idle (remove excess %s)",
+                request.name,
+                request.demand.remove_excess,
+                extra={"entry": entry.name, "client": request.client_name},
+            )
         plan = plan_cycle(
             [decision_input(request, entry.name, dts, local_now) for request in requests],
             snapshot,
@@ -389,5 +405,6 @@ class EntryGroupDaemon:
                     total=total,
                     params=request.params,
                     limits_reached=item.actions.limits_reached,
+                    protocol=request.protocol,
                 )
             )

@@ -22,7 +22,7 @@ from glideinwms_factory.entry.requests import (
     validate_request,
 )
 from glideinwms_factory.lib import downtimes
-from glideinwms_factory.lib.crypto import KeyCodeCache
+from glideinwms_factory.lib.crypto import OaepPreference
 from glideinwms_factory.lib.factory_key import FactoryKeys
 from glideinwms_factory.lib.pool import Collector
 
@@ -33,7 +33,7 @@ def find_work(
     entries: Sequence[EntryConfig],
     keys: FactoryKeys,
     now: float,
-    cache: KeyCodeCache | None = None,
+    padding: OaepPreference | None = None,
 ) -> dict[str, list[WorkRequest | Rejection]]:
     """The requests of every entry of the group by entry name, each validated (a
     `WorkRequest` with its credentials on disk) or rejected with its reason."""
@@ -48,7 +48,7 @@ def find_work(
         entry = by_req_name.get(str(ad.get("ReqGlidein", "")))
         if entry is None:
             continue
-        result = validate_request(ad, entry, keys, factory.frontends, now, cache=cache)
+        result = validate_request(ad, entry, keys, factory.frontends, now, padding=padding)
         if isinstance(result, WorkRequest):
             result = with_credentials(factory, entry, result)
         by_entry[entry.name].append(result)
@@ -58,11 +58,19 @@ def find_work(
 def with_credentials(
     factory: FactoryConfig, entry: EntryConfig, request: WorkRequest
 ) -> WorkRequest | Rejection:
-    """Check 10 of security.md §4, and store the tokens that came with the request."""
+    """Check 10 of security.md §4, and store the credentials that came with the request:
+    3.10 tokens from its text values, 3.11 ones from its pickled credentials."""
     base = factory.client_proxies_dir
     glidein = factory.glidein_name
     try:
-        paths: dict[str, str] = {}
+        if request.credentials_311 is not None:
+            paths, identity = credentials.store_311(
+                credentials.credential_dir(base, request.username, glidein),
+                f"{request.client_name}_{request.credential_id}.{entry.name}",
+                request.credentials_311,
+            )
+            return dataclasses.replace(request, credential_files=paths, identity_files=identity)
+        paths = {}
         submit_proxy = request.enc_params.get("SubmitProxy")
         if submit_proxy:
             path = credentials.credential_path(
@@ -90,7 +98,8 @@ def with_credentials(
                 paths[key] = str(path)
     except (credentials.CredentialError, OSError) as err:
         return Rejection(request.name, request.client_name, f"credentials: {err}")
-    return dataclasses.replace(request, credential_files=paths)
+    identity = (paths["idtokens_file"],) if "idtokens_file" in paths else ()
+    return dataclasses.replace(request, credential_files=paths, identity_files=identity)
 
 
 def decision_input(

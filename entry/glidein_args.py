@@ -266,6 +266,8 @@ class SubmitRequest:
     x509_proxy: str = ""
     idtokens_file: str = ""
     scitokens_file: str = ""
+    # Files the glidein carries (3.11 job.condor IDENTITY_CREDENTIALS); 3.10: the IDTOKEN.
+    identity_credentials: tuple[str, ...] = ()
     idle_lifetime: int = 0
     remote_username: str = ""  # batch (BOSCO) entries: the site account
     params: Mapping[str, object] = field(default_factory=dict)
@@ -311,6 +313,13 @@ def submit_environment(request: SubmitRequest, entry: EntryConstants) -> SubmitE
     ):
         if value:
             env[name] = check_submit_value(name, value)
+    if request.identity_credentials:
+        for path in request.identity_credentials:
+            if "," in path:
+                raise UnsafeValueError(f"IDENTITY_CREDENTIALS path {path[:60]!r} has a comma")
+        env["IDENTITY_CREDENTIALS"] = check_submit_value(
+            "IDENTITY_CREDENTIALS", ",".join(request.identity_credentials)
+        )
     if request.remote_username:
         env["GLIDEIN_REMOTE_USERNAME"] = _check(
             IDENT_VALUE_RE, "GLIDEIN_REMOTE_USERNAME", request.remote_username

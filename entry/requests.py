@@ -6,17 +6,28 @@ never affects the others. RSA decryption (the only expensive step) happens once 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import classad2
 
-from glideinwms_factory.entry.accounting import RequestKey
+from glideinwms_factory.entry.accounting import QueueSnapshot, RequestKey
 from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.credentials import SAFE_NAME
 from glideinwms_factory.entry.decision import Request
 from glideinwms_factory.entry.glidein_args import ClientStaging
+from glideinwms_factory.entry.protocol_311 import (
+    PROTOCOL_310,
+    PROTOCOL_311,
+    Credentials311,
+    ProtocolError,
+    check_auth,
+    check_no_310_names,
+    credential_id,
+    read_credentials,
+)
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.factory_key import FactoryKeys
@@ -90,6 +101,9 @@ class WorkRequest:
     client_staging: ClientStaging | None = None
     # Credential files on disk for the submission: x509_proxy, idtokens_file, scitokens_file.
     credential_files: dict[str, str] = field(default_factory=dict)
+    protocol: str = PROTOCOL_310  # which Frontend line sent it: "3.10" or "3.11"
+    credentials_311: Credentials311 | None = None  # the pickled credentials of a 3.11 request
+    identity_files: tuple[str, ...] = ()  # files the glidein gets (IDENTITY_CREDENTIALS)
 
     @property
     def frontend_name(self) -> str:
@@ -238,14 +252,20 @@ def validate_request(
     frontends: Mapping[str, FrontendInfo],
     now: float,
     allow_legacy_ciphers: bool = False,
-    cache: crypto.KeyCodeCache | None = None,
+    padding: crypto.OaepPreference | None = None,
 ) -> WorkRequest | Rejection:
-    """All checks of security.md §4 on one ad, in order; the first failure rejects it."""
+    """All checks of security.md §4 on one ad, in order; the first failure rejects it.
+
+    A 3.10 and a 3.11 request differ by what they carry: pickled values (an AuthSet) make
+    it 3.11 (spec/protocol-311.md), read only once identity and frontend.descript passed.
+    """
+    if not isinstance(ad, dict):  # a ClassAd converts each value on every access: once
+        ad = dict(ad.items())
     name = str(ad.get("Name", "?"))
     client = str(ad.get("ClientName", "?"))
     try:
-        return _validate(ad, entry, keys, frontends, now, allow_legacy_ciphers, cache)
-    except (RequestError, crypto.DecryptError) as err:
+        return _validate(ad, entry, keys, frontends, now, allow_legacy_ciphers, padding)
+    except (RequestError, crypto.DecryptError, ProtocolError) as err:
         return Rejection(name, client, str(err))
 
 
@@ -256,7 +276,7 @@ def _validate(
     frontends: Mapping[str, FrontendInfo],
     now: float,
     allow_legacy_ciphers: bool,
-    cache: crypto.KeyCodeCache | None,
+    padding: crypto.OaepPreference | None,
 ) -> WorkRequest:
     name = _safe("Name", _text(ad, "Name"))
     client_name = _safe("ClientName", _text(ad, "ClientName"))
@@ -268,7 +288,7 @@ def _validate(
     key = keys.for_id(str(ad["ReqPubKeyID"]), now)
     if key is None:
         raise RequestError(f"unknown or retired factory key {ad['ReqPubKeyID']!r:.40}")
-    decoded = crypto.decrypt_request(key.private_key, ad, allow_legacy_ciphers, cache)  # 1-3
+    decoded = crypto.decrypt_request(key.private_key, ad, allow_legacy_ciphers, padding)  # 1-3
     authenticated = ad.get("AuthenticatedIdentity")
     if not isinstance(authenticated, str) or not authenticated:
         raise RequestError("ad has no AuthenticatedIdentity (unauthenticated advertiser)")
@@ -283,8 +303,14 @@ def _validate(
     security_name = enc.get("SecurityName")
     if not security_name:
         raise RequestError("missing encrypted SecurityName")
-    params = _prefixed(ad, "GlideinParam")
-    _check_auth_method(entry, enc, params)  # check 6
+    params, monitor = _prefixed(ad)
+    protocol = PROTOCOL_311 if decoded.pickled else PROTOCOL_310
+    if protocol == PROTOCOL_311:
+        check_no_310_names(enc, entry.name)
+        cred_id = credential_id(name, req_name, client_name)
+    else:
+        _check_auth_method(entry, enc, params)  # check 6
+        cred_id = _credential_id(enc)
     frontend = frontends.get(security_name)  # check 7
     if frontend is None:
         raise RequestError(f"frontend {security_name!r:.60} is not in frontend.descript")
@@ -312,12 +338,16 @@ def _validate(
     if not username:
         raise RequestError(f"no username for {security_name}:{security_class}")
     _safe("username", username)
+    creds_311 = None
+    if protocol == PROTOCOL_311:  # check 6, on a request now known to be genuine
+        creds_311 = read_credentials(decoded.pickled)
+        check_auth(entry.job.auth_method, creds_311)
+        enc = {**enc, **{p.name.value: p.value for p in creds_311.parameters}}
     sign_type = str(ad.get("WebSignType", "sha1"))  # check 11
     if sign_type not in SIGN_TYPES:
         raise RequestError(f"WebSignType {sign_type!r:.20} is not supported")
     remove_excess = str(ad.get("ReqRemoveExcess", "NO")).upper()
     max_key = "ReqMaxGlideins" if "ReqMaxGlideins" in ad else "ReqMaxRunningGlideins"
-    credential_id = _credential_id(enc)
     return WorkRequest(
         name=name,
         client_name=client_name,
@@ -327,7 +357,7 @@ def _validate(
         username=username,
         identity=authenticated,
         demand=Request(
-            key=RequestKey(client_name, security_class, credential_id),
+            key=RequestKey(client_name, security_class, cred_id),
             frontend_name=f"{security_name}:{security_class}",
             idle=_count(ad, "ReqIdleGlideins"),
             max_glideins=_count(ad, max_key),
@@ -336,22 +366,57 @@ def _validate(
             down=whitelist_down,
         ),
         idle_lifetime=_count(ad, "ReqIdleLifetime", 0),
-        credential_id=credential_id,
+        credential_id=cred_id,
         params=params,
         enc_params=dict(enc),
-        monitor=_prefixed(ad, "GlideinMonitor"),
+        monitor=monitor,
         client_staging=_client_staging(ad),
+        protocol=protocol,
+        credentials_311=creds_311,
     )
 
 
-def _prefixed(ad: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    return {
-        key[len(prefix) :]: value
-        for key, value in ad.items()
-        if key.startswith(prefix)
-        and len(key) > len(prefix)
-        and not isinstance(value, classad2.ExprTree)
-    }
+_PARAM, _MONITOR = "GlideinParam", "GlideinMonitor"
+
+
+def _prefixed(ad: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`GlideinParam*` and `GlideinMonitor*` values by their short names, in one pass."""
+    params: dict[str, Any] = {}
+    monitor: dict[str, Any] = {}
+    for key, value in ad.items():
+        if not key.startswith("Glidein") or isinstance(value, classad2.ExprTree):
+            continue
+        if key.startswith(_PARAM) and len(key) > len(_PARAM):
+            params[key[len(_PARAM) :]] = value
+        elif key.startswith(_MONITOR) and len(key) > len(_MONITOR):
+            monitor[key[len(_MONITOR) :]] = value
+    return params, monitor
+
+
+def with_vanished(
+    requests: Sequence[WorkRequest],
+    last_seen: Mapping[RequestKey, WorkRequest],
+    snapshot: QueueSnapshot,
+    rejected: Iterable[str] = (),
+) -> tuple[list[WorkRequest], dict[RequestKey, WorkRequest]]:
+    """This cycle's requests plus, for each 3.11 request seen before and gone now, the same
+    request for 0 idle while it still has glideins (protocol-311.md §3): a 3.11 Frontend
+    stops advertising instead of asking for 0, and the remove-excess rules it last sent
+    apply. A request rejected this cycle did not vanish. Returns what to remember next."""
+    present = {request.key for request in requests}
+    skipped = set(rejected)
+    result = list(requests)
+    remembered = {r.key: r for r in requests if r.protocol == PROTOCOL_311}
+    for key, last in last_seen.items():
+        if key in present or not snapshot.request_jobs(key):
+            continue
+        if last.name in skipped:  # still there, just not valid this cycle: keep in mind
+            remembered[key] = last
+            continue
+        vanished = dataclasses.replace(last, demand=dataclasses.replace(last.demand, idle=0))
+        result.append(vanished)
+        remembered[key] = vanished
+    return result, remembered
 
 
 def newest_per_name(

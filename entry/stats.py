@@ -84,6 +84,7 @@ def request_stats(request: WorkRequest, actions: Actions, snapshot: QueueSnapsho
             return 0
 
     return ClientStats(
+        protocols={request.protocol: 1},
         status=snapshot.request(request.key).status_attrs(),
         requested={
             "Idle": request.idle,

@@ -69,8 +69,9 @@ class Submitter:
                 submitted += size
                 self.log.info("submitted %d glidein(s) in cluster %d", size, cluster, extra=extra)
             self.log.info(
-                "request %s: idle target %d, max %d: submitted %d",
+                "request %s (%s): idle target %d, max %d: submitted %d",
                 request.name,
+                request.protocol,
                 request.idle,
                 request.max_glideins,
                 submitted,
@@ -138,6 +139,7 @@ class Submitter:
                 x509_proxy=files.get("x509_proxy", ""),
                 idtokens_file=files.get("idtokens_file", ""),
                 scitokens_file=files.get("scitokens_file", ""),
+                identity_credentials=request.identity_files,
                 idle_lifetime=request.idle_lifetime,
                 params=params,
             ),

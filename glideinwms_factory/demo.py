@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             "-----BEGIN CERTIFICATE-----\n(demo proxy)\n-----END CERTIFICATE-----\n",
             mode=0o600,
         )
+        scitoken = args.dir.resolve() / "demo_scitoken.jwt"  # what the demo CE is shown
+        atomic_write(scitoken, "eyJhbGciOiJub25lIn0.eyJzY29wZSI6ImRlbW8ifQ.\n", mode=0o600)
         collector, schedd = EmbeddedCollector(address), EmbeddedSchedd(address)
         wait_for_factory(collector)
         print(
@@ -167,12 +169,16 @@ def main(argv: list[str] | None = None) -> int:
                     *common,
                     "--group",
                     "main",
+                    "--protocol",
+                    "3.11",
                     "request",
                     "--entry",
                     "local_site_a",
                     "--entry",
                     "local_site_b",
                     *ask,
+                    "--scitoken",
+                    str(scitoken),
                 ]
             )
         )
@@ -182,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                     *common,
                     "--group",
                     "proxy",
+                    "--protocol",
+                    "3.10",
                     "request",
                     "--entry",
                     "local_site_c",
@@ -191,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
         )
-        print(f"frontend asks {args.idle} idle / {args.max} max glideins per entry; ^C stops")
+        print(
+            f"frontend asks {args.idle} idle / {args.max} max glideins per entry "
+            "(group main speaks 3.11, group proxy 3.10); ^C stops"
+        )
         started = time.time()
         while not stop["now"] and (not args.duration or time.time() - started < args.duration):
             time.sleep(10)

@@ -10,10 +10,10 @@ because the caller's only choice is to skip the ad and log why.
 
 from __future__ import annotations
 
+import functools
 import os
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import Blowfish, TripleDES
@@ -29,8 +29,6 @@ DEFAULT_CIPHER = "aes_256_cbc"
 KEY_CODE_LABELS = ("cypher", "cipher")
 
 OaepDigest = Literal["sha1", "sha256"]
-
-_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
 
 
 class DecryptError(ValueError):
@@ -73,9 +71,14 @@ _OAEP_SHA1 = _oaep("sha1")
 def _from_hex(value: object, what: str) -> bytes:
     if not isinstance(value, str):
         raise DecryptError(f"{what}: not a string")
-    if not _HEX.fullmatch(value):
+    try:
+        data = bytes.fromhex(value)
+    except ValueError:
+        data = b""
+    # fromhex skips whitespace: the length tells a clean hex string apart.
+    if len(data) * 2 != len(value):
         raise DecryptError(f"{what}: not an even-length hex string")
-    return bytes.fromhex(value)
+    return data
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ class SymKey:
         """`cypher:<name>,key:<hex>,iv:<hex>`: the plaintext of `ReqEncKeyCode`."""
         return f"{label}:{self.cipher},key:{self.key.hex()},iv:{self.iv.hex()}"
 
-    def _cipher(self) -> Cipher:
+    @functools.cached_property
+    def _cipher(self) -> Cipher:  # built once: a request decrypts ~6 values with it
         return Cipher(CIPHERS[self.cipher].algorithm(self.key), CBC(self.iv))
 
     def encrypt(self, value: str | bytes) -> str:
@@ -114,7 +118,7 @@ class SymKey:
         block_bits = CIPHERS[self.cipher].iv_len * 8
         padder = padding.PKCS7(block_bits).padder()
         padded = padder.update(data) + padder.finalize()
-        encryptor = self._cipher().encryptor()
+        encryptor = self._cipher.encryptor()
         return (encryptor.update(padded) + encryptor.finalize()).hex()
 
     def decrypt_bytes(self, hex_value: object, what: str = "value") -> bytes:
@@ -125,13 +129,12 @@ class SymKey:
             raise DecryptError(
                 f"{what}: ciphertext length {len(data)} is not a multiple of {block}"
             )
-        decryptor = self._cipher().decryptor()
+        decryptor = self._cipher.decryptor()
         padded = decryptor.update(data) + decryptor.finalize()
-        unpadder = padding.PKCS7(block * 8).unpadder()
-        try:
-            return unpadder.update(padded) + unpadder.finalize()
-        except ValueError:
-            raise DecryptError(f"{what}: bad padding (wrong key or corrupted value)") from None
+        pad = padded[-1]  # PKCS#7: n bytes of value n, 1 <= n <= block
+        if not 1 <= pad <= block or padded[-pad:] != bytes((pad,)) * pad:
+            raise DecryptError(f"{what}: bad padding (wrong key or corrupted value)")
+        return padded[:-pad]
 
     def decrypt(self, hex_value: object, what: str = "value") -> str:
         """`decrypt_bytes` decoded as UTF-8 text."""
@@ -177,18 +180,23 @@ def encrypt_key_code(
     return public_key.encrypt(sym_key.key_code(label).encode("ascii"), _oaep(digest)).hex()
 
 
-def decrypt_key_code(
-    private_key: rsa.RSAPrivateKey, enc_key_code: object, allow_legacy_ciphers: bool = False
-) -> SymKey:
-    """Decode `ReqEncKeyCode`: RSA-OAEP with SHA-256, then SHA-1 (security.md §3)."""
+def _decrypt_key_code(
+    private_key: rsa.RSAPrivateKey,
+    enc_key_code: object,
+    allow_legacy_ciphers: bool,
+    prefer: OaepDigest,
+) -> tuple[SymKey, OaepDigest]:
     data = _from_hex(enc_key_code, "ReqEncKeyCode")
     if len(data) != private_key.key_size // 8:
         raise DecryptError(
             f"ReqEncKeyCode: {len(data)} bytes, expected {private_key.key_size // 8} for this key"
         )
-    for scheme in (_OAEP_SHA256, _OAEP_SHA1):
+    order: tuple[OaepDigest, OaepDigest] = (
+        ("sha256", "sha1") if prefer == "sha256" else ("sha1", "sha256")
+    )
+    for digest in order:
         try:
-            plain = private_key.decrypt(data, scheme)
+            plain = private_key.decrypt(data, _OAEP_SHA256 if digest == "sha256" else _OAEP_SHA1)
             break
         except ValueError:
             continue
@@ -198,91 +206,138 @@ def decrypt_key_code(
         code = plain.decode("ascii")
     except UnicodeDecodeError:
         raise DecryptError("ReqEncKeyCode: key code is not ASCII") from None
-    return parse_key_code(code, allow_legacy_ciphers)
+    return parse_key_code(code, allow_legacy_ciphers), digest
 
 
-class KeyCodeCache:
-    """Decoded key codes by (private key, `ReqEncKeyCode`), failures included.
+def decrypt_key_code(
+    private_key: rsa.RSAPrivateKey,
+    enc_key_code: object,
+    allow_legacy_ciphers: bool = False,
+    prefer: OaepDigest = "sha256",
+) -> SymKey:
+    """Decode `ReqEncKeyCode`: RSA-OAEP with `prefer`, then the other digest (security.md §3).
 
-    A frontend sends the same `ReqEncKeyCode` in all its ads to one factory key within a
-    cycle, so a process serving many entries pays the RSA decryption (the one expensive
-    per-request step) once per frontend and cycle instead of once per ad. Decryption is
-    deterministic, so a cached answer is exactly what decrypting again would give.
-    Bounded: the oldest entries go first.
+    3.11 Frontends use SHA-256, 3.10 ones SHA-1; the padding cannot be told from the
+    ciphertext, so a wrong first guess costs a second RSA operation.
+    """
+    return _decrypt_key_code(private_key, enc_key_code, allow_legacy_ciphers, prefer)[0]
+
+
+class OaepPreference:
+    """The OAEP digest that last worked for each client, tried first next time.
+
+    A Frontend sends a fresh `ReqEncKeyCode` in every ad (OAEP is randomized), so no
+    cache of decoded key codes ever hits; what repeats is the client's padding. With
+    this, each request costs one RSA private operation once its client has been seen.
+    Clients are keyed by who the Collector says advertised (never by request content
+    alone), so one advertiser cannot make another's requests cost two. Bounded.
     """
 
-    def __init__(self, max_entries: int = 4096) -> None:
-        self.max_entries = max_entries
-        self._entries: dict[tuple[rsa.RSAPrivateKey, str, bool], SymKey | DecryptError] = {}
+    def __init__(self, max_clients: int = 4096) -> None:
+        self.max_clients = max_clients
+        self._last: dict[tuple[str, str], OaepDigest] = {}
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._last)
+
+    @staticmethod
+    def client(ad: Mapping[str, Any]) -> tuple[str, str]:
+        return str(ad.get("AuthenticatedIdentity", "")), str(ad.get("ClientName", ""))
 
     def decrypt(
-        self, private_key: rsa.RSAPrivateKey, enc_key_code: object, allow_legacy_ciphers: bool
+        self,
+        private_key: rsa.RSAPrivateKey,
+        ad: Mapping[str, Any],
+        allow_legacy_ciphers: bool,
     ) -> SymKey:
-        if not isinstance(enc_key_code, str):
-            return decrypt_key_code(private_key, enc_key_code, allow_legacy_ciphers)
-        slot = (private_key, enc_key_code.lower(), allow_legacy_ciphers)
-        result = self._entries.get(slot)
-        if result is None:
-            try:
-                result = decrypt_key_code(private_key, enc_key_code, allow_legacy_ciphers)
-            except DecryptError as exc:
-                result = exc
-            if len(self._entries) >= self.max_entries:
-                del self._entries[next(iter(self._entries))]
-            self._entries[slot] = result
-        if isinstance(result, DecryptError):
-            raise DecryptError(str(result))
-        return result
+        client = self.client(ad)
+        prefer = self._last.get(client, "sha256")
+        sym_key, used = _decrypt_key_code(
+            private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers, prefer
+        )
+        if used != prefer or client not in self._last:
+            if client not in self._last and len(self._last) >= self.max_clients:
+                del self._last[next(iter(self._last))]
+            self._last[client] = used
+        return sym_key
+
+
+# Values a 3.11 Frontend sends as pickles (protocol-311.md §2); every other one is text.
+PICKLED_PARAMS = frozenset(
+    {"AuthSet", "RequestCredentials", "PayloadCredentials", "SecurityParameters"}
+)
+PICKLE_START = b"\x80"  # PROTO opcode; never the first byte of UTF-8 text
 
 
 @dataclass(frozen=True)
 class DecodedRequest:
-    """The decrypted parts of a `glideclient`/`glideclientglobal` ad."""
+    """The decrypted parts of a `glideclient`/`glideclientglobal` ad.
+
+    `pickled` holds the 3.11 pickled values still as bytes: they are read (safely) only
+    after the request has passed the identity and frontend.descript checks.
+    """
 
     sym_key: SymKey
     identity: str
     enc_params: dict[str, str]
+    pickled: dict[str, bytes] = field(default_factory=dict)
+
+
+def _decrypt_param(sym_key: SymKey, name: str, value: object) -> str | bytes:
+    data = sym_key.decrypt_bytes(value, name)
+    if name[len(ENC_PARAM_PREFIX) :] in PICKLED_PARAMS:
+        if not data.startswith(PICKLE_START):
+            raise DecryptError(f"{name}: text where 3.11 sends a pickle")
+        return data
+    if data.startswith(PICKLE_START):
+        raise DecryptError(f"{name}: a pickle where text belongs")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecryptError(f"{name}: decrypted value is not UTF-8 text") from None
 
 
 def decrypt_request(
     private_key: rsa.RSAPrivateKey,
     ad: Mapping[str, Any],
     allow_legacy_ciphers: bool = False,
-    cache: KeyCodeCache | None = None,
+    padding: OaepPreference | None = None,
 ) -> DecodedRequest:
     """Checks 1-4 of security.md §4: key code, identity, and every `GlideinEncParam*`.
 
     Comparing the identity with `AuthenticatedIdentity` is the caller's job (it needs
-    the ad's trust context); any undecodable part rejects the whole ad. Pass a
-    `KeyCodeCache` kept across ads to decrypt each frontend's key code once.
+    the ad's trust context); any undecodable part rejects the whole ad. Pass an
+    `OaepPreference` kept across ads to pay one RSA operation per request.
     """
     if "ReqEncKeyCode" not in ad:
         raise DecryptError("ad has no ReqEncKeyCode")
     if "ReqEncIdentity" not in ad:
         raise DecryptError("ad has no ReqEncIdentity")
-    if cache is None:
+    if padding is None:
         sym_key = decrypt_key_code(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
     else:
-        sym_key = cache.decrypt(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
+        sym_key = padding.decrypt(private_key, ad, allow_legacy_ciphers)
     identity = sym_key.decrypt(ad["ReqEncIdentity"], "ReqEncIdentity")
-    params = {
-        name[len(ENC_PARAM_PREFIX) :]: sym_key.decrypt(value, name)
-        for name, value in ad.items()
-        if name.startswith(ENC_PARAM_PREFIX) and len(name) > len(ENC_PARAM_PREFIX)
-    }
-    return DecodedRequest(sym_key, identity, params)
+    params: dict[str, str] = {}
+    pickled: dict[str, bytes] = {}
+    for name, value in ad.items():
+        if name.startswith(ENC_PARAM_PREFIX) and len(name) > len(ENC_PARAM_PREFIX):
+            plain = _decrypt_param(sym_key, name, value)
+            short = name[len(ENC_PARAM_PREFIX) :]
+            if isinstance(plain, bytes):
+                pickled[short] = plain
+            else:
+                params[short] = plain
+    return DecodedRequest(sym_key, identity, params, pickled)
 
 
 def encrypt_request_fields(
-    sym_key: SymKey, enc_key_code: str, identity: str, enc_params: Mapping[str, str]
+    sym_key: SymKey, enc_key_code: str, identity: str, enc_params: Mapping[str, str | bytes]
 ) -> dict[str, str]:
     """The encrypted attributes of a request ad (frontend side), ready to merge into it.
 
-    `enc_key_code` comes from `encrypt_key_code` once per factory key and cycle: OAEP is
-    randomized, and frontends send the same `ReqEncKeyCode` in all ads of a cycle.
+    Frontends use one symmetric key per factory key and cycle, and RSA-encrypt it anew
+    (`encrypt_key_code`, randomized OAEP) for every ad. Bytes values are 3.11 pickles.
     """
     fields = {"ReqEncKeyCode": enc_key_code, "ReqEncIdentity": sym_key.encrypt(identity)}
     for name, value in enc_params.items():

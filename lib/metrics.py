@@ -20,6 +20,12 @@ _GROUP_METRICS = {
     "gwms_factory_client_monitor": ("ClientMonitor", "field", "What the client reported"),
 }
 
+# metric name -> (ClientStats named counts, label, help text)
+_NAMED_METRICS = (
+    ("gwms_factory_rejected_requests", "rejected", "reason", "Requests rejected in the last cycle"),
+    ("gwms_factory_requests", "protocols", "protocol", "Requests served, by Frontend protocol"),
+)
+
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -50,11 +56,12 @@ def render(totals: FactoryTotals) -> str:
             for name, value in stats.groups().get(group, {}).items():
                 labels = {"entry": entry, "client": client, label: name}
                 lines.append(_sample(metric, labels, value))
-    lines += _header("gwms_factory_rejected_requests", "Requests rejected in the last cycle")
-    for entry, client, stats in _client_rows(totals):
-        for reason, count in sorted(stats.rejected.items()):
-            labels = {"entry": entry, "client": client, "reason": reason}
-            lines.append(_sample("gwms_factory_rejected_requests", labels, count))
+    for metric, attr, label, help_text in _NAMED_METRICS:
+        lines += _header(metric, help_text)
+        for entry, client, stats in _client_rows(totals):
+            for name, count in sorted(getattr(stats, attr).items()):
+                labels = {"entry": entry, "client": client, label: name}
+                lines.append(_sample(metric, labels, count))
     lines += _header("gwms_factory_completed_glideins", "Glideins completed in the last cycle")
     for entry_name, snapshot in sorted(totals.entries.items()):
         for client, log in sorted(snapshot.logs.items()):

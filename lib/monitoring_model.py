@@ -69,13 +69,15 @@ class ClientStats:
     """One client's queue, request and frontend-reported numbers (classads.md §1 groups).
 
     `requested` and `client_monitor` are None when no request was processed this cycle.
-    `rejected` counts this cycle's rejected requests by reason.
+    `rejected` counts this cycle's rejected requests by reason, `protocols` the served
+    ones by Frontend protocol ("3.10", "3.11").
     """
 
     status: dict[str, float] = field(default_factory=dict)
     requested: dict[str, float] | None = None
     client_monitor: dict[str, float] | None = None
     rejected: dict[str, int] = field(default_factory=dict)
+    protocols: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.status = _checked(self.status, STATUS, "Status")
@@ -108,6 +110,7 @@ def sum_clients(clients: Iterable[ClientStats]) -> ClientStats:
     for client in clients:
         _add(total.status, client.status)
         _add(total.rejected, client.rejected)
+        _add(total.protocols, client.protocols)
         if client.requested is not None:
             total.requested = total.requested or dict.fromkeys(REQUESTED, 0)
             _add(total.requested, client.requested)

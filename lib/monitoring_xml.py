@@ -41,13 +41,19 @@ def qstats_element(
     return root
 
 
+# Named counts of a client: (ClientStats field, XML element, XML child element).
+NAMED_COUNTS = (("rejected", "Rejected", "reason"), ("protocols", "Protocols", "protocol"))
+
+
 def _client_element(node: etree._Element, client: ClientStats) -> None:
     for group, values in client.groups().items():
         xml_stats.attrs_element(node, group, values)
-    if client.rejected:
-        rejected = etree.SubElement(node, "Rejected")
-        for reason, count in sorted(client.rejected.items()):
-            etree.SubElement(rejected, "reason", name=reason, count=str(count))
+    for attr, tag, child in NAMED_COUNTS:
+        counts: dict[str, int] = getattr(client, attr)
+        if counts:
+            element = etree.SubElement(node, tag)
+            for name, count in sorted(counts.items()):
+                etree.SubElement(element, child, name=name, count=str(count))
 
 
 def log_summary_element(
@@ -99,9 +105,12 @@ def _parse_client(node: etree._Element) -> ClientStats:
             status=xml_stats.read_attrs(node.find("Status")),
             requested=None if requested is None else xml_stats.read_attrs(requested),
             client_monitor=None if monitor is None else xml_stats.read_attrs(monitor),
-            rejected={
-                r.get("name", ""): int(r.get("count", "0"))
-                for r in node.iterfind("Rejected/reason")
+            **{
+                attr: {
+                    r.get("name", ""): int(r.get("count", "0"))
+                    for r in node.iterfind(f"{tag}/{child}")
+                }
+                for attr, tag, child in NAMED_COUNTS
             },
         )
     except ValueError as exc:

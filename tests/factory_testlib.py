@@ -142,7 +142,9 @@ class Factory:
         path.chmod(0o600)
         return path
 
-    def frontend_sim(self, *args: str, identity: str | None = None) -> list[str]:
+    def frontend_sim(
+        self, *args: str, identity: str | None = None, protocol: str = "3.10"
+    ) -> list[str]:
         """The simulator's command line, as frontend@example.org unless told otherwise."""
         command = [
             str(BIN / "gwms-frontend-sim"),
@@ -154,15 +156,17 @@ class Factory:
             "vofrontend",
             "--security-class",
             "frontend",
+            "--protocol",
+            protocol,
         ]
         if identity:
             command += ["--identity", identity]
         return [*command, *args]
 
-    def request(self, *args: str, identity: str | None = None) -> None:
+    def request(self, *args: str, identity: str | None = None, protocol: str = "3.10") -> None:
         """Advertise one request cycle (`--once`)."""
         done = subprocess.run(
-            self.frontend_sim(*args, "--once", identity=identity),
+            self.frontend_sim(*args, "--once", identity=identity, protocol=protocol),
             capture_output=True,
             text=True,
             timeout=60,

@@ -93,6 +93,7 @@ def client_ad(entry: EntryConfig, client_name: str = "vofe.main"):
         limits_reached={
             "GlideinMonitorStatus_GlideFactoryLimitIdleGlideinsPerEntry": "count=7, limit=7"
         },
+        protocol="3.11",
     )
 
 
@@ -262,6 +263,7 @@ def test_client_ad(entries: dict[str, EntryConfig]) -> None:
     assert ad["MyType"] == ad["GlideinMyType"] == "glidefactoryclient"
     assert ad["Name"] == f"{ce1.ad_name}@vofe.main"
     assert ad["UpdateSequenceNumber"] == 2
+    assert ad["GlideinRequestProtocol"] == "3.11"
     assert ad["GlideinWMSVersion"].startswith("glideinWMS ")
     assert (ad["ReqGlidein"], ad["ReqFactoryName"], ad["ReqGlideinName"], ad["ReqEntryName"]) == (
         ce1.ad_name,

@@ -170,32 +170,60 @@ def test_symkey_refuses_wrong_sizes() -> None:
         SymKey("rot13", b"", b"")
 
 
-def test_key_code_cache_decrypts_once_and_remembers_failures(
+def test_padding_preference_costs_one_rsa_operation_per_request(
     key: FactoryKey, other_key: FactoryKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sym = SymKey.generate()
-    enc = crypto.encrypt_key_code(_public(key), sym)
-    bad = crypto.encrypt_key_code(_public(other_key), sym)
-    calls = []
-    real = crypto.decrypt_key_code
+    """A client's padding is remembered: after its first request, one RSA decryption each."""
+    calls: list[str] = []
+    real = type(key.private_key).decrypt
 
-    def counting(*args):
-        calls.append(args[1])
-        return real(*args)
+    def counting(self, data, scheme):  # type: ignore[no-untyped-def]
+        calls.append(scheme.algorithm.name)
+        return real(self, data, scheme)
 
-    monkeypatch.setattr(crypto, "decrypt_key_code", counting)
-    cache = crypto.KeyCodeCache(max_entries=2)
-    ad = crypto.encrypt_request_fields(sym, enc, "fe@x", {"SecurityName": "fe1"})
+    monkeypatch.setattr(type(key.private_key), "decrypt", counting)
+    padding = crypto.OaepPreference(max_clients=2)
+
+    def ad(digest: str, client: str) -> dict[str, str]:
+        sym = SymKey.generate()  # a fresh key code per ad, as real Frontends do
+        enc = crypto.encrypt_key_code(_public(key), sym, digest)  # type: ignore[arg-type]
+        fields = crypto.encrypt_request_fields(sym, enc, "fe@x", {"SecurityName": "fe1"})
+        return {**fields, "AuthenticatedIdentity": "fe@x", "ClientName": client}
+
     for _ in range(3):
-        assert crypto.decrypt_request(key.private_key, ad, cache=cache).identity == "fe@x"
-    assert cache.decrypt(key.private_key, enc.upper(), False) == sym
-    assert calls == [enc]
+        assert crypto.decrypt_request(key.private_key, ad("sha1", "fe.a"), padding=padding)
+    assert calls == ["sha256", "sha1", "sha1", "sha1"]  # one miss, then one each
+    calls.clear()
     for _ in range(2):
-        with pytest.raises(DecryptError, match="RSA decryption failed"):
-            cache.decrypt(key.private_key, bad, False)
-    assert calls == [enc, bad]
-    # Another key's entry is separate; the bound evicts the oldest.
-    assert cache.decrypt(other_key.private_key, bad, False) == sym
-    assert len(cache) == 2
-    cache.decrypt(key.private_key, enc, False)
-    assert calls[-1] == enc and len(calls) == 4
+        crypto.decrypt_request(key.private_key, ad("sha256", "fe.b"), padding=padding)
+    assert calls == ["sha256", "sha256"]
+    calls.clear()
+    # The client switched lines: one fallback, then the new padding is first.
+    crypto.decrypt_request(key.private_key, ad("sha256", "fe.a"), padding=padding)
+    crypto.decrypt_request(key.private_key, ad("sha256", "fe.a"), padding=padding)
+    assert calls == ["sha1", "sha256", "sha256"]
+    # A failure teaches nothing; the bound evicts the oldest client.
+    bad = ad("sha1", "fe.c")
+    bad["ReqEncKeyCode"] = crypto.encrypt_key_code(_public(other_key), SymKey.generate(), "sha1")
+    with pytest.raises(DecryptError, match="RSA decryption failed"):
+        crypto.decrypt_request(key.private_key, bad, padding=padding)
+    assert len(padding) == 2
+    crypto.decrypt_request(key.private_key, ad("sha1", "fe.c"), padding=padding)
+    assert len(padding) == 2
+
+
+def test_pickled_values_stay_bytes_and_text_stays_text(key: FactoryKey) -> None:
+    sym = SymKey.generate()
+    enc = crypto.encrypt_key_code(_public(key), sym, "sha256")
+    pickled = b"\x80\x04]."
+    ad = crypto.encrypt_request_fields(sym, enc, "fe@x", {"SecurityName": "fe1"})
+    ad["GlideinEncParamAuthSet"] = sym.encrypt(pickled)
+    decoded = crypto.decrypt_request(key.private_key, ad)
+    assert decoded.pickled == {"AuthSet": pickled} and decoded.enc_params == {"SecurityName": "fe1"}
+    ad["GlideinEncParamSecurityClass"] = sym.encrypt(pickled)
+    with pytest.raises(DecryptError, match="SecurityClass: a pickle where text belongs"):
+        crypto.decrypt_request(key.private_key, ad)
+    del ad["GlideinEncParamSecurityClass"]
+    ad["GlideinEncParamRequestCredentials"] = sym.encrypt("scitoken text")
+    with pytest.raises(DecryptError, match=r"RequestCredentials: text where 3\.11 sends a pickle"):
+        crypto.decrypt_request(key.private_key, ad)

@@ -61,9 +61,8 @@ def tree(tmp_path):
         wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
 
 
-def test_a_request_is_served_without_a_pool_server(tree):
-    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
-    daemon.iteration()  # the entry's first ad: what the frontend targets
+def _publish_factory_key(tree: Tree) -> None:
+    """The factory's glidefactoryglobal ad, where frontends find its key."""
     keys = load_keys(tree.work)
     global_ad = factory_global_ad(
         "testfactory",
@@ -74,6 +73,12 @@ def test_a_request_is_served_without_a_pool_server(tree):
         sign_types="sha1",
     )
     tree.connect().collector.advertise([global_ad], "UPDATE_AD_GENERIC")
+
+
+def test_a_request_is_served_without_a_pool_server(tree):
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    daemon.iteration()  # the entry's first ad: what the frontend targets
+    _publish_factory_key(tree)
     spec = RequestSpec(
         identity=FRONTEND,
         security_name="vofrontend",
@@ -143,3 +148,52 @@ def test_a_malformed_number_in_glidein_descript_is_one_line_at_start(tmp_path):
         assert done.returncode == 6, done.stderr
         assert "LoopDelay 'soon' is not a number" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_hostile_3_11_pickles_are_refused_and_good_requests_served(tree, marker):
+    """One cycle, four 3.11 groups: three send hostile pickles, one a good request."""
+    from glideinwms_factory.lib import credential_objects as co
+    from glideinwms_factory.tools import frontend_ads
+
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    daemon.iteration()
+    _publish_factory_key(tree)
+    frontend = tree.connect(FRONTEND).collector
+    hostile = {
+        "evil1": b"\x80\x04cf311_marker_mod\nrun\n\x8c\x01x\x85R.",
+        "evil2": b"\x80\x04cposix\nsystem\n\x8c\x05touch\x85R.",
+        "evil3": co._pickle(co._global("tokens.SciToken") + co._text("x") + b"\x85R"),
+    }
+    ads = []
+    for group in ("good", *hostile):
+        spec = RequestSpec(
+            identity=FRONTEND,
+            group=group,
+            security_name="vofrontend",
+            security_class="frontend",
+            idle=2,
+            max_glideins=2,
+            protocol="3.11",
+            scitoken="eyJhbGciOiJub25lIn0.eyJzY29wZSI6InRlc3QifQ.",
+            oaep_digest="sha256",
+        )
+        [target] = Advertiser(frontend, spec, ["solo"], {}).targets()
+        key = frontend_ads.CycleKey.generate(target.factory, "sha256")
+        ad = frontend_ads.request_ad(spec, target, key, {})
+        if group in hostile:
+            ad["GlideinEncParamRequestCredentials"] = key.sym_key.encrypt(hostile[group])
+        ads.append(classad2.ClassAd(ad))
+    frontend.advertise(ads, "UPDATE_MASTER_AD")
+
+    daemon.iteration()
+    glideins = tree.connect().schedd("").query('GlideinEntryName =?= "solo"', ["GlideinClient"])
+    assert {ad["GlideinClient"] for ad in glideins} == {"frontend.good"} and len(glideins) == 2
+    rejected = daemon.entries["solo"].rejected
+    assert rejected == {
+        "frontend.evil1": {"refused global 'f311_marker_mod.run'": 1},
+        "frontend.evil2": {"refused global 'posix.system'": 1},
+        "frontend.evil3": {"REDUCE of 'tokens.SciToken': only enums may be": 1},
+    }
+    assert not marker.exists()
+    [client_ad] = tree.ads("glidefactoryclient")
+    assert client_ad["GlideinRequestProtocol"] == "3.11"

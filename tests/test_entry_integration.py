@@ -6,6 +6,7 @@ they do not see each other's glideins.
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 import time
@@ -30,6 +31,7 @@ ENTRIES = [
     EntrySpec("held", max_glideins=4, max_idle=4),
     EntrySpec("outage", max_glideins=4, max_idle=4),
     EntrySpec("proxy", max_glideins=2, max_idle=2, auth_method="grid_proxy"),
+    EntrySpec("both", max_glideins=4, max_idle=2),
 ]
 
 
@@ -211,6 +213,88 @@ def test_credentials_from_the_frontend_reach_the_glideins(factory, tmp_path):
     assert stored.name == f"credential_frontend.px_{job['GlideinCredentialIdentifier']}"
     assert stored.read_text() == proxy.read_text()
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+
+
+def test_3_10_and_3_11_frontends_get_glideins_from_the_same_entry(factory, tmp_path):
+    scitoken = tmp_path / "scitoken.jwt"
+    scitoken.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzY29wZSI6ImNvbXB1dGUuY3JlYXRlIn0.c2NpdG9rZW4\n")
+    callback = tmp_path / "callback.idtoken"
+    callback.write_text("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJnbGlkZWluQDMxMSJ9.Y2FsbGJhY2s\n")
+    legacy = tmp_path / "legacy.idtoken"
+    legacy.write_text("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJnbGlkZWluQDMxMCJ9.bGVnYWN5\n")
+    ask = ["request", "--entry", "both", "--idle", "1", "--max", "1"]
+    factory.request(
+        "--group",
+        "g311",
+        *ask,
+        "--remove-excess",
+        "ALL",
+        "--scitoken",
+        str(scitoken),
+        "--idtoken",
+        str(callback),
+        protocol="3.11",
+    )
+    factory.request("--group", "g310", *ask, "--idtoken", str(legacy))
+    projection = ["GlideinClient", "SciTokensFile", "Environment", "GlideinCredentialIdentifier"]
+
+    def both_served():
+        rows = factory.schedd().query('GlideinEntryName =?= "both"', projection)
+        by_client = {row["GlideinClient"]: row for row in rows}
+        return len(by_client) == 2 and by_client
+
+    jobs = wait_for(both_served, 60, "glideins for the 3.10 and the 3.11 client")
+
+    def idtoken_file(job) -> Path:
+        match = re.search(r"IDTOKENS_FILE=([^\s'\"]+)", job["Environment"])
+        assert match, job["Environment"]
+        return Path(match.group(1))
+
+    new, old = jobs["frontend.g311"], jobs["frontend.g310"]
+    for path, sent in (
+        (Path(new["SciTokensFile"]), scitoken),
+        (idtoken_file(new), callback),
+        (idtoken_file(old), legacy),
+    ):
+        assert path.read_text() == sent.read_text()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert path.parent == factory.root / "client_proxies" / "user_vofe" / "glidein_gtest"
+    assert not old.get("SciTokensFile")  # a 3.10 request to a scitoken entry sent none
+    [request_ad] = [a for a in factory.ads("glideclient") if a["ClientName"] == "frontend.g311"]
+    assert new["GlideinCredentialIdentifier"] == request_ad["Name"].split("_", 1)[0]
+
+    def protocols():
+        return {
+            a["ReqClientName"]: a.get("GlideinRequestProtocol")
+            for a in factory.ads("glidefactoryclient")
+            if a.get("ReqEntryName") == "both"
+        }
+
+    wait_for(
+        lambda: protocols() == {"frontend.g311": "3.11", "frontend.g310": "3.10"},
+        30,
+        "each client's protocol in its glidefactoryclient ad",
+    )
+    # The files travel with the glideins: both start (a failed transfer would hold them).
+    wait_for(
+        lambda: {j["GlideinClient"] for j in factory.schedd().query(
+            'GlideinEntryName =?= "both" && JobStatus == 2', ["GlideinClient"]
+        )} == {"frontend.g311", "frontend.g310"},
+        60,
+        "running glideins of both clients",
+    )  # fmt: skip
+    # A 3.11 Frontend stops advertising instead of asking for 0: its glideins go (ALL).
+    stop = factory.frontend_sim("--group", "g311", "stop", protocol="3.11")
+    assert subprocess.run(stop, capture_output=True, timeout=60).returncode == 0
+    wait_for(
+        lambda: {j["GlideinClient"] for j in factory.schedd().query(
+            'GlideinEntryName =?= "both" && (JobStatus == 1 || JobStatus == 2)',
+            ["GlideinClient"],
+        )} == {"frontend.g310"},
+        60,
+        "the vanished 3.11 request's glideins removed, the 3.10 ones kept",
+    )  # fmt: skip
+    assert "is gone: counted as a request for 0 idle" in factory.log_text("both")
 
 
 def test_monitoring_after_a_real_run(factory):

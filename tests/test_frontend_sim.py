@@ -15,10 +15,13 @@ from pathlib import Path
 
 import classad2
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
 
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.factory_key import FactoryKey, generate_key
 from glideinwms_factory.lib.pool import PoolError
+from glideinwms_factory.tools import frontend_ads
 from glideinwms_factory.tools import frontend_sim as sim
 
 IDENTITY = "vofe@example.org"
@@ -99,10 +102,12 @@ def _token(identity: str) -> str:
     return "e30." + claims.decode() + ".c2ln"
 
 
-def _args(tmp_path: Path, *extra: str):
+def _args(tmp_path: Path, *extra: str, protocol: str = "3.10"):
     token = tmp_path / "token"
     token.write_text(_token(IDENTITY) + "\n")
-    return sim._parser().parse_args(["--pool", "127.0.0.1:9", "--token", str(token), *extra])
+    return sim._parser().parse_args(
+        ["--pool", "127.0.0.1:9", "--token", str(token), "--protocol", protocol, *extra]
+    )
 
 
 def _run(args, collector) -> None:
@@ -153,6 +158,7 @@ def test_request_once_advertises_decodable_requests(tmp_path, pool, key, capsys)
     assert len(requests) == 2 and set(pool.commands[1:]) == {"UPDATE_MASTER_AD"}
     cred_id = sim.credential_id(str(cred.resolve()))
     codes = set()
+    sym_keys = set()
     for ad in requests:
         entry = ad["ReqName"].split("@")[0]
         assert ad["Name"] == f"{cred_id}_{entry}@gfactory_instance@fact1@vofe.cms"
@@ -191,7 +197,10 @@ def test_request_once_advertises_decodable_requests(tmp_path, pool, key, capsys)
         }
         assert decoded.sym_key.cipher == "aes_256_cbc"
         codes.add(ad["ReqEncKeyCode"])
-    assert len(codes) == 1  # one key code per factory key per cycle, as frontends do
+        sym_keys.add(decoded.sym_key)
+    # One symmetric key per factory key per cycle, RSA-encrypted anew for every ad, as
+    # real Frontends do (the interop vectors: same key code text, different ciphertexts).
+    assert len(sym_keys) == 1 and len(codes) == 2
     [glob] = pool.query('GlideinMyType =?= "glideclientglobal"')
     assert glob["Name"] == "gfactory_instance@fact1@vofe.cms"
     assert glob["ReqPubKeyID"] == key.pub_key_id
@@ -377,3 +386,89 @@ def test_loop_logs_pool_errors_retries_and_invalidates_at_the_end(tmp_path, pool
     assert "cycle failed: pool at 127.0.0.1:9: connection refused" in caplog.text
     assert flaky.commands == ["UPDATE_MASTER_AD", "INVALIDATE_MASTER_ADS", "INVALIDATE_MASTER_ADS"]
     assert flaky.ads == {}
+
+
+def test_3_11_requests_carry_upstreams_pickles(tmp_path, pool, key, caplog) -> None:
+    """3.11 mode: OAEP-SHA-256 `cipher:` key codes and the credentials as pickles of
+    upstream's classes, read back by the factory's data-only reader."""
+    from glideinwms_factory.lib import credential_objects as co
+    from glideinwms_factory.lib import safe_pickle
+
+    [entry_b] = [ad for ad in pool.ads.values() if ad.get("EntryName") == "Entry_B"]
+    entry_b["GLIDEIN_SupportedAuthenticationMethod"] = "scitoken;project_id"  # unmet here
+    proxy = tmp_path / "proxy.pem"
+    proxy.write_text("-----BEGIN CERTIFICATE-----\nproxy\n")
+    scitoken, idtoken = tmp_path / "sci.jwt", tmp_path / "id.jwt"
+    scitoken.write_text("eyJ.sci.tok\n")
+    idtoken.write_text("eyJ.id.tok\n")
+    args = _args(
+        tmp_path,
+        "--group",
+        "g311",
+        "request",
+        "--entry",
+        "Entry_A",
+        "--entry",
+        "Entry_B",
+        "--idle",
+        "1",
+        "--max",
+        "2",
+        "--credential",
+        str(proxy),
+        "--scitoken",
+        str(scitoken),
+        "--idtoken",
+        str(idtoken),
+        "--once",
+        protocol="3.11",
+    )
+    with caplog.at_level(logging.WARNING):
+        _run(args, pool)
+    assert "Entry_B's auth method 'scitoken;project_id'; no request" in caplog.text
+    [ad] = [a for a in pool.ads.values() if a.get("MyType") == "glideclient"]
+    assert ad["ReqName"] == "Entry_A@gfactory_instance@fact1"
+    sha256 = hashes.SHA256()
+    code = key.private_key.decrypt(
+        bytes.fromhex(ad["ReqEncKeyCode"]), OAEP(MGF1(sha256), sha256, None)
+    )
+    assert code.startswith(b"cipher:aes_256_cbc,key:")  # 3.11: OAEP-SHA-256, "cipher:"
+    decoded = crypto.decrypt_request(key.private_key, ad)
+    assert decoded.enc_params == {"SecurityName": "frontend", "SecurityClass": "frontend"}
+    auth = safe_pickle.auth_set(decoded.pickled["AuthSet"], "AuthSet")
+    assert auth == co.AuthSet(frozenset({co.CredentialType.X509_CERT}))  # grid_proxy
+    [request] = safe_pickle.credentials(decoded.pickled["RequestCredentials"], "x")
+    assert (request.cred_type, request.text) == (co.CredentialType.X509_CERT, proxy.read_text())
+    [callback] = safe_pickle.credentials(decoded.pickled["PayloadCredentials"], "x")
+    assert (callback.purpose, callback.text) == (co.CredentialPurpose.CALLBACK, "eyJ.id.tok")
+    assert safe_pickle.security_parameters(decoded.pickled["SecurityParameters"], "x") == []
+    assert ad["Name"].split("_", 1) == [ad["Name"][:8], f"{ad['ReqName']}@frontend.g311"]
+
+
+def test_scitoken_is_a_3_11_option(tmp_path, capsys) -> None:
+    token = tmp_path / "token"
+    token.write_text(_token(IDENTITY))
+    sci = tmp_path / "sci"
+    sci.write_text("eyJ.sci.tok")
+    argv = ["--protocol", "3.10", "request", "--entry", "E", "--idle", "1", "--max", "1"]
+    code = sim.main(["--pool", "127.0.0.1:9", "--token", str(token), *argv, "--scitoken", str(sci)])
+    assert code == 1
+    assert "--scitoken is a 3.11 request credential" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("method", "held", "chosen"),
+    [
+        ("scitoken,idtoken", ["idtoken", "scitoken"], {"scitoken"}),
+        ("idtoken,scitoken", ["idtoken", "scitoken"], {"idtoken"}),
+        ("grid_proxy+scitoken", ["x509_cert", "scitoken"], {"x509_cert", "scitoken"}),
+        ("any", [], set()),
+        ("grid_proxy;project_id", ["x509_cert"], None),
+    ],
+)
+def test_match_auth_set_takes_the_first_held_alternative(method, held, chosen) -> None:
+    from glideinwms_factory.lib import credential_objects as co
+
+    creds = [co.Credential(co.CredentialType(t), "x", co.CredentialPurpose.REQUEST) for t in held]
+    auth = frontend_ads.match_auth_set(method, creds)
+    assert (None if auth is None else set(auth.names())) == chosen

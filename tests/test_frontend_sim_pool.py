@@ -89,8 +89,17 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
         _cli("pool_cli", "stop", "--state-dir", str(state))
 
 
-def _sim(pool: Pool, *args: str) -> subprocess.CompletedProcess[str]:
-    return _cli("frontend_sim", "--pool", pool.address, "--token", str(pool.fe_token), *args)
+def _sim(pool: Pool, *args: str, protocol: str = "3.10") -> subprocess.CompletedProcess[str]:
+    return _cli(
+        "frontend_sim",
+        "--pool",
+        pool.address,
+        "--token",
+        str(pool.fe_token),
+        "--protocol",
+        protocol,
+        *args,
+    )
 
 
 def test_once_request_decodes_with_the_stamped_identity(pool: Pool, tmp_path: Path) -> None:
@@ -132,10 +141,10 @@ def test_once_request_decodes_with_the_stamped_identity(pool: Pool, tmp_path: Pa
         f"Entry_A@{GLOBAL_NAME}",
         f"Entry_B@{GLOBAL_NAME}",
     ]
-    cache = crypto.KeyCodeCache()
+    padding = crypto.OaepPreference()
     for ad in requests:
         assert ad["ReqPubKeyID"] == pool.key.pub_key_id
-        decoded = crypto.decrypt_request(pool.key.private_key, ad, cache=cache)
+        decoded = crypto.decrypt_request(pool.key.private_key, ad, padding=padding)
         assert ad["AuthenticatedIdentity"] == FE_IDENTITY == decoded.identity
         assert decoded.enc_params["SecurityName"] == "vofe_sec"
         assert decoded.enc_params["SecurityClass"] == "cms_prod"
@@ -146,7 +155,7 @@ def test_once_request_decodes_with_the_stamped_identity(pool: Pool, tmp_path: Pa
         assert (ad["ReqRemoveExcess"], ad["ReqRemoveExcessMargin"]) == ("WAIT", 1)
         assert ad["GlideinParamGLIDEIN_Site"] == "Lab"
         assert ad["GlideinParamGLIDEIN_Collector"] == pool.address
-    assert len(cache) == 1  # both ads carried the same key code
+    assert len(padding) == 1  # a fresh key code per ad; one client, its padding remembered
     [glob] = [ad for ad in pool.requests("glideclientglobal") if ad["ClientName"] == "vofe.cms"]
     decoded = crypto.decrypt_request(pool.key.private_key, glob)
     assert glob["AuthenticatedIdentity"] == decoded.identity == FE_IDENTITY
@@ -180,6 +189,8 @@ def test_loop_readvertises_until_sigterm_then_invalidates(pool: Pool) -> None:
             pool.address,
             "--token",
             str(pool.fe_token),
+            "--protocol",
+            "3.10",
             "--group",
             "looping",
             "request",

@@ -27,7 +27,9 @@ def test_metrics_parse_and_agree_with_the_xml(tmp_path: Path) -> None:
                     status={"Idle": 123456789, "Running": 2}, rejected={"bad identity": 3}
                 ),
                 "fe_b": ClientStats(
-                    status={"Idle": 1, "Held": 4}, requested={"Idle": 7, "MaxGlideins": 9}
+                    status={"Idle": 1, "Held": 4},
+                    requested={"Idle": 7, "MaxGlideins": 9},
+                    protocols={"3.10": 1, "3.11": 2},
                 ),
             },
         ),
@@ -69,6 +71,8 @@ def test_metrics_parse_and_agree_with_the_xml(tmp_path: Path) -> None:
     assert requested[("fe_b", "MaxGlideins")] == 9
     rejected = families["gwms_factory_rejected_requests"].samples
     assert [(s.labels["reason"], s.value) for s in rejected] == [("bad identity", 3)]
+    served = families["gwms_factory_requests"].samples
+    assert [(s.labels["protocol"], s.value) for s in served] == [("3.10", 1), ("3.11", 2)]
     completed = {
         s.labels["client"]: s.value
         for s in families["gwms_factory_completed_glideins"].samples

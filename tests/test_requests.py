@@ -467,8 +467,8 @@ def test_ads_as_the_collector_returns_them(ce1: EntryConfig) -> None:
     )
 
 
-def test_key_code_cache_gives_the_same_answers(ce1: EntryConfig) -> None:
-    """A frontend reuses one key code per cycle: the cache decrypts it once, same results."""
+def test_padding_preference_gives_the_same_answers(ce1: EntryConfig) -> None:
+    """Remembering each client's padding changes the cost, never the answers."""
     sym = crypto.SymKey.generate()
     code = crypto.encrypt_key_code(KEY.private_key.public_key(), sym)
     good = request_ad(ce1)
@@ -489,14 +489,14 @@ def test_key_code_cache_gives_the_same_answers(ce1: EntryConfig) -> None:
         request_ad(ce1, encrypt_for=STRANGER_KEY),
         request_ad(ce1, encrypt_for=STRANGER_KEY),
     ]
-    ads.append(dict(ads[-1]))  # the same undecryptable key code twice: the failure is cached
-    cache = crypto.KeyCodeCache()
+    ads.append(dict(ads[-1]))  # the same undecryptable key code twice
+    padding = crypto.OaepPreference()
     frontends = ce1.factory.frontends
     plain = [validate_request(ad, ce1, KEYS, frontends, NOW) for ad in ads]
-    cached = [validate_request(ad, ce1, KEYS, frontends, NOW, cache=cache) for ad in ads]
-    assert cached == plain
+    remembered = [validate_request(ad, ce1, KEYS, frontends, NOW, padding=padding) for ad in ads]
+    assert remembered == plain
     assert [type(r).__name__ for r in plain] == ["WorkRequest"] * 3 + ["Rejection"] * 4
-    assert len(cache) == 4  # good, shared, and the two stranger key codes
+    assert len(padding) == 1  # one client: the one whose key codes decrypted
 
 
 def test_newest_per_name_prefers_the_current_key(ce1: EntryConfig) -> None:

@@ -202,6 +202,7 @@ def test_writer_files_and_rrds(tmp_path: Path) -> None:
                     status={"Idle": 3, "Running": 5},
                     requested={"Idle": 4, "MaxGlideins": 10},
                     rejected={"bad identity": 2},
+                    protocols={"3.11": 1},
                 ),
                 "fe_b": ClientStats(status={"Held": 1}),
             },
@@ -341,3 +342,18 @@ def test_groups_assigned_after_construction_are_checked_and_filled(tmp_path: Pat
         EntryStatsWriter(tmp_path / "mon", tmp_path, "ce1").write(
             EntryStats("ce1", T0 + 300, False, {"fe": stats})
         )
+
+
+def test_named_counts_round_trip_through_schedd_status(tmp_path: Path) -> None:
+    """Rejections by reason and served requests by Frontend protocol are kept on disk."""
+    client = ClientStats(
+        status={"Idle": 1}, rejected={"bad identity": 2}, protocols={"3.10": 1, "3.11": 3}
+    )
+    EntryStatsWriter(tmp_path / "mon", tmp_path / "log", "ce1").write(
+        EntryStats("ce1", T0, False, {"fe_a": client})
+    )
+    qstats = read_qstats(tmp_path / "mon" / "entry_ce1" / "schedd_status.xml")
+    assert qstats.clients["fe_a"].protocols == {"3.10": 1, "3.11": 3}
+    assert qstats.clients["fe_a"].rejected == {"bad identity": 2}
+    root = etree.parse(str(tmp_path / "mon" / "entry_ce1" / "schedd_status.xml")).getroot()
+    assert root.find("total/Protocols/protocol[@name='3.11']").get("count") == "3"

@@ -3,7 +3,8 @@
 The Frontend side of spec/classads.md §2, §4, §5 and spec/security.md §3: each factory's
 public key comes only from its `glidefactoryglobal` ad; one `glideclient` request goes
 out per requested entry (and a `glideclientglobal` credential ad per factory when given a
-credential), encrypted as 3.10 frontends do. `frontend_sim` does the I/O.
+credential), encrypted as 3.11 Frontends do (their credentials as pickles of upstream's
+class names, spec/protocol-311.md) or as 3.10 ones. `frontend_sim` does the I/O.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from glideinwms_factory.lib import credential_objects as co
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.factory_key import load_public_key, pem_from_ad_value, pub_key_id
 
@@ -47,6 +49,8 @@ class FactoryEntry:
     entry_name: str
     factory: FactoryKeyInfo
     proxy_param: str  # SubmitProxy for grid_proxy entries, else GlideinProxy
+    auth_method: str = "grid_proxy"  # GLIDEIN_SupportedAuthenticationMethod
+    trust_domain: str = "grid"
 
 
 @dataclass(frozen=True)
@@ -59,19 +63,24 @@ class Credential:
 
 @dataclass(frozen=True)
 class CycleKey:
-    """One factory key's symmetric key for this cycle, and its RSA-encrypted key code."""
+    """One factory key's symmetric key for this cycle, RSA-encrypted anew for every ad."""
 
     factory: FactoryKeyInfo
     sym_key: crypto.SymKey
-    enc_key_code: str
+    digest: crypto.OaepDigest
+    label: str = "cypher"
 
     @classmethod
-    def generate(cls, factory: FactoryKeyInfo, digest: crypto.OaepDigest) -> CycleKey:
-        sym_key = crypto.SymKey.generate()
-        return cls(factory, sym_key, crypto.encrypt_key_code(factory.public_key, sym_key, digest))
+    def generate(
+        cls, factory: FactoryKeyInfo, digest: crypto.OaepDigest, label: str = "cypher"
+    ) -> CycleKey:
+        return cls(factory, crypto.SymKey.generate(), digest, label)
 
-    def encrypt(self, identity: str, enc_params: Mapping[str, str]) -> dict[str, str]:
-        return crypto.encrypt_request_fields(self.sym_key, self.enc_key_code, identity, enc_params)
+    def encrypt(self, identity: str, enc_params: Mapping[str, str | bytes]) -> dict[str, str]:
+        code = crypto.encrypt_key_code(
+            self.factory.public_key, self.sym_key, self.digest, self.label
+        )
+        return crypto.encrypt_request_fields(self.sym_key, code, identity, enc_params)
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class RequestSpec:
     idtoken: str | None = None
     web_url: str = NO_WEB
     oaep_digest: crypto.OaepDigest = "sha1"
+    protocol: str = "3.10"  # "3.11": pickled credentials (spec/protocol-311.md)
+    scitoken: str | None = None  # 3.11: the request SciToken
 
     @property
     def client_name(self) -> str:
@@ -139,7 +150,12 @@ def find_targets(
         entry_name = str(ad.get("EntryName") or name.split("@", 1)[0])
         grid_proxy = str(ad.get("GlideinRequirex509_Proxy", "")).lower() == "true"
         target = FactoryEntry(
-            name, entry_name, factory, "SubmitProxy" if grid_proxy else "GlideinProxy"
+            name,
+            entry_name,
+            factory,
+            "SubmitProxy" if grid_proxy else "GlideinProxy",
+            str(ad.get("GLIDEIN_SupportedAuthenticationMethod", "grid_proxy")),
+            str(ad.get("GLIDEIN_TrustDomain", "grid")),
         )
         for alias in {name, entry_name}:
             candidates.setdefault(alias, []).append(target)
@@ -184,12 +200,10 @@ def request_ad(
     spec: RequestSpec, target: FactoryEntry, key: CycleKey, default_params: Mapping[str, str]
 ) -> dict[str, Any]:
     """One `glideclient` ad (classads.md §2) for `target`, encrypted with `key`."""
-    cred_key = spec.credential.cred_id if spec.credential else credential_id(spec.security_name)
-    enc_params = {"SecurityName": spec.security_name, "SecurityClass": spec.security_class}
-    if spec.credential is not None:
-        enc_params[target.proxy_param] = spec.credential.cred_id
-    if spec.idtoken is not None:
-        enc_params[f"{target.entry_name}.idtoken"] = spec.idtoken
+    if spec.protocol == "3.11":
+        cred_key, enc_params = _enc_params_311(spec, target)
+    else:
+        cred_key, enc_params = _enc_params_310(spec, target)
     ad = _common(spec, "glideclient")
     ad.update(
         {
@@ -218,6 +232,90 @@ def request_ad(
     return ad
 
 
+def _enc_params_310(spec: RequestSpec, target: FactoryEntry) -> tuple[str, dict[str, str | bytes]]:
+    cred_key = spec.credential.cred_id if spec.credential else credential_id(spec.security_name)
+    enc_params: dict[str, str | bytes] = {
+        "SecurityName": spec.security_name,
+        "SecurityClass": spec.security_class,
+    }
+    if spec.credential is not None:
+        enc_params[target.proxy_param] = spec.credential.cred_id
+    if spec.idtoken is not None:
+        enc_params[f"{target.entry_name}.idtoken"] = spec.idtoken
+    return cred_key, enc_params
+
+
+def request_credentials_311(spec: RequestSpec, target: FactoryEntry) -> list[co.Credential]:
+    """The credentials a 3.11 group holds for `target`'s trust domain."""
+
+    def cred(kind: co.CredentialType, text: str) -> co.Credential:
+        return co.Credential(
+            kind,
+            text,
+            co.CredentialPurpose.REQUEST,
+            target.trust_domain,
+            spec.security_class,
+            f"{kind.value}.cred",
+        )
+
+    held = []
+    if spec.scitoken is not None:
+        held.append(cred(co.CredentialType.SCITOKEN, spec.scitoken))
+    if spec.credential is not None:
+        held.append(cred(co.CredentialType.X509_CERT, spec.credential.content))
+    return held
+
+
+def match_auth_set(method: str, held: Sequence[co.Credential]) -> co.AuthSet | None:
+    """What upstream's Frontend matches an entry's auth method with; None: no request.
+
+    Each required group takes its first alternative the group holds a credential for.
+    """
+    groups = co.auth_groups(method)
+    kinds = {c.cred_type for c in held}
+    chosen: set[co.AuthMember] = set()
+    for group in groups or []:
+        option = next((o for o in group if o is not None and o in kinds), None)
+        if option is None:
+            return None
+        chosen.add(option)
+    return co.AuthSet(frozenset(chosen))
+
+
+def _enc_params_311(spec: RequestSpec, target: FactoryEntry) -> tuple[str, dict[str, str | bytes]]:
+    held = request_credentials_311(spec, target)
+    auth = match_auth_set(target.auth_method, held)
+    if auth is None:
+        raise SimError(
+            f"no credential of this group fits entry {target.entry_name}'s auth method "
+            f"{target.auth_method!r}"
+        )
+    used = [c for c in held if c.cred_type in auth.members]
+    payload = []
+    if spec.idtoken is not None:  # the callback token the glidein authenticates with
+        payload.append(
+            co.Credential(
+                co.CredentialType.IDTOKEN,
+                spec.idtoken,
+                co.CredentialPurpose.CALLBACK,
+                target.trust_domain,
+            )
+        )
+    seed = "".join(
+        f"{c.text}{c.purpose.value if c.purpose else ''}{c.trust_domain}{c.security_class}"
+        f"{c.cred_type.value}"
+        for c in used
+    )
+    return credential_id(seed or spec.security_name), {
+        "SecurityName": spec.security_name,
+        "SecurityClass": spec.security_class,
+        "AuthSet": co.dumps_auth_set(auth),
+        "RequestCredentials": co.dumps_credentials(used),
+        "PayloadCredentials": co.dumps_credentials(payload),
+        "SecurityParameters": co.dumps_security_parameters([]),
+    }
+
+
 def global_ad(spec: RequestSpec, key: CycleKey) -> dict[str, Any]:
     """The `glideclientglobal` ad (classads.md §5) carrying the credential to one factory."""
     credential = spec.credential
@@ -226,12 +324,13 @@ def global_ad(spec: RequestSpec, key: CycleKey) -> dict[str, Any]:
     ad = _common(spec, "glideclientglobal")
     ad["Name"] = f"{key.factory.name}@{spec.client_name}"
     ad["ReqPubKeyID"] = key.factory.key_id
-    enc_params = {
+    enc_params: dict[str, str | bytes] = {
         "SecurityName": spec.security_name,
         "NumberOfCredentials": "1",
         credential.cred_id: credential.content,
-        "SecurityClass" + credential.cred_id: spec.security_class,
     }
+    if spec.protocol == "3.10":  # 3.11 no longer sends it (protocol-311.md §3)
+        enc_params["SecurityClass" + credential.cred_id] = spec.security_class
     ad.update(key.encrypt(spec.identity, enc_params))
     return ad
 
@@ -245,8 +344,12 @@ def build_cycle_ads(
     for target in targets:
         key_id = target.factory.key_id
         if key_id not in keys:
-            keys[key_id] = CycleKey.generate(target.factory, spec.oaep_digest)
-        requests.append(request_ad(spec, target, keys[key_id], default_params))
+            label = "cipher" if spec.protocol == "3.11" else "cypher"
+            keys[key_id] = CycleKey.generate(target.factory, spec.oaep_digest, label)
+        try:
+            requests.append(request_ad(spec, target, keys[key_id], default_params))
+        except SimError as exc:  # as upstream: no request where no credential fits
+            log.warning("%s; no request", exc)
     if spec.credential is None:
         return requests, []
     return requests, [global_ad(spec, key) for key in keys.values()]

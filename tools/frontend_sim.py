@@ -3,9 +3,10 @@
 It speaks the Frontend side of spec/classads.md §2, §4, §5 and spec/security.md §3: it
 takes each factory's public key only from the `glidefactoryglobal` ad, advertises one
 `glideclient` request per requested entry (and a `glideclientglobal` credential ad per
-factory when given a credential), encrypted as 3.10 frontends do, with its own token
-so that the Collector stamps its identity. The ad building is pure, in
-`frontend_ads`; `main` does the I/O.
+factory when given a credential), encrypted as 3.11 Frontends do (their credentials as
+pickles of upstream's class names, spec/protocol-311.md) or, with `--protocol 3.10`, as
+3.10 ones, with its own token so that the Collector stamps its identity. The ad
+building is pure, in `frontend_ads`; `main` does the I/O.
 
     gwms-frontend-sim [--pool HOST:PORT] --token FILE list
     gwms-frontend-sim [--pool HOST:PORT] --token FILE request --entry NAME --idle N --max M [--once]
@@ -174,6 +175,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--group", default="main", help="frontend group name")
     parser.add_argument("--security-name", default="frontend")
     parser.add_argument("--security-class", default="frontend")
+    parser.add_argument(
+        "--protocol", choices=("3.10", "3.11"), default="3.11", help="Frontend line to speak"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="show the factories' entries")
@@ -187,9 +191,14 @@ def _parser() -> argparse.ArgumentParser:
     request.add_argument("--idle-lifetime", type=int, default=0, help="ReqIdleLifetime (s)")
     request.add_argument("--param", action="append", default=[], help="NAME=VALUE (repeatable)")
     request.add_argument("--credential", help="credential file sent via glideclientglobal")
-    request.add_argument("--idtoken", help="IDTOKEN file sent as <EntryName>.idtoken")
+    request.add_argument(
+        "--idtoken", help="IDTOKEN file (3.10: <EntryName>.idtoken; 3.11: the callback IdToken)"
+    )
+    request.add_argument("--scitoken", help="3.11: SciToken file, the request credential")
     request.add_argument("--web-url", default=NO_WEB, help="frontend staging URL (none)")
-    request.add_argument("--oaep", choices=("sha1", "sha256"), default="sha1")
+    request.add_argument(
+        "--oaep", choices=("sha1", "sha256"), help="key code padding (3.10: sha1, 3.11: sha256)"
+    )
     request.add_argument("--once", action="store_true", help="advertise once and exit")
     request.add_argument("--interval", type=float, default=60.0, help="seconds between cycles")
     commands.add_parser("stop", help="invalidate this client's ads")
@@ -229,6 +238,8 @@ def build_spec(args: argparse.Namespace) -> RequestSpec:
         raise SimError("--idle, --max, --margin and --idle-lifetime must not be negative")
     if args.interval <= 0:
         raise SimError("--interval must be positive")
+    if args.scitoken and args.protocol != "3.11":
+        raise SimError("--scitoken is a 3.11 request credential: use --protocol 3.11")
     credential = None
     if args.credential:
         content = _read_text(args.credential, "credential")
@@ -248,7 +259,9 @@ def build_spec(args: argparse.Namespace) -> RequestSpec:
         credential=credential,
         idtoken=_read_text(args.idtoken, "IDTOKEN file").strip() if args.idtoken else None,
         web_url=args.web_url,
-        oaep_digest=args.oaep,
+        oaep_digest=args.oaep or ("sha256" if args.protocol == "3.11" else "sha1"),
+        protocol=args.protocol,
+        scitoken=_read_text(args.scitoken, "SciToken file").strip() if args.scitoken else None,
     )
 
 
