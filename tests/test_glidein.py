@@ -35,7 +35,7 @@ from glideinwms_factory.lib.classad import parse_old
 ENTRY = "TEST_ENTRY"
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
 # Output lines that show, in order, what the glidein verified and ran.
-N_SIGNED = 26  # signed files creation stages for the entry (sha1 chain), each tampered with below
+N_SIGNED = 28  # signed files creation stages for the entry (sha1 chain), each tampered with below
 TRACE = re.compile(r"^(Verified \S+ file \S+|=== Executing \S+ ===|=== Last script starting)", re.M)
 
 
@@ -356,11 +356,13 @@ def test_multiglidein_starts_that_many_glideins_and_waits_for_them(
     assert len(names) == 3  # three glideins, three slots
 
 
+# Written against upstream's documented helpers only (spec/glidein_startup.md §5).
 CLIENT_SCRIPT = """#!/bin/bash
 glidein_config=$1
-source "$(awk '$1 == "ADD_CONFIG_LINE_SOURCE" {{ v = $2 }} END {{ print v }}' "$glidein_config")"
+source "$(grep -m1 '^ADD_CONFIG_LINE_SOURCE ' "$glidein_config" | cut -d ' ' -f 2-)"
+error_gen=$(gconfig_get ERROR_GEN_PATH)
 add_config_line {key} "$(gconfig_get {reads})"
-error_gen -ok {name}
+"$error_gen" -ok {name}
 """
 
 
@@ -412,7 +414,7 @@ def test_a_changed_frontend_file_stops_the_glidein(
     client = area.staging(client_url)
     (victim,) = area.directory.glob("fe_post.*.sh")
     original = victim.read_bytes()
-    victim.write_bytes(original.replace(b"error_gen -ok", b"error_gen -ok "))
+    victim.write_bytes(original.replace(b'"$error_gen" -ok', b'"$error_gen"  -ok'))
     try:
         result = run_glidein(glidein_argv(staging, url, tmp_path, client=client))
     finally:

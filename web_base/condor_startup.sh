@@ -14,12 +14,22 @@
 
 glidein_config=$1
 # shellcheck source=add_config_line.source
-source "$(awk '$1 == "ADD_CONFIG_LINE_SOURCE" { v = $2 } END { print v }' "$glidein_config")" || exit 1
+source "$(grep -m1 '^ADD_CONFIG_LINE_SOURCE ' "$glidein_config" | cut -d ' ' -f 2-)" || exit 1
 # shellcheck source=worker_ad.source
 source "$(gconfig_get WORKER_AD_SOURCE)" || exit 1
 
-log_dir=$(gconfig_get GLIDEIN_LOG_DIR)
 work_dir=$(dirname "$glidein_config")
+error_gen=$(gconfig_get ERROR_GEN_PATH)
+log_dir=$(gconfig_get GLIDEIN_LOG_DIR)
+log_dir=${log_dir:-$work_dir/log}
+mkdir -p "$log_dir" || exit 1
+
+# failed TYPE DETAIL: the result document, the reason on stderr, the end of the glidein.
+failed() {
+    "$error_gen" -error condor_startup.sh "$1" "$2"
+    echo "condor_startup.sh: $2" >&2
+    exit 1
+}
 start_epoch=$(date +%s)
 stop_on_term
 
@@ -73,17 +83,17 @@ publish_condor_vars() {
             [ -z "$var" ] || [[ $var == \#* ]] && continue
             [ "$cname" = + ] && cname=$var
             [[ $var =~ ^[A-Za-z_][A-Za-z0-9_]*$ && $cname =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
-                report_error Config "bad variable name in $file: '$var' '$cname'"
+                failed Config "bad variable name in $file: '$var' '$cname'"
             value=$(gconfig_get "$var")
             [ -z "$value" ] && [ "$def" != - ] && value=$def
             if [ -z "$value" ]; then
-                [ "$req" != Y ] || report_error Config "required variable $var has no value"
+                [ "$req" != Y ] || failed Config "required variable $var has no value"
                 continue
             fi
             [ "$exported" = Y ] || continue
             case $type in
                 I)
-                    [[ $value =~ ^-?[0-9]+$ ]] || report_error Config "$var is not an integer: '$value'"
+                    [[ $value =~ ^-?[0-9]+$ ]] || failed Config "$var is not an integer: '$value'"
                     echo "$cname = $value"
                     ;;
                 C) echo "$cname = ${value//[$'\n\r']/ }" ;;
@@ -122,8 +132,8 @@ EOF
 
 run_standin() {
     collectors=$(gconfig_get GLIDEIN_Collector)
-    [ -n "$collectors" ] || report_error Config "no GLIDEIN_Collector to advertise the slot to"
-    command -v curl >/dev/null 2>&1 || report_error WN_Resource "the worker stand-in needs curl"
+    [ -n "$collectors" ] || failed Config "no GLIDEIN_Collector to advertise the slot to"
+    command -v curl >/dev/null 2>&1 || failed WN_Resource "the worker stand-in needs curl"
     interval=$(gconfig_get GLIDEIN_Standin_Update_Interval)
     [[ $interval =~ ^[1-9][0-9]*$ ]] || interval=60
     worker_auth_header "$token_header"
