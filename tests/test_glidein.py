@@ -35,7 +35,7 @@ from glideinwms_factory.lib.classad import parse_old
 ENTRY = "TEST_ENTRY"
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
 # Output lines that show, in order, what the glidein verified and ran.
-N_SIGNED = 28  # signed files creation stages for the entry (sha1 chain), each tampered with below
+N_SIGNED = 29  # signed files creation stages for the entry (sha1 chain), each tampered with below
 TRACE = re.compile(r"^(Verified \S+ file \S+|=== Executing \S+ ===|=== Last script starting)", re.M)
 
 
@@ -592,7 +592,7 @@ def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
     )
     token = tmp_path / "token"
     token.write_text("pool-token\n")
-    params = {"GLIDEIN_Collector": collector.address, "GLIDEIN_Max_Walltime": "120"}
+    params = {"GLIDEIN_Collector": collector.address, "GLIDEIN_Max_Walltime": "3600"}
     with http_server(staging.stage_dir) as url:
         result = run_glidein(
             glidein_argv(staging, url, tmp_path, **params, GLIDEIN_DEBUG_OPTIONS="nocleanup"),
@@ -605,7 +605,7 @@ def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
     assert "CONDOR_PLATFORM_24.0.1-default-default 1\n" in config
     assert f"CONDOR_DIR {work_dir}/main/condor\n" in config  # single top dir flattened
     master_log = decode_block(result.stderr, "MasterLog")
-    assert master_log.startswith("condor_master -f -r 2\n")  # 120 s walltime = 2 minutes
+    assert master_log.startswith("condor_master -f -r 60\n")  # 3600 s walltime = 60 minutes
     assert f"COLLECTOR_HOST = {collector.address}\n" in master_log
     assert "GLIDEIN_CPUS = 4\n" in master_log
     assert 'GLIDEIN_Entry_Name = "TEST_ENTRY"' in master_log

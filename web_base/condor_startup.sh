@@ -17,6 +17,8 @@ glidein_config=$1
 source "$(grep -m1 '^ADD_CONFIG_LINE_SOURCE ' "$glidein_config" | cut -d ' ' -f 2-)" || exit 1
 # shellcheck source=worker_ad.source
 source "$(gconfig_get WORKER_AD_SOURCE)" || exit 1
+# shellcheck source=worker_config.source
+source "$(gconfig_get WORKER_CONFIG_SOURCE)" || exit 1
 
 work_dir=$(dirname "$glidein_config")
 error_gen=$(gconfig_get ERROR_GEN_PATH)
@@ -69,40 +71,6 @@ post() {
     post_to_collectors "$collectors" "$token_header" "$1" "$2" "$log_dir/StartdLog"
 }
 
-# publish_condor_vars OUT: the condor_vars.lst variables (main, entry, client, client group;
-# spec §3) as "CondorName = value" lines for the worker's ad. A required variable without a
-# value or a default, or a badly typed one, fails the glidein.
-publish_condor_vars() {
-    local key file var type def cname req exported _user value
-    : >"$1"
-    for key in CONDOR_VARS_FILE ENTRY_CONDOR_VARS_FILE GLIDECLIENT_CONDOR_VARS_FILE \
-        GLIDECLIENT_GROUP_CONDOR_VARS_FILE; do
-        file=$(gconfig_get "$key")
-        [[ -n $file && -r $file ]] || continue
-        while read -r var type def cname req exported _user; do
-            [ -z "$var" ] || [[ $var == \#* ]] && continue
-            [ "$cname" = + ] && cname=$var
-            [[ $var =~ ^[A-Za-z_][A-Za-z0-9_]*$ && $cname =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
-                failed Config "bad variable name in $file: '$var' '$cname'"
-            value=$(gconfig_get "$var")
-            [ -z "$value" ] && [ "$def" != - ] && value=$def
-            if [ -z "$value" ]; then
-                [ "$req" != Y ] || failed Config "required variable $var has no value"
-                continue
-            fi
-            [ "$exported" = Y ] || continue
-            case $type in
-                I)
-                    [[ $value =~ ^-?[0-9]+$ ]] || failed Config "$var is not an integer: '$value'"
-                    echo "$cname = $value"
-                    ;;
-                C) echo "$cname = ${value//[$'\n\r']/ }" ;;
-                *) echo "$cname = $(ad_string "$value")" ;;
-            esac
-        done <"$file" >>"$1"
-    done
-}
-
 write_slot_ad() {
     local cpus mem_mb
     cpus=$(nproc 2>/dev/null || echo 1)
@@ -139,7 +107,8 @@ run_standin() {
     worker_auth_header "$token_header"
     slot_name=$(worker_slot_name)
     published=$work_dir/published_vars
-    publish_condor_vars "$published"
+    condor_var_rows "$work_dir/condor_vars.rows"
+    awk -F'\t' '$1 == "Y" { print $2 " = " $3 }' "$work_dir/condor_vars.rows" >"$published"
     log MasterLog "worker stand-in starting for $lifetime s, collector $collectors"
     echo "=== Condor starting $(date) ($start_epoch) ==="
     local ad=$work_dir/slot_ad sequence=0 advertised=0
@@ -169,44 +138,24 @@ run_standin() {
 }
 
 ############################################################
-# A real HTCondor worker (cannot be exercised on machines without an HTCondor tarball)
+# A real HTCondor worker (needs an HTCondor tarball; tests use a stand-in condor_master)
 run_condor() {
-    local condor_dir=$1 local_dir=$work_dir/condor_local
-    mkdir -p "$local_dir/execute" "$local_dir/spool" "$local_dir/lock" || exit 1
-    # The pool token travels with the job ($IDTOKENS_FILE); HTCondor reads a tokens dir.
-    (umask 077 && mkdir -p "$local_dir/tokens.d") || exit 1
-    if [ -n "${IDTOKENS_FILE:-}" ] && [ -r "$IDTOKENS_FILE" ]; then
-        install -m 0600 "$IDTOKENS_FILE" "$local_dir/tokens.d/glidein.token" || exit 1
+    local condor_dir=$1 local_dir=$work_dir/condor_local token
+    mkdir -p "$local_dir/execute" "$local_dir/spool" "$local_dir/lock" || failed WN_Resource "cannot create $local_dir"
+    # The pool token the factory delivered ($IDTOKENS_FILE, or GLIDEIN_CONDOR_TOKEN) goes, 0600,
+    # into the tokens dir HTCondor reads.
+    (umask 077 && mkdir -p "$local_dir/tokens.d") || failed WN_Resource "cannot create the tokens dir"
+    token=${IDTOKENS_FILE:-$(gconfig_get GLIDEIN_CONDOR_TOKEN)}
+    if [ -n "$token" ] && [ -r "$token" ]; then
+        install -m 0600 "$token" "$local_dir/tokens.d/glidein.token" || failed WN_Resource "cannot install the pool token"
     fi
     export CONDOR_CONFIG=$work_dir/condor_config
-    cat >"$CONDOR_CONFIG" <<EOF
-RELEASE_DIR = $condor_dir
-LOCAL_DIR = $local_dir
-LOG = $log_dir
-EXECUTE = $local_dir/execute
-SPOOL = $local_dir/spool
-LOCK = $local_dir/lock
-COLLECTOR_HOST = $(gconfig_get GLIDEIN_Collector)
-DAEMON_LIST = MASTER, STARTD
-USE_SHARED_PORT = False
-SEC_TOKEN_DIRECTORY = $local_dir/tokens.d
-SEC_DEFAULT_AUTHENTICATION_METHODS = IDTOKENS
-START = True
-STARTD_NOCLAIM_SHUTDOWN = 1200
-GLIDEIN_Factory = $(ad_string "$(gconfig_get GLIDEIN_Factory)")
-GLIDEIN_Name = $(ad_string "$(gconfig_get GLIDEIN_Name)")
-GLIDEIN_Entry_Name = $(ad_string "$(gconfig_get GLIDEIN_Entry_Name)")
-GLIDECLIENT_Name = $(ad_string "$(gconfig_get GLIDECLIENT_Name)")
-GLIDEIN_ToDie = $end_epoch
-STARTD_ATTRS = \$(STARTD_ATTRS) GLIDEIN_Factory GLIDEIN_Name GLIDEIN_Entry_Name GLIDECLIENT_Name GLIDEIN_ToDie
-include ifexist : $(gconfig_get GLIDEIN_CONDOR_CONFIG_DIR)/*
-EOF
-    local published=$work_dir/published_vars
-    publish_condor_vars "$published"
-    cat "$published" >>"$CONDOR_CONFIG"
-    echo "STARTD_ATTRS = \$(STARTD_ATTRS) $(awk '{ printf "%s ", $1 }' "$published")" >>"$CONDOR_CONFIG"
+    write_condor_config "$CONDOR_CONFIG" "$condor_dir" "$local_dir"
+    # No _CONDOR_* settings of the site's own HTCondor may leak into ours.
+    unset CONDOR_INHERIT "${!_CONDOR_@}" "${!_condor_@}"
+    echo "Joining $collectors; retiring in $retire_time s, dying in $die_time s" >&2
     echo "=== Condor starting $(date) ($start_epoch) ==="
-    # -r: the master shuts everything down after that many minutes.
+    # -r: the master shuts everything down after that many minutes, whatever the policy says.
     "$condor_dir/sbin/condor_master" -f -r $(((lifetime + 59) / 60)) &
     local pid=$!
     wait "$pid"
