@@ -787,11 +787,16 @@ last_path=$work_dir/main/$last_script
 add_config_line GLIDEIN_INITIALIZED 1
 echo "=== Last script starting $(date) ($(date +%s)) after validating for $(($(date +%s) - start_epoch)) ==="
 chmod u+x "$last_path"
+rm -f otrb_output.xml
+tstart=$(now_iso)
 run_child "$last_path" "$glidein_config"
 rc=$child_rc
+augment_result "$last_script" "$last_path $glidein_config" "$rc" "$tstart" "$(now_iso)"
 if [ "$rc" -ne 0 ]; then
     failed_script=$last_script
-    failure_detail="$last_script exited with code $rc"
+    failure_type=$(result_value otrx_output.xml failure)
+    failure_detail=$(result_value otrx_output.xml detail)
+    failure_detail=${failure_detail:-$last_script exited with code $rc}
 fi
 glidein_exit "$rc"
 #EOF
