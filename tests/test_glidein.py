@@ -35,7 +35,7 @@ from glideinwms_factory.lib.classad import parse_old
 ENTRY = "TEST_ENTRY"
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
 # Output lines that show, in order, what the glidein verified and ran.
-N_SIGNED = 29  # signed files creation stages for the entry (sha1 chain), each tampered with below
+N_SIGNED = 31  # signed files creation stages for the entry (sha1 chain), each tampered with below
 TRACE = re.compile(r"^(Verified \S+ file \S+|=== Executing \S+ ===|=== Last script starting)", re.M)
 
 
@@ -399,7 +399,8 @@ def test_frontend_staging_files_run_in_their_place_in_the_order(
         f"=== Executing {script} ==="
         for script in ("main/cat_consts.sh", "main/setup_checks.sh",
                        "main/condor_platform_select.sh", "client/fe_pre.sh",
-                       "entry/cat_consts.sh", "entry/check_blacklist.sh", "client/fe_post.sh")
+                       "entry/cat_consts.sh", "entry/check_blacklist.sh", "main/cvmfs_check.sh",
+                       "client/fe_post.sh", "main/singularity_setup.sh")
     ]  # fmt: skip
     (work_dir,) = tmp_path.glob("glide_*")
     config = (work_dir / "glidein_config").read_text()
