@@ -68,6 +68,7 @@ def describe(job_id: str, row: Mapping[str, Any]) -> CompletedGlidein:
             summary = None
     worker = summary.worker_ran_for if summary else None
     validated = summary.validated_after if summary else None
+    jobs = summary.jobs if summary else {}
     return CompletedGlidein(
         client=client_key(str(row.get("GlideinFrontendName", ""))),
         username=str(row.get("fename", "")),
@@ -77,4 +78,8 @@ def describe(job_id: str, row: Mapping[str, Any]) -> CompletedGlidein:
         condor_started=worker is not None,
         condor_duration=float(worker or 0),
         validation=float(validated) if validated is not None else None,
+        jobs_nr=jobs.get("Total", (0, 0))[0],
+        jobs_duration=float(jobs.get("Total", (0, 0))[1]),
+        goodput=float(jobs.get("goodZ", (0, 0))[1]),
+        jobs_terminated=float(jobs.get("goodZ", (0, 0))[1] + jobs.get("goodNZ", (0, 0))[1]),
     )

@@ -61,6 +61,52 @@ emit_logs() {
     done
 }
 
+# print_stats: the .out's job statistics, in upstream's form (spec §6, §8): the user jobs each
+# StarterLog* shows (started by "Create_Process succeeded", ended by "Process exited, ...,
+# status=N" or "signal=N"), as real totals and normalized to one core (GLIDEIN_CPUS), good
+# (exit 0 / other exit code) and bad (signal / other) apart; then the claims StartdLog shows.
+# The stand-in runs no job: its block says 0.
+print_stats() {
+    local cpus logs=()
+    cpus=$(gconfig_get GLIDEIN_CPUS)
+    [[ $cpus =~ ^[1-9][0-9]*$ ]] || cpus=1
+    for f in "$log_dir"/StarterLog*; do [ -f "$f" ] && logs+=("$f"); done
+    echo "Total jobs/goodZ jobs/goodNZ jobs/badSignal jobs/badOther jobs below are normalized to 1 Core"
+    echo "=== Stats of main ==="
+    # Starter log lines: [MM/DD[/YY]] HH:MM:SS (pid:N) message
+    awk -v cores="$cpus" '
+        function when(d, t,   dp, tp) {
+            split(d, dp, "/"); split(t, tp, ":")
+            return mktime(sprintf("%04d %02d %02d %02d %02d %02d", dp[3] == "" ? strftime("%Y") : (dp[3] < 100 ? 2000 + dp[3] : dp[3]), dp[1], dp[2], tp[1], tp[2], tp[3]))
+        }
+        function share(n) { return int((n + cores - 1) / cores) }
+        function pct(a, b) { return b == 0 ? 0 : a * 100 / b }
+        FNR == 1 { started = 0 }
+        / Create_Process succeeded, / { started = when($1, $2) }
+        / Process exited, / {
+            for (i = 1; i <= NF; i++) if ($i ~ /^(status|signal)=/) { split($i, how, "="); sub(/,$/, "", how[2]) }
+            took = started > 0 ? when($1, $2) - started : 0
+            kind = how[1] == "status" ? (how[2] == "0" ? "goodZ" : "goodNZ") : (how[1] == "signal" ? "badSignal" : "badOther")
+            n[kind]++; t[kind] += took; jobs++; used += took; started = 0
+            print $1, $2, "Terminated job", how[1], how[2], "duration", took
+        }
+        END {
+            print "================="
+            print "Normalization [parallelism] factor", cores
+            print "(Real) Total jobs", jobs + 0, "utilization", int(used)
+            print "(Normalized) Total jobs", share(jobs), "utilization", int(used / cores)
+            split("goodZ goodNZ badSignal badOther", kinds, " ")
+            for (k = 1; k <= 4; k++) {
+                c = kinds[k]
+                print "(Normalized) Total " c " jobs", share(n[c]), " (" pct(n[c], jobs) "%)", "utilization", int(t[c] / cores) " (" pct(t[c], used) "%)"
+            }
+        }' "${logs[@]}" /dev/null
+    echo "=== End Stats of main ==="
+    local claims
+    claims=$(grep -c "Got activate_claim" "$log_dir/StartdLog" 2>/dev/null)
+    echo "Total number of activations/claims: ${claims:-0}"
+}
+
 ############################################################
 # The stand-in worker
 
@@ -129,9 +175,7 @@ run_standin() {
         log StartdLog "invalidated $slot_name"
     log MasterLog "worker stand-in exiting: $why; $advertised successful updates"
     echo "=== Condor ended $(date) ($(date +%s)) after $(($(date +%s) - start_epoch)) ==="
-    echo "=== Stats of main ==="
-    echo "Total number of activations/claims: 0"
-    echo "=== End Stats of main ==="
+    print_stats
     rm -f "$token_header"
     # Never reaching the collector is a failed glidein, not a quiet success.
     [ "$advertised" -gt 0 ]
@@ -166,6 +210,9 @@ run_condor() {
         rc=$?
     fi
     echo "=== Condor ended $(date) ($(date +%s)) after $(($(date +%s) - start_epoch)) ==="
+    print_stats
+    # 99: the master ended on its DAEMON_SHUTDOWN, the normal end of a glidein.
+    [ "$rc" -ne 99 ] || rc=0
     return $rc
 }
 
