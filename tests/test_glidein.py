@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import gzip
-import io
 import os
 import re
 import signal
 import subprocess
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from staging_fixture import (
     Staging,
     build_client_staging,
     build_staging,
+    condor_tarball,
     glidein_argv,
     glidein_env,
     http_server,
@@ -572,16 +571,6 @@ log_dir=$(awk '$1 == "LOG" { print $3 }' "$CONDOR_CONFIG")
 """
 
 
-def _condor_tarball() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = FAKE_MASTER.encode()
-        info = tarfile.TarInfo("condor-24.0.1/sbin/condor_master")
-        info.size, info.mode = len(data), 0o755
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
     tmp_path: Path, collector: RecordingCollector
 ) -> None:
@@ -589,7 +578,7 @@ def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
         tmp_path / "s",
         ENTRY,
         entry_attrs=(ENTRY_VARS[0],),  # GLIDEIN_CPUS 4, published
-        condor_tarball=("24.0.1-default-default", _condor_tarball()),
+        condor_tarball=("24.0.1-default-default", condor_tarball(FAKE_MASTER)),
     )
     token = tmp_path / "token"
     token.write_text("pool-token\n")
@@ -615,7 +604,7 @@ def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
 
 
 def test_no_condor_tarball_for_this_node_fails_validation(tmp_path: Path) -> None:
-    tarball = ("24.0.1-solaris11-sparc", _condor_tarball())
+    tarball = ("24.0.1-solaris11-sparc", condor_tarball(FAKE_MASTER))
     staging = build_staging(tmp_path / "s", ENTRY, condor_tarball=tarball)
     with http_server(staging.stage_dir) as url:
         result = run_glidein(glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9"))

@@ -5,14 +5,12 @@ condor_master only records how it was started; everything else is the real glide
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import stat
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ from staging_fixture import (
     Staging,
     build_frontend_staging,
     build_staging,
+    condor_tarball,
     glidein_argv,
     glidein_env,
     http_server,
@@ -61,15 +60,6 @@ def condor_params(config: Path) -> dict[str, str]:
     return {k: str(v) for k, v in json.loads(done.stdout).items() if v is not None}
 
 
-def tarball() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("condor-24.0.1/sbin/condor_master")
-        info.size, info.mode = len(MASTER), 0o755
-        tar.addfile(info, io.BytesIO(MASTER.encode()))
-    return buffer.getvalue()
-
-
 Served = tuple[Staging, str, FrontendArea, str]
 
 
@@ -80,7 +70,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         root / "factory", ENTRY,
         entry_attrs=(Attr("GLIDEIN_Site", "Site_X", glidein_publish=True, job_publish=True),
                      Attr("GLIDEIN_Entry_Start", FACTORY_START, "expr")),
-        condor_tarball=("24.0.1-default-default", tarball()),
+        condor_tarball=("24.0.1-default-default", condor_tarball(MASTER)),
     )  # fmt: skip
     consts = ({"GLIDECLIENT_Start": FE_START}, {"GLIDECLIENT_Group_Start": GROUP_START})
     area = build_frontend_staging(root / "fe", "g1", consts, (MAIN_FILES, GROUP_FILES))

@@ -5,12 +5,10 @@ ends as on DAEMON_SHUTDOWN (exit 99)."""
 
 from __future__ import annotations
 
-import io
 import re
-import tarfile
 from pathlib import Path
 
-from staging_fixture import build_staging, glidein_argv, http_server, run_glidein
+from staging_fixture import build_staging, condor_tarball, glidein_argv, http_server, run_glidein
 
 from glideinwms_factory.entry.completed import describe
 from glideinwms_factory.lib.glidein_output import summarize_out
@@ -37,18 +35,9 @@ exit 99
 """
 
 
-def tarball() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("condor-24.0.1/sbin/condor_master")
-        info.size, info.mode = len(MASTER), 0o755
-        tar.addfile(info, io.BytesIO(MASTER.encode()))
-    return buffer.getvalue()
-
-
 def test_the_stats_block_counts_the_starter_logs_and_the_factory_reads_it(tmp_path: Path) -> None:
     staging = build_staging(
-        tmp_path / "s", ENTRY, condor_tarball=("24.0.1-default-default", tarball())
+        tmp_path / "s", ENTRY, condor_tarball=("24.0.1-default-default", condor_tarball(MASTER))
     )
     params = {"GLIDEIN_Collector": "pool.example.org:9618", "GLIDEIN_Max_Walltime": "7200",
               "GLIDEIN_CPUS": "2"}  # fmt: skip
