@@ -39,9 +39,14 @@ class CompletedTracker:
         self.pattern = f"user_*/glidein_{glidein_name}/entry_{entry}/{_LOG_PREFIX}*.log"
         self.client_log_dir = client_log_dir
         self._readers: dict[str, htcondor2.JobEventLog] = {}
-        self._started: dict[str, float] = {}  # job id -> when its glidein began to run
+        # log -> job id -> when its glidein began to run
+        self._started: dict[str, dict[str, float]] = {}
+        # A state saved by the queue-based tracker (a list of ids): what the logs hold now was
+        # reported by it, so the first reading only takes note.
+        self._baseline = False
         try:
             saved = json.loads(path.read_text())
+            self._baseline = isinstance(saved, list)
             self.reported: dict[str, set[str]] = {k: set(v) for k, v in saved["reported"].items()}
             self.frontends: dict[str, str] = dict(saved["frontends"])
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
@@ -58,13 +63,15 @@ class CompletedTracker:
             fresh += self._read(log)
         known = {str(log) for log in logs}
         self.reported = {k: v for k, v in self.reported.items() if k in known}
+        self._started = {k: v for k, v in self._started.items() if k in known}
         for gone in set(self._readers) - known:
             self._readers.pop(gone).close()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         state = {"reported": {k: sorted(v) for k, v in self.reported.items()},
                  "frontends": self.frontends}  # fmt: skip
         atomic_write(self.path, json.dumps(state, sort_keys=True))
-        return fresh
+        baseline, self._baseline = self._baseline, False
+        return [] if baseline else fresh
 
     def _read(self, log: Path) -> list[CompletedGlidein]:
         """The glideins of `log` that ended since it was last read."""
@@ -77,18 +84,19 @@ class CompletedTracker:
             logging.getLogger(__name__).warning("cannot read %s: %s", log, exc)
             return []
         done = self.reported.setdefault(key, set())
+        started = self._started.setdefault(key, {})
         username = log.parent.parent.parent.name.removeprefix("user_")
         client = log.stem.removeprefix(_LOG_PREFIX).partition("_")[2]
         found = []
         for event in events:
             job_id = f"{event.cluster}.{event.proc}"
             if event.type == htcondor2.JobEventType.EXECUTE:
-                self._started[job_id] = float(event.timestamp)
+                started[job_id] = float(event.timestamp)
             elif event.type in _ENDS and job_id not in done:
                 done.add(job_id)
                 row = {
                     "CompletionDate": event.timestamp,
-                    "JobStartDate": self._started.pop(job_id, event.timestamp),
+                    "JobStartDate": started.pop(job_id, event.timestamp),
                     "Out": str(log.parent / f"job.{job_id}.out"),
                     "GlideinFrontendName": self.frontends.get(client, client),
                     "fename": username,

@@ -106,3 +106,22 @@ def test_client_logs_and_summaries_are_pruned_after_their_retention(tmp_path: pa
     assert removed == 5
     # Without retention values in glidein.descript nothing is removed.
     assert prune_entry_logs({}, tmp_path / "client_log", summaries, "g1", "e1", now + 1e9) == 0
+
+
+def test_the_first_reading_after_the_queue_based_tracker_only_takes_note(
+    tmp_path: pathlib.Path,
+) -> None:
+    client_log = tmp_path / "client_log"
+    client_dir = client_log / "user_vofe" / "glidein_g1" / "entry_e1"
+    client_dir.mkdir(parents=True)
+    state = tmp_path / "completed_ids.json"
+    state.write_text('["1.0"]')  # what the queue-based tracker saved
+    with running_core(tmp_path / "schedd", linger=0.0) as core:
+        old = submit(core, client_dir, "old.sh", "exit 0\n")
+        log = client_dir / "condor_activity_20261204_fe1.main.log"
+        wait_for(lambda: log.exists() and "Job terminated" in log.read_text(), 20, "the old end")
+        tracker = CompletedTracker(state, client_log, "g1", "e1")
+        assert tracker.new_completions([]) == []  # reported before the upgrade
+        new = submit(core, client_dir, "new.sh", "exit 0\n")
+        found = wait_for(lambda: tracker.new_completions([]), 20, "the new completion")
+    assert [glidein.job_id for glidein in found] == [new] and old != new
