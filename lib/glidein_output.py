@@ -53,6 +53,7 @@ class OutSummary:
     duration: int | None = None
     scripts: list[tuple[str, bool]] = field(default_factory=list)
     failed_test: str | None = None
+    failure_type: str | None = None  # the failing script's own (WN_Resource, VO_Config, ...)
     failure_detail: str | None = None
     # Job statistics of the Stats blocks: kind (Total, goodZ, goodNZ, badSignal, badOther)
     # -> (jobs, seconds), summed over the slots; and the claims count after them.
@@ -77,6 +78,7 @@ _STATS_LINE = re.compile(
 )
 _CLAIMS = re.compile(r"^Total number of activations/claims: (\d+)$", re.MULTILINE)
 _TEST_ID = re.compile(r'<metric name="TestID"[^>]*>([^<]*)</metric>')
+_FAILURE = re.compile(r'<metric name="failure"[^>]*>([^<]*)</metric>')
 _DETAIL = re.compile(r"<detail>([^<]*)</detail>")
 
 
@@ -114,5 +116,7 @@ def summarize_out(text: str) -> OutSummary:
     xml = text.partition("=== XML description of glidein activity ===")[2]
     test_id, detail = _TEST_ID.search(xml), _DETAIL.search(xml)
     summary.failed_test = test_id.group(1) if test_id else None
+    failure = _FAILURE.search(xml)
+    summary.failure_type = failure.group(1) if failure else None
     summary.failure_detail = detail.group(1) if detail else None
     return summary

@@ -26,6 +26,7 @@ from staging_fixture import (
 )
 
 from glideinwms_factory.lib.classad import parse_old
+from glideinwms_factory.lib.glidein_output import summarize_out
 
 ENTRY = "FE_ENTRY"
 GROUP = "cms"
@@ -173,6 +174,9 @@ def test_a_vo_script_failure_keeps_its_type_and_detail(
     assert re.search(r'<metric name="failure"[^>]*>VO_Config</metric>', summary)
     assert "<detail>VO software area '/no/such/vo/area' is missing</detail>" in summary
     assert "=== Last script starting" not in result.stdout
+    summary_read = summarize_out(result.stdout)  # what the factory's parser makes of it
+    assert (summary_read.failed_test, summary_read.failure_type) == ("vo_check.sh", "VO_Config")
+    assert summary_read.failure_detail == "VO software area '/no/such/vo/area' is missing"
     failed_ad = parse_old(collector.requests[0].body)
     assert failed_ad["GLIDEIN_Failed_Script"] == "vo_check.sh"
     assert failed_ad["GLIDEIN_Failure_Detail"] == "VO software area '/no/such/vo/area' is missing"
