@@ -176,7 +176,7 @@ class Scope:
     def list_row(
         self, target: str, data: bytes, kind: str, config_out: str, **opts: str
     ) -> tuple[str, ...]:
-        mode = 0o755 if kind == "exec" else 0o644
+        mode = 0o755 if kind == "exec" or kind.startswith("exec:") else 0o644
         staged = self.put(target, data, mode)
         return (
             target,

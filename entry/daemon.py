@@ -30,6 +30,7 @@ from glideinwms_factory.entry.accounting import (
     jobs_from_rows,
     queue_constraint,
 )
+from glideinwms_factory.entry.client_logs import prune_entry_logs
 from glideinwms_factory.entry.completed import CompletedTracker
 from glideinwms_factory.entry.config import EntryConfig, load_entry
 from glideinwms_factory.entry.decision import Actions, plan_cycle
@@ -54,6 +55,7 @@ from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, open_pool
 
 BACKOFF_MAX = 300.0
+PRUNE_INTERVAL = 3600.0  # s between two prunings of the client logs
 
 
 @dataclass
@@ -130,7 +132,12 @@ class EntryGroupDaemon:
                 writer=EntryStatsWriter(
                     self.factory.monitor_dir, self.factory.log_dir / f"entry_{name}", name
                 ),
-                completed=CompletedTracker(config.dir / "completed_ids.json"),
+                completed=CompletedTracker(
+                    config.dir / "completed_ids.json",
+                    self.factory.client_log_dir,
+                    self.factory.glidein_name,
+                    name,
+                ),
             )
         self.pool: Pool | None = None
         self._connect = connect or (lambda: open_pool(self.factory.glidein))
@@ -145,6 +152,7 @@ class EntryGroupDaemon:
         self._stop = False
         self._failures = 0
         self._served_once = False
+        self._pruned_at = 0.0
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -258,9 +266,26 @@ class EntryGroupDaemon:
                 outbox,
                 advertise,
             )
+        if now - self._pruned_at >= PRUNE_INTERVAL:
+            self._pruned_at = now
+            self.prune_logs(now)
         # One multi-ad update per kind for the whole group (classads.md §0).
         pool.collector.advertise(outbox.factory_ads, "UPDATE_AD_GENERIC")
         pool.collector.advertise(outbox.client_ads, "UPDATE_LICENSE_AD")
+
+    def prune_logs(self, now: float) -> None:
+        """Client logs and completed-job summaries past their retention (hourly)."""
+        for name in self.entries:
+            removed = prune_entry_logs(
+                self.factory.glidein,
+                self.factory.client_log_dir,
+                self.factory.log_dir / f"entry_{name}",
+                self.factory.glidein_name,
+                name,
+                now,
+            )
+            if removed:
+                self.log.info("pruned %d old log file(s)", removed, extra={"entry": name})
 
     def find_work(self, pool: Pool, keys: FactoryKeys, now: float) -> dict[str, list[WorkRequest]]:
         """The valid requests of every entry of the group; the rejected ones are logged and

@@ -53,7 +53,12 @@ class OutSummary:
     duration: int | None = None
     scripts: list[tuple[str, bool]] = field(default_factory=list)
     failed_test: str | None = None
+    failure_type: str | None = None  # the failing script's own (WN_Resource, VO_Config, ...)
     failure_detail: str | None = None
+    # Job statistics of the Stats blocks: kind (Total, goodZ, goodNZ, badSignal, badOther)
+    # -> (jobs, seconds), summed over the slots; and the claims count after them.
+    jobs: dict[str, tuple[int, int]] = field(default_factory=dict)
+    claims: int | None = None
 
 
 _START = re.compile(r"^=== Glidein starting .*\((\d+)\) ===$", re.MULTILINE)
@@ -61,7 +66,19 @@ _EXEC = re.compile(r"^=== (Executing|(\S+) passed) ?(\S*) ===$", re.MULTILINE)
 _LAST = re.compile(r"^=== Last script starting .* after validating for (\d+) ===$", re.MULTILINE)
 _CONDOR_END = re.compile(r"^=== Condor ended .* after (\d+) ===$", re.MULTILINE)
 _END = re.compile(r"^=== Glidein ending .* with code (\d+) after (\d+) ===$", re.MULTILINE)
+_STATS = re.compile(
+    r"^=== Stats of (\S+) ===$(.*?)^=== End Stats of \1 ===$", re.MULTILINE | re.DOTALL
+)
+# "(Real) Total jobs 3 utilization 120", "(Normalized) Total goodZ jobs 2  (66%) utilization
+# 80 (40%)", upstream's older "Total goodZ jobs 2 utilization 80": a kind's first line counts.
+_STATS_LINE = re.compile(
+    r"^(?:\((?:Real|Normalized)\) )?Total (?:(goodZ|goodNZ|badSignal|badOther) )?jobs (\d+)\b"
+    r".*?utilization (\d+)",
+    re.MULTILINE,
+)
+_CLAIMS = re.compile(r"^Total number of activations/claims: (\d+)$", re.MULTILINE)
 _TEST_ID = re.compile(r'<metric name="TestID"[^>]*>([^<]*)</metric>')
+_FAILURE = re.compile(r'<metric name="failure"[^>]*>([^<]*)</metric>')
 _DETAIL = re.compile(r"<detail>([^<]*)</detail>")
 
 
@@ -84,8 +101,22 @@ def summarize_out(text: str) -> OutSummary:
             summary.scripts.append((match.group(3), False))
         elif summary.scripts and summary.scripts[-1][0] == match.group(2):
             summary.scripts[-1] = (match.group(2), True)
+    for block in _STATS.finditer(text):
+        if block.group(1).endswith("1"):
+            continue  # an old monitoring slot (vm1, slot1 of a monitor), not user jobs
+        seen: set[str] = set()
+        for line in _STATS_LINE.finditer(block.group(2)):
+            kind = line.group(1) or "Total"
+            if kind not in seen:
+                seen.add(kind)
+                jobs, seconds = summary.jobs.get(kind, (0, 0))
+                summary.jobs[kind] = (jobs + int(line.group(2)), seconds + int(line.group(3)))
+    claims = _CLAIMS.search(text)
+    summary.claims = int(claims.group(1)) if claims else None
     xml = text.partition("=== XML description of glidein activity ===")[2]
     test_id, detail = _TEST_ID.search(xml), _DETAIL.search(xml)
     summary.failed_test = test_id.group(1) if test_id else None
+    failure = _FAILURE.search(xml)
+    summary.failure_type = failure.group(1) if failure else None
     summary.failure_detail = detail.group(1) if detail else None
     return summary

@@ -9,10 +9,12 @@ writes, is put together here, with the creation module's listing and signing hel
 from __future__ import annotations
 
 import http.server
+import io
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import threading
 import urllib.error
 import urllib.request
@@ -23,9 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glideinwms_factory.creation.commands import build_tree
-from glideinwms_factory.creation.staging import Scope, StageArea, placeholder_rows
+from glideinwms_factory.creation.staging import (
+    BLACKLIST,
+    Scope,
+    StageArea,
+    StageFile,
+    placeholder_rows,
+)
 from glideinwms_factory.entry.glidein_args import ClientStaging, GlideinArgs
-from glideinwms_factory.lib.descript import read_signatures
+from glideinwms_factory.lib.descript import format_key_values, read_signatures
 from glideinwms_factory.tools.local_glidein import glidein_argv as argument_words
 
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
@@ -68,6 +76,17 @@ class Staging:
 
 def _as_attrs(consts: dict[str, str] | None) -> list[Attr]:
     return [Attr(name, value) for name, value in (consts or {}).items()]
+
+
+def condor_tarball(master: str) -> bytes:
+    """An HTCondor tarball as the factory ships one (a single top dir), whose sbin/condor_master
+    is `master`: HTCondor itself cannot run here."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("condor-24.0.1/sbin/condor_master")
+        info.size, info.mode = len(master.encode()), 0o755
+        tar.addfile(info, io.BytesIO(master.encode()))
+    return buffer.getvalue()
 
 
 def one_entry_config(
@@ -197,6 +216,81 @@ def build_client_staging(
         (directory / name).write_bytes(item.data)
         (directory / name).chmod(item.mode)
     return ClientArea(directory, descript, sign)
+
+
+@dataclass(frozen=True)
+class FrontendFile:
+    """One `<file>` of a Frontend group or main section: its list, text, type and period."""
+
+    name: str
+    text: str
+    list_key: str = "file_list"  # preentry_file_list, file_list, aftergroup_(preentry_)file_list
+    type: str = "exec"
+    period: int = 0
+
+
+@dataclass(frozen=True)
+class FrontendArea:
+    """A Frontend's staging area laid out as upstream's Frontend does: the main part (glidein
+    id `client`) at the top, one group (`client_group`) under `group_<name>/`."""
+
+    directory: Path
+    group: str
+    descripts: tuple[str, str]  # main, group
+    signs: tuple[str, str]  # sha1 of the signature files
+
+    def staging(self, web: str) -> ClientStaging:
+        return ClientStaging(
+            web=web,
+            sign=self.signs[0],
+            descript=self.descripts[0],
+            group=self.group,
+            group_web=f"{web}/group_{self.group}",
+            group_sign=self.signs[1],
+            group_descript=self.descripts[1],
+        )
+
+    def blacklist(self, part: str) -> Path:
+        """The live-editable nodes.blacklist of `main` or `group` (nocache, never signed)."""
+        base = self.directory if part == "main" else self.directory / f"group_{self.group}"
+        return base / BLACKLIST
+
+
+def _frontend_part(
+    area: StageArea, prefix: str, consts: dict[str, str], files: tuple[FrontendFile, ...]
+) -> tuple[str, str]:
+    """One part of the Frontend's area, as upstream's Frontend lists it: placeholders, the
+    nodes.blacklist, its own cat_consts.sh and check_blacklist.sh, then its `<file>`s."""
+    scope = Scope(area, prefix)
+    header = b"# VarName\tType\tDefault\tCondorName\tRequired\tExport\tUserName\n"
+    rows = placeholder_rows(scope, format_key_values(consts).encode(), header, b"")
+    area.files[prefix + BLACKLIST] = StageFile(b"")
+    rows.append((BLACKLIST, BLACKLIST, "nocache", "0", "NOPREFIX", "TRUE", "BLACKLIST_FILE"))
+    for script in ("cat_consts.sh", "check_blacklist.sh"):
+        rows.append(scope.list_row(script, (WEB_BASE / script).read_bytes(), "exec", "FALSE"))
+    lists: dict[str, list[tuple[str, ...]]] = {"preentry_file_list": rows, "file_list": []}
+    for f in files:
+        row = scope.list_row(f.name, f.text.encode(), f.type, "FALSE", period=str(f.period))
+        lists.setdefault(f.list_key, []).append(row)
+    descript, sign = scope.finish(lists, {})
+    return descript, sign["sha1"]
+
+
+def build_frontend_staging(
+    directory: Path,
+    group: str,
+    consts: tuple[dict[str, str], dict[str, str]],
+    files: tuple[tuple[FrontendFile, ...], tuple[FrontendFile, ...]] = ((), ()),
+) -> FrontendArea:
+    """The Frontend's area: main and group constants and files (`(main, group)` pairs)."""
+    area = StageArea()
+    main = _frontend_part(area, "", consts[0], files[0])
+    grouped = _frontend_part(area, f"group_{group}/", consts[1], files[1])
+    for name, item in area.files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_bytes(item.data)
+        (directory / name).chmod(item.mode)
+    return FrontendArea(directory, group, (main[0], grouped[0]), (main[1], grouped[1]))
 
 
 # --- Serving the staging area and watching the glidein's network use (tests only) ---

@@ -108,6 +108,8 @@ def test_summary_of_a_good_and_a_failed_glidein(returned: dict[str, Path]) -> No
         ("main/condor_platform_select.sh", True),
         ("entry/cat_consts.sh", True),
         ("entry/check_blacklist.sh", True),
+        ("main/cvmfs_check.sh", True),
+        ("main/singularity_setup.sh", True),
     ]
     assert good.validated_after is not None and good.worker_ran_for is not None
     failed = summarize_out(returned["failed.out"].read_text())

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import gzip
-import io
 import os
 import re
 import signal
 import subprocess
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from staging_fixture import (
     Staging,
     build_client_staging,
     build_staging,
+    condor_tarball,
     glidein_argv,
     glidein_env,
     http_server,
@@ -35,7 +34,7 @@ from glideinwms_factory.lib.classad import parse_old
 ENTRY = "TEST_ENTRY"
 WEB_BASE = Path(__file__).resolve().parent.parent / "web_base"
 # Output lines that show, in order, what the glidein verified and ran.
-N_SIGNED = 26  # signed files creation stages for the entry (sha1 chain), each tampered with below
+N_SIGNED = 31  # signed files creation stages for the entry (sha1 chain), each tampered with below
 TRACE = re.compile(r"^(Verified \S+ file \S+|=== Executing \S+ ===|=== Last script starting)", re.M)
 
 
@@ -356,11 +355,13 @@ def test_multiglidein_starts_that_many_glideins_and_waits_for_them(
     assert len(names) == 3  # three glideins, three slots
 
 
+# Written against upstream's documented helpers only (spec/glidein_startup.md §5).
 CLIENT_SCRIPT = """#!/bin/bash
 glidein_config=$1
-source "$(awk '$1 == "ADD_CONFIG_LINE_SOURCE" {{ v = $2 }} END {{ print v }}' "$glidein_config")"
+source "$(grep -m1 '^ADD_CONFIG_LINE_SOURCE ' "$glidein_config" | cut -d ' ' -f 2-)"
+error_gen=$(gconfig_get ERROR_GEN_PATH)
 add_config_line {key} "$(gconfig_get {reads})"
-error_gen -ok {name}
+"$error_gen" -ok {name}
 """
 
 
@@ -397,7 +398,8 @@ def test_frontend_staging_files_run_in_their_place_in_the_order(
         f"=== Executing {script} ==="
         for script in ("main/cat_consts.sh", "main/setup_checks.sh",
                        "main/condor_platform_select.sh", "client/fe_pre.sh",
-                       "entry/cat_consts.sh", "entry/check_blacklist.sh", "client/fe_post.sh")
+                       "entry/cat_consts.sh", "entry/check_blacklist.sh", "main/cvmfs_check.sh",
+                       "client/fe_post.sh", "main/singularity_setup.sh")
     ]  # fmt: skip
     (work_dir,) = tmp_path.glob("glide_*")
     config = (work_dir / "glidein_config").read_text()
@@ -412,7 +414,7 @@ def test_a_changed_frontend_file_stops_the_glidein(
     client = area.staging(client_url)
     (victim,) = area.directory.glob("fe_post.*.sh")
     original = victim.read_bytes()
-    victim.write_bytes(original.replace(b"error_gen -ok", b"error_gen -ok "))
+    victim.write_bytes(original.replace(b'"$error_gen" -ok', b'"$error_gen"  -ok'))
     try:
         result = run_glidein(glidein_argv(staging, url, tmp_path, client=client))
     finally:
@@ -569,16 +571,6 @@ log_dir=$(awk '$1 == "LOG" { print $3 }' "$CONDOR_CONFIG")
 """
 
 
-def _condor_tarball() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = FAKE_MASTER.encode()
-        info = tarfile.TarInfo("condor-24.0.1/sbin/condor_master")
-        info.size, info.mode = len(data), 0o755
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
     tmp_path: Path, collector: RecordingCollector
 ) -> None:
@@ -586,11 +578,11 @@ def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
         tmp_path / "s",
         ENTRY,
         entry_attrs=(ENTRY_VARS[0],),  # GLIDEIN_CPUS 4, published
-        condor_tarball=("24.0.1-default-default", _condor_tarball()),
+        condor_tarball=("24.0.1-default-default", condor_tarball(FAKE_MASTER)),
     )
     token = tmp_path / "token"
     token.write_text("pool-token\n")
-    params = {"GLIDEIN_Collector": collector.address, "GLIDEIN_Max_Walltime": "120"}
+    params = {"GLIDEIN_Collector": collector.address, "GLIDEIN_Max_Walltime": "3600"}
     with http_server(staging.stage_dir) as url:
         result = run_glidein(
             glidein_argv(staging, url, tmp_path, **params, GLIDEIN_DEBUG_OPTIONS="nocleanup"),
@@ -603,7 +595,7 @@ def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
     assert "CONDOR_PLATFORM_24.0.1-default-default 1\n" in config
     assert f"CONDOR_DIR {work_dir}/main/condor\n" in config  # single top dir flattened
     master_log = decode_block(result.stderr, "MasterLog")
-    assert master_log.startswith("condor_master -f -r 2\n")  # 120 s walltime = 2 minutes
+    assert master_log.startswith("condor_master -f -r 60\n")  # 3600 s walltime = 60 minutes
     assert f"COLLECTOR_HOST = {collector.address}\n" in master_log
     assert "GLIDEIN_CPUS = 4\n" in master_log
     assert 'GLIDEIN_Entry_Name = "TEST_ENTRY"' in master_log
@@ -612,7 +604,7 @@ def test_a_condor_tarball_is_selected_unpacked_configured_and_started(
 
 
 def test_no_condor_tarball_for_this_node_fails_validation(tmp_path: Path) -> None:
-    tarball = ("24.0.1-solaris11-sparc", _condor_tarball())
+    tarball = ("24.0.1-solaris11-sparc", condor_tarball(FAKE_MASTER))
     staging = build_staging(tmp_path / "s", ENTRY, condor_tarball=tarball)
     with http_server(staging.stage_dir) as url:
         result = run_glidein(glidein_argv(staging, url, tmp_path, GLIDEIN_Collector="127.0.0.1:9"))

@@ -61,7 +61,8 @@ def format_summary(name: str, s: OutSummary) -> str:
     if s.worker_ran_for is not None:
         lines.append(f"  worker ran for {s.worker_ran_for} s")
     if s.failed_test:
-        lines.append(f"  failed in {s.failed_test}: {s.failure_detail or 'no detail'}")
+        kind = f" ({s.failure_type})" if s.failure_type else ""
+        lines.append(f"  failed in {s.failed_test}{kind}: {s.failure_detail or 'no detail'}")
     return "\n".join(lines)
 
 

@@ -10,7 +10,8 @@
 
 glidein_config=$1
 # shellcheck source=add_config_line.source
-source "$(awk '$1 == "ADD_CONFIG_LINE_SOURCE" { v = $2 } END { print v }' "$glidein_config")" || exit 1
+source "$(grep -m1 '^ADD_CONFIG_LINE_SOURCE ' "$glidein_config" | cut -d ' ' -f 2-)" || exit 1
+error_gen=$(gconfig_get ERROR_GEN_PATH)
 
 untar_cfg=$(gconfig_get UNTAR_CFG_FILE)
 platforms=()
@@ -20,7 +21,7 @@ if [ -r "$untar_cfg" ]; then
     done <"$untar_cfg"
 fi
 if [ "${#platforms[@]}" -eq 0 ]; then
-    error_gen -ok condor_platform_select.sh condor_platform none
+    "$error_gen" -ok condor_platform_select.sh condor_platform none
     exit 0
 fi
 
@@ -52,7 +53,10 @@ for wanted_os in "${os_names[@]}" default; do
         done
     done
 done
-[ -n "$chosen" ] ||
-    report_error WN_Resource "no HTCondor tarball for this node (${os_names[*]:-unknown os}, $arch) among: ${platforms[*]}"
-add_config_line "CONDOR_PLATFORM_$chosen" 1
-error_gen -ok condor_platform_select.sh condor_platform "$chosen"
+if [ -z "$chosen" ]; then
+    "$error_gen" -error condor_platform_select.sh WN_Resource \
+        "no HTCondor tarball for this node (${os_names[*]:-unknown os}, $arch) among: ${platforms[*]}"
+    exit 1
+fi
+gconfig_add "CONDOR_PLATFORM_$chosen" 1
+"$error_gen" -ok condor_platform_select.sh condor_platform "$chosen"

@@ -14,12 +14,24 @@
 
 glidein_config=$1
 # shellcheck source=add_config_line.source
-source "$(awk '$1 == "ADD_CONFIG_LINE_SOURCE" { v = $2 } END { print v }' "$glidein_config")" || exit 1
+source "$(grep -m1 '^ADD_CONFIG_LINE_SOURCE ' "$glidein_config" | cut -d ' ' -f 2-)" || exit 1
 # shellcheck source=worker_ad.source
 source "$(gconfig_get WORKER_AD_SOURCE)" || exit 1
+# shellcheck source=worker_config.source
+source "$(gconfig_get WORKER_CONFIG_SOURCE)" || exit 1
 
-log_dir=$(gconfig_get GLIDEIN_LOG_DIR)
 work_dir=$(dirname "$glidein_config")
+error_gen=$(gconfig_get ERROR_GEN_PATH)
+log_dir=$(gconfig_get GLIDEIN_LOG_DIR)
+log_dir=${log_dir:-$work_dir/log}
+mkdir -p "$log_dir" || exit 1
+
+# failed TYPE DETAIL: the result document, the reason on stderr, the end of the glidein.
+failed() {
+    "$error_gen" -error condor_startup.sh "$1" "$2"
+    echo "condor_startup.sh: $2" >&2
+    exit 1
+}
 start_epoch=$(date +%s)
 stop_on_term
 
@@ -49,6 +61,52 @@ emit_logs() {
     done
 }
 
+# print_stats: the .out's job statistics, in upstream's form (spec §6, §8): the user jobs each
+# StarterLog* shows (started by "Create_Process succeeded", ended by "Process exited, ...,
+# status=N" or "signal=N"), as real totals and normalized to one core (GLIDEIN_CPUS), good
+# (exit 0 / other exit code) and bad (signal / other) apart; then the claims StartdLog shows.
+# The stand-in runs no job: its block says 0.
+print_stats() {
+    local cpus logs=()
+    cpus=$(gconfig_get GLIDEIN_CPUS)
+    [[ $cpus =~ ^[1-9][0-9]*$ ]] || cpus=1
+    for f in "$log_dir"/StarterLog*; do [ -f "$f" ] && logs+=("$f"); done
+    echo "Total jobs/goodZ jobs/goodNZ jobs/badSignal jobs/badOther jobs below are normalized to 1 Core"
+    echo "=== Stats of main ==="
+    # Starter log lines: [MM/DD[/YY]] HH:MM:SS (pid:N) message
+    awk -v cores="$cpus" '
+        function when(d, t,   dp, tp) {
+            split(d, dp, "/"); split(t, tp, ":")
+            return mktime(sprintf("%04d %02d %02d %02d %02d %02d", dp[3] == "" ? strftime("%Y") : (dp[3] < 100 ? 2000 + dp[3] : dp[3]), dp[1], dp[2], tp[1], tp[2], tp[3]))
+        }
+        function share(n) { return int((n + cores - 1) / cores) }
+        function pct(a, b) { return b == 0 ? 0 : a * 100 / b }
+        FNR == 1 { started = 0 }
+        / Create_Process succeeded, / { started = when($1, $2) }
+        / Process exited, / {
+            for (i = 1; i <= NF; i++) if ($i ~ /^(status|signal)=/) { split($i, how, "="); sub(/,$/, "", how[2]) }
+            took = started > 0 ? when($1, $2) - started : 0
+            kind = how[1] == "status" ? (how[2] == "0" ? "goodZ" : "goodNZ") : (how[1] == "signal" ? "badSignal" : "badOther")
+            n[kind]++; t[kind] += took; jobs++; used += took; started = 0
+            print $1, $2, "Terminated job", how[1], how[2], "duration", took
+        }
+        END {
+            print "================="
+            print "Normalization [parallelism] factor", cores
+            print "(Real) Total jobs", jobs + 0, "utilization", int(used)
+            print "(Normalized) Total jobs", share(jobs), "utilization", int(used / cores)
+            split("goodZ goodNZ badSignal badOther", kinds, " ")
+            for (k = 1; k <= 4; k++) {
+                c = kinds[k]
+                print "(Normalized) Total " c " jobs", share(n[c]), " (" pct(n[c], jobs) "%)", "utilization", int(t[c] / cores) " (" pct(t[c], used) "%)"
+            }
+        }' "${logs[@]}" /dev/null
+    echo "=== End Stats of main ==="
+    local claims
+    claims=$(grep -c "Got activate_claim" "$log_dir/StartdLog" 2>/dev/null)
+    echo "Total number of activations/claims: ${claims:-0}"
+}
+
 ############################################################
 # The stand-in worker
 
@@ -57,40 +115,6 @@ token_header=$work_dir/collector_auth_header
 # post PATH BODY_FILE: to the pool's collectors, logged in StartdLog.
 post() {
     post_to_collectors "$collectors" "$token_header" "$1" "$2" "$log_dir/StartdLog"
-}
-
-# publish_condor_vars OUT: the condor_vars.lst variables (main, entry, client, client group;
-# spec §3) as "CondorName = value" lines for the worker's ad. A required variable without a
-# value or a default, or a badly typed one, fails the glidein.
-publish_condor_vars() {
-    local key file var type def cname req exported _user value
-    : >"$1"
-    for key in CONDOR_VARS_FILE ENTRY_CONDOR_VARS_FILE GLIDECLIENT_CONDOR_VARS_FILE \
-        GLIDECLIENT_GROUP_CONDOR_VARS_FILE; do
-        file=$(gconfig_get "$key")
-        [[ -n $file && -r $file ]] || continue
-        while read -r var type def cname req exported _user; do
-            [ -z "$var" ] || [[ $var == \#* ]] && continue
-            [ "$cname" = + ] && cname=$var
-            [[ $var =~ ^[A-Za-z_][A-Za-z0-9_]*$ && $cname =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
-                report_error Config "bad variable name in $file: '$var' '$cname'"
-            value=$(gconfig_get "$var")
-            [ -z "$value" ] && [ "$def" != - ] && value=$def
-            if [ -z "$value" ]; then
-                [ "$req" != Y ] || report_error Config "required variable $var has no value"
-                continue
-            fi
-            [ "$exported" = Y ] || continue
-            case $type in
-                I)
-                    [[ $value =~ ^-?[0-9]+$ ]] || report_error Config "$var is not an integer: '$value'"
-                    echo "$cname = $value"
-                    ;;
-                C) echo "$cname = ${value//[$'\n\r']/ }" ;;
-                *) echo "$cname = $(ad_string "$value")" ;;
-            esac
-        done <"$file" >>"$1"
-    done
 }
 
 write_slot_ad() {
@@ -122,14 +146,15 @@ EOF
 
 run_standin() {
     collectors=$(gconfig_get GLIDEIN_Collector)
-    [ -n "$collectors" ] || report_error Config "no GLIDEIN_Collector to advertise the slot to"
-    command -v curl >/dev/null 2>&1 || report_error WN_Resource "the worker stand-in needs curl"
+    [ -n "$collectors" ] || failed Config "no GLIDEIN_Collector to advertise the slot to"
+    command -v curl >/dev/null 2>&1 || failed WN_Resource "the worker stand-in needs curl"
     interval=$(gconfig_get GLIDEIN_Standin_Update_Interval)
     [[ $interval =~ ^[1-9][0-9]*$ ]] || interval=60
     worker_auth_header "$token_header"
     slot_name=$(worker_slot_name)
     published=$work_dir/published_vars
-    publish_condor_vars "$published"
+    condor_var_rows "$work_dir/condor_vars.rows"
+    awk -F'\t' '$1 == "Y" { print $2 " = " $3 }' "$work_dir/condor_vars.rows" >"$published"
     log MasterLog "worker stand-in starting for $lifetime s, collector $collectors"
     echo "=== Condor starting $(date) ($start_epoch) ==="
     local ad=$work_dir/slot_ad sequence=0 advertised=0
@@ -150,53 +175,31 @@ run_standin() {
         log StartdLog "invalidated $slot_name"
     log MasterLog "worker stand-in exiting: $why; $advertised successful updates"
     echo "=== Condor ended $(date) ($(date +%s)) after $(($(date +%s) - start_epoch)) ==="
-    echo "=== Stats of main ==="
-    echo "Total number of activations/claims: 0"
-    echo "=== End Stats of main ==="
+    print_stats
     rm -f "$token_header"
     # Never reaching the collector is a failed glidein, not a quiet success.
     [ "$advertised" -gt 0 ]
 }
 
 ############################################################
-# A real HTCondor worker (cannot be exercised on machines without an HTCondor tarball)
+# A real HTCondor worker (needs an HTCondor tarball; tests use a stand-in condor_master)
 run_condor() {
-    local condor_dir=$1 local_dir=$work_dir/condor_local
-    mkdir -p "$local_dir/execute" "$local_dir/spool" "$local_dir/lock" || exit 1
-    # The pool token travels with the job ($IDTOKENS_FILE); HTCondor reads a tokens dir.
-    (umask 077 && mkdir -p "$local_dir/tokens.d") || exit 1
-    if [ -n "${IDTOKENS_FILE:-}" ] && [ -r "$IDTOKENS_FILE" ]; then
-        install -m 0600 "$IDTOKENS_FILE" "$local_dir/tokens.d/glidein.token" || exit 1
+    local condor_dir=$1 local_dir=$work_dir/condor_local token
+    mkdir -p "$local_dir/execute" "$local_dir/spool" "$local_dir/lock" || failed WN_Resource "cannot create $local_dir"
+    # The pool token the factory delivered ($IDTOKENS_FILE, or GLIDEIN_CONDOR_TOKEN) goes, 0600,
+    # into the tokens dir HTCondor reads.
+    (umask 077 && mkdir -p "$local_dir/tokens.d") || failed WN_Resource "cannot create the tokens dir"
+    token=${IDTOKENS_FILE:-$(gconfig_get GLIDEIN_CONDOR_TOKEN)}
+    if [ -n "$token" ] && [ -r "$token" ]; then
+        install -m 0600 "$token" "$local_dir/tokens.d/glidein.token" || failed WN_Resource "cannot install the pool token"
     fi
     export CONDOR_CONFIG=$work_dir/condor_config
-    cat >"$CONDOR_CONFIG" <<EOF
-RELEASE_DIR = $condor_dir
-LOCAL_DIR = $local_dir
-LOG = $log_dir
-EXECUTE = $local_dir/execute
-SPOOL = $local_dir/spool
-LOCK = $local_dir/lock
-COLLECTOR_HOST = $(gconfig_get GLIDEIN_Collector)
-DAEMON_LIST = MASTER, STARTD
-USE_SHARED_PORT = False
-SEC_TOKEN_DIRECTORY = $local_dir/tokens.d
-SEC_DEFAULT_AUTHENTICATION_METHODS = IDTOKENS
-START = True
-STARTD_NOCLAIM_SHUTDOWN = 1200
-GLIDEIN_Factory = $(ad_string "$(gconfig_get GLIDEIN_Factory)")
-GLIDEIN_Name = $(ad_string "$(gconfig_get GLIDEIN_Name)")
-GLIDEIN_Entry_Name = $(ad_string "$(gconfig_get GLIDEIN_Entry_Name)")
-GLIDECLIENT_Name = $(ad_string "$(gconfig_get GLIDECLIENT_Name)")
-GLIDEIN_ToDie = $end_epoch
-STARTD_ATTRS = \$(STARTD_ATTRS) GLIDEIN_Factory GLIDEIN_Name GLIDEIN_Entry_Name GLIDECLIENT_Name GLIDEIN_ToDie
-include ifexist : $(gconfig_get GLIDEIN_CONDOR_CONFIG_DIR)/*
-EOF
-    local published=$work_dir/published_vars
-    publish_condor_vars "$published"
-    cat "$published" >>"$CONDOR_CONFIG"
-    echo "STARTD_ATTRS = \$(STARTD_ATTRS) $(awk '{ printf "%s ", $1 }' "$published")" >>"$CONDOR_CONFIG"
+    write_condor_config "$CONDOR_CONFIG" "$condor_dir" "$local_dir"
+    # No _CONDOR_* settings of the site's own HTCondor may leak into ours.
+    unset CONDOR_INHERIT "${!_CONDOR_@}" "${!_condor_@}"
+    echo "Joining $collectors; retiring in $retire_time s, dying in $die_time s" >&2
     echo "=== Condor starting $(date) ($start_epoch) ==="
-    # -r: the master shuts everything down after that many minutes.
+    # -r: the master shuts everything down after that many minutes, whatever the policy says.
     "$condor_dir/sbin/condor_master" -f -r $(((lifetime + 59) / 60)) &
     local pid=$!
     wait "$pid"
@@ -207,6 +210,9 @@ EOF
         rc=$?
     fi
     echo "=== Condor ended $(date) ($(date +%s)) after $(($(date +%s) - start_epoch)) ==="
+    print_stats
+    # 99: the master ended on its DAEMON_SHUTDOWN, the normal end of a glidein.
+    [ "$rc" -ne 99 ] || rc=0
     return $rc
 }
 

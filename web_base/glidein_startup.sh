@@ -183,9 +183,12 @@ xml_escape() {
     printf '%s' "$s"
 }
 
-# add_config_line KEY VALUE: glidein_config is read last-occurrence-wins, so append.
+# add_config_line KEY VALUE: one line per key, as upstream scripts read glidein_config with
+# `grep '^KEY '` (add_config_line.source does the same for the scripts).
 add_config_line() {
-    echo "$1 $2" >>"$glidein_config"
+    local tmp
+    tmp=$(mktemp "$glidein_config.XXXXXX") && awk -v k="$1" '$1 != k' "$glidein_config" >"$tmp" &&
+        echo "$1 $2" >>"$tmp" && mv -f "$tmp" "$glidein_config"
 }
 
 gconfig_get() {
@@ -195,6 +198,7 @@ gconfig_get() {
 
 failed_script=""
 failure_detail=""
+failure_type=""
 
 # Final report (spec §6): stdout trailer and short XML; stderr encoded long XML.
 write_summary() {
@@ -203,6 +207,8 @@ write_summary() {
     if [ "$rc" -ne 0 ]; then
         status=ERROR
         metric="    <metric name=\"TestID\" ts=\"$(now_iso)\" uri=\"local\">$(xml_escape "${failed_script:-glidein_startup.sh}")</metric>"$'\n'
+        [ -z "$failure_type" ] ||
+            metric+="    <metric name=\"failure\" ts=\"$(now_iso)\" uri=\"local\">$(xml_escape "$failure_type")</metric>"$'\n'
     fi
     local env_xml
     env_xml="    <env name=\"cwd\">$(xml_escape "${work_dir:-$PWD}")</env>
@@ -316,12 +322,24 @@ glidein_exit() {
     exit "$rc"
 }
 
-# fail SCRIPT MESSAGE: record why the glidein cannot go on, and end it.
+# fail SCRIPT MESSAGE [TYPE DETAIL]: record why the glidein cannot go on, and end it; a failing
+# script's own failure type and detail (from its result document) are what the result says.
 fail() {
     failed_script=$1
-    failure_detail=$2
+    failure_detail=${4:-$2}
+    failure_type=$3
     echo "$PROG: ERROR: $2" >&2
     glidein_exit 1
+}
+
+# result_value FILE failure|detail: the failure metric or the detail text of a result document
+# (a multi-line detail, as upstream's error_gen.sh writes it, joined; entities decoded).
+result_value() {
+    awk -v want="$2" '
+        want == "failure" && /<metric name="failure"/ { sub(/.*<metric name="failure"[^>]*>/, ""); sub(/<\/metric>.*/, ""); print; exit }
+        want == "detail" && /<detail>/ { on = 1; sub(/.*<detail>/, "") }
+        want == "detail" && on { end = sub(/<\/detail>.*/, ""); gsub(/^[ \t]+|[ \t]+$/, ""); if ($0 != "") text = text (text == "" ? "" : " ") $0; if (end) { on = 0 } }
+        END { if (want == "detail") { gsub(/&lt;/, "<", text); gsub(/&gt;/, ">", text); gsub(/&quot;/, "\"", text); gsub(/&amp;/, "\\&", text); print text } }' "$1"
 }
 
 ############################################################
@@ -462,7 +480,12 @@ fi
 ############################################################
 # Signature chain (spec §2)
 # Per id: base URL, local dir, hash of the signature file from the command line, hash type.
-declare -A id_url id_dir id_sign id_descript id_sigtype id_sigfile
+# id_keys: the id's glidein_config keys for its work dir, description and signature hash.
+declare -A id_url id_dir id_sign id_descript id_sigtype id_sigfile id_keys
+id_keys=([main]="GLIDEIN_WORK_DIR DESCRIPTION_FILE GLIDEIN_Signature"
+    [entry]="GLIDEIN_ENTRY_WORK_DIR DESCRIPTION_ENTRY_FILE GLIDEIN_Entry_Signature"
+    [client]="GLIDECLIENT_WORK_DIR GLIDECLIENT_DESCRIPTION_FILE GLIDECLIENT_Signature"
+    [client_group]="GLIDECLIENT_GROUP_WORK_DIR GLIDECLIENT_DESCRIPTION_GROUP_FILE GLIDECLIENT_Group_Signature")
 register_id() {
     id_url[$1]=$2
     id_dir[$1]=$3
@@ -551,21 +574,24 @@ last_script=$(descript_value main last_script)
     echo "GLIDEIN_CredentialIdentifier $submit_cred_id"
     echo "PROXY_URL ${proxy_url:-None}"
     echo "DEBUG_MODE $([ "$operation_mode" = nodebug ] && echo 0 || echo 1)"
-    echo "GLIDEIN_WORK_DIR $work_dir/main"
-    echo "GLIDEIN_ENTRY_WORK_DIR $work_dir/entry_$glidein_entry"
+    echo "GLIDEIN_STARTUP_PID $$"
     echo "TMP_DIR $work_dir/tmp"
     echo "GLIDEIN_LOG_DIR $work_dir/log"
     echo "GLIDEIN_WORKSPACE_ORIG $base_dir"
-    echo "GLIDEIN_WRAPPER_LIST $work_dir/wrapper_list.lst"
-    echo "GLIDEIN_PERIODIC_SCRIPTS $work_dir/periodic_scripts.lst"
+    echo "WRAPPER_LIST $work_dir/wrapper_list.lst"
     echo "GLIDEIN_CONDOR_CONFIG_DIR $work_dir/condor_config.d"
+    # Per id, under upstream's names (get_id_selectors.source reads them).
     for id in "${ids[@]}"; do
-        echo "$(id_prefix "$id")DESCRIPTION_FILE ${id_descript[$id]}"
+        read -r dir_key descript_key sign_key <<<"${id_keys[$id]}"
+        echo "$dir_key $work_dir/${id_dir[$id]}"
+        echo "$descript_key ${id_descript[$id]}"
+        echo "$sign_key ${id_sign[$id]}"
         echo "$(id_prefix "$id")SIGNATURE_FILE ${id_sigfile[$id]}"
         echo "$(id_prefix "$id")SIGN_TYPE ${id_sigtype[$id]}"
     done
     echo "SLOTS_LAYOUT $slots_layout"
     echo "GLIDEIN_INITIALIZED 0"
+    echo "GLIDEIN_ADVERTISE_ONLY 0"
 } >>"$glidein_config"
 # Parameters come from the request: they may not redefine what the glidein itself set above.
 while read -r pname pvalue; do
@@ -578,7 +604,6 @@ while read -r pname pvalue; do
 done <<<"$params_config"
 mkdir -p tmp
 : >wrapper_list.lst
-: >periodic_scripts.lst
 : >otr_outlist.list
 
 ############################################################
@@ -617,25 +642,53 @@ augment_result() {
     rm -f otrb_output.xml
 }
 
-# run_script ID PATH: run a validation script; its failure ends the glidein.
+# run_script ID PATH TYPE: run a validation script (exec:s through the singularity wrapper when
+# one was staged in main); its failure ends the glidein.
 run_script() {
-    local id=$1 path=$2 name rc tstart tend
+    local id=$1 path=$2 name rc tstart tend runner=()
     name=$(basename "$path")
     chmod u+x "$path"
+    [[ $3 == exec:*s* && -f main/singularity_wrapper.sh ]] && runner=(bash main/singularity_wrapper.sh)
     echo "=== Executing $id/$name ==="
     rm -f otrb_output.xml
     tstart=$(now_iso)
-    run_child "$path" "$glidein_config" "$id"
+    run_child "${runner[@]}" "$path" "$glidein_config" "$id"
     rc=$child_rc
     tend=$(now_iso)
     augment_result "$name" "$path $glidein_config $id" "$rc" "$tstart" "$tend"
     [ -z "$terminated" ] || fail "$name" "terminated while running $id/$name"
     if [ "$rc" -ne 0 ]; then
         local why
-        why=$(sed -n 's:.*<detail>\(.*\)</detail>.*:\1:p' otrx_output.xml | head -n 1)
-        fail "$name" "validation script $id/$name failed with code $rc${why:+: $why}"
+        why=$(result_value otrx_output.xml detail)
+        fail "$name" "validation script $id/$name failed with code $rc${why:+: $why}" \
+            "$(result_value otrx_output.xml failure)" "$why"
     fi
     echo "=== $id/$name passed ==="
+}
+
+# add_periodic_script ID PATH PERIOD PREFIX: after passing once, the script runs every PERIOD s
+# as a startd cron job GLIDEIN_PS_<n> through main/script_wrapper.sh, whose output (attributes
+# named with PREFIX, none for NOPREFIX) goes into the slot ad; condor_startup.sh appends the
+# include file to the worker's configuration.
+periodic_count=0
+add_periodic_script() {
+    local include=$work_dir/condor_config_startd_cron_include name
+    periodic_count=$((periodic_count + 1))
+    name=GLIDEIN_PS_$periodic_count
+    chmod u+x main/script_wrapper.sh 2>/dev/null
+    {
+        echo "STARTD_CRON_JOBLIST = \$(STARTD_CRON_JOBLIST) $name"
+        echo "STARTD_CRON_${name}_MODE = Periodic"
+        echo "STARTD_CRON_${name}_KILL = True"
+        echo "STARTD_CRON_${name}_PERIOD = ${3}s"
+        echo "STARTD_CRON_${name}_EXECUTABLE = $work_dir/main/script_wrapper.sh"
+        echo "STARTD_CRON_${name}_ARGS = $glidein_config $1 $name $2 $4"
+        echo "STARTD_CRON_${name}_CWD = $work_dir"
+        echo "STARTD_CRON_${name}_SLOTS = 1"
+        echo "STARTD_CRON_${name}_JOB_LOAD = 0.01"
+        [ "$4" = NOPREFIX ] || echo "STARTD_CRON_${name}_PREFIX = $4"
+    } >>"$include"
+    add_config_line GLIDEIN_condor_config_startd_cron_include "$include"
 }
 
 # untar_file ID PATH TARGET CONFIG_OUT: unpack into the subdir untar.cfg names for the
@@ -693,12 +746,12 @@ process_list() {
         fi
         local out_value=$work_dir/$path
         case $type in
-            regular | nocache) ;;
-            exec | exec:s)
+            regular | nocache) [[ $target != *.sh ]] || chmod u+x "$path" ;;
+            exec | exec:*)
                 if [ "$target" != "$last_script" ]; then
-                    run_script "$id" "$work_dir/$path"
-                    [ "${period:-0}" -gt 0 ] 2>/dev/null &&
-                        echo "$period ${cprefix:-GLIDEIN_PS_} $work_dir/$path $id" >>periodic_scripts.lst
+                    run_script "$id" "$work_dir/$path" "$type"
+                    [[ ${period:-0} =~ ^[1-9][0-9]*$ ]] &&
+                        add_periodic_script "$id" "$work_dir/$path" "$period" "${cprefix:-GLIDEIN_PS_}"
                 fi
                 ;;
             wrapper) echo "$work_dir/$path" >>wrapper_list.lst ;;
@@ -734,11 +787,16 @@ last_path=$work_dir/main/$last_script
 add_config_line GLIDEIN_INITIALIZED 1
 echo "=== Last script starting $(date) ($(date +%s)) after validating for $(($(date +%s) - start_epoch)) ==="
 chmod u+x "$last_path"
+rm -f otrb_output.xml
+tstart=$(now_iso)
 run_child "$last_path" "$glidein_config"
 rc=$child_rc
+augment_result "$last_script" "$last_path $glidein_config" "$rc" "$tstart" "$(now_iso)"
 if [ "$rc" -ne 0 ]; then
     failed_script=$last_script
-    failure_detail="$last_script exited with code $rc"
+    failure_type=$(result_value otrx_output.xml failure)
+    failure_detail=$(result_value otrx_output.xml detail)
+    failure_detail=${failure_detail:-$last_script exited with code $rc}
 fi
 glidein_exit "$rc"
 #EOF

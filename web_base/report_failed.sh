@@ -15,13 +15,16 @@ linger=$2
 failed_script=$3
 detail=$4
 # shellcheck source=add_config_line.source
-source "$(awk '$1 == "ADD_CONFIG_LINE_SOURCE" { v = $2 } END { print v }' "$glidein_config")" || exit 1
+source "$(grep -m1 '^ADD_CONFIG_LINE_SOURCE ' "$glidein_config" | cut -d ' ' -f 2-)" || exit 1
 # shellcheck source=worker_ad.source
 source "$(gconfig_get WORKER_AD_SOURCE)" || exit 1
 
 readonly REPORT_INTERVAL=300
 work_dir=$(dirname "$glidein_config")
-log_file=$(gconfig_get GLIDEIN_LOG_DIR)/FailureReportLog
+log_dir=$(gconfig_get GLIDEIN_LOG_DIR)
+log_dir=${log_dir:-$work_dir/log}
+mkdir -p "$log_dir"
+log_file=$log_dir/FailureReportLog
 header=$work_dir/collector_auth_header
 end_epoch=$(($(date +%s) + linger))
 stop_on_term

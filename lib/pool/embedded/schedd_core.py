@@ -9,9 +9,10 @@ policy expressions and purges finished jobs.
 Rules worth knowing:
 * `count` in `submit`: a positive count wins; `count=0` takes the description's
   `queue N` (1 without one).
-* Completed and Removed jobs stay queryable for `linger` seconds after they entered that
-  state (across restarts too), longer while their `LeaveJobInQueue` is true; then they
-  leave the queue and the database.
+* Completed and Removed jobs leave the queue and the database as a real schedd's do: at
+  once by default (`linger` 0; a test may keep them queryable for `linger` seconds after
+  they entered that state, across restarts too), and never while their `LeaveJobInQueue`
+  is true. Their end is in the user log (userlog.py) either way.
 * Restart: a Running job whose wrapper recorded an exit code becomes Completed with it;
   one whose process (same pid and start time) still lives stays Running and its end is
   observed through the exit file; one whose process is gone without a code goes back to
@@ -70,7 +71,7 @@ class ScheddCore(JobQueue):
         policy_interval: float = 5.0,
         tick: float = 0.1,
         kill_grace: float = 5.0,
-        linger: float = 60.0,
+        linger: float = 0.0,
     ) -> None:
         if slots < 1:
             raise ValueError("slots must be at least 1")
