@@ -14,6 +14,7 @@ from pathlib import Path
 from glideinwms_factory.creation.config import ConfigInvalid, load_config
 from glideinwms_factory.creation.install import CreateKeyHook, Summary, TreeError, install
 from glideinwms_factory.creation.staging import StagingError
+from glideinwms_factory.creation.xmlcheck import Issue
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 6
 
@@ -41,7 +42,14 @@ def build_tree(
     """
     cfg = load_config(config, root)
     source = Path(web_base) if web_base is not None else default_web_base()
-    return install(cfg, source, reconfig=reconfig, force=force, create_key=create_key)
+    summary = install(cfg, source, reconfig=reconfig, force=force, create_key=create_key)
+    summary.notes[:0] = [warning_line(w) for w in cfg.warnings]
+    return summary
+
+
+def warning_line(issue: Issue) -> str:
+    """A warning about an accepted config, one line: `file:line: warning: message`."""
+    return f"{issue.file}:{issue.line}: warning: {issue.message}"
 
 
 def run(argv: Sequence[str] | None, *, reconfig: bool) -> int:

@@ -152,6 +152,7 @@ class MasterConfig:
     collectors: list[dict[str, object]]
     entries: dict[str, Entry]
     sources: list[Path] = field(default_factory=list)  # master + fragments, merge order
+    warnings: list[Issue] = field(default_factory=list)  # accepted, but worth a look
 
     @property
     def backend(self) -> str:

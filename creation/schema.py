@@ -433,8 +433,5 @@ GLIDEIN = Element(
     },
 )
 
-# A config.d fragment: a <glidein> that only adds entries.
-FRAGMENT = Element(children={"entries": Element(children={"entry": ENTRY})})
-
 # Allowed on every element, as upstream does.
 COMMENT = "comment"

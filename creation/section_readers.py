@@ -139,7 +139,12 @@ def _grid_type_issue(grid_type: str, backend: str) -> str | None:
 
 
 def read_entry(
-    node: Node, base: Path, backend: str, num_factories: int, issues: list[Issue]
+    node: Node,
+    base: Path,
+    backend: str,
+    num_factories: int,
+    issues: list[Issue],
+    warnings: list[Issue],
 ) -> Entry:
     spec = schema.ENTRY
     config = node.one("config", spec)
@@ -148,7 +153,10 @@ def read_entry(
     max_spec = config_spec.children["max_jobs"]
     submit = config.one("submit", config_spec)
     problem = _grid_type_issue(str(node["gridtype"]), backend)
-    if problem:
+    if problem and not node["enabled"] and str(node["gridtype"]) in REFUSED_GRID_TYPES:
+        # A disabled entry is never submitted to: upstream keeps it, so do we (warned).
+        warnings.append(Issue(node.file, node.line, f"entry {node['name']}: {problem} (disabled)"))
+    elif problem:
         issues.append(Issue(node.file, node.line, f"entry {node['name']}: {problem}"))
     submit_attrs: dict[str, tuple[str, bool]] = {}
     for item in submit.all("submit_attrs", "submit_attr"):
@@ -208,17 +216,27 @@ def read_frontends(glidein: Node, issues: list[Issue]) -> dict[str, Frontend]:
 
 
 def check_frontend_refs(
-    entries: list[Entry], frontends: dict[str, Frontend], issues: list[Issue]
+    entries: list[Entry], frontends: dict[str, Frontend], warnings: list[Issue]
 ) -> None:
+    """A whitelist or limit naming an undefined frontend or class matches no request:
+    accepted (as upstream does) with a warning."""
     for entry in entries:
         file, line = entry.file, entry.line
         for ref in [*entry.allowed_frontends, *entry.per_frontends]:
             fe, _, sc = ref.partition(":")
             if fe not in frontends:
-                issues.append(Issue(file, line, f"entry {entry.name}: unknown frontend {fe!r}"))
+                warnings.append(
+                    Issue(
+                        file, line, f"entry {entry.name}: unknown frontend {fe!r} (matches nothing)"
+                    )
+                )
             elif sc != "All" and sc not in frontends[fe].usermap:
-                issues.append(
-                    Issue(file, line, f"entry {entry.name}: frontend {fe!r} has no class {sc!r}")
+                warnings.append(
+                    Issue(
+                        file,
+                        line,
+                        f"entry {entry.name}: frontend {fe!r} has no class {sc!r} (matches none)",
+                    )
                 )
 
 
