@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from glideinwms_factory.lib.auth_method import AuthMethodError, parse_auth_method
 from glideinwms_factory.lib.descript_records import GLIDEIN_DEFAULTS, JOB_DEFAULTS
 
 REQUIRED = object()  # marker default: the attribute must be given
@@ -80,6 +81,14 @@ def _choice(*allowed: str) -> Callable[[str], str]:
         return value
 
     return check
+
+
+def _auth_method(value: str) -> str:
+    try:
+        parse_auth_method(value)
+    except AuthMethodError as exc:
+        raise TypeMismatch(str(exc).partition(": ")[2]) from None
+    return value
 
 
 TEXT = _text
@@ -235,10 +244,7 @@ ENTRY = Element(
         "name": Attr(NAME, REQUIRED),
         "gatekeeper": Attr(TEXT, REQUIRED),
         "gridtype": Attr(TEXT, JOB_DEFAULTS.grid_type),
-        "auth_method": Attr(
-            _pattern(r"[A-Za-z0-9_]+([+;][A-Za-z0-9_]+)*", "methods joined by '+'"),
-            JOB_DEFAULTS.auth_method,
-        ),
+        "auth_method": Attr(_auth_method, JOB_DEFAULTS.auth_method),
         "trust_domain": Attr(TEXT, JOB_DEFAULTS.trust_domain),
         "enabled": Attr(BOOL, True),
         "verbosity": Attr(_choice("std", "nodebug", "fast", "check"), JOB_DEFAULTS.verbosity),

@@ -8,10 +8,12 @@ factory-wide part (`lib/factory_config`) from WORK, and the entry's own `job.des
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from glideinwms_factory.entry.limits import EntryLimits, descript_int
 from glideinwms_factory.lib import descript
+from glideinwms_factory.lib.auth_method import AuthMethod, parse_auth_method
 from glideinwms_factory.lib.descript_records import JobDescript, read_record
 from glideinwms_factory.lib.factory_config import FactoryConfig
 
@@ -59,9 +61,10 @@ class EntryConfig:
     def slots_layout(self) -> str:
         return self.job.slots_layout
 
-    @property
-    def auth_methods(self) -> frozenset[str]:
-        return frozenset(filter(None, self.job.auth_method.split("+")))
+    @cached_property
+    def auth(self) -> AuthMethod:
+        """The parsed AuthMethod (AuthMethodError when job.descript holds a bad one)."""
+        return parse_auth_method(self.job.auth_method)
 
 
 def load_entry(factory: FactoryConfig, name: str) -> EntryConfig:
