@@ -32,6 +32,7 @@ def build_tree(
     *,
     reconfig: bool,
     force: bool = False,
+    force_delete: bool = False,
     web_base: str | Path | None = None,
     create_key: CreateKeyHook | None = None,
 ) -> Summary:
@@ -42,7 +43,14 @@ def build_tree(
     """
     cfg = load_config(config, root)
     source = Path(web_base) if web_base is not None else default_web_base()
-    summary = install(cfg, source, reconfig=reconfig, force=force, create_key=create_key)
+    summary = install(
+        cfg,
+        source,
+        reconfig=reconfig,
+        force=force,
+        force_delete=force_delete,
+        create_key=create_key,
+    )
     summary.notes[:0] = [warning_line(w) for w in cfg.warnings]
     return summary
 
@@ -70,6 +78,12 @@ def run(argv: Sequence[str] | None, *, reconfig: bool) -> int:
         parser.add_argument(
             "--force", action="store_true", help="overwrite generated files edited by hand"
         )
+        parser.add_argument(
+            "--force-delete",
+            "-force_delete",
+            action="store_true",
+            help="remove entries the config no longer has (refused without it)",
+        )
     args = parser.parse_args(argv)
     try:
         summary = build_tree(
@@ -77,6 +91,7 @@ def run(argv: Sequence[str] | None, *, reconfig: bool) -> int:
             args.root,
             reconfig=reconfig,
             force=getattr(args, "force", False),
+            force_delete=getattr(args, "force_delete", False),
             web_base=args.web_base,
         )
     except ConfigInvalid as exc:
