@@ -11,6 +11,7 @@ from pathlib import Path
 from lxml import etree
 
 from glideinwms_factory.creation import schema
+from glideinwms_factory.creation.expand import expand_entry, expand_globals
 from glideinwms_factory.creation.master_model import ConfigInvalid, Dirs, Entry, MasterConfig
 from glideinwms_factory.creation.merge import Merger
 from glideinwms_factory.creation.section_readers import (
@@ -91,15 +92,23 @@ def schedd_names(glidein: dict[str, object]) -> list[str]:
     return [name.strip() for name in str(glidein["schedd_name"]).split(",") if name.strip()]
 
 
-def _refuse_unsupported(glidein: Node, issues: list[Issue]) -> None:
-    """Upstream features this factory does not implement: an error, never silently ignored."""
-    if glidein["enable_attribute_expansion"]:
-        issues.append(
-            Issue(glidein.file, glidein.line, "enable_attribute_expansion=True is not supported")
-        )
+def _check_cvmfsexec(glidein: Node, issues: list[Issue], warnings: list[Issue]) -> None:
+    """cvmfsexec distributions are built from their upstream sources, which this host
+    cannot fetch: accepted with a warning, nothing staged (upstream's own check kept)."""
     for distro in glidein.all("cvmfsexec_distro"):
-        if distro["sources"] or distro["platforms"]:
-            issues.append(Issue(distro.file, distro.line, "cvmfsexec_distro is not supported"))
+        if distro["platforms"] and not distro["sources"]:
+            issues.append(
+                Issue(distro.file, distro.line, "cvmfsexec_distro: platforms given without sources")
+            )
+        elif distro["sources"]:
+            warnings.append(
+                Issue(
+                    distro.file,
+                    distro.line,
+                    f"cvmfsexec_distro sources={distro['sources']!r}: its distributions cannot"
+                    " be built on this host; none is staged",
+                )
+            )
 
 
 def load_config(master: str | Path, root: str | Path | None = None) -> MasterConfig:
@@ -131,7 +140,7 @@ def load_config(master: str | Path, root: str | Path | None = None) -> MasterCon
                 Issue(glidein.file, glidein.line, f"<glidein>: missing required element <{name}>")
             )
     backend = str(glidein["pool_backend"])
-    _refuse_unsupported(glidein, issues)
+    _check_cvmfsexec(glidein, issues, warnings)
     if not schedd_names(glidein.attrs):
         issues.append(Issue(glidein.file, glidein.line, "schedd_name names no schedd"))
     key_length = as_int(sections["security"]["key_length"])
@@ -161,7 +170,10 @@ def load_config(master: str | Path, root: str | Path | None = None) -> MasterCon
             Issue(glidein.file, glidein.line, "<condor_tarballs> needs at least one tarball")
         )
     attrs = read_attributes(glidein, issues)
-    files = read_staged_files(glidein, base, issues)
+    if glidein["enable_attribute_expansion"]:
+        attrs = expand_globals(attrs, glidein.file, glidein.line, issues)
+        entries = {name: expand_entry(e, attrs, issues) for name, e in entries.items()}
+    files = read_staged_files(glidein, base, issues, warnings)
     web_port = read_web_port(
         glidein, str(sections["stage"].get("web_base_url") or "http://localhost"), issues
     )

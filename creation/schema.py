@@ -153,6 +153,16 @@ ATTRS = Element(
 )
 
 
+# <file type>: ours (regular nocache exec wrapper untar) and upstream's spellings.
+FILE_TYPES = ("regular", "nocache", "exec", "exec:s", "wrapper", "untar", "source", "library")
+FILE_TYPES += ("library:shell",)
+FILE_TIME = _pattern(
+    r"(startup|cleanup|before_job|after_job|no_time|periodic(:\d+)?|milestone:\w+|failure:\w+)"
+    r"(,(startup|cleanup|before_job|after_job|no_time|periodic(:\d+)?|milestone:\w+|failure:\w+))*",
+    "startup, cleanup, before_job, after_job, no_time, periodic[:N] (comma list)",
+)
+
+
 def _files(global_level: bool) -> Element:
     attrs = {
         "absfname": Attr(PATH, REQUIRED),
@@ -163,6 +173,11 @@ def _files(global_level: bool) -> Element:
         "untar": Attr(BOOL, False),
         "period": Attr(INT, 0),
         "prefix": Attr(ATTR_NAME, "GLIDEIN_PS_"),
+        # Upstream 3.10+: `type` instead of the executable/wrapper/untar flags, when to
+        # run (`time`) and the glidein_config key that must be 1 to download it.
+        "type": Attr(_choice(*FILE_TYPES), None),
+        "time": Attr(FILE_TIME, "startup"),
+        "cond_download": Attr(ATTR_NAME, None),
     }
     if global_level:
         attrs["after_entry"] = Attr(BOOL, False)

@@ -6,6 +6,7 @@ Every reader appends what is wrong to `issues` (as `file:line: message`) and goe
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -65,6 +66,11 @@ def read_attributes(node: Node, issues: list[Issue]) -> list[Attribute]:
 
 
 def _file_kind(item: Node) -> str:
+    if item["type"]:
+        kind = str(item["type"]).split(":")[0]
+        if kind in ("source", "library"):  # sourced by upstream's scripts: plain files here
+            return "regular" if item["const"] else "nocache"
+        return kind
     if item["executable"]:
         return "exec"
     if item["wrapper"]:
@@ -84,7 +90,21 @@ _RESERVED_NAMES = (
 )
 
 
-def read_staged_files(node: Node, base: Path, issues: list[Issue]) -> list[StagedFile]:
+def _periodic(time: str) -> int:
+    """The N of `periodic:N` in a file's `time` (0 when absent)."""
+    for word in time.split(","):
+        if word.startswith("periodic:"):
+            return int(word.split(":")[1])
+    return 0
+
+
+def _ignored_times(time: str) -> list[str]:
+    return [w for w in time.split(",") if w != "startup" and not w.startswith("periodic")]
+
+
+def read_staged_files(
+    node: Node, base: Path, issues: list[Issue], warnings: list[Issue]
+) -> list[StagedFile]:
     result: list[StagedFile] = []
     for item in node.all("files", "file"):
         source = (base / str(item["absfname"])).resolve()
@@ -98,19 +118,32 @@ def read_staged_files(node: Node, base: Path, issues: list[Issue]) -> list[Stage
             problem = f"staged file name {name!r} used twice"
         elif sum(bool(item[flag]) for flag in ("executable", "wrapper", "untar")) > 1:
             problem = "a file is only one of executable, wrapper, untar"
+        elif item["type"] and any(item[f] for f in ("executable", "wrapper", "untar")):
+            problem = "give either type or executable/wrapper/untar, not both"
         if problem:
             issues.append(Issue(item.file, item.line, problem))
             continue
         options = item.one("untar_options", schema.GLIDEIN.children["files"].children["file"])
+        kind = _file_kind(item)
+        period = item.number("period") or _periodic(str(item["time"]))
+        if _ignored_times(str(item["time"])):
+            warnings.append(
+                Issue(
+                    item.file,
+                    item.line,
+                    f"file {name}: time {','.join(_ignored_times(str(item['time'])))} is not run"
+                    " by this factory's glidein (startup and periodic are): staged only",
+                )
+            )
         result.append(
             StagedFile(
                 source,
                 name,
-                _file_kind(item),
-                item.number("period"),
+                kind,
+                period,
                 str(item["prefix"]),
-                str(options["cond_attr"]),
-                str(options["dir"] or name.split(".")[0]) if item["untar"] else None,
+                str(item["cond_download"] or options["cond_attr"]),
+                str(options["dir"] or name.split(".")[0]) if kind == "untar" else None,
                 str(options["absdir_outattr"]) if options["absdir_outattr"] else None,
                 bool(item.attrs.get("after_entry", False)),
             )
@@ -182,7 +215,7 @@ def read_entry(
         submit_attrs=submit_attrs,
         allowed_frontends=allowed,
         attrs=read_attributes(node, issues),
-        files=read_staged_files(node, base, issues),
+        files=read_staged_files(node, base, issues, warnings),
         file=node.file,
         line=node.line,
     )
@@ -242,6 +275,7 @@ def check_frontend_refs(
 
 def read_tarballs(glidein: Node, base: Path, issues: list[Issue]) -> list[Tarball]:
     result = []
+    seen: dict[tuple[str, str, str], str] = {}
     for item in glidein.all("condor_tarballs", "condor_tarball"):
         given = [key for key in ("tar_file", "base_dir") if item[key]]
         if len(given) != 1:
@@ -258,10 +292,27 @@ def read_tarballs(glidein: Node, base: Path, issues: list[Issue]) -> list[Tarbal
                 Issue(item.file, item.line, f"condor_tarball {given[0]} {source} does not exist")
             )
             continue
-        result.append(
-            Tarball(str(item["os"]), str(item["arch"]), str(item["version"]), source, is_dir)
-        )
+        # Comma lists in os/arch/version: one tarball per combination (upstream's rule).
+        for os_name, arch, version in itertools.product(
+            *(_words(str(item[key])) for key in ("os", "arch", "version"))
+        ):
+            if (os_name, arch, version) in seen:
+                issues.append(
+                    Issue(
+                        item.file,
+                        item.line,
+                        f"condor_tarball {version}-{os_name}-{arch} given twice"
+                        f" (first at {seen[(os_name, arch, version)]})",
+                    )
+                )
+                continue
+            seen[(os_name, arch, version)] = item.where()
+            result.append(Tarball(os_name, arch, version, source, is_dir))
     return result
+
+
+def _words(text: str) -> list[str]:
+    return [word.strip() for word in text.split(",") if word.strip()] or ["default"]
 
 
 def read_web_port(glidein: Node, url: str, issues: list[Issue]) -> int:

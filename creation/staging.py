@@ -304,8 +304,12 @@ def build_stage(cfg: MasterConfig, web_base: Path) -> tuple[StageArea, dict[str,
     file_list += _script_rows(main, web_base, items, "main:file_list")
     file_list += _script_rows(main, web_base, items, "main:last_script")
     file_list += _file_rows(main, [f for f in cfg.files if not f.after_entry])
+    packed: dict[Path, bytes] = {}  # a comma-list tarball is one source for many platforms
     for tarball in cfg.tarballs:
-        data = _pack_dir(tarball.source) if tarball.is_dir else tarball.source.read_bytes()
+        if tarball.source not in packed:
+            source = tarball.source
+            packed[source] = _pack_dir(source) if tarball.is_dir else source.read_bytes()
+        data = packed[tarball.source]
         platform = f"{tarball.version}-{tarball.os}-{tarball.arch}"
         target = _tarball_target(tarball.version, tarball.os, tarball.arch)
         file_list.append(

@@ -94,17 +94,11 @@ CASES = {
         "expected one of htcondor, embedded",
         "<glidein ",
     ),
-    "unsupported feature": (
-        'loop_delay="10"',
-        'loop_delay="10" enable_attribute_expansion="True"',
-        "enable_attribute_expansion=True is not supported",
-        "<glidein ",
-    ),
-    "entry sets": (
+    "cvmfsexec platforms without sources": (
         "<entries>",
-        '<entry_sets><entry_set alias="x"/></entry_sets>\n   <entries>',
-        "<glidein>: unknown element <entry_sets>",
-        "<entry_sets>",
+        '<cvmfsexec_distro platforms="rhel9-x86_64"/>\n   <entries>',
+        "cvmfsexec_distro: platforms given without sources",
+        "<cvmfsexec_distro",
     ),
     "no schedd": (
         'schedd_name="schedd_glideins1@localhost"',
