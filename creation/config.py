@@ -12,6 +12,7 @@ from lxml import etree
 
 from glideinwms_factory.creation import schema
 from glideinwms_factory.creation.expand import expand_entry, expand_globals
+from glideinwms_factory.creation.generated_attrs import factory_collector
 from glideinwms_factory.creation.master_model import ConfigInvalid, Dirs, Entry, MasterConfig
 from glideinwms_factory.creation.merge import Merger
 from glideinwms_factory.creation.section_readers import (
@@ -170,6 +171,12 @@ def load_config(master: str | Path, root: str | Path | None = None) -> MasterCon
             Issue(glidein.file, glidein.line, "<condor_tarballs> needs at least one tarball")
         )
     attrs = read_attributes(glidein, issues)
+    collectors = [
+        dict(c.attrs) for c in glidein.all("monitoring_collectors", "monitoring_collector")
+    ]
+    collector_attr = factory_collector(collectors)
+    if collector_attr is not None and collector_attr.name not in {a.name for a in attrs}:
+        attrs.append(collector_attr)
     if glidein["enable_attribute_expansion"]:
         attrs = expand_globals(attrs, glidein.file, glidein.line, issues)
         entries = {name: expand_entry(e, attrs, issues) for name, e in entries.items()}
@@ -198,9 +205,7 @@ def load_config(master: str | Path, root: str | Path | None = None) -> MasterCon
         attrs=attrs,
         files=files,
         tarballs=tarballs,
-        collectors=[
-            dict(c.attrs) for c in glidein.all("monitoring_collectors", "monitoring_collector")
-        ],
+        collectors=collectors,
         entries=entries,
         sources=sources,
         warnings=warnings,

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from glideinwms_factory.creation import schema
+from glideinwms_factory.creation.generated_attrs import standard_entry_attrs, with_standard
 from glideinwms_factory.creation.master_model import (
     Attribute,
     Entry,
@@ -185,6 +186,7 @@ def read_entry(
     max_jobs = config.one("max_jobs", config_spec)
     max_spec = config_spec.children["max_jobs"]
     submit = config.one("submit", config_spec)
+    require_voms = bool(config.one("restrictions", config_spec)["require_voms_proxy"])
     problem = _grid_type_issue(str(node["gridtype"]), backend)
     if problem and not node["enabled"] and str(node["gridtype"]) in REFUSED_GRID_TYPES:
         # A disabled entry is never submitted to: upstream keeps it, so do we (warned).
@@ -211,10 +213,13 @@ def read_entry(
         submit=dict(submit.attrs),
         remove=dict(config.one("remove", config_spec).attrs),
         release=dict(config.one("release", config_spec).attrs),
-        require_voms_proxy=bool(config.one("restrictions", config_spec)["require_voms_proxy"]),
+        require_voms_proxy=require_voms,
         submit_attrs=submit_attrs,
         allowed_frontends=allowed,
-        attrs=read_attributes(node, issues),
+        attrs=with_standard(
+            read_attributes(node, issues),
+            standard_entry_attrs(node.attrs, submit.attrs, require_voms),
+        ),
         files=read_staged_files(node, base, issues, warnings),
         file=node.file,
         line=node.line,

@@ -174,3 +174,46 @@ def test_cvmfsexec_distro_is_accepted_with_a_warning(master: Path, tmp_path) -> 
     ]
     build_tree(master, tmp_path / "root", reconfig=False, web_base=make_web_base(tmp_path / "w"))
     assert not [p for p in stage_dir(tmp_path / "root").rglob("*cvmfsexec*")]
+
+
+def test_generated_values_upstream_writes(master: Path, tmp_path) -> None:
+    """GLIDEIN_Factory_Collector, the entry's standard attributes (over a user attr of the
+    same name) and the base condor_vars rows every glidein publishes."""
+    _edit(
+        master,
+        "   <entries>",
+        "   <monitoring_collectors>\n"
+        '      <monitoring_collector node="mon1.example.org:9618" DN="/CN=mon1" group="1"/>\n'
+        '      <monitoring_collector node="mon2.example.org:9618" DN="/CN=mon2" group="1"/>\n'
+        '      <monitoring_collector node="mon3.example.org:9620" DN="/CN=mon3" group="2"/>\n'
+        '      <monitoring_collector node="mon4.example.org:9620-9630" DN="/CN=mon4" group="2"'
+        ' secondary="True"/>\n'
+        "   </monitoring_collectors>\n   <entries>",
+    )
+    _edit(
+        master,
+        '<attr name="GLIDEIN_Site"',
+        '<attr name="GLIDEIN_GridType" value="mine"/>\n<attr name="GLIDEIN_Site"',
+    )
+    build_tree(master, tmp_path / "root", reconfig=False, web_base=make_web_base(tmp_path / "w"))
+    work = work_dir(tmp_path / "root")
+    params = read_literals(work / "params.cfg")
+    assert params["GLIDEIN_Factory_Collector"] == (
+        "mon1.example.org:9618,mon2.example.org:9618;mon4.example.org:9620-9630"
+    )
+    stage = stage_dir(tmp_path / "root")
+    consts = next((stage / "entry_local_site_a").glob("constants.*.cfg")).read_text()
+    for line in (
+        "GLIDEIN_Gatekeeper \tce1.site-a.example.org ce1.site-a.example.org:9619",
+        "GLIDEIN_GridType \tcondor",
+        "GLIDEIN_SupportedAuthenticationMethod \tscitoken",
+        "GLIDEIN_WorkDir \tAUTO",
+        "GLIDEIN_SlotsLayout \tfixed",
+    ):
+        assert line in consts.splitlines()
+    assert "mine" not in consts
+    cvars = next(stage.glob("condor_vars.*.lst")).read_text().splitlines()
+    assert "CONDORG_CLUSTER\tI\t-\tGLIDEIN_ClusterId\tN\tY\t@" in cvars
+    assert "GLIDEIN_Entry_Name\tS\t-\t+\tN\tY\t@" in cvars
+    entry_vars = next((stage / "entry_local_site_a").glob("condor_vars.*.lst")).read_text()
+    assert "GLIDEIN_REQUIRE_VOMS\tC\tFalse\t+\tN\tY\t@" in entry_vars.splitlines()
