@@ -23,8 +23,11 @@ class TypeMismatch(ValueError):
     """A value does not fit its attribute's type (the message says what is expected)."""
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")
+
+
 def _text(value: str) -> str:
-    if any(ord(ch) < 32 and ch != "\t" for ch in value):
+    if _CONTROL.search(value):
         raise TypeMismatch("control characters (newlines) are not allowed")
     return value
 

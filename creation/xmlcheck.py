@@ -109,6 +109,7 @@ def check_element(
     *,
     warnings: list[Issue] | None = None,
     origins: Origins | None = None,
+    line: int | None = None,
 ) -> Node:
     """Validate `el` against `spec`; append every problem found to `issues`.
 
@@ -119,7 +120,7 @@ def check_element(
     Invalid optional values are replaced by their default so later checks still run;
     a missing or invalid required value marks the node `broken`.
     """
-    line = start_line(el, source)
+    line = start_line(el, source) if line is None else line
     attrs: dict[str, object] = {}
     broken = False
     for name, raw in el.attrib.items():
@@ -184,6 +185,7 @@ def check_element(
                 child_source,
                 warnings=warnings,
                 origins=origins,
+                line=child_line,
             )
         )
     return node
