@@ -11,6 +11,7 @@ from pathlib import Path
 from lxml import etree
 
 from glideinwms_factory.creation import schema
+from glideinwms_factory.creation.entry_sets import read_entry_set
 from glideinwms_factory.creation.expand import expand_entry, expand_globals
 from glideinwms_factory.creation.generated_attrs import factory_collector
 from glideinwms_factory.creation.master_model import ConfigInvalid, Dirs, Entry, MasterConfig
@@ -161,6 +162,21 @@ def load_config(master: str | Path, root: str | Path | None = None) -> MasterCon
             )
             continue
         entries[entry.name] = entry
+    for node in glidein.all("entry_sets", "entry_set"):
+        entry_set = read_entry_set(node, base, backend, num_factories, issues, warnings)
+        if entry_set is None:
+            continue
+        if entry_set.name in entries:
+            issues.append(
+                Issue(
+                    node.file,
+                    node.line,
+                    f"entry_set alias {entry_set.name!r} is also an entry"
+                    f" (at {entries[entry_set.name].where})",
+                )
+            )
+            continue
+        entries[entry_set.name] = entry_set
     if not entries and not issues:
         issues.append(Issue(glidein.file, glidein.line, "no <entry> defined"))
     frontends = read_frontends(glidein, issues)

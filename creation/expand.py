@@ -88,4 +88,5 @@ def expand_entry(entry: Entry, global_attrs: list[Attribute], issues: list[Issue
         name: (one(f"submit_attr {name}", value), every)
         for name, (value, every) in entry.submit_attrs.items()
     }
-    return dataclasses.replace(entry, attrs=attrs, submit_attrs=submit_attrs)
+    members = {name: expand_entry(m, global_attrs, issues) for name, m in entry.members.items()}
+    return dataclasses.replace(entry, attrs=attrs, submit_attrs=submit_attrs, members=members)

@@ -101,6 +101,9 @@ class Entry:
     files: list[StagedFile]
     file: str  # where it is defined
     line: int
+    # An entry set: member name -> the member as an entry named by the set's alias.
+    members: dict[str, Entry] = field(default_factory=dict)
+    selection_algorithm: str = ""
 
     @property
     def where(self) -> str:

@@ -303,6 +303,36 @@ ENTRY = Element(
     repeat=True,
 )
 
+# <entry_sets><entry_set alias=...>: one entry (named by its alias) whose glideins go to
+# its member entries, one submit file each; the set gives what members do not.
+ENTRY_SELECTION_ALGORITHMS = ("Default",)
+ENTRY_SET = Element(
+    {name: attr for name, attr in ENTRY.attrs.items() if name not in ("name", "gatekeeper")}
+    | {"alias": Attr(NAME, REQUIRED)},
+    {
+        **{tag: child for tag, child in ENTRY.children.items() if tag != "config"},
+        "config": Element(
+            children={
+                **ENTRY_CONFIG.children,
+                "entry_selection": Element(
+                    {"algorithm_name": Attr(_choice(*ENTRY_SELECTION_ALGORITHMS), "Default")}
+                ),
+            }
+        ),
+        # Members: only what differs from the set (no defaults, so the set's values stay).
+        "entries": Element(
+            children={
+                "entry": Element(
+                    {name: Attr(attr.convert, None) for name, attr in ENTRY.attrs.items()}
+                    | {"name": Attr(NAME, REQUIRED), "gatekeeper": Attr(TEXT, REQUIRED)},
+                    repeat=True,
+                )
+            }
+        ),
+    },
+    repeat=True,
+)
+
 GLIDEIN = Element(
     {
         "factory_name": Attr(NAME, REQUIRED),
@@ -454,6 +484,7 @@ GLIDEIN = Element(
         ),
         "cvmfsexec_distro": Element({"sources": Attr(TEXT, ""), "platforms": Attr(TEXT, "")}),
         "entries": Element(children={"entry": ENTRY}),
+        "entry_sets": Element(children={"entry_set": ENTRY_SET}),
     },
 )
 

@@ -28,7 +28,9 @@ class EntryConfig:
     attributes: dict[str, object]  # attributes.cfg (published in the glidefactory ad)
     params: dict[str, object]  # params.cfg (GlideinParam*: defaults a frontend may override)
     submit_attrs: dict[str, object]  # submit_attrs.cfg
-    job_condor: str  # the submit file template
+    # Submit file (`entry_<e>/job.condor`, or one `job.<member>.condor` per member of an
+    # entry set) -> its template.
+    submit_files: dict[str, str]
     limits: EntryLimits
 
     @property
@@ -79,7 +81,10 @@ def load_entry(factory: FactoryConfig, name: str) -> EntryConfig:
         attributes=descript.read_entry_literals(factory.work_dir, name, "attributes.cfg"),
         params=descript.read_entry_literals(factory.work_dir, name, "params.cfg"),
         submit_attrs=descript.read_entry_literals(factory.work_dir, name, "submit_attrs.cfg"),
-        job_condor=(entry_dir / "job.condor").read_text(),
+        submit_files={
+            f"entry_{name}/{path.name}": path.read_text()
+            for path in sorted(entry_dir.glob("job.*condor"))
+        },
         limits=EntryLimits.from_descript(
             job,
             recoverable_exitcodes=factory.descript.recoverable_exitcodes,
