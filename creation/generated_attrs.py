@@ -4,7 +4,7 @@ entry, and the base `condor_vars.lst` rows every glidein publishes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from glideinwms_factory.creation.master_model import Attribute
 
@@ -14,7 +14,7 @@ def _attr(name: str, value: object, *, param: bool = False) -> Attribute:
     return Attribute(name, str(value), kind, not param, True, True, False, False)
 
 
-def factory_collector(collectors: list[Mapping[str, object]]) -> Attribute | None:
+def factory_collector(collectors: Sequence[Mapping[str, object]]) -> Attribute | None:
     """`GLIDEIN_Factory_Collector` (a parameter): per collector group its secondary nodes
     if it has any, else its primary ones, comma-joined; groups joined by ';'."""
     groups: dict[object, dict[bool, list[str]]] = {}

@@ -157,8 +157,8 @@ ATTRS = Element(
 
 
 # <file type>: ours (regular nocache exec wrapper untar) and upstream's spellings.
-FILE_TYPES = ("regular", "nocache", "exec", "exec:s", "wrapper", "untar", "source", "library")
-FILE_TYPES += ("library:shell",)
+FILE_TYPES: tuple[str, ...] = ("regular", "nocache", "exec", "exec:s", "wrapper", "untar")
+FILE_TYPES += ("source", "library", "library:shell")
 FILE_TIME = _pattern(
     r"(startup|cleanup|before_job|after_job|no_time|periodic(:\d+)?|milestone:\w+|failure:\w+)"
     r"(,(startup|cleanup|before_job|after_job|no_time|periodic(:\d+)?|milestone:\w+|failure:\w+))*",

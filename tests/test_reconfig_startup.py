@@ -11,7 +11,8 @@ from test_create_support import copy_example, hash_tree, work_dir
 from glideinwms_factory.creation.commands import build_tree
 from glideinwms_factory.lib.monitoring_rrd import rrd_sources
 from glideinwms_factory.lib.rrd import RRDTool
-from glideinwms_factory.startup import ReconfigArgs, UsageError, main, reconfig_args
+from glideinwms_factory.startup import UsageError, main
+from glideinwms_factory.startup_reconfig import ReconfigArgs, reconfig_args
 
 
 @pytest.fixture

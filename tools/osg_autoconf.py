@@ -46,7 +46,8 @@ ATTR_DEFAULTS = {
     "publish": True,
     "type": "string",
 }
-ENTRY_KEYS = ("auth_method", "enabled", "gridtype", "proxy_url", "trust_domain")
+ENTRY_KEYS: tuple[str, ...] = ("auth_method", "enabled", "gridtype", "proxy_url")
+ENTRY_KEYS += ("trust_domain",)
 ENTRY_KEYS += ("verbosity", "work_dir", "comment")
 
 
