@@ -3,7 +3,6 @@ member, and the entry daemon deals a request's glideins over the members."""
 
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
@@ -45,14 +44,6 @@ def _xml(extra: str = ENTRY_SETS) -> str:
     return config_xml([EntrySpec("solo")], free_port()).replace(
         "</entries>", "</entries>" + extra, 1
     )
-
-
-@pytest.fixture(autouse=True)
-def keep_signal_handlers():
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 def test_the_set_is_one_entry_with_a_submit_file_per_member(tmp_path) -> None:
