@@ -2,10 +2,9 @@
 
 Fragments are merged in file-name order. A named list element (an entry, a frontend, an
 attr ...) with the same key as one already merged *replaces* it: that is how operators
-override an entry in a local fragment. Every replacement is one warning naming both
-places. Other elements are merged child by child; an attribute a later file gives for an
-element that already has it keeps the first value, with a warning (upstream merges
-fragment attributes only where they are missing).
+override an entry in a local fragment. Other elements are merged child by child, and an
+attribute a later file gives replaces the earlier value (upstream's merge). Every
+replacement is one warning naming both places.
 
 The merge works on the raw XML elements before validation, so the merged tree is checked
 once; `Origins` remembers which file each moved element came from, for `file:line`.
@@ -42,7 +41,7 @@ LIST_KEYS: dict[str, Callable[[etree._Element], str]] = {
     "monitoring_collectors": _attr("DN"),
     "per_frontends": _attr("name"),
     "process_logs": _attr("extension", "all"),
-    "security_classes": _attr("name"),
+    "security_classes": _attr("username"),
     "submit_attrs": _attr("name"),
 }
 
@@ -59,17 +58,19 @@ class Merger:
 
     def merge(self, dst: etree._Element, src: etree._Element, dst_file: str, src_file: str) -> None:
         for name, value in src.attrib.items():
-            if name not in dst.attrib:
-                dst.set(name, value)
-                where = start_line(src, self.origins.lines.get(src_file))
-                self.origins.attrs[(dst, name)] = Issue(src_file, where, "")
-            elif dst.get(name) != value:
+            if name in dst.attrib and dst.get(name) != value:
+                before = self.origins.attrs.get((dst, name))
+                first = (
+                    f"{before.file}:{before.line}" if before else self.origins.where(dst, dst_file)
+                )
                 self._warn(
                     src,
                     src_file,
-                    f"<{src.tag} {name}={value!r}> ignored: already set to "
-                    f"{dst.get(name)!r} at {self.origins.where(dst, dst_file)}",
+                    f"<{src.tag} {name}={value!r}> replaces {dst.get(name)!r} set at {first}",
                 )
+            dst.set(name, value)
+            where = start_line(src, self.origins.lines.get(src_file))
+            self.origins.attrs[(dst, name)] = Issue(src_file, where, "")
         for child in [c for c in src if isinstance(c.tag, str)]:
             mine = next((c for c in dst if c.tag == child.tag), None)
             if mine is None:

@@ -159,7 +159,7 @@ def test_malformed_xml_reports_its_line(tmp_path):
     assert len(errors) == 1 and errors[0].startswith(f"{master}:") and "malformed XML" in errors[0]
 
 
-def test_a_fragment_attribute_fills_in_but_never_overrides_the_master(tmp_path):
+def test_a_fragment_attribute_overrides_the_master_with_a_warning(tmp_path):
     master = copy_example(tmp_path / "cfg")
     fragment = master.parent / "config.d" / "10-sites.xml"
     _edit(fragment, "<glidein>", '<glidein loop_delay="1" entry_parallel_workers="7" typo="x">')
@@ -170,9 +170,9 @@ def test_a_fragment_attribute_fills_in_but_never_overrides_the_master(tmp_path):
     ]
     _edit(fragment, ' typo="x"', "")
     cfg = load_config(master)
-    assert cfg.glidein["loop_delay"] == 10 and cfg.glidein["entry_parallel_workers"] == 7
+    assert cfg.glidein["loop_delay"] == 1 and cfg.glidein["entry_parallel_workers"] == 7
     assert [str(w) for w in cfg.warnings] == [
-        f"{fragment}:2: <glidein loop_delay='1'> ignored: already set to '10' at "
+        f"{fragment}:2: <glidein loop_delay='1'> replaces '10' set at "
         f"{master}:{_line_of(master, '<glidein ')}"
     ]
 
