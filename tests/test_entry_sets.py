@@ -3,20 +3,20 @@ member, and the entry daemon deals a request's glideins over the members."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from factory_testlib import FRONTEND, EntrySpec, config_xml, create, free_port, processes_under
-from waiting import wait_for
+from factory_testlib import (
+    FRONTEND,
+    EntrySpec,
+    config_xml,
+    create,
+    free_port,
+    in_process_pool,
+    serve_once,
+)
 
 from glideinwms_factory.creation.config import ConfigInvalid, load_config
-from glideinwms_factory.entry.daemon import EntryGroupDaemon
-from glideinwms_factory.global_ads import factory_global_ad
 from glideinwms_factory.lib.descript import read_descript
-from glideinwms_factory.lib.factory_key import load_keys
-from glideinwms_factory.lib.pool import JobAction
-from glideinwms_factory.lib.pool.embedded.inprocess import InProcessPool
-from glideinwms_factory.tools.frontend_sim import Advertiser, RequestSpec
+from glideinwms_factory.tools.frontend_sim import RequestSpec
 
 ENTRY_SETS = """
    <entry_sets>
@@ -85,39 +85,15 @@ def test_entry_set_errors_name_file_and_line(tmp_path, extra: str, message: str)
 
 def test_a_request_is_dealt_over_the_members(tmp_path) -> None:
     factory = create(tmp_path, _xml())
-    load_keys(factory.work)
-    with InProcessPool(factory.state_dir, slots=1, tick=0.05, kill_grace=0.5) as pool:
-        try:
-            daemon = EntryGroupDaemon(factory.work, ["pair"], connect=pool.pool)
-            daemon.iteration()
-            key = load_keys(factory.work).current
-            ad = factory_global_ad(
-                "testfactory",
-                "gtest",
-                key,
-                start_time=int(time.time()),
-                sequence=0,
-                sign_types="sha1",
-            )
-            pool.pool("gfactory@localhost").collector.advertise([ad], "UPDATE_AD_GENERIC")
-            spec = RequestSpec(
-                identity=FRONTEND,
-                security_name="vofrontend",
-                security_class="frontend",
-                idle=6,
-                max_glideins=10,
-            )
-            advertiser = Advertiser(pool.pool(FRONTEND).collector, spec, ["pair"], {})
-            assert advertiser.cycle() == 1
-            daemon.iteration()
-            glideins = (
-                pool.pool("gfactory@localhost")
-                .schedd("")
-                .query('GlideinEntryName =?= "pair"', ["GlideinEntrySubmitFile"])
-            )
-            files = sorted(str(g["GlideinEntrySubmitFile"]) for g in glideins)
-            # 6 idle over 2 members, each capped at PerEntryMaxIdle / 2 = 3
-            assert files == ["entry_pair/job.left.condor"] * 3 + ["entry_pair/job.right.condor"] * 3
-        finally:
-            pool.pool("admin@example.org").schedd("").act(JobAction.REMOVE, "true", "test over")
-            wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
+    with in_process_pool(factory) as pool:
+        spec = RequestSpec(
+            identity=FRONTEND,
+            security_name="vofrontend",
+            security_class="frontend",
+            idle=6,
+            max_glideins=10,
+        )
+        glideins = serve_once(factory, pool, "pair", spec, ["GlideinEntrySubmitFile"])
+        files = sorted(str(g["GlideinEntrySubmitFile"]) for g in glideins)
+        # 6 idle over 2 members, each capped at PerEntryMaxIdle / 2 = 3
+        assert files == ["entry_pair/job.left.condor"] * 3 + ["entry_pair/job.right.condor"] * 3

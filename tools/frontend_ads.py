@@ -100,6 +100,7 @@ class RequestSpec:
     params: Mapping[str, str] = field(default_factory=dict)
     credential: Credential | None = None
     idtoken: str | None = None
+    project_id: str | None = None  # the encrypted ProjectId (auth method project_id)
     web_url: str = NO_WEB
     oaep_digest: crypto.OaepDigest = "sha1"
     protocol: str = "3.10"  # "3.11": pickled credentials (spec/protocol-311.md)
@@ -200,10 +201,14 @@ def request_ad(
     spec: RequestSpec, target: FactoryEntry, key: CycleKey, default_params: Mapping[str, str]
 ) -> dict[str, Any]:
     """One `glideclient` ad (classads.md §2) for `target`, encrypted with `key`."""
-    if spec.protocol == "3.11":
-        cred_key, enc_params = _enc_params_311(spec, target)
-    else:
-        cred_key, enc_params = _enc_params_310(spec, target)
+    cred_key = spec.credential.cred_id if spec.credential else credential_id(spec.security_name)
+    enc_params = {"SecurityName": spec.security_name, "SecurityClass": spec.security_class}
+    if spec.credential is not None:
+        enc_params[target.proxy_param] = spec.credential.cred_id
+    if spec.idtoken is not None:
+        enc_params[f"{target.entry_name}.idtoken"] = spec.idtoken
+    if spec.project_id is not None:
+        enc_params["ProjectId"] = spec.project_id
     ad = _common(spec, "glideclient")
     ad.update(
         {
@@ -242,6 +247,8 @@ def _enc_params_310(spec: RequestSpec, target: FactoryEntry) -> tuple[str, dict[
         enc_params[target.proxy_param] = spec.credential.cred_id
     if spec.idtoken is not None:
         enc_params[f"{target.entry_name}.idtoken"] = spec.idtoken
+    if spec.project_id is not None:
+        enc_params["ProjectId"] = spec.project_id
     return cred_key, enc_params
 
 
