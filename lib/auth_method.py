@@ -13,24 +13,34 @@ import re
 from dataclasses import dataclass
 
 ANY = "any"
-# Upstream's credential and parameter words (3.10 AuthMethod names and 3.11 type names).
+# Upstream's credential and parameter words (3.10 AuthMethod names, 3.11 credential
+# types and parameter names), each as the one word this parser gives for it.
+ALIASES = {
+    "x509_cert": "grid_proxy",
+    "text": "auth_file",
+    "vmid": "vm_id",
+    "vmtype": "vm_type",
+    "projectid": "project_id",
+    "remoteusername": "remote_username",
+}
 KNOWN_WORDS = frozenset(
     {
         "grid_proxy",
-        "x509_cert",
         "cert_pair",
         "x509_pair",
         "key_pair",
         "rsa_key",
         "rsa_public_key",
+        "rsa_private_key",
+        "symmetric_key",
         "auth_file",
-        "text",
         "username_password",
         "scitoken",
         "idtoken",
         "token",
         "generator",
         "dynamic",
+        "glideinproxy",
         "vm_id",
         "vm_type",
         "project_id",
@@ -65,17 +75,19 @@ def parse_auth_method(text: str) -> AuthMethod:
     """Parse `text`; AuthMethodError names the first bad part."""
     groups: list[tuple[str, ...]] = []
     for raw_group in re.split(r"[;+]", text):
-        words = tuple(word.strip().lower() for word in raw_group.split(","))
+        words = tuple(
+            ALIASES.get(word.strip().lower(), word.strip().lower()) for word in raw_group.split(",")
+        )
         for word in words:
             if not _WORD.fullmatch(word):
                 raise AuthMethodError(
                     f"auth_method {text!r}: empty or malformed part {raw_group!r} "
                     "(types joined by '+' or ';', alternatives by ',')"
                 )
-            if word not in KNOWN_WORDS | {ANY}:
+            if word not in KNOWN_WORDS and word != ANY:
                 raise AuthMethodError(
                     f"auth_method {text!r}: unknown type {word!r} "
-                    f"(one of {', '.join(sorted(KNOWN_WORDS | {ANY}))})"
+                    f"(one of {', '.join(sorted(KNOWN_WORDS | set(ALIASES) | {ANY}))})"
                 )
         if ANY not in words:
             groups.append(words)

@@ -20,6 +20,7 @@ from glideinwms_factory.lib.auth_method import AuthMethodError, parse_auth_metho
         ("any", ()),
         ("scitoken,any;project_id", (("project_id",),)),
         ("SciToken ; Project_Id", (("scitoken",), ("project_id",))),
+        ("x509_cert;ProjectId", (("grid_proxy",), ("project_id",))),  # 3.11 spellings
     ],
 )
 def test_groups_and_alternatives(text: str, groups: tuple[tuple[str, ...], ...]) -> None:
@@ -47,9 +48,9 @@ def test_create_accepts_the_grammar_and_refuses_a_typo_with_file_and_line(tmp_pa
         text.replace('auth_method="scitoken"', 'auth_method="scitoken;project_id"', 1)
     )
     assert load_config(master)
-    master.write_text(text.replace('auth_method="scitoken"', 'auth_method="scitoken;projectid"', 1))
+    master.write_text(text.replace('auth_method="scitoken"', 'auth_method="scitoken;projct_id"', 1))
     with pytest.raises(ConfigInvalid) as caught:
         load_config(master)
     (issue,) = caught.value.issues
     assert issue.file == str(master) and issue.line > 1
-    assert "unknown type 'projectid'" in issue.message
+    assert "unknown type 'projct_id'" in issue.message
