@@ -21,7 +21,6 @@ ALIASES = {
     "vmid": "vm_id",
     "vmtype": "vm_type",
     "projectid": "project_id",
-    "remoteusername": "remote_username",
 }
 KNOWN_WORDS = frozenset(
     {
@@ -44,7 +43,7 @@ KNOWN_WORDS = frozenset(
         "vm_id",
         "vm_type",
         "project_id",
-        "remote_username",
+        "remoteusername",
     }
 )
 _WORD = re.compile(r"[A-Za-z0-9_]+")

@@ -6,7 +6,8 @@ import pytest
 from test_create_support import copy_example
 
 from glideinwms_factory.creation.config import ConfigInvalid, load_config
-from glideinwms_factory.lib.auth_method import AuthMethodError, parse_auth_method
+from glideinwms_factory.lib.auth_method import KNOWN_WORDS, AuthMethodError, parse_auth_method
+from glideinwms_factory.lib.credential_objects import CredentialType, ParameterName, auth_groups
 
 
 @pytest.mark.parametrize(
@@ -54,3 +55,14 @@ def test_create_accepts_the_grammar_and_refuses_a_typo_with_file_and_line(tmp_pa
     (issue,) = caught.value.issues
     assert issue.file == str(master) and issue.line > 1
     assert "unknown type 'projct_id'" in issue.message
+
+
+def test_every_word_create_accepts_is_one_the_311_check_knows() -> None:
+    """One grammar: lib/credential_objects maps each word lib/auth_method parses."""
+    for word in KNOWN_WORDS:
+        assert auth_groups(word) is not None or word == "any"
+    assert auth_groups("scitoken,idtoken;ProjectId") == [
+        [CredentialType.SCITOKEN, CredentialType.IDTOKEN],
+        [ParameterName.PROJECT_ID],
+    ]
+    assert auth_groups("any") is None

@@ -201,14 +201,10 @@ def request_ad(
     spec: RequestSpec, target: FactoryEntry, key: CycleKey, default_params: Mapping[str, str]
 ) -> dict[str, Any]:
     """One `glideclient` ad (classads.md §2) for `target`, encrypted with `key`."""
-    cred_key = spec.credential.cred_id if spec.credential else credential_id(spec.security_name)
-    enc_params = {"SecurityName": spec.security_name, "SecurityClass": spec.security_class}
-    if spec.credential is not None:
-        enc_params[target.proxy_param] = spec.credential.cred_id
-    if spec.idtoken is not None:
-        enc_params[f"{target.entry_name}.idtoken"] = spec.idtoken
-    if spec.project_id is not None:
-        enc_params["ProjectId"] = spec.project_id
+    if spec.protocol == "3.11":
+        cred_key, enc_params = _enc_params_311(spec, target)
+    else:
+        cred_key, enc_params = _enc_params_310(spec, target)
     ad = _common(spec, "glideclient")
     ad.update(
         {
