@@ -14,6 +14,7 @@ from pathlib import Path
 from glideinwms_factory.creation.config import ConfigInvalid, load_config
 from glideinwms_factory.creation.install import CreateKeyHook, Summary, TreeError, install
 from glideinwms_factory.creation.staging import StagingError
+from glideinwms_factory.creation.xmlcheck import Issue
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 6
 
@@ -31,6 +32,7 @@ def build_tree(
     *,
     reconfig: bool,
     force: bool = False,
+    force_delete: bool = False,
     web_base: str | Path | None = None,
     create_key: CreateKeyHook | None = None,
 ) -> Summary:
@@ -41,7 +43,21 @@ def build_tree(
     """
     cfg = load_config(config, root)
     source = Path(web_base) if web_base is not None else default_web_base()
-    return install(cfg, source, reconfig=reconfig, force=force, create_key=create_key)
+    summary = install(
+        cfg,
+        source,
+        reconfig=reconfig,
+        force=force,
+        force_delete=force_delete,
+        create_key=create_key,
+    )
+    summary.notes[:0] = [warning_line(w) for w in cfg.warnings]
+    return summary
+
+
+def warning_line(issue: Issue) -> str:
+    """A warning about an accepted config, one line: `file:line: warning: message`."""
+    return f"{issue.file}:{issue.line}: warning: {issue.message}"
 
 
 def run(argv: Sequence[str] | None, *, reconfig: bool) -> int:
@@ -62,6 +78,12 @@ def run(argv: Sequence[str] | None, *, reconfig: bool) -> int:
         parser.add_argument(
             "--force", action="store_true", help="overwrite generated files edited by hand"
         )
+        parser.add_argument(
+            "--force-delete",
+            "-force_delete",
+            action="store_true",
+            help="remove entries the config no longer has (refused without it)",
+        )
     args = parser.parse_args(argv)
     try:
         summary = build_tree(
@@ -69,6 +91,7 @@ def run(argv: Sequence[str] | None, *, reconfig: bool) -> int:
             args.root,
             reconfig=reconfig,
             force=getattr(args, "force", False),
+            force_delete=getattr(args, "force_delete", False),
             web_base=args.web_base,
         )
     except ConfigInvalid as exc:

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lxml import etree
+
 from glideinwms_factory.creation import schema
+from glideinwms_factory.creation.entry_sets import read_entry_set
+from glideinwms_factory.creation.expand import expand_entry, expand_globals
+from glideinwms_factory.creation.generated_attrs import factory_collector
 from glideinwms_factory.creation.master_model import ConfigInvalid, Dirs, Entry, MasterConfig
+from glideinwms_factory.creation.merge import Merger
 from glideinwms_factory.creation.section_readers import (
     check_frontend_refs,
     read_attributes,
@@ -19,7 +25,14 @@ from glideinwms_factory.creation.section_readers import (
     read_tarballs,
     read_web_port,
 )
-from glideinwms_factory.creation.xmlcheck import Issue, Node, as_int, check_element, parse_xml
+from glideinwms_factory.creation.xmlcheck import (
+    Issue,
+    Node,
+    Origins,
+    as_int,
+    check_element,
+    parse_xml,
+)
 from glideinwms_factory.creation.yamlform import parse_yaml
 
 
@@ -28,21 +41,22 @@ def _relocate(path: str, base: Path, root: Path | None) -> Path:
     return root / resolved.relative_to("/") if root is not None else resolved
 
 
-def _read_sources(master: Path, issues: list[Issue]) -> tuple[Node | None, list[Node], list[Path]]:
-    """The master <glidein> node and the fragments' nodes, in merge order."""
-    sources = [master]
+def _sources(master: Path) -> list[Path]:
+    """The master config and its `config.d/` fragments, in merge (file-name) order."""
     config_d = master.parent / "config.d"
-    if config_d.is_dir():
-        sources += sorted(
-            p for p in config_d.iterdir() if p.suffix in (".xml", ".yaml", ".yml") and p.is_file()
-        )
-    glidein: Node | None = None
-    fragments: list[Node] = []
+    if not config_d.is_dir():
+        return [master]
+    fragments = [p for p in config_d.iterdir() if p.suffix in (".xml", ".yaml", ".yml")]
+    return [master, *sorted(p for p in fragments if p.is_file())]
+
+
+def _read_sources(sources: list[Path], issues: list[Issue], warnings: list[Issue]) -> Node | None:
+    """The master <glidein> with every fragment merged into it (`creation/merge`), checked."""
+    origins = Origins()
+    merged: etree._Element | None = None
     for index, path in enumerate(sources):
-        if path.suffix in (".yaml", ".yml"):
-            root = parse_yaml(path, issues)
-        else:
-            root = parse_xml(path, issues)
+        is_yaml = path.suffix in (".yaml", ".yml")
+        root = parse_yaml(path, issues) if is_yaml else parse_xml(path, issues)
         if root is None:
             continue
         if root.tag != "glidein":
@@ -54,18 +68,25 @@ def _read_sources(master: Path, issues: list[Issue]) -> tuple[Node | None, list[
                 )
             )
             continue
-        spec = schema.GLIDEIN if index == 0 else schema.FRAGMENT
-        lines = (
-            None
-            if path.suffix in (".yaml", ".yml")
-            else path.read_text(errors="replace").splitlines()
+        origins.lines[str(path)] = (
+            None if is_yaml else path.read_text(errors="replace").splitlines()
         )
-        node = check_element(root, spec, str(path), issues, lines)
         if index == 0:
-            glidein = node
-        else:
-            fragments.append(node)
-    return glidein, fragments, sources
+            merged = root
+        elif merged is not None:
+            Merger(origins, warnings).merge(merged, root, str(sources[0]), str(path))
+    if merged is None:
+        return None
+    master = str(sources[0])
+    return check_element(
+        merged,
+        schema.GLIDEIN,
+        master,
+        issues,
+        origins.lines[master],
+        warnings=warnings,
+        origins=origins,
+    )
 
 
 def schedd_names(glidein: dict[str, object]) -> list[str]:
@@ -73,15 +94,23 @@ def schedd_names(glidein: dict[str, object]) -> list[str]:
     return [name.strip() for name in str(glidein["schedd_name"]).split(",") if name.strip()]
 
 
-def _refuse_unsupported(glidein: Node, issues: list[Issue]) -> None:
-    """Upstream features this factory does not implement: an error, never silently ignored."""
-    if glidein["enable_attribute_expansion"]:
-        issues.append(
-            Issue(glidein.file, glidein.line, "enable_attribute_expansion=True is not supported")
-        )
+def _check_cvmfsexec(glidein: Node, issues: list[Issue], warnings: list[Issue]) -> None:
+    """cvmfsexec distributions are built from their upstream sources, which this host
+    cannot fetch: accepted with a warning, nothing staged (upstream's own check kept)."""
     for distro in glidein.all("cvmfsexec_distro"):
-        if distro["sources"] or distro["platforms"]:
-            issues.append(Issue(distro.file, distro.line, "cvmfsexec_distro is not supported"))
+        if distro["platforms"] and not distro["sources"]:
+            issues.append(
+                Issue(distro.file, distro.line, "cvmfsexec_distro: platforms given without sources")
+            )
+        elif distro["sources"]:
+            warnings.append(
+                Issue(
+                    distro.file,
+                    distro.line,
+                    f"cvmfsexec_distro sources={distro['sources']!r}: its distributions cannot"
+                    " be built on this host; none is staged",
+                )
+            )
 
 
 def load_config(master: str | Path, root: str | Path | None = None) -> MasterConfig:
@@ -89,7 +118,9 @@ def load_config(master: str | Path, root: str | Path | None = None) -> MasterCon
     master = Path(master).resolve()
     relocate_root = Path(root).resolve() if root is not None else None
     issues: list[Issue] = []
-    glidein, fragments, sources = _read_sources(master, issues)
+    warnings: list[Issue] = []
+    sources = _sources(master)
+    glidein = _read_sources(sources, issues, warnings)
     if glidein is None:
         raise ConfigInvalid(issues)
     base = master.parent
@@ -111,7 +142,7 @@ def load_config(master: str | Path, root: str | Path | None = None) -> MasterCon
                 Issue(glidein.file, glidein.line, f"<glidein>: missing required element <{name}>")
             )
     backend = str(glidein["pool_backend"])
-    _refuse_unsupported(glidein, issues)
+    _check_cvmfsexec(glidein, issues, warnings)
     if not schedd_names(glidein.attrs):
         issues.append(Issue(glidein.file, glidein.line, "schedd_name names no schedd"))
     key_length = as_int(sections["security"]["key_length"])
@@ -119,8 +150,8 @@ def load_config(master: str | Path, root: str | Path | None = None) -> MasterCon
         issues.append(Issue(glidein.file, glidein.line, f"security key_length {key_length} < 2048"))
     num_factories = as_int(sections["submit"]["num_factories"])
     entries: dict[str, Entry] = {}
-    for node in [e for part in [glidein, *fragments] for e in part.all("entries", "entry")]:
-        entry = read_entry(node, base, backend, num_factories, issues)
+    for node in glidein.all("entries", "entry"):
+        entry = read_entry(node, base, backend, num_factories, issues, warnings)
         if entry.name in entries:
             issues.append(
                 Issue(
@@ -131,17 +162,41 @@ def load_config(master: str | Path, root: str | Path | None = None) -> MasterCon
             )
             continue
         entries[entry.name] = entry
+    for node in glidein.all("entry_sets", "entry_set"):
+        entry_set = read_entry_set(node, base, backend, num_factories, issues, warnings)
+        if entry_set is None:
+            continue
+        if entry_set.name in entries:
+            issues.append(
+                Issue(
+                    node.file,
+                    node.line,
+                    f"entry_set alias {entry_set.name!r} is also an entry"
+                    f" (at {entries[entry_set.name].where})",
+                )
+            )
+            continue
+        entries[entry_set.name] = entry_set
     if not entries and not issues:
         issues.append(Issue(glidein.file, glidein.line, "no <entry> defined"))
     frontends = read_frontends(glidein, issues)
-    check_frontend_refs(list(entries.values()), frontends, issues)
+    check_frontend_refs(list(entries.values()), frontends, warnings)
     tarballs = read_tarballs(glidein, base, issues)
     if backend == "htcondor" and not tarballs and glidein.all("condor_tarballs"):
         issues.append(
             Issue(glidein.file, glidein.line, "<condor_tarballs> needs at least one tarball")
         )
     attrs = read_attributes(glidein, issues)
-    files = read_staged_files(glidein, base, issues)
+    collectors = [
+        dict(c.attrs) for c in glidein.all("monitoring_collectors", "monitoring_collector")
+    ]
+    collector_attr = factory_collector(collectors)
+    if collector_attr is not None and collector_attr.name not in {a.name for a in attrs}:
+        attrs.append(collector_attr)
+    if glidein["enable_attribute_expansion"]:
+        attrs = expand_globals(attrs, glidein.file, glidein.line, issues)
+        entries = {name: expand_entry(e, attrs, issues) for name, e in entries.items()}
+    files = read_staged_files(glidein, base, issues, warnings)
     web_port = read_web_port(
         glidein, str(sections["stage"].get("web_base_url") or "http://localhost"), issues
     )
@@ -166,11 +221,10 @@ def load_config(master: str | Path, root: str | Path | None = None) -> MasterCon
         attrs=attrs,
         files=files,
         tarballs=tarballs,
-        collectors=[
-            dict(c.attrs) for c in glidein.all("monitoring_collectors", "monitoring_collector")
-        ],
+        collectors=collectors,
         entries=entries,
         sources=sources,
+        warnings=warnings,
     )
 
 

@@ -449,9 +449,14 @@ def install(
     *,
     reconfig: bool,
     force: bool = False,
+    force_delete: bool = False,
     create_key: CreateKeyHook | None = None,
 ) -> Summary:
-    """Create (reconfig=False) or atomically replace (reconfig=True) the tree of `cfg`."""
+    """Create (reconfig=False) or atomically replace (reconfig=True) the tree of `cfg`.
+
+    A reconfig that would remove entries of the running tree refuses (TreeError naming
+    them) unless `force_delete`, as upstream's `-force_delete`.
+    """
     work = cfg.dirs.work
     _check_target(work, reconfig)
     plan = _plan(cfg, web_base)  # may raise StagingError: still nothing written
@@ -459,6 +464,12 @@ def install(
     with _exclusive(work):
         _check_target(work, reconfig)
         old_manifest = read_generated_manifest(work) if reconfig else {}
+        removed = sorted(_entries_of(old_manifest) - set(cfg.entries))
+        if removed and not force_delete:
+            raise TreeError(
+                f"the config removes entries of the running tree: {', '.join(removed)}"
+                ' (keep them, set enabled="False", or reconfig with -force_delete)'
+            )
         edited = hand_edits(work, cfg.dirs.stage) if reconfig and not force else []
         if edited:
             raise TreeError(

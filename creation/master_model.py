@@ -101,6 +101,9 @@ class Entry:
     files: list[StagedFile]
     file: str  # where it is defined
     line: int
+    # An entry set: member name -> the member as an entry named by the set's alias.
+    members: dict[str, Entry] = field(default_factory=dict)
+    selection_algorithm: str = ""
 
     @property
     def where(self) -> str:
@@ -152,6 +155,7 @@ class MasterConfig:
     collectors: list[dict[str, object]]
     entries: dict[str, Entry]
     sources: list[Path] = field(default_factory=list)  # master + fragments, merge order
+    warnings: list[Issue] = field(default_factory=list)  # accepted, but worth a look
 
     @property
     def backend(self) -> str:

@@ -1,4 +1,5 @@
-"""`reconfig_glidein CONFIG [--root DIR] [--force]`: validate, then atomically update the tree.
+"""`reconfig_glidein CONFIG [--root DIR] [--force] [--force-delete]`: validate, then
+atomically update the tree.
 
 `reconfig_tree` is the same as a function, for factory_startup's `reconfig` command.
 """
@@ -18,13 +19,20 @@ def reconfig_tree(
     root: str | Path | None = None,
     *,
     force: bool = False,
+    force_delete: bool = False,
     web_base: str | Path | None = None,
     create_key: CreateKeyHook | None = None,
 ) -> Summary:
     """Validate `config` and swap in the regenerated tree; raises ConfigInvalid (-> exit 6),
     StagingError or TreeError, leaving the old tree untouched in every case."""
     return build_tree(
-        config, root, reconfig=True, force=force, web_base=web_base, create_key=create_key
+        config,
+        root,
+        reconfig=True,
+        force=force,
+        force_delete=force_delete,
+        web_base=web_base,
+        create_key=create_key,
     )
 
 

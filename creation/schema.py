@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from glideinwms_factory.lib.auth_method import AuthMethodError, parse_auth_method
 from glideinwms_factory.lib.descript_records import GLIDEIN_DEFAULTS, JOB_DEFAULTS
 
 REQUIRED = object()  # marker default: the attribute must be given
@@ -22,8 +23,11 @@ class TypeMismatch(ValueError):
     """A value does not fit its attribute's type (the message says what is expected)."""
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")
+
+
 def _text(value: str) -> str:
-    if any(ord(ch) < 32 and ch != "\t" for ch in value):
+    if _CONTROL.search(value):
         raise TypeMismatch("control characters (newlines) are not allowed")
     return value
 
@@ -80,6 +84,14 @@ def _choice(*allowed: str) -> Callable[[str], str]:
         return value
 
     return check
+
+
+def _auth_method(value: str) -> str:
+    try:
+        parse_auth_method(value)
+    except AuthMethodError as exc:
+        raise TypeMismatch(str(exc).partition(": ")[2]) from None
+    return value
 
 
 TEXT = _text
@@ -144,6 +156,16 @@ ATTRS = Element(
 )
 
 
+# <file type>: ours (regular nocache exec wrapper untar) and upstream's spellings.
+FILE_TYPES: tuple[str, ...] = ("regular", "nocache", "exec", "exec:s", "wrapper", "untar")
+FILE_TYPES += ("source", "library", "library:shell")
+FILE_TIME = _pattern(
+    r"(startup|cleanup|before_job|after_job|no_time|periodic(:\d+)?|milestone:\w+|failure:\w+)"
+    r"(,(startup|cleanup|before_job|after_job|no_time|periodic(:\d+)?|milestone:\w+|failure:\w+))*",
+    "startup, cleanup, before_job, after_job, no_time, periodic[:N] (comma list)",
+)
+
+
 def _files(global_level: bool) -> Element:
     attrs = {
         "absfname": Attr(PATH, REQUIRED),
@@ -154,6 +176,11 @@ def _files(global_level: bool) -> Element:
         "untar": Attr(BOOL, False),
         "period": Attr(INT, 0),
         "prefix": Attr(ATTR_NAME, "GLIDEIN_PS_"),
+        # Upstream 3.10+: `type` instead of the executable/wrapper/untar flags, when to
+        # run (`time`) and the glidein_config key that must be 1 to download it.
+        "type": Attr(_choice(*FILE_TYPES), None),
+        "time": Attr(FILE_TIME, "startup"),
+        "cond_download": Attr(ATTR_NAME, None),
     }
     if global_level:
         attrs["after_entry"] = Attr(BOOL, False)
@@ -235,10 +262,7 @@ ENTRY = Element(
         "name": Attr(NAME, REQUIRED),
         "gatekeeper": Attr(TEXT, REQUIRED),
         "gridtype": Attr(TEXT, JOB_DEFAULTS.grid_type),
-        "auth_method": Attr(
-            _pattern(r"[A-Za-z0-9_]+([+;][A-Za-z0-9_]+)*", "methods joined by '+'"),
-            JOB_DEFAULTS.auth_method,
-        ),
+        "auth_method": Attr(_auth_method, JOB_DEFAULTS.auth_method),
         "trust_domain": Attr(TEXT, JOB_DEFAULTS.trust_domain),
         "enabled": Attr(BOOL, True),
         "verbosity": Attr(_choice("std", "nodebug", "fast", "check"), JOB_DEFAULTS.verbosity),
@@ -274,6 +298,36 @@ ENTRY = Element(
         ),
         "monitorgroups": Element(
             children={"monitorgroup": Element({"group_name": Attr(NAME, REQUIRED)}, repeat=True)}
+        ),
+    },
+    repeat=True,
+)
+
+# <entry_sets><entry_set alias=...>: one entry (named by its alias) whose glideins go to
+# its member entries, one submit file each; the set gives what members do not.
+ENTRY_SELECTION_ALGORITHMS = ("Default",)
+ENTRY_SET = Element(
+    {name: attr for name, attr in ENTRY.attrs.items() if name not in ("name", "gatekeeper")}
+    | {"alias": Attr(NAME, REQUIRED)},
+    {
+        **{tag: child for tag, child in ENTRY.children.items() if tag != "config"},
+        "config": Element(
+            children={
+                **ENTRY_CONFIG.children,
+                "entry_selection": Element(
+                    {"algorithm_name": Attr(_choice(*ENTRY_SELECTION_ALGORITHMS), "Default")}
+                ),
+            }
+        ),
+        # Members: only what differs from the set (no defaults, so the set's values stay).
+        "entries": Element(
+            children={
+                "entry": Element(
+                    {name: Attr(attr.convert, None) for name, attr in ENTRY.attrs.items()}
+                    | {"name": Attr(NAME, REQUIRED), "gatekeeper": Attr(TEXT, REQUIRED)},
+                    repeat=True,
+                )
+            }
         ),
     },
     repeat=True,
@@ -430,11 +484,9 @@ GLIDEIN = Element(
         ),
         "cvmfsexec_distro": Element({"sources": Attr(TEXT, ""), "platforms": Attr(TEXT, "")}),
         "entries": Element(children={"entry": ENTRY}),
+        "entry_sets": Element(children={"entry_set": ENTRY_SET}),
     },
 )
-
-# A config.d fragment: a <glidein> that only adds entries.
-FRAGMENT = Element(children={"entries": Element(children={"entry": ENTRY})})
 
 # Allowed on every element, as upstream does.
 COMMENT = "comment"

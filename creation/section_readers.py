@@ -6,11 +6,13 @@ Every reader appends what is wrong to `issues` (as `file:line: message`) and goe
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from glideinwms_factory.creation import schema
+from glideinwms_factory.creation.generated_attrs import standard_entry_attrs, with_standard
 from glideinwms_factory.creation.master_model import (
     Attribute,
     Entry,
@@ -65,6 +67,11 @@ def read_attributes(node: Node, issues: list[Issue]) -> list[Attribute]:
 
 
 def _file_kind(item: Node) -> str:
+    if item["type"]:
+        kind = str(item["type"]).split(":")[0]
+        if kind in ("source", "library"):  # sourced by upstream's scripts: plain files here
+            return "regular" if item["const"] else "nocache"
+        return kind
     if item["executable"]:
         return "exec"
     if item["wrapper"]:
@@ -84,7 +91,21 @@ _RESERVED_NAMES = (
 )
 
 
-def read_staged_files(node: Node, base: Path, issues: list[Issue]) -> list[StagedFile]:
+def _periodic(time: str) -> int:
+    """The N of `periodic:N` in a file's `time` (0 when absent)."""
+    for word in time.split(","):
+        if word.startswith("periodic:"):
+            return int(word.split(":")[1])
+    return 0
+
+
+def _ignored_times(time: str) -> list[str]:
+    return [w for w in time.split(",") if w != "startup" and not w.startswith("periodic")]
+
+
+def read_staged_files(
+    node: Node, base: Path, issues: list[Issue], warnings: list[Issue]
+) -> list[StagedFile]:
     result: list[StagedFile] = []
     for item in node.all("files", "file"):
         source = (base / str(item["absfname"])).resolve()
@@ -98,19 +119,32 @@ def read_staged_files(node: Node, base: Path, issues: list[Issue]) -> list[Stage
             problem = f"staged file name {name!r} used twice"
         elif sum(bool(item[flag]) for flag in ("executable", "wrapper", "untar")) > 1:
             problem = "a file is only one of executable, wrapper, untar"
+        elif item["type"] and any(item[f] for f in ("executable", "wrapper", "untar")):
+            problem = "give either type or executable/wrapper/untar, not both"
         if problem:
             issues.append(Issue(item.file, item.line, problem))
             continue
         options = item.one("untar_options", schema.GLIDEIN.children["files"].children["file"])
+        kind = _file_kind(item)
+        period = item.number("period") or _periodic(str(item["time"]))
+        if _ignored_times(str(item["time"])):
+            warnings.append(
+                Issue(
+                    item.file,
+                    item.line,
+                    f"file {name}: time {','.join(_ignored_times(str(item['time'])))} is not run"
+                    " by this factory's glidein (startup and periodic are): staged only",
+                )
+            )
         result.append(
             StagedFile(
                 source,
                 name,
-                _file_kind(item),
-                item.number("period"),
+                kind,
+                period,
                 str(item["prefix"]),
-                str(options["cond_attr"]),
-                str(options["dir"] or name.split(".")[0]) if item["untar"] else None,
+                str(item["cond_download"] or options["cond_attr"]),
+                str(options["dir"] or name.split(".")[0]) if kind == "untar" else None,
                 str(options["absdir_outattr"]) if options["absdir_outattr"] else None,
                 bool(item.attrs.get("after_entry", False)),
             )
@@ -139,7 +173,12 @@ def _grid_type_issue(grid_type: str, backend: str) -> str | None:
 
 
 def read_entry(
-    node: Node, base: Path, backend: str, num_factories: int, issues: list[Issue]
+    node: Node,
+    base: Path,
+    backend: str,
+    num_factories: int,
+    issues: list[Issue],
+    warnings: list[Issue],
 ) -> Entry:
     spec = schema.ENTRY
     config = node.one("config", spec)
@@ -147,8 +186,12 @@ def read_entry(
     max_jobs = config.one("max_jobs", config_spec)
     max_spec = config_spec.children["max_jobs"]
     submit = config.one("submit", config_spec)
+    require_voms = bool(config.one("restrictions", config_spec)["require_voms_proxy"])
     problem = _grid_type_issue(str(node["gridtype"]), backend)
-    if problem:
+    if problem and not node["enabled"] and str(node["gridtype"]) in REFUSED_GRID_TYPES:
+        # A disabled entry is never submitted to: upstream keeps it, so do we (warned).
+        warnings.append(Issue(node.file, node.line, f"entry {node['name']}: {problem} (disabled)"))
+    elif problem:
         issues.append(Issue(node.file, node.line, f"entry {node['name']}: {problem}"))
     submit_attrs: dict[str, tuple[str, bool]] = {}
     for item in submit.all("submit_attrs", "submit_attr"):
@@ -170,11 +213,14 @@ def read_entry(
         submit=dict(submit.attrs),
         remove=dict(config.one("remove", config_spec).attrs),
         release=dict(config.one("release", config_spec).attrs),
-        require_voms_proxy=bool(config.one("restrictions", config_spec)["require_voms_proxy"]),
+        require_voms_proxy=require_voms,
         submit_attrs=submit_attrs,
         allowed_frontends=allowed,
-        attrs=read_attributes(node, issues),
-        files=read_staged_files(node, base, issues),
+        attrs=with_standard(
+            read_attributes(node, issues),
+            standard_entry_attrs(node.attrs, submit.attrs, require_voms),
+        ),
+        files=read_staged_files(node, base, issues, warnings),
         file=node.file,
         line=node.line,
     )
@@ -208,22 +254,33 @@ def read_frontends(glidein: Node, issues: list[Issue]) -> dict[str, Frontend]:
 
 
 def check_frontend_refs(
-    entries: list[Entry], frontends: dict[str, Frontend], issues: list[Issue]
+    entries: list[Entry], frontends: dict[str, Frontend], warnings: list[Issue]
 ) -> None:
+    """A whitelist or limit naming an undefined frontend or class matches no request:
+    accepted (as upstream does) with a warning."""
     for entry in entries:
         file, line = entry.file, entry.line
         for ref in [*entry.allowed_frontends, *entry.per_frontends]:
             fe, _, sc = ref.partition(":")
             if fe not in frontends:
-                issues.append(Issue(file, line, f"entry {entry.name}: unknown frontend {fe!r}"))
+                warnings.append(
+                    Issue(
+                        file, line, f"entry {entry.name}: unknown frontend {fe!r} (matches nothing)"
+                    )
+                )
             elif sc != "All" and sc not in frontends[fe].usermap:
-                issues.append(
-                    Issue(file, line, f"entry {entry.name}: frontend {fe!r} has no class {sc!r}")
+                warnings.append(
+                    Issue(
+                        file,
+                        line,
+                        f"entry {entry.name}: frontend {fe!r} has no class {sc!r} (matches none)",
+                    )
                 )
 
 
 def read_tarballs(glidein: Node, base: Path, issues: list[Issue]) -> list[Tarball]:
     result = []
+    seen: dict[tuple[str, str, str], str] = {}
     for item in glidein.all("condor_tarballs", "condor_tarball"):
         given = [key for key in ("tar_file", "base_dir") if item[key]]
         if len(given) != 1:
@@ -240,10 +297,27 @@ def read_tarballs(glidein: Node, base: Path, issues: list[Issue]) -> list[Tarbal
                 Issue(item.file, item.line, f"condor_tarball {given[0]} {source} does not exist")
             )
             continue
-        result.append(
-            Tarball(str(item["os"]), str(item["arch"]), str(item["version"]), source, is_dir)
-        )
+        # Comma lists in os/arch/version: one tarball per combination (upstream's rule).
+        for os_name, arch, version in itertools.product(
+            *(_words(str(item[key])) for key in ("os", "arch", "version"))
+        ):
+            if (os_name, arch, version) in seen:
+                issues.append(
+                    Issue(
+                        item.file,
+                        item.line,
+                        f"condor_tarball {version}-{os_name}-{arch} given twice"
+                        f" (first at {seen[(os_name, arch, version)]})",
+                    )
+                )
+                continue
+            seen[(os_name, arch, version)] = item.where()
+            result.append(Tarball(os_name, arch, version, source, is_dir))
     return result
+
+
+def _words(text: str) -> list[str]:
+    return [word.strip() for word in text.split(",") if word.strip()] or ["default"]
 
 
 def read_web_port(glidein: Node, url: str, issues: list[Issue]) -> int:

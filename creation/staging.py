@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from glideinwms_factory.creation.generated_attrs import BASE_CONDOR_VARS, ENTRY_CONDOR_VARS
 from glideinwms_factory.creation.master_model import Attribute, MasterConfig, StagedFile
 from glideinwms_factory.lib.descript import SignatureLine, format_key_values
 
@@ -116,8 +117,8 @@ def _constants(attrs: list[Attribute]) -> bytes:
     return ("# Glidein constants (generated)\n" + format_key_values(constants)).encode()
 
 
-def _condor_vars(attrs: list[Attribute]) -> bytes:
-    rows = [
+def _condor_vars(attrs: list[Attribute], base: tuple[tuple[str, ...], ...]) -> bytes:
+    rows: list[tuple[str, ...]] = [
         (
             a.name,
             _VAR_TYPES[a.type],
@@ -130,6 +131,8 @@ def _condor_vars(attrs: list[Attribute]) -> bytes:
         for a in attrs
         if a.glidein_publish or a.job_publish
     ]
+    own = {row[0] for row in rows}
+    rows = [row for row in base if row[0] not in own] + rows
     return _tsv(rows, "# VarName\tType\tDefault\tCondorName\tRequired\tExport\tUserName")
 
 
@@ -296,7 +299,10 @@ def build_stage(cfg: MasterConfig, web_base: Path) -> tuple[StageArea, dict[str,
     main = Scope(area, "")
     grid_map = "".join(f'"{c["DN"]}" collector\n' for c in cfg.collectors if c["DN"]).encode()
     file_list = placeholder_rows(
-        main, _constants(cfg.attrs), _condor_vars(cfg.attrs), _untar_cfg(cfg.files, cfg)
+        main,
+        _constants(cfg.attrs),
+        _condor_vars(cfg.attrs, BASE_CONDOR_VARS),
+        _untar_cfg(cfg.files, cfg),
     )
     file_list.append(
         main.list_row("grid-mapfile", grid_map, "regular", "GRIDMAP", prefix="NOPREFIX")
@@ -304,8 +310,12 @@ def build_stage(cfg: MasterConfig, web_base: Path) -> tuple[StageArea, dict[str,
     file_list += _script_rows(main, web_base, items, "main:file_list")
     file_list += _script_rows(main, web_base, items, "main:last_script")
     file_list += _file_rows(main, [f for f in cfg.files if not f.after_entry])
+    packed: dict[Path, bytes] = {}  # a comma-list tarball is one source for many platforms
     for tarball in cfg.tarballs:
-        data = _pack_dir(tarball.source) if tarball.is_dir else tarball.source.read_bytes()
+        if tarball.source not in packed:
+            source = tarball.source
+            packed[source] = _pack_dir(source) if tarball.is_dir else source.read_bytes()
+        data = packed[tarball.source]
         platform = f"{tarball.version}-{tarball.os}-{tarball.arch}"
         target = _tarball_target(tarball.version, tarball.os, tarball.arch)
         file_list.append(
@@ -328,7 +338,10 @@ def build_stage(cfg: MasterConfig, web_base: Path) -> tuple[StageArea, dict[str,
     for entry in cfg.entries.values():
         scope = Scope(area, f"entry_{entry.name}/")
         rows = placeholder_rows(
-            scope, _constants(entry.attrs), _condor_vars(entry.attrs), _untar_cfg(entry.files, None)
+            scope,
+            _constants(entry.attrs),
+            _condor_vars(entry.attrs, ENTRY_CONDOR_VARS),
+            _untar_cfg(entry.files, None),
         )
         area.files[scope.prefix + BLACKLIST] = StageFile(
             b"# One node per line, in single quotes: 'wn12.example.org'\n", keep_existing=True

@@ -169,6 +169,7 @@ def job_descript(cfg: MasterConfig, entry: Entry, schedd: str) -> dict[str, obje
         "ReleaseSleep": entry.release["sleep"],
         "RequireVomsProxy": _flag(entry.require_voms_proxy),
         "WhitelistMode": "On" if entry.allowed_frontends else "Off",
+        **({"EntrySelectionAlgorithm": entry.selection_algorithm} if entry.members else {}),
         "AllowedVOs": ",".join(entry.allowed_frontends),
     }
     return values
@@ -237,7 +238,11 @@ def work_files(
         files[base + "job.descript"] = format_key_values(
             job_descript(cfg, entry, schedds[entry.name])
         )
-        files[base + "job.condor"] = job_condor(cfg, entry)
+        if entry.members:  # an entry set: one submit file per member (spec/config.md §1)
+            for member_name, member in entry.members.items():
+                files[base + f"job.{member_name}.condor"] = job_condor(cfg, member)
+        else:
+            files[base + "job.condor"] = job_condor(cfg, entry)
         files[base + "params.cfg"] = format_literals(params)
         files[base + "attributes.cfg"] = format_literals(_entry_published(entry) | published)
         files[base + "submit_attrs.cfg"] = format_literals(

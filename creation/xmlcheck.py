@@ -72,7 +72,7 @@ def defaults(spec: Element) -> dict[str, object]:
     return {name: attr.default for name, attr in spec.attrs.items() if attr.default is not REQUIRED}
 
 
-def _start_line(el: etree._Element, source: list[str] | None) -> int:
+def start_line(el: etree._Element, source: list[str] | None) -> int:
     """The line where `el`'s start tag begins (libxml2 gives the line where it ends)."""
     line = el.sourceline or 0
     if source is None:
@@ -84,33 +84,58 @@ def _start_line(el: etree._Element, source: list[str] | None) -> int:
     return line
 
 
+@dataclass
+class Origins:
+    """Which file each element moved by the merge came from, and each file's lines."""
+
+    files: dict[etree._Element, str] = field(default_factory=dict)
+    lines: dict[str, list[str] | None] = field(default_factory=dict)
+    # An attribute a fragment added to an element of an earlier file: where it was written.
+    attrs: dict[tuple[etree._Element, str], Issue] = field(default_factory=dict)
+
+    def file_of(self, el: etree._Element, inherited: str) -> str:
+        return self.files.get(el, inherited)
+
+    def where(self, el: etree._Element, file: str) -> str:
+        return f"{file}:{start_line(el, self.lines.get(file))}"
+
+
 def check_element(
     el: etree._Element,
     spec: Element,
     file: str,
     issues: list[Issue],
     source: list[str] | None = None,
+    *,
+    warnings: list[Issue] | None = None,
+    origins: Origins | None = None,
+    line: int | None = None,
 ) -> Node:
     """Validate `el` against `spec`; append every problem found to `issues`.
 
-    `source` (the file's lines) lets errors point at the first line of a multi-line tag.
+    `source` (the file's lines) lets errors point at the first line of a multi-line tag;
+    `origins` says which file an element merged from a `config.d` fragment came from.
+    Character data between elements is ignored, with a line in `warnings` (as upstream's
+    parser ignores it).
     Invalid optional values are replaced by their default so later checks still run;
     a missing or invalid required value marks the node `broken`.
     """
-    line = _start_line(el, source)
+    line = start_line(el, source) if line is None else line
     attrs: dict[str, object] = {}
     broken = False
     for name, raw in el.attrib.items():
         if name == COMMENT:
             continue
+        at = origins.attrs.get((el, name)) if origins is not None else None
+        at_file, at_line = (at.file, at.line) if at is not None else (file, line)
         attr = spec.attrs.get(name)
         if attr is None:
-            issues.append(Issue(file, line, f"<{el.tag}>: unknown attribute {name!r}"))
+            issues.append(Issue(at_file, at_line, f"<{el.tag}>: unknown attribute {name!r}"))
             continue
         try:
             attrs[name] = attr.convert(raw)
         except TypeMismatch as exc:
-            issues.append(Issue(file, line, f"<{el.tag} {name}={raw!r}>: {exc}"))
+            issues.append(Issue(at_file, at_line, f"<{el.tag} {name}={raw!r}>: {exc}"))
     for name, attr in spec.attrs.items():
         if name in attrs:
             continue
@@ -120,25 +145,49 @@ def check_element(
         broken = True
         if name not in el.attrib:
             issues.append(Issue(file, line, f"<{el.tag}>: missing required attribute {name!r}"))
+    stray = warnings if warnings is not None else issues
     if el.text and el.text.strip():
-        issues.append(Issue(file, line, f"<{el.tag}>: unexpected text {el.text.strip()[:40]!r}"))
+        stray.append(Issue(file, line, f"<{el.tag}>: text {el.text.strip()[:40]!r} ignored"))
     node = Node(str(el.tag), attrs, [], file, line, broken)
     seen: set[str] = set()
     for child in el:
         if not isinstance(child.tag, str):  # comments, processing instructions
             continue
-        child_line = _start_line(child, source)
+        child_file, child_source = file, source
+        if origins is not None and child in origins.files:
+            child_file = origins.files[child]
+            child_source = origins.lines.get(child_file)
+        child_line = start_line(child, child_source)
         if child.tail and child.tail.strip():
-            issues.append(Issue(file, child_line, "unexpected text between elements"))
+            stray.append(
+                Issue(
+                    child_file,
+                    child_line,
+                    f"text {child.tail.strip()[:40]!r} after <{child.tag}> ignored",
+                )
+            )
         child_spec = spec.children.get(child.tag)
         if child_spec is None:
-            issues.append(Issue(file, child_line, f"<{el.tag}>: unknown element <{child.tag}>"))
+            issues.append(
+                Issue(child_file, child_line, f"<{el.tag}>: unknown element <{child.tag}>")
+            )
             continue
         if child.tag in seen and not child_spec.repeat:
-            issues.append(Issue(file, child_line, f"<{el.tag}>: <{child.tag}> given twice"))
+            issues.append(Issue(child_file, child_line, f"<{el.tag}>: <{child.tag}> given twice"))
             continue
         seen.add(child.tag)
-        node.children.append(check_element(child, child_spec, file, issues, source))
+        node.children.append(
+            check_element(
+                child,
+                child_spec,
+                child_file,
+                issues,
+                child_source,
+                warnings=warnings,
+                origins=origins,
+                line=child_line,
+            )
+        )
     return node
 
 

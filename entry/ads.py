@@ -55,10 +55,10 @@ def _limits(entry: EntryConfig) -> dict[str, object]:
 
 
 def _auth_flags(entry: EntryConfig) -> dict[str, str]:
-    if "grid_proxy" in entry.auth_methods:
+    if "grid_proxy" in entry.auth.words:
         return {
             "GlideinAllowx509_Proxy": "True",
-            "GlideinRequirex509_Proxy": "True",
+            "GlideinRequirex509_Proxy": str(entry.auth.requires("grid_proxy")),
             "GlideinRequireGlideinProxy": "False",
         }
     return {

@@ -8,10 +8,12 @@ factory-wide part (`lib/factory_config`) from WORK, and the entry's own `job.des
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from glideinwms_factory.entry.limits import EntryLimits, descript_int
 from glideinwms_factory.lib import descript
+from glideinwms_factory.lib.auth_method import AuthMethod, parse_auth_method
 from glideinwms_factory.lib.descript_records import JobDescript, read_record
 from glideinwms_factory.lib.factory_config import FactoryConfig
 
@@ -26,7 +28,9 @@ class EntryConfig:
     attributes: dict[str, object]  # attributes.cfg (published in the glidefactory ad)
     params: dict[str, object]  # params.cfg (GlideinParam*: defaults a frontend may override)
     submit_attrs: dict[str, object]  # submit_attrs.cfg
-    job_condor: str  # the submit file template
+    # Submit file (`entry_<e>/job.condor`, or one `job.<member>.condor` per member of an
+    # entry set) -> its template.
+    submit_files: dict[str, str]
     limits: EntryLimits
 
     @property
@@ -59,9 +63,10 @@ class EntryConfig:
     def slots_layout(self) -> str:
         return self.job.slots_layout
 
-    @property
-    def auth_methods(self) -> frozenset[str]:
-        return frozenset(filter(None, self.job.auth_method.split("+")))
+    @cached_property
+    def auth(self) -> AuthMethod:
+        """The parsed AuthMethod (AuthMethodError when job.descript holds a bad one)."""
+        return parse_auth_method(self.job.auth_method)
 
 
 def load_entry(factory: FactoryConfig, name: str) -> EntryConfig:
@@ -76,7 +81,10 @@ def load_entry(factory: FactoryConfig, name: str) -> EntryConfig:
         attributes=descript.read_entry_literals(factory.work_dir, name, "attributes.cfg"),
         params=descript.read_entry_literals(factory.work_dir, name, "params.cfg"),
         submit_attrs=descript.read_entry_literals(factory.work_dir, name, "submit_attrs.cfg"),
-        job_condor=(entry_dir / "job.condor").read_text(),
+        submit_files={
+            f"entry_{name}/{path.name}": path.read_text()
+            for path in sorted(entry_dir.glob("job.*condor"))
+        },
         limits=EntryLimits.from_descript(
             job,
             recoverable_exitcodes=factory.descript.recoverable_exitcodes,

@@ -364,7 +364,7 @@ class EntryGroupDaemon:
 
         served = []
         for request, actions in zip(requests, plan.requests, strict=True):
-            rejection = self.submitter.execute(schedd, entry, state.staging, request, actions)
+            rejection = self.submitter.execute(schedd, entry, state.staging, request, actions, jobs)
             if rejection is not None:
                 self._reject(state, rejection)
             else:

@@ -29,6 +29,7 @@ from glideinwms_factory.entry.protocol_311 import (
     read_credentials,
 )
 from glideinwms_factory.lib import crypto
+from glideinwms_factory.lib.auth_method import AuthMethodError
 from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.factory_key import FactoryKeys
 
@@ -73,6 +74,10 @@ _AUTH_METHODS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "vm_type": (frozenset(), frozenset({"VMType"})),
     "project_id": (frozenset({"ProjectId"}), frozenset()),
 }
+
+
+# Token types: met by the request's token, which the CE checks (not a credential name).
+_TOKEN_WORDS = frozenset({"scitoken", "idtoken", "token"})
 
 
 class RequestError(ValueError):
@@ -187,34 +192,42 @@ def _safe(name: str, value: str) -> str:
 def _check_auth_method(
     entry: EntryConfig, enc: Mapping[str, str], params: Mapping[str, Any]
 ) -> None:
-    """Check 6: the credential names fit the entry's AuthMethod.
+    """Check 6: the credential names fit the entry's AuthMethod (`lib/auth_method`):
+    every requirement group is met by one of its alternatives.
 
-    `CONTINUE_IF_NO_PROXY` is a plain frontend group parameter (`GlideinParam*`, the
-    entry's params.cfg as default), not an encrypted one.
+    A token alternative (`scitoken`, `idtoken`) meets its group: tokens are checked by
+    the CE, not here. `CONTINUE_IF_NO_PROXY` is a plain frontend group parameter
+    (`GlideinParam*`, the entry's params.cfg as default), not an encrypted one.
     """
-    methods = entry.auth_methods
+    try:
+        auth = entry.auth
+    except AuthMethodError as exc:
+        raise RequestError(f"entry {exc}") from None
     passthru = str({**entry.params, **params}.get("CONTINUE_IF_NO_PROXY", "")) == "True"
-    if "scitoken" in methods or ("frontend_scitoken" in enc and passthru):
+    if "frontend_scitoken" in enc and passthru:
         return
+    unknown = sorted(auth.words - set(_AUTH_METHODS) - _TOKEN_WORDS)
+    if unknown:
+        raise RequestError(f"entry AuthMethod {unknown[0]!r} is not served for 3.10 requests")
     sent = CREDENTIAL_NAMES & set(enc)
-    required: set[str] = set()
     allowed: set[str] = set()
-    for method in methods:
-        if method not in _AUTH_METHODS:
-            raise RequestError(f"entry AuthMethod {method!r} is unknown")
-        need, also = _AUTH_METHODS[method]
-        required |= need
+    for word in auth.words - _TOKEN_WORDS:
+        need, also = _AUTH_METHODS[word]
         allowed |= need | also
-    if "vm_id" in methods and "VMId" not in enc and not entry.job.vm_id:
+    if "vm_id" in auth.words and "VMId" not in enc and not entry.job.vm_id:
         raise RequestError("auth method vm_id: no VMId in the request nor the entry")
-    if "vm_type" in methods and "VMType" not in enc and not entry.job.vm_type:
+    if "vm_type" in auth.words and "VMType" not in enc and not entry.job.vm_type:
         raise RequestError("auth method vm_type: no VMType in the request nor the entry")
-    missing = sorted(required - sent)
-    if missing:
-        raise RequestError(f"auth method {'+'.join(sorted(methods))} needs {', '.join(missing)}")
+    for group in auth.groups:
+        if _TOKEN_WORDS & set(group):
+            continue
+        if not any(_AUTH_METHODS[word][0] <= sent for word in group):
+            missing = ", ".join(sorted(_AUTH_METHODS[group[0]][0] - sent))
+            others = f" (or what {', '.join(group[1:])} needs)" if len(group) > 1 else ""
+            raise RequestError(f"auth method {auth.text} needs {missing}{others}")
     extra = sorted(sent - allowed)
-    if extra:
-        raise RequestError(f"auth method {'+'.join(sorted(methods))} does not allow {extra}")
+    if extra and not _TOKEN_WORDS & auth.words:
+        raise RequestError(f"auth method {auth.text} does not allow {extra}")
 
 
 def _credential_id(enc: Mapping[str, str]) -> str:

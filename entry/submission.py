@@ -8,12 +8,15 @@ rather than submitted. Every call goes to the `Schedd` protocol and may raise `P
 from __future__ import annotations
 
 import logging
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from glideinwms_factory.entry import ads
+from glideinwms_factory.entry.accounting import Job
 from glideinwms_factory.entry.config import EntryConfig, FactoryConfig
-from glideinwms_factory.entry.decision import Actions
+from glideinwms_factory.entry.decision import Actions, split_clusters
+from glideinwms_factory.entry.entry_set import deal_to_submit_files
 from glideinwms_factory.entry.glidein_args import (
     EntryConstants,
     GlideinArgs,
@@ -36,7 +39,9 @@ class Submitter:
         log: logging.Logger,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ) -> None:
+        self.rng = rng or random.Random()
         self.factory = factory
         self.log = log
         self.clock = clock
@@ -49,12 +54,20 @@ class Submitter:
         staging: ads.Staging,
         request: WorkRequest,
         actions: Actions,
+        jobs: Sequence[Job] = (),
     ) -> Rejection | None:
-        """Carry out one request's actions; the rejection if it could not be submitted."""
+        """Carry out one request's actions; the rejection if it could not be submitted.
+
+        An entry set's glideins are dealt over its members' submit files (`entry_set`),
+        given the entry's queue `jobs`.
+        """
         extra = {"entry": entry.name, "client": request.client_name}
         if actions.submit:
+            plan = self._per_submit_file(entry, sum(actions.clusters), actions.clusters, jobs)
             try:
-                description = self.description(entry, staging, request)
+                descriptions = {
+                    name: self.description(entry, staging, request, name) for name in plan
+                }
             except UnsafeValueError as err:
                 return Rejection(request.name, request.client_name, str(err))
             # Condor-G logs and glidein output go to the per-user client log dir.
@@ -62,12 +75,15 @@ class Submitter:
             log_dir = log_dir / f"glidein_{self.factory.glidein_name}" / f"entry_{entry.name}"
             log_dir.mkdir(parents=True, exist_ok=True)
             submitted = 0
-            for i, size in enumerate(actions.clusters):
+            calls = [(name, size) for name, sizes in plan.items() for size in sizes]
+            for i, (name, size) in enumerate(calls):
                 if i:
                     self.sleep(entry.limits.submit_sleep)
-                cluster = schedd.submit(description, size)
+                cluster = schedd.submit(descriptions[name], size)
                 submitted += size
-                self.log.info("submitted %d glidein(s) in cluster %d", size, cluster, extra=extra)
+                self.log.info(
+                    "submitted %d glidein(s) in cluster %d (%s)", size, cluster, name, extra=extra
+                )
             self.log.info(
                 "request %s (%s): idle target %d, max %d: submitted %d",
                 request.name,
@@ -99,8 +115,30 @@ class Submitter:
             )
             self.sleep(limits.release_sleep)
 
-    def description(self, entry: EntryConfig, staging: ads.Staging, request: WorkRequest) -> str:
-        """job.condor with every `$ENV()` resolved for `request`; the count goes separately."""
+    def _per_submit_file(
+        self,
+        entry: EntryConfig,
+        count: int,
+        clusters: Sequence[int],
+        jobs: Sequence[Job],
+    ) -> dict[str, tuple[int, ...]]:
+        """Submit file -> its submit calls (cluster sizes)."""
+        files = list(entry.submit_files)
+        if len(files) == 1:
+            return {files[0]: tuple(clusters)}
+        dealt = deal_to_submit_files(count, files, jobs, entry.limits, self.rng)
+        return {name: split_clusters(n, entry.limits.submit_cluster) for name, n in dealt.items()}
+
+    def description(
+        self,
+        entry: EntryConfig,
+        staging: ads.Staging,
+        request: WorkRequest,
+        submit_file: str | None = None,
+    ) -> str:
+        """The submit file's template (the entry's only one by default) with every `$ENV()`
+        resolved for `request`; the count goes separately."""
+        submit_file = submit_file or next(iter(entry.submit_files))
         factory = entry.factory
         params = {**entry.params, **request.params}
         arguments = build_glidein_arguments(
@@ -147,7 +185,7 @@ class Submitter:
                 factory_name=factory.factory_name,
                 glidein_name=factory.glidein_name,
                 entry_name=entry.name,
-                submit_file=f"entry_{entry.name}/job.condor",
+                submit_file=submit_file,
                 web_url=factory.web_url,
                 startup_dir=entry.startup_dir,
                 slots_layout=entry.slots_layout,
@@ -159,4 +197,4 @@ class Submitter:
                 name,
                 extra={"entry": entry.name, "client": request.client_name},
             )
-        return build_description(entry.job_condor, submit.env)
+        return build_description(entry.submit_files[submit_file], submit.env)

@@ -1,7 +1,7 @@
 """`factory_startup`: init.d-style control of one factory tree (operations.md §1).
 
     factory_startup [--root WORK] start|stop|restart|force-reload|status
-    factory_startup reconfig [CONFIG] [yes|no] [-force_delete] [-comment C]
+    factory_startup reconfig [CONFIG] [yes|no] [-force_delete] [-comment C] [-fix_rrd]
     factory_startup down|up -entry factory|entries|All|ENTRY [-delay D] [-frontend F] \
         [-security C] [-comment C]            (also the old form: down ENTRY [DELAY])
     factory_startup statusdown -entry ENTRY|factory|entries|All [-delay D]
@@ -156,70 +156,6 @@ def _signal_group(pid: int, sig: int) -> None:
 def restart(work: Path) -> int:
     code = stop(work)
     return start(work) if code == EXIT_OK else code
-
-
-# --- reconfig -----------------------------------------------------------------------------
-
-
-def relocation_root(work: Path, configured_work: Path) -> Path | None:
-    """The `--root` a tree was created with: what prefixes the configured work dir."""
-    work, configured = work.resolve(), Path(configured_work)
-    if work == configured:
-        return None
-    text, tail = str(work), str(configured)
-    if configured.is_absolute() and text.endswith(tail):
-        return Path(text[: -len(tail)] or "/")
-    raise UsageError(f"the config's work dir {configured} is not this tree's ({work})")
-
-
-def reconfig(work: Path, args: Sequence[str]) -> int:
-    from glideinwms_factory.creation.config import ConfigInvalid, load_config
-    from glideinwms_factory.creation.install import TreeError
-    from glideinwms_factory.creation.reconfig import reconfig_tree
-    from glideinwms_factory.creation.staging import StagingError
-
-    words = [a for a in args if a not in ("yes", "no", "update_default_cfg", "-fix_rrd")]
-    force = "-force_delete" in words
-    words = [a for a in words if a != "-force_delete"]
-    config = Path(words[0]) if words else work / "glideinWMS.xml"
-    try:
-        root = relocation_root(work, load_config(config, None).dirs.work)
-    except ConfigInvalid as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        print(f"reconfig: {len(exc.issues)} error(s); nothing was changed", file=sys.stderr)
-        return EXIT_NOT_CONFIGURED
-    was_running = factory_state(work) is pidlock.State.RUNNING
-    if was_running and stop(work) != EXIT_OK:
-        return EXIT_FAIL
-    code = EXIT_OK
-    try:
-        summary = reconfig_tree(
-            config,
-            root,
-            force=force,
-            create_key=_create_key,
-        )
-        for line in summary.lines():
-            print(line)
-    except ConfigInvalid as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        print(f"reconfig: {len(exc.issues)} error(s); nothing was changed", file=sys.stderr)
-        code = EXIT_NOT_CONFIGURED
-    except (StagingError, TreeError, OSError) as exc:
-        print(f"reconfig: {exc}; nothing was changed", file=sys.stderr)
-        code = EXIT_NOT_CONFIGURED
-    if was_running and start(work) != EXIT_OK:
-        return EXIT_FAIL
-    return code
-
-
-def _create_key(work: Path, bits: int) -> None:
-    """The reconfig hook: the factory's key pair in the work directory."""
-    from glideinwms_factory.lib.factory_key import ensure_key
-
-    ensure_key(Path(work) / "rsa.key", bits)
 
 
 # --- downtimes ----------------------------------------------------------------------------
@@ -444,6 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(f"{command} takes no arguments")
             return simple[command](work)
         if command in ("reconfig", "upgrade"):
+            from glideinwms_factory.startup_reconfig import reconfig
+
             return reconfig(work, rest)
         if command in ("down", "up"):
             return down_or_up(load_factory(work), command, rest, now)

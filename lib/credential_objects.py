@@ -12,6 +12,8 @@ import enum
 import struct
 from dataclasses import dataclass
 
+from glideinwms_factory.lib.auth_method import parse_auth_method
+
 UPSTREAM_PACKAGE = "glideinwms.lib.credentials"
 
 
@@ -121,20 +123,10 @@ _WORDS: dict[str, AuthMember | None] = {
 
 
 def auth_groups(method: str) -> list[list[AuthMember | None]] | None:
-    """An `AuthMethod`: `+`/`;` separate required groups, `,` alternatives within one;
-    a group `any` requires nothing (None when nothing is required at all).
-    ValueError names an unknown word."""
-    groups: list[list[AuthMember | None]] = []
-    for group in method.replace("+", ";").split(";"):
-        if group.strip().lower() == "any":
-            continue
-        options = []
-        for word in group.split(","):
-            key = word.strip().lower()
-            if key not in _WORDS:
-                raise ValueError(f"entry AuthMethod {method!r}: unknown requirement {word!r}")
-            options.append(_WORDS[key])
-        groups.append(options)
+    """An `AuthMethod` (its grammar: `lib/auth_method`, shared with create_glidein and the
+    3.10 check) as what meets each required group; None when nothing is required.
+    ValueError (AuthMethodError) names the bad part."""
+    groups = [[_WORDS[word] for word in group] for group in parse_auth_method(method).groups]
     return groups or None
 
 

@@ -101,6 +101,22 @@ def update_rrds(
             log.warning("RRD %s not updated: %s", path, exc)
 
 
+def fix_rrds(tool: RRDTool, monitor_dir: Path) -> list[str]:
+    """Add the data sources this version writes to every existing monitoring RRD that
+    lacks them (upstream `verifyRRD` with fix); one line per file changed."""
+    expected = rrd_values(ClientStats(), ClientLog())
+    changed = []
+    for path in sorted(Path(monitor_dir).rglob("*.rrd")):
+        names = expected.get(path.stem)
+        if names is None:
+            continue
+        missing = [n for n in names if n not in set(tool.source_names(path))]
+        if missing:
+            tool.add_sources(path, rrd_sources(path.stem, missing))
+            changed.append(f"{path}: added {', '.join(missing)}")
+    return changed
+
+
 RRD_PERIODS = (7200, 86400, 604800)
 
 

@@ -123,6 +123,26 @@ class RRDTool:
         if not path.exists():
             self.create(path, sources, start)
 
+    def source_names(self, path: Path) -> list[str]:
+        """The data sources `path` has, in their order."""
+        info = self._run("info", [str(path)])
+        keys = (
+            info
+            if isinstance(info, dict)
+            else [line.split(" = ")[0] for line in str(info).splitlines()]
+        )
+        return [k[3:-7] for k in keys if k.startswith("ds[") and k.endswith("].index")]
+
+    def add_sources(self, path: Path, sources: Iterable[DataSource]) -> None:
+        """Add data sources to an existing RRD (`rrdtool tune`), on a copy swapped in."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        shutil.copy2(path, tmp)
+        try:
+            self._run("tune", [str(tmp), *(source.definition() for source in sources)])
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def update(self, path: Path, timestamp: int, values: Mapping[str, float | int | None]) -> None:
         """Store one sample: `values` by data-source name, at `timestamp` (epoch seconds)."""
         names = list(values)

@@ -13,14 +13,22 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from waiting import wait_for
 
+from glideinwms_factory.entry.daemon import EntryGroupDaemon
+from glideinwms_factory.global_ads import factory_global_ad
+from glideinwms_factory.lib.factory_key import load_keys
+from glideinwms_factory.lib.pool import JobAction
 from glideinwms_factory.lib.pool.embedded.auth import create_token, load_or_create_secret
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, EmbeddedSchedd
+from glideinwms_factory.lib.pool.embedded.inprocess import InProcessPool
+from glideinwms_factory.tools.frontend_sim import Advertiser, RequestSpec
 
 BIN = Path(sys.executable).parent
 FRONTEND = "frontend@example.org"
@@ -227,3 +235,34 @@ def running(factory: Factory) -> Iterator[Factory]:
         for pid in processes_under(factory.root):  # glideins outlive the factory by design
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def in_process_pool(factory: Factory) -> Iterator[InProcessPool]:
+    """The tree's pool in this process (no server); every glidein is removed at the end."""
+    load_keys(factory.work)
+    with InProcessPool(factory.state_dir, slots=1, tick=0.05, kill_grace=0.5) as pool:
+        try:
+            yield pool
+        finally:
+            pool.pool("admin@example.org").schedd("").act(JobAction.REMOVE, "true", "test over")
+            wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
+
+
+def serve_once(
+    factory: Factory, pool: InProcessPool, entry: str, spec: RequestSpec, attrs: list[str]
+) -> list[Any]:
+    """One entry daemon iteration for `entry` after a frontend advertised `spec` to it:
+    the entry's glideins in the queue (with `attrs`)."""
+    daemon = EntryGroupDaemon(factory.work, [entry], connect=pool.pool)
+    daemon.iteration()  # the entry's first ad: what the frontend targets
+    key = load_keys(factory.work).current
+    ad = factory_global_ad(
+        "testfactory", "gtest", key, start_time=int(time.time()), sequence=0, sign_types="sha1"
+    )
+    pool.pool("gfactory@localhost").collector.advertise([ad], "UPDATE_AD_GENERIC")
+    assert Advertiser(pool.pool(FRONTEND).collector, spec, [entry], {}).cycle() == 1
+    daemon.iteration()
+    return (
+        pool.pool("gfactory@localhost").schedd("").query(f'GlideinEntryName =?= "{entry}"', attrs)
+    )

@@ -6,15 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 from test_create_support import (
     EXAMPLE,
     REAL_CONFIGS,
+    ROOT_FOR_REAL,
     copy_example,
     make_web_base,
+    real_config_dir,
     stage_dir,
     work_dir,
 )
@@ -183,34 +184,9 @@ def test_config_d_fragments_merge_in_name_order(tmp_path):
     assert list(cfg.entries) == ["local_site_a", "zz_early", "local_site_b", "local_site_c"]
 
 
-ROOT_FOR_REAL = """<glidein factory_name="osg-like" glidein_name="gfactory_instance" schedd_name="schedd_glideins2@f.example.org,schedd_glideins3@f.example.org">
-   <monitor base_dir="/var/lib/gwms-factory/web-area/monitor"/>
-   <security key_length="2048"/>
-   <stage base_dir="/var/lib/gwms-factory/web-area/stage" web_base_url="https://factory.example.org/factory/stage"/>
-   <submit base_dir="/var/lib/gwms-factory/work-dir" base_log_dir="/var/log/gwms-factory/server"
-           base_client_log_dir="/var/log/gwms-factory/client" base_client_proxies_dir="/var/lib/gwms-factory/client-proxies"/>
-   <condor_tarballs>
-      <condor_tarball arch="default" os="default" version="default" tar_file="condor.tgz"/>
-   </condor_tarballs>
-</glidein>
-"""
-
-
-def _real_config_dir(tmp_path: Path) -> Path:
-    cfg = tmp_path / "real"
-    (cfg / "config.d").mkdir(parents=True)
-    with tarfile.open(cfg / "condor.tgz", "w:gz") as tar:
-        info = tarfile.TarInfo("condor/bin/condor_master")
-        tar.addfile(info)
-    (cfg / "glideinWMS.xml").write_text(ROOT_FOR_REAL)
-    for path in REAL_CONFIGS.glob("*.xml"):
-        shutil.copy(path, cfg / "config.d" / path.name)
-    return cfg / "glideinWMS.xml"
-
-
 @pytest.mark.skipif(not REAL_CONFIGS.is_dir(), reason="real configs not on this machine")
 def test_real_configs_are_accepted_with_the_htcondor_backend(tmp_path):
-    master = _real_config_dir(tmp_path)
+    master = real_config_dir(tmp_path)
     web = make_web_base(tmp_path / "web")
     build_tree(master, tmp_path / "root", reconfig=False, web_base=web)
     cfg = load_config(master, tmp_path / "root")
@@ -230,7 +206,7 @@ def test_real_configs_are_accepted_with_the_htcondor_backend(tmp_path):
 
 @pytest.mark.skipif(not REAL_CONFIGS.is_dir(), reason="real configs not on this machine")
 def test_real_cloud_entries_are_refused_by_the_embedded_backend(tmp_path):
-    master = _real_config_dir(tmp_path)
+    master = real_config_dir(tmp_path)
     master.write_text(
         ROOT_FOR_REAL.replace("glidein_name=", 'pool_backend="embedded" glidein_name=')
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import tarfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,3 +66,29 @@ def work_dir(root: Path) -> Path:
 
 def stage_dir(root: Path) -> Path:
     return root / "var/lib/gwms-factory/web-area/stage"
+
+
+ROOT_FOR_REAL = """<glidein factory_name="osg-like" glidein_name="gfactory_instance" schedd_name="schedd_glideins2@f.example.org,schedd_glideins3@f.example.org">
+   <monitor base_dir="/var/lib/gwms-factory/web-area/monitor"/>
+   <security key_length="2048"/>
+   <stage base_dir="/var/lib/gwms-factory/web-area/stage" web_base_url="https://factory.example.org/factory/stage"/>
+   <submit base_dir="/var/lib/gwms-factory/work-dir" base_log_dir="/var/log/gwms-factory/server"
+           base_client_log_dir="/var/log/gwms-factory/client" base_client_proxies_dir="/var/lib/gwms-factory/client-proxies"/>
+   <condor_tarballs>
+      <condor_tarball arch="default" os="default" version="default" tar_file="condor.tgz"/>
+   </condor_tarballs>
+</glidein>
+"""
+
+
+def real_config_dir(tmp_path: Path) -> Path:
+    """The real fragments in config.d/ under a root config like a production one."""
+    cfg = tmp_path / "real"
+    (cfg / "config.d").mkdir(parents=True)
+    with tarfile.open(cfg / "condor.tgz", "w:gz") as tar:
+        info = tarfile.TarInfo("condor/bin/condor_master")
+        tar.addfile(info)
+    (cfg / "glideinWMS.xml").write_text(ROOT_FOR_REAL)
+    for path in REAL_CONFIGS.glob("*.xml"):
+        shutil.copy(path, cfg / "config.d" / path.name)
+    return cfg / "glideinWMS.xml"

@@ -88,29 +88,17 @@ CASES = {
         "cannot be submitted by the embedded pool backend",
         'name="local_site_a"',
     ),
-    "unknown frontend ref": (
-        '<allow_frontend name="vofrontend"',
-        '<allow_frontend name="nobody"',
-        "unknown frontend 'nobody'",
-        'name="local_site_a"',
-    ),
     "bad pool backend": (
         'pool_backend="embedded"',
         'pool_backend="slurm"',
         "expected one of htcondor, embedded",
         "<glidein ",
     ),
-    "unsupported feature": (
-        'loop_delay="10"',
-        'loop_delay="10" enable_attribute_expansion="True"',
-        "enable_attribute_expansion=True is not supported",
-        "<glidein ",
-    ),
-    "entry sets": (
+    "cvmfsexec platforms without sources": (
         "<entries>",
-        '<entry_sets><entry_set alias="x"/></entry_sets>\n   <entries>',
-        "<glidein>: unknown element <entry_sets>",
-        "<entry_sets>",
+        '<cvmfsexec_distro platforms="rhel9-x86_64"/>\n   <entries>',
+        "cvmfsexec_distro: platforms given without sources",
+        "<cvmfsexec_distro",
     ),
     "no schedd": (
         'schedd_name="schedd_glideins1@localhost"',
@@ -137,16 +125,31 @@ def test_each_error_class_names_file_and_line(tmp_path, case):
     assert any(e.startswith(f"{master}:{line}: ") and message in e for e in errors), errors
 
 
-def test_duplicate_entry_across_files_points_at_both(tmp_path):
+def _warnings(master: Path) -> list[str]:
+    return [str(w) for w in load_config(master).warnings]
+
+
+def test_an_entry_in_a_later_file_replaces_the_earlier_one_with_a_warning(tmp_path):
     master = copy_example(tmp_path / "cfg")
     fragment = master.parent / "config.d" / "10-sites.xml"
     _edit(fragment, 'name="local_site_b"', 'name="local_site_a"')
-    errors = _errors(master)
     marker = 'name="local_site_a"'
     first = f"{master}:{_line_of(master, marker)}"
-    assert errors == [
-        f"{fragment}:{_line_of(fragment, marker)}: duplicate entry 'local_site_a' (first at {first})"
+    assert _warnings(master) == [
+        f"{fragment}:{_line_of(fragment, marker)}: <entry> 'local_site_a' replaces the one at {first}"
     ]
+    entry = load_config(master).entries["local_site_a"]
+    assert entry.grid_type == "arc" and entry.file == str(fragment)
+
+
+def test_an_undefined_frontend_in_a_whitelist_is_a_warning(tmp_path):
+    master = copy_example(tmp_path / "cfg")
+    _edit(master, '<allow_frontend name="vofrontend"', '<allow_frontend name="nobody"')
+    line = _line_of(master, 'name="local_site_a"')
+    assert _warnings(master) == [
+        f"{master}:{line}: entry local_site_a: unknown frontend 'nobody' (matches nothing)"
+    ]
+    assert load_config(master).entries["local_site_a"].allowed_frontends == ["nobody:All"]
 
 
 def test_malformed_xml_reports_its_line(tmp_path):
@@ -156,11 +159,22 @@ def test_malformed_xml_reports_its_line(tmp_path):
     assert len(errors) == 1 and errors[0].startswith(f"{master}:") and "malformed XML" in errors[0]
 
 
-def test_fragment_may_only_add_entries(tmp_path):
+def test_a_fragment_attribute_overrides_the_master_with_a_warning(tmp_path):
     master = copy_example(tmp_path / "cfg")
     fragment = master.parent / "config.d" / "10-sites.xml"
-    _edit(fragment, "<glidein>", '<glidein loop_delay="1">')
-    assert _errors(master) == [f"{fragment}:2: <glidein>: unknown attribute 'loop_delay'"]
+    _edit(fragment, "<glidein>", '<glidein loop_delay="1" entry_parallel_workers="7" typo="x">')
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(master)
+    assert [str(i) for i in caught.value.issues] == [
+        f"{fragment}:2: <glidein>: unknown attribute 'typo'"
+    ]
+    _edit(fragment, ' typo="x"', "")
+    cfg = load_config(master)
+    assert cfg.glidein["loop_delay"] == 1 and cfg.glidein["entry_parallel_workers"] == 7
+    assert [str(w) for w in cfg.warnings] == [
+        f"{fragment}:2: <glidein loop_delay='1'> replaces '10' set at "
+        f"{master}:{_line_of(master, '<glidein ')}"
+    ]
 
 
 def test_all_errors_at_once_and_nothing_on_disk(tmp_path, capsys):

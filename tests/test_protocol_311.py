@@ -65,7 +65,7 @@ def _entry(
         attributes={},
         params={},
         submit_attrs={},
-        job_condor="",
+        submit_files={},
         limits=EntryLimits(),
     )
 

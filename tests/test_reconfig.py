@@ -80,7 +80,15 @@ def test_good_reconfig_adds_retires_changes_and_keeps_state(factory, capsys):
     master.write_text(
         master.read_text().replace('<per_entry glideins="8"', '<per_entry glideins="9"')
     )
-    assert _run(master, root, web) == 0
+    before = hash_tree(root)
+    assert _run(master, root, web) == 1  # removing local_site_c needs --force-delete
+    _, err = capsys.readouterr()
+    assert err.splitlines() == [
+        "reconfig_glidein: the config removes entries of the running tree: local_site_c"
+        ' (keep them, set enabled="False", or reconfig with -force_delete); nothing was changed'
+    ]
+    assert hash_tree(root) == before
+    assert _run(master, root, web, "--force-delete") == 0
     out, err = capsys.readouterr()
     assert out.strip() == str(work)
     assert "entries added: local_site_d" in err
@@ -236,7 +244,7 @@ def test_reader_never_sees_a_partial_or_mixed_tree(factory, tmp_path):
                 fragment.unlink()
             else:
                 fragment.write_text(NEW_ENTRY.format(glideins=round_ + 1))
-            reconfig_tree(master, root, web_base=web)
+            reconfig_tree(master, root, web_base=web, force_delete=True)
             assert time.monotonic() < deadline
     finally:
         stop.touch()

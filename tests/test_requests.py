@@ -46,6 +46,11 @@ def entries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, EntryConfig]:
         EntrySpec("ce1", auth_method="grid_proxy"),
         EntrySpec("ce2"),
         EntrySpec("ce3"),
+        # 3.11 grammar, as production fragments write it (lib/auth_method).
+        EntrySpec("proxy_project", auth_method="grid_proxy;project_id"),
+        EntrySpec("token_project", auth_method="scitoken;project_id"),
+        EntrySpec("token_either", auth_method="scitoken,idtoken"),
+        EntrySpec("proxy_or_pair", auth_method="grid_proxy,cert_pair"),
     ]
     factory = create(tmp_path_factory.mktemp("requests"), config_xml(specs, free_port()))
     config = load_factory(factory.work)
@@ -548,3 +553,42 @@ def test_request_constraint_selects_exactly_the_served_entries_and_keys(
     assert current_only.eval(to_classad(wanted["current key, ce1"])) is True
     assert current_only.eval(to_classad(wanted["old key, ce1"])) is not True
     assert current_only.eval(to_classad(wanted["current key, ce2"])) is not True
+
+
+@pytest.mark.parametrize(
+    ("entry_name", "enc", "reason"),
+    [
+        ("proxy_project", {"ProjectId": "TG-123"}, None),
+        ("proxy_project", {}, "auth method grid_proxy;project_id needs ProjectId"),
+        (
+            "proxy_project",
+            {"SubmitProxy": None, "ProjectId": "TG-123"},
+            "auth method grid_proxy;project_id needs SubmitProxy",
+        ),
+        ("token_project", {"SubmitProxy": None, "ProjectId": "TG-123"}, None),
+        ("token_project", {"SubmitProxy": None}, "needs ProjectId"),
+        ("token_either", {"SubmitProxy": None}, None),
+        ("proxy_or_pair", {}, None),
+        (
+            "proxy_or_pair",
+            {"SubmitProxy": None, "GlideinProxy": "G", "PublicCert": "C", "PrivateCert": "K"},
+            None,
+        ),
+        (
+            "proxy_or_pair",
+            {"SubmitProxy": None},
+            "needs SubmitProxy (or what cert_pair needs)",
+        ),
+    ],
+)
+def test_auth_method_groups_and_alternatives(
+    entries: dict[str, EntryConfig], entry_name: str, enc: dict[str, str | None], reason: str | None
+) -> None:
+    """`;` (and `+`) join requirement groups, `,` separates alternatives within one."""
+    entry = entries[entry_name]
+    ad = request_ad(entry, enc=enc)
+    result = validate_request(ad, entry, KEYS, entry.factory.frontends, NOW)
+    if reason is None:
+        assert isinstance(result, WorkRequest), result
+    else:
+        assert isinstance(result, Rejection) and reason in result.reason, result

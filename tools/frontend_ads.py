@@ -100,6 +100,7 @@ class RequestSpec:
     params: Mapping[str, str] = field(default_factory=dict)
     credential: Credential | None = None
     idtoken: str | None = None
+    project_id: str | None = None  # the encrypted ProjectId (auth method project_id)
     web_url: str = NO_WEB
     oaep_digest: crypto.OaepDigest = "sha1"
     protocol: str = "3.10"  # "3.11": pickled credentials (spec/protocol-311.md)
@@ -242,6 +243,8 @@ def _enc_params_310(spec: RequestSpec, target: FactoryEntry) -> tuple[str, dict[
         enc_params[target.proxy_param] = spec.credential.cred_id
     if spec.idtoken is not None:
         enc_params[f"{target.entry_name}.idtoken"] = spec.idtoken
+    if spec.project_id is not None:
+        enc_params["ProjectId"] = spec.project_id
     return cred_key, enc_params
 
 
