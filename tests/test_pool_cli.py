@@ -175,8 +175,9 @@ def test_submit_q_hold_release_rm(daemon, tmp_path):
         return out.stdout.split()
 
     wait_for(lambda: statuses() == ["2", "2"])
-    table = run_cli("q", "--pool", address).stdout.splitlines()
-    assert table[0].split() == ["ID", "OWNER", "ST", "CMD"] and f"{cluster}.0" in table[1]
+    table = run_cli("q", "--pool", address, "-nobatch").stdout.splitlines()
+    assert table[3].split()[:5] == ["ID", "OWNER", "SUBMITTED", "RUN_TIME", "ST"]
+    assert table[4].split()[0] == f"{cluster}.0"
     held = run_cli(
         "hold", "--pool", address, "--token", str(token), f"{cluster}.0", "-reason", "cli test"
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
-from collections.abc import Callable, Sequence
+import time
 
 import classad2
 
@@ -18,7 +18,6 @@ from glideinwms_factory.lib.pool import (
     INVALIDATE_COMMANDS,
     UPDATE_COMMANDS,
     JobAction,
-    JobStatus,
     PoolError,
 )
 from glideinwms_factory.lib.pool.embedded import control
@@ -33,16 +32,7 @@ from glideinwms_factory.lib.pool.embedded.client import (
     find_pool_address,
     read_token,
 )
-
-_STATUS_LETTER: dict[int, str] = {
-    JobStatus.IDLE: "I",
-    JobStatus.RUNNING: "R",
-    JobStatus.REMOVED: "X",
-    JobStatus.COMPLETED: "C",
-    JobStatus.HELD: "H",
-    JobStatus.TRANSFERRING_OUTPUT: ">",
-    JobStatus.SUSPENDED: "S",
-}
+from glideinwms_factory.tools import condor_args, condor_format, condor_tables
 
 
 class CliError(Exception):
@@ -111,73 +101,77 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- queries ---------------------------------------------------------------------------
+# --- queries (condor_status / condor_q) ------------------------------------------------
 
 
-def _af_value(ad: classad2.ClassAd, name: str) -> str:
-    value = ad.eval(name) if name in ad else classad2.Value.Undefined
-    if value is classad2.Value.Undefined:
-        return "undefined"
-    if value is classad2.Value.Error:
-        return "error"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _query_ads(args: condor_args.QueryArgs) -> list[classad2.ClassAd]:
+    address = find_pool_address(args.pool, args.state_dir)
+    client = EmbeddedSchedd(address) if args.jobs else EmbeddedCollector(address)
+    expressions = []
+    if args.autoformat:
+        expressions = args.autoformat.expressions()
+    elif args.printf:
+        expressions = [condor_format.parse_expr(f.expr) for f in args.printf]
+    projection = condor_format.attribute_refs(expressions) if expressions else args.attributes
+    if args.form == "table" and not expressions:
+        projection = []
+    key = ["ClusterId", "ProcId"] if args.jobs else ["MyType", "Name"]
+    projection = [*projection, *key] if projection else []
+    ads = client.query(condor_args.constraint(args), tuple(projection))
+    ads.sort(key=lambda ad: tuple(condor_tables.get(ad, name, "") for name in key))
+    return ads if args.limit is None else ads[: args.limit]
 
 
-def _print_ads(
-    args: argparse.Namespace,
-    ads: list[classad2.ClassAd],
-    table: Callable[[list[classad2.ClassAd]], None],
-) -> None:
-    if args.af:
-        for ad in ads:
-            print(" ".join(_af_value(ad, name) for name in args.af))
-    elif args.long:
-        sys.stdout.write(classad.format_old_many(ads))
-    elif args.json:
-        sys.stdout.write(classad.format_json(ads))
+def _render(args: condor_args.QueryArgs, ads: list[classad2.ClassAd]) -> str:
+    if args.autoformat:
+        return args.autoformat.render(ads)
+    if args.printf:
+        return condor_format.render_printf(args.printf, ads)
+    if args.form != "table":
+        narrowed = [condor_format.select(ad, args.attributes) for ad in ads]
+        render = {
+            "long": condor_format.render_long,
+            "json": condor_format.render_json,
+            "xml": condor_format.render_xml,
+        }[args.form]
+        return render(narrowed)
+    if not args.jobs:
+        if args.totals:
+            return condor_tables.type_totals(ads)
+        return condor_tables.any_table(ads) if args.any_type else condor_tables.status_tables(ads)
+    return _jobs_report(args, ads)
+
+
+def _jobs_report(args: condor_args.QueryArgs, ads: list[classad2.ClassAd]) -> str:
+    totals = condor_tables.totals_line("query", ads)
+    if not (args.constraints or args.restrictions or args.view in condor_args.VIEW_CONSTRAINT):
+        everyone = totals.replace("query", "all users", 1)
     else:
-        table(ads)
+        address = find_pool_address(args.pool, args.state_dir)
+        all_jobs = EmbeddedSchedd(address).query("true", ("JobStatus",))
+        everyone = condor_tables.totals_line("all users", all_jobs)
+    if args.totals:
+        return totals + everyone
+    tables = {
+        "batch": condor_tables.batch_table,
+        "nobatch": condor_tables.jobs_table,
+        "idle": condor_tables.jobs_table,
+        "run": condor_tables.running_table,
+        "hold": condor_tables.held_table,
+    }
+    address = find_pool_address(args.pool, args.state_dir)
+    title = f"\n\n-- Schedd: {address} : <{address}> @ {time.strftime('%m/%d/%y %H:%M:%S')}\n"
+    body = tables[args.view](ads)
+    return title + body + ("" if args.view == "run" else "\n" + totals + everyone)
 
 
-def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(header)]
-    for row in [header, *rows]:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-
-
-def _ads_table(ads: list[classad2.ClassAd]) -> None:
-    rows = [[_af_value(ad, n) for n in ("MyType", "Name", "AuthenticatedIdentity")] for ad in ads]
-    _print_table(("MyType", "Name", "AuthenticatedIdentity"), rows)
-
-
-def _jobs_table(ads: list[classad2.ClassAd]) -> None:
-    rows = []
-    for ad in ads:
-        status = ad.eval("JobStatus") if "JobStatus" in ad else 0
-        rows.append(
-            [
-                f"{_af_value(ad, 'ClusterId')}.{_af_value(ad, 'ProcId')}",
-                _af_value(ad, "Owner"),
-                _STATUS_LETTER.get(status, "?") if isinstance(status, int) else "?",
-                _af_value(ad, "Cmd"),
-            ]
-        )
-    _print_table(("ID", "OWNER", "ST", "CMD"), rows)
-
-
-def cmd_query(args: argparse.Namespace) -> int:
-    ads = EmbeddedCollector(_address(args)).query(args.constraint, tuple(args.af or ()))
-    _print_ads(args, ads, _ads_table)
-    return 0
-
-
-def cmd_q(args: argparse.Namespace) -> int:
-    ads = EmbeddedSchedd(_address(args)).query(args.constraint, tuple(args.af or ()))
-    _print_ads(args, ads, _jobs_table)
+def cmd_condor_query(argv: list[str], jobs: bool) -> int:
+    """`query` (condor_status) or `q` (condor_q)."""
+    args = condor_args.parse(argv, jobs)
+    if args.help:
+        print(condor_args.USAGE[jobs])
+        return 0
+    sys.stdout.write(_render(args, _query_ads(args)))
     return 0
 
 
@@ -209,13 +203,28 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _missing_jobs(schedd: EmbeddedSchedd, ids: list[str]) -> list[str]:
+    """The given CLUSTER or CLUSTER.PROC ids no job in the queue has."""
+    jobs = schedd.query("true", ("ClusterId", "ProcId"))
+    present = {condor_format.job_id(ad) for ad in jobs}
+    clusters = {condor_format.natural(ad.get("ClusterId")) for ad in jobs}
+    return [job for job in ids if job not in (present if "." in job else clusters)]
+
+
 def cmd_act(args: argparse.Namespace) -> int:
+    """rm/hold/release; exit 1 naming the jobs when some given id, or every job, is missing."""
     if bool(args.constraint) == bool(args.ids):
         raise CliError("give job ids (CLUSTER or CLUSTER.PROC) or -constraint EXPR, not both")
     schedd = EmbeddedSchedd(_address(args), _token(args))
-    jobs = args.constraint or args.ids
-    count = schedd.act(JobAction(args.action), jobs, reason=args.reason)
+    missing = _missing_jobs(schedd, args.ids) if args.ids else []
+    jobs = args.constraint or [job for job in args.ids if job not in missing]
+    count = schedd.act(JobAction(args.action), jobs, reason=args.reason) if jobs else 0
     print(f"{args.action}: {count} job(s)")
+    if missing:
+        raise CliError(f"{args.action}: no such job: {', '.join(missing)}")
+    if count == 0:
+        what = f"the constraint {args.constraint}" if args.constraint else " ".join(args.ids)
+        raise CliError(f"{args.action}: no job in a state to {args.action} matches {what}")
     return 0
 
 
@@ -227,14 +236,6 @@ def _pool_options(parser: argparse.ArgumentParser, token: bool = False) -> None:
     parser.add_argument("--state-dir", help="read the address a daemon recorded there")
     if token:
         parser.add_argument("--token", "-token", required=True, help="file holding a pool token")
-
-
-def _output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-constraint", "--constraint", default="true", help="ClassAd expression")
-    form = parser.add_mutually_exclusive_group()
-    form.add_argument("-af", "-autoformat", nargs="+", metavar="ATTR", help="print attributes")
-    form.add_argument("-long", "-l", action="store_true", help="print whole ads (old syntax)")
-    form.add_argument("-json", action="store_true", help="print ads as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,20 +265,17 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--output", help="write the token to this file (mode 0600)")
     create.set_defaults(func=cmd_token_create)
 
-    for verb, func, text in (
-        ("query", cmd_query, "Collector ads (like condor_status)"),
-        ("q", cmd_q, "Schedd jobs (like condor_q)"),
-    ):
-        query = sub.add_parser(verb, help=text, allow_abbrev=False)
-        _pool_options(query)
-        _output_options(query)
-        query.set_defaults(func=func)
+    # Listed for --help; their command lines are read by condor_args (see main).
+    sub.add_parser("query", help="Collector ads (like condor_status; query -help)")
+    sub.add_parser("q", help="Schedd jobs (like condor_q; q -help)")
 
     advertise = sub.add_parser("advertise", help="send ads from a file (like condor_advertise)")
     _pool_options(advertise, token=True)
     advertise.add_argument("-multiple", "--multiple", action="store_true", help="several ads")
     advertise.add_argument("command", choices=UPDATE_COMMANDS + INVALIDATE_COMMANDS)
-    advertise.add_argument("file", help="old-syntax ClassAd file ('-' = stdin)")
+    advertise.add_argument(
+        "file", nargs="?", default="-", help="old-syntax ClassAd file (default or '-': stdin)"
+    )
     advertise.set_defaults(func=cmd_advertise)
 
     submit = sub.add_parser("submit", help="queue jobs of a submit description file")
@@ -301,9 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv and argv[0] in ("query", "q"):
+            return cmd_condor_query(argv[1:], jobs=argv[0] == "q")
+        args = build_parser().parse_args(argv)
         return args.func(args)
+    except condor_args.UsageError as exc:
+        print(f"gwms-pool {argv[0]}: {exc}", file=sys.stderr)
+        return 2
     except (CliError, PoolError, TokenError, classad.ClassAdSyntaxError, ValueError) as exc:
         print(f"gwms-pool: {exc}", file=sys.stderr)
     except OSError as exc:

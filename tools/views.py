@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from lxml import etree
 from glideinwms_factory.lib.classad import to_python
 from glideinwms_factory.lib.pool import Collector, PoolError
 from glideinwms_factory.lib.pool.connect import BACKENDS, open_collector
+from glideinwms_factory.tools.condor_format import xml_text
 
 # the wmsTxtView columns and the glidefactory attributes they come from
 COUNTS = (
@@ -34,8 +34,6 @@ COUNTS = (
     ("Running", "GlideinMonitorTotalStatusRunning"),
     ("MaxGlideins", "GlideinMonitorTotalRequestedMaxGlideins"),
 )
-# characters XML 1.0 cannot carry, even escaped
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 GROUPINGS = {"Entries": "Name", "Sites": "GLIDEIN_Site", "Gatekeepers": "GLIDEIN_Gatekeeper"}
 
 
@@ -153,7 +151,7 @@ def _ad_element(parent: etree._Element, tag: str, attrs: dict[str, Any]) -> etre
     for key in sorted(attrs):
         value = attrs[key]
         attr = etree.SubElement(node, "attr", name=key, type=_value_type(value))
-        attr.text = _XML_INVALID.sub("\ufffd", str(value))
+        attr.text = xml_text(str(value))
     return node
 
 
