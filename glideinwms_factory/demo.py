@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from glideinwms_factory import creation
+from glideinwms_factory.lib import cli
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import Collector, JobStatus, PoolError, Schedd
 
@@ -86,7 +87,8 @@ def show(collector: Collector, schedd: Schedd, started: float) -> None:
     sys.stdout.flush()
 
 
-def main(argv: list[str] | None = None) -> int:
+@cli.command("gwms-demo")
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gwms-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path("demo"), help="where the tree goes")
     parser.add_argument("--duration", type=float, default=0, help="seconds to run (0: until ^C)")

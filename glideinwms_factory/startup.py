@@ -1,4 +1,4 @@
-"""`factory_startup`: init.d-style control of one factory tree (operations.md §1).
+"""`factory_startup`: init.d-style control of one factory tree.
 
     factory_startup [--root WORK] start|stop|restart|force-reload|status
     factory_startup reconfig [CONFIG] [yes|no] [-force_delete] [-comment C]
@@ -27,7 +27,7 @@ from collections.abc import Set as AbstractSet
 from datetime import datetime
 from pathlib import Path
 
-from glideinwms_factory.lib import descript, downtimes, pidlock
+from glideinwms_factory.lib import cli, descript, downtimes, pidlock
 from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 
 EXIT_OK, EXIT_FAIL, EXIT_SYNTAX, EXIT_UNKNOWN, EXIT_NOT_CONFIGURED = 0, 1, 2, 3, 6
@@ -416,8 +416,8 @@ def _default_root() -> Path | None:
     return here if (here / "glidein.descript").exists() else None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+@cli.command("factory_startup")
+def main(args: list[str]) -> int:
     work = None
     if len(args) >= 2 and args[0] == "--root":
         work, args = Path(args[1]), args[2:]
@@ -425,6 +425,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         print(__doc__, file=sys.stderr)
         return EXIT_SYNTAX
+    if args[0] in ("--help", "-help", "-h", "help"):
+        print("usage: factory_startup [--root WORK] COMMAND [OPTIONS]\n\n" + __doc__)
+        return EXIT_OK
+    if args[0] in cli.VERSION_FLAGS:
+        print(cli.version_line("factory_startup"))
+        return EXIT_OK
     if work is None or not (work / "glidein.descript").exists():
         print("factory_startup: no factory tree here (give --root WORK)", file=sys.stderr)
         return EXIT_NOT_CONFIGURED

@@ -12,7 +12,7 @@ import time
 
 import classad2
 
-from glideinwms_factory.lib import classad
+from glideinwms_factory.lib import classad, cli
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import (
     INVALIDATE_COMMANDS,
@@ -298,8 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+@cli.command("gwms-pool")
+def main(argv: list[str]) -> int:
     try:
         if argv and argv[0] in ("query", "q"):
             return cmd_condor_query(argv[1:], jobs=argv[0] == "q")
@@ -312,8 +312,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gwms-pool: {exc}", file=sys.stderr)
     except OSError as exc:
         print(f"gwms-pool: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("gwms-pool: interrupted", file=sys.stderr)
     return 1
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import classad2
 from lxml import etree
 
+from glideinwms_factory.lib import cli
 from glideinwms_factory.lib.classad import to_python
 from glideinwms_factory.lib.pool import Collector, PoolError
 from glideinwms_factory.lib.pool.connect import BACKENDS, open_collector
@@ -205,14 +206,16 @@ def _run(
     return 0
 
 
-def txt_main(argv: list[str] | None = None) -> int:
+@cli.command("wmsTxtView")
+def txt_main(argv: list[str]) -> int:
     parser = _parser("wmsTxtView", "The factory's entries with their glidein counts.")
     parser.add_argument("grouping", nargs="?", default="Entries", choices=sorted(GROUPINGS))
     args = parser.parse_args(argv)
     return _run("wmsTxtView", args, lambda c, s: txt_view(c, s, args.grouping))
 
 
-def xml_main(argv: list[str] | None = None) -> int:
+@cli.command("wmsXMLView")
+def xml_main(argv: list[str]) -> int:
     parser = _parser("wmsXMLView", "Every ad the factory advertises, and the requests to it.")
     parser.add_argument("--json", "-json", action="store_true", help="JSON instead of XML")
     args = parser.parse_args(argv)
