@@ -20,7 +20,14 @@ SCRIPTS = sorted(
 
 def test_the_project_has_its_scripts():
     names = {name for name, _ in SCRIPTS}
-    assert {"gwms-pool", "factory_startup", "gwms-demo", "wmsXMLView"} <= names
+    assert {
+        "gwms-pool",
+        "factory_startup",
+        "gwms-demo",
+        "wmsXMLView",
+        "entry_q",
+        "analyze_queues",
+    } <= names
 
 
 @pytest.mark.parametrize(("name", "ep"), SCRIPTS, ids=[name for name, _ in SCRIPTS])

@@ -19,7 +19,7 @@ import classad2
 from glideinwms_factory.lib.pool import JobStatus
 from glideinwms_factory.tools.condor_format import job_id, natural
 
-STATUS_LETTER = {
+STATUS_LETTER: dict[int, str] = {
     JobStatus.IDLE: "I",
     JobStatus.RUNNING: "R",
     JobStatus.REMOVED: "X",
@@ -190,7 +190,7 @@ def jobs_table(ads: Sequence[classad2.ClassAd], now: float | None = None) -> str
             text(ad, "Owner"),
             short_date(get(ad, "QDate")),
             _run_time(ad, now),
-            STATUS_LETTER.get(_status(ad), "?"),  # type: ignore[call-overload]
+            STATUS_LETTER.get(_status(ad), "?"),
             text(ad, "JobPrio") or "0",
             _size(ad),
             _command(ad),

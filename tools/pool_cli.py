@@ -8,9 +8,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
-import time
-
-import classad2
 
 from glideinwms_factory.lib import classad, cli
 from glideinwms_factory.lib.atomicfile import atomic_write
@@ -32,7 +29,7 @@ from glideinwms_factory.lib.pool.embedded.client import (
     find_pool_address,
     read_token,
 )
-from glideinwms_factory.tools import condor_args, condor_format, condor_tables
+from glideinwms_factory.tools import condor_args, condor_format, condor_query
 
 
 class CliError(Exception):
@@ -104,74 +101,15 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 # --- queries (condor_status / condor_q) ------------------------------------------------
 
 
-def _query_ads(args: condor_args.QueryArgs) -> list[classad2.ClassAd]:
-    address = find_pool_address(args.pool, args.state_dir)
-    client = EmbeddedSchedd(address) if args.jobs else EmbeddedCollector(address)
-    expressions = []
-    if args.autoformat:
-        expressions = args.autoformat.expressions()
-    elif args.printf:
-        expressions = [condor_format.parse_expr(f.expr) for f in args.printf]
-    projection = condor_format.attribute_refs(expressions) if expressions else args.attributes
-    if args.form == "table" and not expressions:
-        projection = []
-    key = ["ClusterId", "ProcId"] if args.jobs else ["MyType", "Name"]
-    projection = [*projection, *key] if projection else []
-    ads = client.query(condor_args.constraint(args), tuple(projection))
-    ads.sort(key=lambda ad: tuple(condor_tables.get(ad, name, "") for name in key))
-    return ads if args.limit is None else ads[: args.limit]
-
-
-def _render(args: condor_args.QueryArgs, ads: list[classad2.ClassAd]) -> str:
-    if args.autoformat:
-        return args.autoformat.render(ads)
-    if args.printf:
-        return condor_format.render_printf(args.printf, ads)
-    if args.form != "table":
-        narrowed = [condor_format.select(ad, args.attributes) for ad in ads]
-        render = {
-            "long": condor_format.render_long,
-            "json": condor_format.render_json,
-            "xml": condor_format.render_xml,
-        }[args.form]
-        return render(narrowed)
-    if not args.jobs:
-        if args.totals:
-            return condor_tables.type_totals(ads)
-        return condor_tables.any_table(ads) if args.any_type else condor_tables.status_tables(ads)
-    return _jobs_report(args, ads)
-
-
-def _jobs_report(args: condor_args.QueryArgs, ads: list[classad2.ClassAd]) -> str:
-    totals = condor_tables.totals_line("query", ads)
-    if not (args.constraints or args.restrictions or args.view in condor_args.VIEW_CONSTRAINT):
-        everyone = totals.replace("query", "all users", 1)
-    else:
-        address = find_pool_address(args.pool, args.state_dir)
-        all_jobs = EmbeddedSchedd(address).query("true", ("JobStatus",))
-        everyone = condor_tables.totals_line("all users", all_jobs)
-    if args.totals:
-        return totals + everyone
-    tables = {
-        "batch": condor_tables.batch_table,
-        "nobatch": condor_tables.jobs_table,
-        "idle": condor_tables.jobs_table,
-        "run": condor_tables.running_table,
-        "hold": condor_tables.held_table,
-    }
-    address = find_pool_address(args.pool, args.state_dir)
-    title = f"\n\n-- Schedd: {address} : <{address}> @ {time.strftime('%m/%d/%y %H:%M:%S')}\n"
-    body = tables[args.view](ads)
-    return title + body + ("" if args.view == "run" else "\n" + totals + everyone)
-
-
 def cmd_condor_query(argv: list[str], jobs: bool) -> int:
     """`query` (condor_status) or `q` (condor_q)."""
     args = condor_args.parse(argv, jobs)
     if args.help:
         print(condor_args.USAGE[jobs])
         return 0
-    sys.stdout.write(_render(args, _query_ads(args)))
+    address = find_pool_address(args.pool, args.state_dir)
+    client = EmbeddedSchedd(address) if jobs else EmbeddedCollector(address)
+    sys.stdout.write(condor_query.report(args, client.query, address))
     return 0
 
 

@@ -1,0 +1,109 @@
+"""entry_q, entry_rm, entry_ls, find_logs and the analyze_* tools against a factory running
+real glideins on the embedded pool."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+
+import pytest
+from factory_testlib import BIN, EntrySpec, config_xml, create, free_port, running
+from waiting import wait_for
+
+RUNNING, COMPLETED = 2, 4
+
+
+def tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / name), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def factory(tmp_path_factory):
+    """alpha runs glideins of 8 s (some complete), beta none."""
+    tmp = tmp_path_factory.mktemp("entrytools")
+    entries = [EntrySpec("alpha", max_glideins=2, max_idle=2), EntrySpec("beta", 2, 2)]
+    made = create(tmp, config_xml(entries, free_port(), slots=2, lifetime=8))
+    with running(made):
+        wait_for(lambda: len(made.ads("glidefactory")) == 2, 60, "both entries advertise")
+        idtoken = made.token_file("glidein@example.org")
+        made.request("request", "--entry", "alpha", "--idle", "1", "--max", "2",
+                     "--param", f"GLIDEIN_Collector={made.address}", "--idtoken", str(idtoken))  # fmt: skip
+        wait_for(lambda: made.glideins("alpha", RUNNING), 90, "alpha glideins running")
+        yield made
+
+
+def work(factory) -> str:
+    return str(factory.work)
+
+
+def test_entry_q_lists_one_entry_with_q_options(factory):
+    listed = tool("entry_q", "-l", "-dir", work(factory), "-printschedd")
+    assert listed.returncode == 0 and "alpha" in listed.stdout and "beta" in listed.stdout
+    alpha = tool("entry_q", "alpha", "-dir", work(factory), "-af:j", "GlideinEntryName")
+    assert alpha.returncode == 0, alpha.stderr
+    ids = [line.split()[0] for line in alpha.stdout.splitlines()]
+    assert ids and all(line.endswith(" alpha") for line in alpha.stdout.splitlines())
+    expected = {f"{ad['ClusterId']}.{ad['ProcId']}" for ad in factory.glideins("alpha")}
+    assert set(ids) <= expected  # glideins may have been added since
+    beta = tool("entry_q", "beta", "-dir", work(factory), "-totals")
+    assert beta.stdout.startswith("Total for query: 0 jobs;")
+    mine = tool("entry_q", "alpha", "-dir", work(factory), "-frontend", "vofrontend", "-totals")
+    other = tool("entry_q", "alpha", "-dir", work(factory), "-frontend", "otherfe", "-totals")
+    assert not mine.stdout.startswith("Total for query: 0 jobs;")
+    assert other.stdout.startswith("Total for query: 0 jobs;")
+    unknown = tool("entry_q", "gamma", "-dir", work(factory))
+    assert unknown.returncode == 1 and "unknown entry 'gamma'" in unknown.stderr
+    refused = tool("entry_q", "alpha", "-dir", work(factory), "-bogus")
+    assert refused.returncode == 2 and "'-bogus'" in refused.stderr
+
+
+def test_analyze_queues_counts_the_queue(factory):
+    report = tool("analyze_queues", "--source", work(factory))
+    assert report.returncode == 0, report.stderr
+    rows = {line.split()[0]: line.split() for line in report.stdout.splitlines() if line.strip()}
+    assert int(rows["alpha"][-1]) >= 1 and rows["beta"][1:] == ["0"] * 6
+    assert "frontend vofrontend" in report.stdout
+
+
+def test_completed_glideins_in_entry_ls_find_logs_and_analyze(factory):
+    day = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d")
+    log = factory.root / "log" / "entry_alpha" / f"completed_jobs_{day}.log"
+    wait_for(lambda: log.exists() and "<job " in log.read_text(), 120, "a completed glidein")
+    listed = tool("entry_ls", "-dir", work(factory), "alpha", "vofe", day)
+    assert listed.returncode == 0, listed.stderr
+    paths = listed.stdout.split()
+    assert paths and all(p.endswith(".err") and "entry_alpha" in p for p in paths)
+    outs = tool("entry_ls", "-o", "-l", "-dir", work(factory), "alpha", "vofe", day)
+    assert outs.stdout.count(".out") == len(paths)
+    nobody = tool("entry_ls", "-dir", work(factory), "alpha", "someoneelse", day)
+    assert (nobody.returncode, nobody.stdout) == (0, "")
+    since = datetime.datetime.now().strftime("%y/%m/%d")
+    found = tool("find_logs", work(factory), since)
+    assert set(paths) <= set(found.stdout.split())
+    entries = tool("analyze_entries", "--source", work(factory), "-x", "1")
+    assert entries.returncode == 0, entries.stderr
+    totals = [line for line in entries.stdout.splitlines() if line.startswith("Total Glideins:")]
+    assert totals and int(totals[0].split(":")[1]) >= 1
+    assert any(line.split()[:1] == ["alpha"] for line in entries.stdout.splitlines())
+    frontends = tool("analyze_frontends", "--source", work(factory))
+    assert frontends.returncode == 0 and "vofrontend" in frontends.stdout
+
+
+def test_entry_rm_removes_only_that_entry(factory):
+    nothing = tool("entry_rm", "beta", "-dir", work(factory))
+    assert nothing.returncode == 1 and "no glidein of entry beta" in nothing.stderr
+    alive = [ad for ad in factory.glideins("alpha") if ad["JobStatus"] in (1, 2)]
+    assert alive
+    first = f"{alive[0]['ClusterId']}.{alive[0]['ProcId']}"
+    one = tool("entry_rm", "alpha", "-dir", work(factory), first)
+    assert (one.returncode, one.stdout.strip()) == (0, "remove: 1 job(s)"), one.stderr
+    wait_for(
+        lambda: any(
+            f"{ad['ClusterId']}.{ad['ProcId']}" == first and ad["JobStatus"] == 3
+            for ad in factory.glideins("alpha")
+        ),
+        30,
+        "the glidein removed",
+    )
