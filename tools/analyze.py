@@ -16,8 +16,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from glideinwms_factory.entry.config import FactoryConfig
 from glideinwms_factory.lib import cli
+from glideinwms_factory.lib.factory_config import FactoryConfig
 from glideinwms_factory.lib.pool import JobStatus, PoolError
 from glideinwms_factory.lib.pool.connect import open_pool
 from glideinwms_factory.tools import entry_tools

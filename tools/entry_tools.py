@@ -20,8 +20,8 @@ from pathlib import Path
 import classad2
 from lxml import etree
 
-from glideinwms_factory.entry.config import FactoryConfig, load_factory
 from glideinwms_factory.lib import cli, descript
+from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 from glideinwms_factory.lib.pool import JobAction, PoolError
 from glideinwms_factory.lib.pool.connect import open_pool
 from glideinwms_factory.tools import condor_args, condor_query
