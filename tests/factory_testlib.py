@@ -48,6 +48,7 @@ def config_xml(
     loop_delay: int = 1,
     recoverable_exitcodes: str = "",
     lifetime: int = 600,
+    pool_port: int = 0,
 ) -> str:
     """A small master config on the embedded pool; glideins live `lifetime` seconds."""
     blocks = []
@@ -74,7 +75,7 @@ def config_xml(
     return f"""<glidein factory_name="testfactory" glidein_name="gtest" pool_backend="embedded"
          loop_delay="{loop_delay}" advertise_delay="1" restart_attempts="5"
          restart_interval="600" recoverable_exitcodes="{recoverable_exitcodes}">
-   <embedded_pool port="0" slots_per_site="{slots}"/>
+   <embedded_pool port="{pool_port}" slots_per_site="{slots}"/>
    <monitor base_dir="/monitor"/>
    <security pub_key="RSA" key_length="2048">
       <frontends>

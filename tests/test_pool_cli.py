@@ -246,12 +246,12 @@ def test_usage_errors_exit_2_without_traceback():
 
 def test_stale_files_after_kill_9_do_not_fool_status_or_start(tmp_path):
     state_dir = str(tmp_path / "pool")
-    first = run_cli("start", "--state-dir", state_dir).stdout.strip()
+    first = run_cli("start", "--state-dir", state_dir, "--port", "0").stdout.strip()
     pid = int((tmp_path / "pool" / "pool.pid").read_text())
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: run_cli("status", "--state-dir", state_dir).returncode == 1)
     assert (tmp_path / "pool" / "pool.address").read_text().strip() == first  # stale, ignored
-    second = run_cli("start", "--state-dir", state_dir)
+    second = run_cli("start", "--state-dir", state_dir, "--port", "0")
     assert second.returncode == 0, second.stderr
     assert run_cli("status", "--state-dir", state_dir).stdout.strip() == second.stdout.strip()
     assert run_cli("stop", "--state-dir", state_dir).returncode == 0

@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from glideinwms_factory.lib.pool import DEFAULT_POOL_PORT
 from glideinwms_factory.tools.condor_format import AutoFormat, FormatError, PrintfFormat
 
-DEFAULT_PORT = 9618  # HTCondor's collector port; the embedded pool's default too
+DEFAULT_PORT = DEFAULT_POOL_PORT
 
 
 class UsageError(ValueError):

@@ -12,6 +12,7 @@ import sys
 from glideinwms_factory.lib import classad, cli
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import (
+    DEFAULT_POOL_PORT,
     INVALIDATE_COMMANDS,
     UPDATE_COMMANDS,
     JobAction,
@@ -182,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = sub.add_parser("start", help="start the pool daemon (prints HOST:PORT)")
     start.add_argument("--state-dir", required=True)
-    start.add_argument("--port", type=int, default=0, help="0 = any free port")
+    start.add_argument(
+        "--port", type=int, default=DEFAULT_POOL_PORT, help="default %(default)s; 0 = any free"
+    )
     start.add_argument("--slots", type=int, default=4, help="slots of the simulated site")
     start.add_argument("--lifetime", type=int, help="default ad lifetime in seconds (900)")
     start.set_defaults(func=cmd_start)

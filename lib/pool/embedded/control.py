@@ -77,6 +77,12 @@ def start(
         child.kill()
     error = child.stderr.read().decode("utf-8", "replace").strip().splitlines()
     child.wait()
+    if error and "Address already in use" in error[-1]:
+        raise ControlError(
+            f"pool port {port} is already in use (Address already in use): stop what"
+            " listens there, or choose another port (gwms-pool start --port N, or"
+            ' <embedded_pool port="N"/> in the factory config, then reconfig)'
+        )
     raise ControlError(
         error[-1] if error else f"pool daemon did not start within {START_TIMEOUT:g} s"
     )
