@@ -9,6 +9,7 @@
     factory_startup vacuum
     factory_startup info [-dirs] [-entries [-all] [-schedd] [-CE]]
     factory_startup infosysdown [-source FILE]
+    factory_startup explain ENTRY [-frontend F] [-json]   why the last cycle did what it did
 
 Exit codes are LSB's: 0 ok, 1 failure, 2 bad syntax, 3 unknown command (status: 3 = not
 running, 1 = dead but the pid file remains), 6 not configured / bad config.
@@ -408,6 +409,25 @@ def infosysdown(config: FactoryConfig, args: Sequence[str], now: datetime) -> in
     return EXIT_OK
 
 
+# --- explain ------------------------------------------------------------------------------
+
+
+def explain(config: FactoryConfig, args: Sequence[str]) -> int:
+    from glideinwms_factory import explain as explaining
+
+    if not args or args[0].startswith("-"):
+        raise UsageError("explain needs an ENTRY")
+    entry, opts = args[0], _options(args[1:], {"-frontend"}, {"-json"})
+    if entry not in config.entries:
+        raise UnknownName(f"unknown entry {entry!r}")
+    cycle = explaining.last_cycle(config.work_dir / f"entry_{entry}", opts.get("frontend"))
+    if cycle is None:
+        print(f"explain: entry {entry} has recorded no cycle yet (is the factory running?)")
+        return EXIT_FAIL
+    print(explaining.as_json(cycle) if opts.get("json") else explaining.render(cycle), end="")
+    return EXIT_OK
+
+
 # --- command line -------------------------------------------------------------------------
 
 
@@ -465,6 +485,8 @@ def main(args: list[str]) -> int:
             return info(load_factory(work), rest)
         if command == "infosysdown":
             return infosysdown(load_factory(work), rest, now)
+        if command == "explain":
+            return explain(load_factory(work), rest)
     except (UsageError, downtimes.DowntimeError) as err:
         print(f"factory_startup {command}: {err}", file=sys.stderr)
         return EXIT_SYNTAX

@@ -4,6 +4,7 @@ real glideins on the embedded pool."""
 from __future__ import annotations
 
 import datetime
+import json
 import subprocess
 
 import pytest
@@ -107,3 +108,21 @@ def test_entry_rm_removes_only_that_entry(factory):
         30,
         "the glidein removed",
     )
+
+
+def test_explain_reads_the_running_entrys_last_cycle(factory):
+    as_json = factory.startup("explain", "alpha", "-json")
+    cycle = json.loads(as_json.stdout)
+    assert cycle["entry"] == "alpha" and cycle["entry_downtime"] is None
+    (record,) = cycle["requests"]
+    assert record["request"]["security_name"] == "vofrontend"
+    assert (record["request"]["idle"], record["request"]["max_glideins"]) == (1, 2)
+    assert {c["name"] for c in record["checks"]} >= {"IdleGlideinsPerEntry", "HeldGlideinsPerEntry"}
+    text = factory.startup("explain", "alpha", "-frontend", "vofrontend").stdout
+    assert text.startswith("Entry alpha: last cycle at") and "limits checked:" in text
+    other = factory.startup("explain", "alpha", "-frontend", "someone").stdout
+    assert "no request (of that frontend) was served" in other
+    beta = json.loads(factory.startup("explain", "beta", "-json").stdout)
+    assert beta["requests"] == []
+    unknown = factory.startup("explain", "gamma", check=False)
+    assert unknown.returncode == 1 and "unknown entry 'gamma'" in unknown.stderr
