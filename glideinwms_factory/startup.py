@@ -420,7 +420,10 @@ def explain(config: FactoryConfig, args: Sequence[str]) -> int:
     entry, opts = args[0], _options(args[1:], {"-frontend"}, {"-json"})
     if entry not in config.entries:
         raise UnknownName(f"unknown entry {entry!r}")
-    cycle = explaining.last_cycle(config.work_dir / f"entry_{entry}", opts.get("frontend"))
+    frontend = opts.get("frontend")
+    cycle = explaining.last_cycle(
+        config.work_dir / f"entry_{entry}", frontend if isinstance(frontend, str) else None
+    )
     if cycle is None:
         print(f"explain: entry {entry} has recorded no cycle yet (is the factory running?)")
         return EXIT_FAIL

@@ -207,9 +207,9 @@ STATES = ("Running", "Held", "Idle", "Removed", "Completed")
 
 def _queue_table(label: str, rows: dict[str, Counter[str]], zero_suppress: bool) -> str:
     body = [
-        [name, *(str(c[s]) for s in STATES), str(sum(c.values()))]
+        [name, *(str(c[s]) for s in STATES), str(c.total())]
         for name, c in sorted(rows.items())
-        if not zero_suppress or sum(c.values())
+        if not zero_suppress or c.total() > 0
     ]
     header = (label, *STATES, "Total")
     return table(header, body, right=header[1:])
