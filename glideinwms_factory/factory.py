@@ -35,6 +35,7 @@ from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, embedded_state_dir, ensure_factory_token
 from glideinwms_factory.lib.pool.connect import open_pool as default_open_pool
 from glideinwms_factory.pages import publish
+from glideinwms_factory.startup import KEEP_GLIDEINS_FILE
 from glideinwms_factory.supervisor import Child, RestartPolicy, Supervisor
 
 LOCK_FILE = Path("lock") / "glideinWMS.lock"
@@ -341,7 +342,11 @@ class FactoryDaemon:
         if self.embedded:
             from glideinwms_factory.lib.pool.embedded import control
 
-            control.stop(embedded_state_dir(self.config.glidein))
+            keep = (self.work_dir / KEEP_GLIDEINS_FILE).exists()
+            (self.work_dir / KEEP_GLIDEINS_FILE).unlink(missing_ok=True)
+            control.stop(embedded_state_dir(self.config.glidein), keep_jobs=keep)
+            if not keep:
+                self.log.info("embedded pool stopped; its glideins were ended (requeued)")
         self.log.info("factory stopped")
         self.lock.release()
 

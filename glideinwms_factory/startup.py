@@ -34,6 +34,9 @@ from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 EXIT_OK, EXIT_FAIL, EXIT_SYNTAX, EXIT_UNKNOWN, EXIT_NOT_CONFIGURED = 0, 1, 2, 3, 6
 LOCK = Path("lock") / "glideinWMS.lock"
 READY = Path("lock") / "factory.ready"  # written by the daemon once its services run
+# Written by restart/reconfig before the stop: a start follows, so the embedded pool leaves
+# its glideins running (a plain stop ends them).
+KEEP_GLIDEINS_FILE = Path("lock") / "keep_glideins"
 START_WAIT, STOP_WAIT, STOP_AGAIN_WAIT, KILL_WAIT = 15.0, 50.0, 15.0, 30.0
 
 
@@ -82,6 +85,7 @@ def start(work: Path) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path = log_dir / "factory.stdout.log"
     (work / READY).unlink(missing_ok=True)  # left behind by a factory that was killed
+    (work / KEEP_GLIDEINS_FILE).unlink(missing_ok=True)
     with open(out_path, "ab") as out:
         process = subprocess.Popen(
             [
@@ -112,7 +116,9 @@ def start(work: Path) -> int:
     return EXIT_FAIL
 
 
-def stop(work: Path) -> int:
+def stop(work: Path, keep_glideins: bool = False) -> int:
+    """Stop the factory; with the embedded pool, the glideins it runs end too unless
+    `keep_glideins` (a restart)."""
     if factory_state(work) is not pidlock.State.RUNNING:
         print("Not running")
         return EXIT_OK
@@ -123,6 +129,9 @@ def stop(work: Path) -> int:
 
     def stopped() -> bool:  # the lock is released just before the process exits
         return factory_state(work) is not pidlock.State.RUNNING and _exited(pid)
+
+    if keep_glideins:
+        (work / KEEP_GLIDEINS_FILE).touch()
 
     for sig, wait in ((signal.SIGTERM, STOP_WAIT), (signal.SIGTERM, STOP_AGAIN_WAIT)):
         _signal_group(pid, sig)
@@ -155,7 +164,7 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def restart(work: Path) -> int:
-    code = stop(work)
+    code = stop(work, keep_glideins=True)
     return start(work) if code == EXIT_OK else code
 
 
@@ -191,7 +200,7 @@ def reconfig(work: Path, args: Sequence[str]) -> int:
         print(f"reconfig: {len(exc.issues)} error(s); nothing was changed", file=sys.stderr)
         return EXIT_NOT_CONFIGURED
     was_running = factory_state(work) is pidlock.State.RUNNING
-    if was_running and stop(work) != EXIT_OK:
+    if was_running and stop(work, keep_glideins=True) != EXIT_OK:
         return EXIT_FAIL
     code = EXIT_OK
     try:

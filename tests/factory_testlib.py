@@ -174,6 +174,15 @@ class Factory:
         )
         assert done.returncode == 0, done.stderr
 
+    def ask_glideins(self, entry: str, idle: int, max_glideins: int) -> None:
+        """One request that glideins can serve: they report to this pool with an IDTOKEN."""
+        wait_for(lambda: self.ads("glidefactory"), 60, "the entries advertise")
+        idtoken = self.token_file("glidein@example.org")
+        self.request(
+            "request", "--entry", entry, "--idle", str(idle), "--max", str(max_glideins),
+            "--param", f"GLIDEIN_Collector={self.address}", "--idtoken", str(idtoken),
+        )  # fmt: skip
+
     def glideins(self, entry: str, *states: int) -> list:
         ads = self.schedd().query(
             f'GlideinEntryName =?= "{entry}"', ["ClusterId", "ProcId", "JobStatus"]

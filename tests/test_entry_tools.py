@@ -28,9 +28,7 @@ def factory(tmp_path_factory):
     made = create(tmp, config_xml(entries, free_port(), slots=2, lifetime=8))
     with running(made):
         wait_for(lambda: len(made.ads("glidefactory")) == 2, 60, "both entries advertise")
-        idtoken = made.token_file("glidein@example.org")
-        made.request("request", "--entry", "alpha", "--idle", "1", "--max", "2",
-                     "--param", f"GLIDEIN_Collector={made.address}", "--idtoken", str(idtoken))  # fmt: skip
+        made.ask_glideins("alpha", 1, 2)
         wait_for(lambda: made.glideins("alpha", RUNNING), 90, "alpha glideins running")
         yield made
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import socket
 
-from factory_testlib import EntrySpec, config_xml, create, free_port, running
+from factory_testlib import EntrySpec, config_xml, create, free_port, processes_under, running
+from waiting import wait_for
 
 ENTRIES = [EntrySpec("alpha")]
 
@@ -52,3 +53,22 @@ def test_a_busy_web_port_is_one_line_saying_what_to_change(tmp_path):
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert f"web server: port {port} is already in use" in done.stderr
     assert "web_base_url" in done.stderr
+
+
+def glidein_pids(factory) -> set[int]:
+    return {
+        pid
+        for pid, cmdline in processes_under(factory.root).items()
+        if "glidein_startup" in cmdline
+    }
+
+
+def test_restart_keeps_the_glideins_and_stop_ends_them(tmp_path):
+    factory = create(tmp_path, config_xml(ENTRIES, free_port(), pool_port=free_port()))
+    with running(factory):
+        factory.ask_glideins("alpha", 2, 2)
+        before = wait_for(lambda: glidein_pids(factory), 90, "glidein processes")
+        factory.startup("restart")
+        assert glidein_pids(factory) >= before  # the same processes go on
+        factory.startup("stop")
+        assert processes_under(factory.root) == {}  # not a daemon, not a glidein left

@@ -81,11 +81,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     try:
-        stopped = control.stop(_state_dir(args))
+        stopped = control.stop(_state_dir(args), keep_jobs=args.keep_jobs)
     except control.ControlError as exc:
         raise CliError(str(exc)) from None
     if not stopped:
         print(f"no pool daemon runs for {args.state_dir}", file=sys.stderr)
+    elif args.keep_jobs:
+        print("stopped; its running jobs go on (gwms-pool rm, or stop without --keep-jobs)")
+    else:
+        print("stopped; its running jobs were ended and will run again when it starts")
     return 0
 
 
@@ -189,13 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--slots", type=int, default=4, help="slots of the simulated site")
     start.add_argument("--lifetime", type=int, help="default ad lifetime in seconds (900)")
     start.set_defaults(func=cmd_start)
-    for verb, func, text in (
-        ("status", cmd_status, "print HOST:PORT and exit 0 if the daemon runs"),
-        ("stop", cmd_stop, "stop the daemon (SIGTERM, bounded wait)"),
-    ):
-        verb_parser = sub.add_parser(verb, help=text)
-        verb_parser.add_argument("--state-dir", required=True)
-        verb_parser.set_defaults(func=func)
+    status = sub.add_parser("status", help="print HOST:PORT and exit 0 if the daemon runs")
+    status.add_argument("--state-dir", required=True)
+    status.set_defaults(func=cmd_status)
+    stop = sub.add_parser("stop", help="stop the daemon, ending the jobs it runs (requeued)")
+    stop.add_argument("--state-dir", required=True)
+    stop.add_argument("--keep-jobs", action="store_true", help="leave its running jobs running")
+    stop.set_defaults(func=cmd_stop)
 
     token = sub.add_parser("token", help="pool tokens").add_subparsers(dest="token_verb")
     token.required = True
