@@ -14,7 +14,7 @@ from glideinwms_factory.lib import cli
 SCRIPTS = sorted(
     (ep.name, ep)
     for ep in entry_points(group="console_scripts")
-    if ep.value.startswith("glideinwms_factory.") and ep.name != "gwms-frontend-sim"
+    if ep.value.startswith("glideinwms_factory.")
 )
 
 

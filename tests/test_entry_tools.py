@@ -124,3 +124,19 @@ def test_explain_reads_the_running_entrys_last_cycle(factory):
     assert beta["requests"] == []
     unknown = factory.startup("explain", "gamma", check=False)
     assert unknown.returncode == 1 and "unknown entry 'gamma'" in unknown.stderr
+
+
+def test_the_simulator_says_whether_its_request_is_served(factory):
+    probe = ["--group", "probe", "request", "--entry", "alpha", "--idle", "0", "--max", "0"]
+    served = subprocess.run(
+        factory.frontend_sim(*probe, "--once", "--wait", "60"),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr
+    assert "alpha@gtest@testfactory: served: asked idle 0" in served.stdout
+    wrong = factory.frontend_sim("--group", "other", *probe[2:], "--once", "--wait", "6")
+    wrong[wrong.index("--security-name") + 1] = "nosuchfrontend"
+    skipped = subprocess.run(wrong, capture_output=True, text=True, timeout=120)
+    assert skipped.returncode == 1 and "not every request was served" in skipped.stderr
+    assert "alpha@gtest@testfactory: not served" in skipped.stdout
+    assert "--security-name" in skipped.stdout
