@@ -90,7 +90,7 @@ class Served:
     stats: ClientStats  # this request's own glideins (C) and numbers
 
 
-def _staging(lines: dict[str, SignatureLine], entry: str, path: Path) -> ads.Staging:
+def staging_lines(lines: dict[str, SignatureLine], entry: str, path: Path) -> ads.Staging:
     """The main and entry signature lines; a `DescriptError` when the tree lacks one."""
     try:
         return ads.Staging(main=lines["main"], entry=lines[f"entry_{entry}"])
@@ -128,7 +128,7 @@ class EntryGroupDaemon:
             config = load_entry(self.factory, name)
             self.entries[name] = EntryState(
                 config=config,
-                staging=_staging(signatures, name, signatures_file),
+                staging=staging_lines(signatures, name, signatures_file),
                 writer=EntryStatsWriter(
                     self.factory.monitor_dir, self.factory.log_dir / f"entry_{name}", name
                 ),

@@ -140,3 +140,20 @@ def test_the_simulator_says_whether_its_request_is_served(factory):
     assert skipped.returncode == 1 and "not every request was served" in skipped.stderr
     assert "alpha@gtest@testfactory: not served" in skipped.stdout
     assert "--security-name" in skipped.stdout
+
+
+def test_manual_glidein_submit_uses_the_entrys_request(factory):
+    base = ["--work-dir", work(factory), "--entry-name", "alpha"]
+    unknown = tool("manual_glidein_submit", *base, "--client-name", "nobody.main")
+    assert unknown.returncode == 1 and "frontend.main" in unknown.stderr
+    check = tool("manual_glidein_submit", *base, "--client-name", "frontend.main", "--check-only")
+    assert check.returncode == 0 and "as vofrontend:frontend" in check.stdout, check.stderr
+    before = {ad["ClusterId"] for ad in factory.glideins("alpha")}
+    done = tool("manual_glidein_submit", *base, "--client-name", "frontend.main", "--count", "1")
+    assert done.returncode == 0, done.stderr
+    new = [ad for ad in factory.schedd().query(
+        'GlideinEntryName =?= "alpha"', ["ClusterId", "GlideinClient", "GlideinFrontendName"]
+    ) if ad["ClusterId"] not in before]  # fmt: skip
+    assert [(ad["GlideinClient"], ad["GlideinFrontendName"]) for ad in new] == [
+        ("frontend.main", "vofrontend:frontend")
+    ]
