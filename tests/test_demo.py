@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from factory_testlib import BIN, processes_under
+from waiting import wait_for
 
 from glideinwms_factory.demo import EXAMPLE
 from glideinwms_factory.lib.pool import DEFAULT_POOL_PORT
+from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector
 
 
 def test_demo_refuses_a_directory_it_did_not_make(tmp_path):
@@ -68,10 +70,12 @@ def test_the_readme_frontend_line_is_served_by_the_example_factory(tmp_path):
                  "--identity", f"{who}@example.org", "--output", str(tmp_path / name)],
                 check=True, timeout=60,
             )  # fmt: skip
+        collector = EmbeddedCollector(f"127.0.0.1:{DEFAULT_POOL_PORT}")
+        wait_for(lambda: collector.query('GlideinMyType =?= "glidefactory"'), 60, "the entries")
         line = [
             str(BIN / "gwms-frontend-sim"), "--pool", f"127.0.0.1:{DEFAULT_POOL_PORT}",
             "--token", str(tmp_path / "fe.token"), "--security-name", "vofrontend",
-            "request", "--entry", "local_site_a", "--idle", "2", "--max", "4",
+            "--protocol", "3.10", "request", "--entry", "local_site_a", "--idle", "2", "--max", "4",
             "--idtoken", str(tmp_path / "glidein.token"),
         ]  # fmt: skip
         done = subprocess.run([*line, "--once", "--wait", "90"], capture_output=True,
