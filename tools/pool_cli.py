@@ -51,7 +51,9 @@ def _read_text(path: str) -> str:
 
 
 def _address(args: argparse.Namespace) -> str:
-    return find_pool_address(args.pool, getattr(args, "state_dir", None))
+    """--pool HOST[:PORT] (the default port when none), else $GWMS_POOL, else --state-dir."""
+    pool = condor_args.pool_address(args.pool) if args.pool else None
+    return find_pool_address(pool, getattr(args, "state_dir", None))
 
 
 def _token(args: argparse.Namespace) -> str:
