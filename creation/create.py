@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from glideinwms_factory.creation.commands import run
+from glideinwms_factory.lib import cli
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@cli.command("create_glidein")
+def main(argv: list[str]) -> int:
     return run(argv, reconfig=False)
 
 

@@ -7,11 +7,11 @@ atomically update the tree.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from glideinwms_factory.creation.commands import build_tree, run
 from glideinwms_factory.creation.install import CreateKeyHook, Summary
+from glideinwms_factory.lib import cli
 
 
 def reconfig_tree(
@@ -36,7 +36,8 @@ def reconfig_tree(
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@cli.command("reconfig_glidein")
+def main(argv: list[str]) -> int:
     return run(argv, reconfig=True)
 
 

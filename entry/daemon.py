@@ -21,7 +21,7 @@ from pathlib import Path
 
 import classad2
 
-from glideinwms_factory.entry import ads
+from glideinwms_factory.entry import ads, decision_trace
 from glideinwms_factory.entry.accounting import (
     QUERY_PROJECTION,
     QueueSnapshot,
@@ -34,7 +34,7 @@ from glideinwms_factory.entry.client_logs import prune_entry_logs
 from glideinwms_factory.entry.completed import CompletedTracker
 from glideinwms_factory.entry.config import EntryConfig, load_entry
 from glideinwms_factory.entry.decision import Actions, plan_cycle
-from glideinwms_factory.entry.find_work import decision_input, find_work
+from glideinwms_factory.entry.find_work import decision_input, down_reason, find_work
 from glideinwms_factory.entry.requests import Rejection, WorkRequest, with_vanished
 from glideinwms_factory.entry.stats import (
     EntryStats,
@@ -90,7 +90,7 @@ class Served:
     stats: ClientStats  # this request's own glideins (C) and numbers
 
 
-def _staging(lines: dict[str, SignatureLine], entry: str, path: Path) -> ads.Staging:
+def staging_lines(lines: dict[str, SignatureLine], entry: str, path: Path) -> ads.Staging:
     """The main and entry signature lines; a `DescriptError` when the tree lacks one."""
     try:
         return ads.Staging(main=lines["main"], entry=lines[f"entry_{entry}"])
@@ -128,7 +128,7 @@ class EntryGroupDaemon:
             config = load_entry(self.factory, name)
             self.entries[name] = EntryState(
                 config=config,
-                staging=_staging(signatures, name, signatures_file),
+                staging=staging_lines(signatures, name, signatures_file),
                 writer=EntryStatsWriter(
                     self.factory.monitor_dir, self.factory.log_dir / f"entry_{name}", name
                 ),
@@ -356,25 +356,30 @@ class EntryGroupDaemon:
                 request.demand.remove_excess,
                 extra={"entry": entry.name, "client": request.client_name},
             )
-        plan = plan_cycle(
-            [decision_input(request, entry.name, dts, local_now) for request in requests],
-            snapshot,
-            entry.limits,
-        )
+        decided = [decision_input(request, entry.name, dts, local_now) for request in requests]
+        plan = plan_cycle(decided, snapshot, entry.limits)
 
-        served = []
-        for request, actions in zip(requests, plan.requests, strict=True):
+        served, traced = [], []
+        for request, demand, actions in zip(requests, decided, plan.requests, strict=True):
             rejection = self.submitter.execute(schedd, entry, state.staging, request, actions, jobs)
             if rejection is not None:
                 self._reject(state, rejection)
             else:
                 served.append(Served(request, actions, request_stats(request, actions, snapshot)))
+            down = down_reason(request, entry.name, dts, local_now)
+            why_not = rejection.reason if rejection is not None else None
+            traced.append(
+                decision_trace.request_record(request, demand, actions, snapshot, down, why_not)
+            )
         if plan.entry_cleanup is not None:
             self.submitter.remove_release(schedd, entry, plan.entry_cleanup, "entry sanitize")
 
         downtime = downtimes.factory_down(dts, local_now) or downtimes.entry_down(
             dts, entry.name, local_now
         )
+        down_text = None if downtime is None else (downtime.comment or "in downtime")
+        cycle = decision_trace.cycle_record(entry.name, now, down_text, traced, plan.entry_cleanup)
+        decision_trace.append(entry.dir / decision_trace.TRACE_FILE, cycle)
         stats = entry_stats(
             entry.name,
             snapshot,

@@ -76,6 +76,17 @@ def _reached(name: str, count: int, limit: int) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class LimitCheck:
+    """One cap a decision compared against: the count, the cap, and whether it bound
+    (kept for `factory_startup explain`)."""
+
+    name: str
+    count: int
+    limit: int
+    bound: bool
+
+
+@dataclass(frozen=True)
 class Target:
     """§5.1: how many idle glideins to aim for, and why it may be zero."""
 
@@ -84,24 +95,28 @@ class Target:
     down: bool
     blocked: bool
     limits_reached: Mapping[str, str] = field(default_factory=dict)
+    checks: tuple[LimitCheck, ...] = ()
 
 
 def request_target(request: Request, tally: Tally, limits: EntryLimits) -> Target:
     """Zero when the request is down (`Request.down`, decided for THIS request only) or
     the entry is at a cap."""
     entry = tally.entry
-    reached: dict[str, str] = {}
-    if entry.idle >= limits.max_idle:
-        reached |= _reached("IdleGlideinsPerEntry", entry.idle, limits.max_idle)
-    if entry.idle + entry.running >= limits.max_glideins:
-        reached |= _reached(
-            "TotalGlideinsPerEntry", entry.idle + entry.running, limits.max_glideins
+    checks = tuple(
+        LimitCheck(name, count, limit, count >= limit)
+        for name, count, limit in (
+            ("IdleGlideinsPerEntry", entry.idle, limits.max_idle),
+            ("TotalGlideinsPerEntry", entry.idle + entry.running, limits.max_glideins),
+            ("HeldGlideinsPerEntry", entry.held, limits.max_held),
         )
-    if entry.held >= limits.max_held:
-        reached |= _reached("HeldGlideinsPerEntry", entry.held, limits.max_held)
+    )
+    reached: dict[str, str] = {}
+    for check in checks:
+        if check.bound:
+            reached |= _reached(check.name, check.count, check.limit)
     blocked = bool(reached)
     idle = 0 if request.down or blocked else max(request.idle, 0)
-    return Target(idle, request.max_glideins, request.down, blocked, reached)
+    return Target(idle, request.max_glideins, request.down, blocked, reached, checks)
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,7 @@ class Submission:
 
     count: int
     limits_reached: Mapping[str, str] = field(default_factory=dict)
+    checks: tuple[LimitCheck, ...] = ()
 
 
 def submit_count(
@@ -119,10 +135,13 @@ def submit_count(
     add = target.idle - mine.idle
     if add <= 0:
         return Submission(0)
-    if mine.idle + mine.running + add >= target.max_glideins:
-        add = target.max_glideins - mine.idle - mine.running
+    own = mine.idle + mine.running
+    cap = target.max_glideins
+    own_check = LimitCheck("ReqMaxGlideins", own, cap, own + add >= cap)
+    if own_check.bound:
+        add = target.max_glideins - own
         if add <= 0:
-            return Submission(0)
+            return Submission(0, checks=(own_check,))
     entry, frontend = tally.entry, tally.frontend(request.frontend_name)
     caps = limits.frontend(request.frontend_name)
     fe_sc = request.frontend_name
@@ -134,11 +153,15 @@ def submit_count(
     )
     reached: dict[str, str] = {}
     allowed = add
+    checks = [own_check]
     for name, count, limit in terms:
+        checks.append(LimitCheck(name, count, limit, limit - count < add))
         if limit - count < add:
             reached |= _reached(name, count, limit)
             allowed = min(allowed, limit - count)
-    return Submission(max(min(allowed, limits.max_submit_rate), 0), reached)
+    rate = limits.max_submit_rate
+    checks.append(LimitCheck("MaxSubmitRate", allowed, rate, allowed > rate))
+    return Submission(max(min(allowed, rate), 0), reached, tuple(checks))
 
 
 def split_clusters(count: int, cluster_size: int) -> tuple[int, ...]:
@@ -234,6 +257,8 @@ class Actions:
     release: tuple[str, ...] = ()
     limits_reached: Mapping[str, str] = field(default_factory=dict)
     adjusted_idle: int = 0
+    # every cap compared, in the order of §5: an explanation, not part of the decision
+    checks: tuple[LimitCheck, ...] = field(default=(), compare=False)
 
     @property
     def did_work(self) -> bool:
@@ -242,7 +267,10 @@ class Actions:
 
 
 def _cleanup_actions(
-    cleanup: Cleanup, limits_reached: Mapping[str, str] | None = None, adjusted_idle: int = 0
+    cleanup: Cleanup,
+    limits_reached: Mapping[str, str] | None = None,
+    adjusted_idle: int = 0,
+    checks: tuple[LimitCheck, ...] = (),
 ) -> Actions:
     return Actions(
         remove=cleanup.remove,
@@ -250,6 +278,7 @@ def _cleanup_actions(
         release=cleanup.release,
         limits_reached=limits_reached or {},
         adjusted_idle=adjusted_idle,
+        checks=checks,
     )
 
 
@@ -260,23 +289,32 @@ def plan_request(
     target = request_target(request, tally, limits)
     mine = snapshot.request_jobs(request.key)
     frontend = tally.frontend(request.frontend_name)
-    if frontend.held >= limits.frontend(request.frontend_name).held:
+    held_cap = limits.frontend(request.frontend_name).held
+    held = LimitCheck(
+        f"HeldPerClass_{request.frontend_name}", frontend.held, held_cap, frontend.held >= held_cap
+    )
+    if held.bound:
         return _cleanup_actions(
             sanitize(mine, limits),
             limits_reached=target.limits_reached,
             adjusted_idle=target.idle,
+            checks=(*target.checks, held),
         )
     submission = submit_count(request, target, snapshot.request(request.key), tally, limits)
     reached = {**target.limits_reached, **submission.limits_reached}
+    checks = (*target.checks, held, *submission.checks)
     if submission.count <= 0:
         victims = excess_removal(request, frontend, mine, limits)
-        return Actions(remove=victims, limits_reached=reached, adjusted_idle=target.idle)
+        return Actions(
+            remove=victims, limits_reached=reached, adjusted_idle=target.idle, checks=checks
+        )
     tally.add_idle(request.frontend_name, submission.count)
     return Actions(
         submit=submission.count,
         clusters=split_clusters(submission.count, limits.submit_cluster),
         limits_reached=reached,
         adjusted_idle=target.idle,
+        checks=checks,
     )
 
 

@@ -102,20 +102,35 @@ def with_credentials(
     return dataclasses.replace(request, credential_files=paths, identity_files=identity)
 
 
+def down_reason(
+    request: WorkRequest,
+    entry: str,
+    dts: Sequence[downtimes.Downtime],
+    local_now: datetime,
+) -> str | None:
+    """Why this request is served at zero idle: the factory, this entry for this frontend,
+    or the whitelist (other requests are not affected); None when it is not."""
+    if request.demand.down:
+        return "not on the entry's frontend whitelist"
+    factory = downtimes.factory_down(dts, local_now)
+    if factory is not None:
+        return f"factory downtime{': ' + factory.comment if factory.comment else ''}"
+    line = downtimes.request_down(
+        dts, entry, request.security_name, request.security_class, local_now
+    )
+    if line is not None:
+        return f"downtime of {line.entry} for {line.frontend}/{line.security_class}" + (
+            f": {line.comment}" if line.comment else ""
+        )
+    return None
+
+
 def decision_input(
     request: WorkRequest,
     entry: str,
     dts: Sequence[downtimes.Downtime],
     local_now: datetime,
 ) -> Request:
-    """The request as the decision reads it, `down` when the factory, this entry for this
-    frontend, or the whitelist keeps it at zero idle (other requests are not affected)."""
-    down = (
-        request.demand.down
-        or downtimes.factory_down(dts, local_now) is not None
-        or downtimes.request_down(
-            dts, entry, request.security_name, request.security_class, local_now
-        )
-        is not None
-    )
+    """The request as the decision reads it, `down` when `down_reason` gives one."""
+    down = down_reason(request, entry, dts, local_now) is not None
     return dataclasses.replace(request.demand, down=down)

@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from glideinwms_factory import creation
+from glideinwms_factory.lib import cli
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import Collector, JobStatus, PoolError, Schedd
 
@@ -36,12 +37,23 @@ def _tool(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
-def build_tree(demo_dir: Path) -> Path:
-    """A fresh tree under `demo_dir` (an older demo there is stopped and replaced)."""
-    if demo_dir.exists():
+MARKER = ".made-by-gwms-demo"
+
+
+def build_tree(demo_dir: Path, force: bool = False) -> Path:
+    """A fresh tree under `demo_dir`; an older demo there is stopped and replaced, any
+    other non-empty directory is left alone unless `force`."""
+    if demo_dir.exists() and any(demo_dir.iterdir()):
+        if not (demo_dir / MARKER).exists() and not force:
+            raise SystemExit(
+                f"gwms-demo: {demo_dir} exists and was not made by gwms-demo; nothing was"
+                " deleted: give --dir NEW_DIR, or --force to replace it"
+            )
         for startup in demo_dir.rglob("factory_startup"):
             subprocess.run([str(startup), "stop"], capture_output=True, check=False)
         shutil.rmtree(demo_dir)
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    (demo_dir / MARKER).write_text("this directory is replaced by the next gwms-demo run\n")
     return Path(_run(_tool("create_glidein"), str(EXAMPLE), "--root", str(demo_dir)))
 
 
@@ -86,17 +98,21 @@ def show(collector: Collector, schedd: Schedd, started: float) -> None:
     sys.stdout.flush()
 
 
-def main(argv: list[str] | None = None) -> int:
+@cli.command("gwms-demo")
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gwms-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path("demo"), help="where the tree goes")
     parser.add_argument("--duration", type=float, default=0, help="seconds to run (0: until ^C)")
     parser.add_argument("--idle", type=int, default=2, help="idle glideins asked per entry")
     parser.add_argument("--max", type=int, default=4, help="max glideins asked per entry")
+    parser.add_argument(
+        "--force", action="store_true", help="replace --dir even if gwms-demo did not make it"
+    )
     args = parser.parse_args(argv)
 
     from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, EmbeddedSchedd
 
-    work = build_tree(args.dir.resolve())
+    work = build_tree(args.dir.resolve(), args.force)
     startup = str(work / "factory_startup")
     print(f"factory tree: {work}")
     print(_run(startup, "start"))

@@ -35,6 +35,7 @@ from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, embedded_state_dir, ensure_factory_token
 from glideinwms_factory.lib.pool.connect import open_pool as default_open_pool
 from glideinwms_factory.pages import publish
+from glideinwms_factory.startup import KEEP_GLIDEINS_FILE
 from glideinwms_factory.supervisor import Child, RestartPolicy, Supervisor
 
 LOCK_FILE = Path("lock") / "glideinWMS.lock"
@@ -52,6 +53,10 @@ def entry_groups(entries: list[str], group_size: int) -> dict[str, list[str]]:
         f"group_{i // group_size}": entries[i : i + group_size]
         for i in range(0, len(entries), group_size)
     }
+
+
+class ServiceError(Exception):
+    """The pool or the web server cannot start: one line for the operator."""
 
 
 class FactoryDaemon:
@@ -126,7 +131,12 @@ class FactoryDaemon:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         try:
-            self._start_services()
+            try:
+                self._start_services()
+            except ServiceError as err:
+                self.log.error("%s", err)
+                print(f"factory: {err}", file=sys.stderr)
+                return 1
             self.supervisor.start_all()
             (self.work_dir / READY_FILE).write_text(f"{os.getpid()}\n")
             self.log.info("factory started with %d entries", len(self.entries))
@@ -153,11 +163,14 @@ class FactoryDaemon:
             from glideinwms_factory.lib.pool.embedded import control
 
             state_dir = embedded_state_dir(self.config.glidein)
-            address = control.start(
-                state_dir,
-                port=self.config.descript.embedded_pool_port,
-                slots=self.config.descript.embedded_pool_slots_per_site,
-            )
+            try:
+                address = control.start(
+                    state_dir,
+                    port=self.config.descript.embedded_pool_port,
+                    slots=self.config.descript.embedded_pool_slots_per_site,
+                )
+            except control.ControlError as err:
+                raise ServiceError(f"embedded pool: {err}") from None
             ensure_factory_token(state_dir)
             self.log.info("embedded pool running at %s", address)
             self._start_web_server()
@@ -169,25 +182,39 @@ class FactoryDaemon:
             return
         stage_prefix = url.path.rstrip("/") or "/stage"
         self._stop_stale_web_server()
-        self.web = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "glideinwms_factory.webserver",
-                "--port",
-                port,
-                "--log",
-                str(self.config.log_dir / "factory" / "webserver.log"),
-                f"{stage_prefix}={self.config.glidein['StageDir']}",
-                f"/monitor={self.config.monitor_dir}",
-            ],
-            stdout=subprocess.PIPE,
-            start_new_session=True,
-        )
+        error_file = self.config.log_dir / "factory" / "webserver.stderr.log"
+        error_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(error_file, "wb") as errors:  # the child keeps its own descriptor
+            self.web = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "glideinwms_factory.webserver",
+                    "--port",
+                    port,
+                    "--log",
+                    str(self.config.log_dir / "factory" / "webserver.log"),
+                    f"{stage_prefix}={self.config.glidein['StageDir']}",
+                    f"/monitor={self.config.monitor_dir}",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                start_new_session=True,
+            )
         assert self.web.stdout is not None
         line = self.web.stdout.readline().decode().strip()
         if not line:
-            raise RuntimeError(f"web server did not start on port {port}")
+            self.web.wait(10)
+            why = error_file.read_text(errors="replace").strip().splitlines()[-1:]
+            self.web = None
+            if why and "Address already in use" in why[0]:
+                raise ServiceError(
+                    f"web server: port {port} is already in use (Address already in use): stop"
+                    " what listens there, or change the port of <stage web_base_url> (and"
+                    " <monitor_footer href_link>) in the config, then reconfig"
+                )
+            raise ServiceError(f"web server did not start on port {port}: {''.join(why)}")
+
         (self.work_dir / WEB_PID_FILE).write_text(f"{self.web.pid}\n")
         self.log.info("web server for staging and monitoring at http://%s", line)
 
@@ -315,7 +342,11 @@ class FactoryDaemon:
         if self.embedded:
             from glideinwms_factory.lib.pool.embedded import control
 
-            control.stop(embedded_state_dir(self.config.glidein))
+            keep = (self.work_dir / KEEP_GLIDEINS_FILE).exists()
+            (self.work_dir / KEEP_GLIDEINS_FILE).unlink(missing_ok=True)
+            control.stop(embedded_state_dir(self.config.glidein), keep_jobs=keep)
+            if not keep:
+                self.log.info("embedded pool stopped; its glideins were ended (requeued)")
         self.log.info("factory stopped")
         self.lock.release()
 

@@ -1,4 +1,4 @@
-"""`factory_startup`: init.d-style control of one factory tree (operations.md §1).
+"""`factory_startup`: init.d-style control of one factory tree.
 
     factory_startup [--root WORK] start|stop|restart|force-reload|status
     factory_startup reconfig [CONFIG] [yes|no] [-force_delete] [-comment C] [-fix_rrd]
@@ -9,6 +9,7 @@
     factory_startup vacuum
     factory_startup info [-dirs] [-entries [-all] [-schedd] [-CE]]
     factory_startup infosysdown [-source FILE]
+    factory_startup explain ENTRY [-frontend F] [-json]   why the last cycle did what it did
 
 Exit codes are LSB's: 0 ok, 1 failure, 2 bad syntax, 3 unknown command (status: 3 = not
 running, 1 = dead but the pid file remains), 6 not configured / bad config.
@@ -27,12 +28,15 @@ from collections.abc import Set as AbstractSet
 from datetime import datetime
 from pathlib import Path
 
-from glideinwms_factory.lib import descript, downtimes, pidlock
+from glideinwms_factory.lib import cli, descript, downtimes, pidlock
 from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 
 EXIT_OK, EXIT_FAIL, EXIT_SYNTAX, EXIT_UNKNOWN, EXIT_NOT_CONFIGURED = 0, 1, 2, 3, 6
 LOCK = Path("lock") / "glideinWMS.lock"
 READY = Path("lock") / "factory.ready"  # written by the daemon once its services run
+# Written by restart/reconfig before the stop: a start follows, so the embedded pool leaves
+# its glideins running (a plain stop ends them).
+KEEP_GLIDEINS_FILE = Path("lock") / "keep_glideins"
 START_WAIT, STOP_WAIT, STOP_AGAIN_WAIT, KILL_WAIT = 15.0, 50.0, 15.0, 30.0
 
 
@@ -81,6 +85,7 @@ def start(work: Path) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path = log_dir / "factory.stdout.log"
     (work / READY).unlink(missing_ok=True)  # left behind by a factory that was killed
+    (work / KEEP_GLIDEINS_FILE).unlink(missing_ok=True)
     with open(out_path, "ab") as out:
         process = subprocess.Popen(
             [
@@ -111,7 +116,9 @@ def start(work: Path) -> int:
     return EXIT_FAIL
 
 
-def stop(work: Path) -> int:
+def stop(work: Path, keep_glideins: bool = False) -> int:
+    """Stop the factory; with the embedded pool, the glideins it runs end too unless
+    `keep_glideins` (a restart)."""
     if factory_state(work) is not pidlock.State.RUNNING:
         print("Not running")
         return EXIT_OK
@@ -122,6 +129,9 @@ def stop(work: Path) -> int:
 
     def stopped() -> bool:  # the lock is released just before the process exits
         return factory_state(work) is not pidlock.State.RUNNING and _exited(pid)
+
+    if keep_glideins:
+        (work / KEEP_GLIDEINS_FILE).touch()
 
     for sig, wait in ((signal.SIGTERM, STOP_WAIT), (signal.SIGTERM, STOP_AGAIN_WAIT)):
         _signal_group(pid, sig)
@@ -154,7 +164,7 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def restart(work: Path) -> int:
-    code = stop(work)
+    code = stop(work, keep_glideins=True)
     return start(work) if code == EXIT_OK else code
 
 
@@ -344,6 +354,28 @@ def infosysdown(config: FactoryConfig, args: Sequence[str], now: datetime) -> in
     return EXIT_OK
 
 
+# --- explain ------------------------------------------------------------------------------
+
+
+def explain(config: FactoryConfig, args: Sequence[str]) -> int:
+    from glideinwms_factory import explain as explaining
+
+    if not args or args[0].startswith("-"):
+        raise UsageError("explain needs an ENTRY")
+    entry, opts = args[0], _options(args[1:], {"-frontend"}, {"-json"})
+    if entry not in config.entries:
+        raise UnknownName(f"unknown entry {entry!r}")
+    frontend = opts.get("frontend")
+    cycle = explaining.last_cycle(
+        config.work_dir / f"entry_{entry}", frontend if isinstance(frontend, str) else None
+    )
+    if cycle is None:
+        print(f"explain: entry {entry} has recorded no cycle yet (is the factory running?)")
+        return EXIT_FAIL
+    print(explaining.as_json(cycle) if opts.get("json") else explaining.render(cycle), end="")
+    return EXIT_OK
+
+
 # --- command line -------------------------------------------------------------------------
 
 
@@ -352,8 +384,8 @@ def _default_root() -> Path | None:
     return here if (here / "glidein.descript").exists() else None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+@cli.command("factory_startup")
+def main(args: list[str]) -> int:
     work = None
     if len(args) >= 2 and args[0] == "--root":
         work, args = Path(args[1]), args[2:]
@@ -361,6 +393,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         print(__doc__, file=sys.stderr)
         return EXIT_SYNTAX
+    if args[0] in ("--help", "-help", "-h", "help"):
+        print("usage: factory_startup [--root WORK] COMMAND [OPTIONS]\n\n" + __doc__)
+        return EXIT_OK
+    if args[0] in cli.VERSION_FLAGS:
+        print(cli.version_line("factory_startup"))
+        return EXIT_OK
     if work is None or not (work / "glidein.descript").exists():
         print("factory_startup: no factory tree here (give --root WORK)", file=sys.stderr)
         return EXIT_NOT_CONFIGURED
@@ -397,6 +435,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return info(load_factory(work), rest)
         if command == "infosysdown":
             return infosysdown(load_factory(work), rest, now)
+        if command == "explain":
+            return explain(load_factory(work), rest)
     except (UsageError, downtimes.DowntimeError) as err:
         print(f"factory_startup {command}: {err}", file=sys.stderr)
         return EXIT_SYNTAX

@@ -98,7 +98,7 @@ def reconfig(work: Path, args: Sequence[str]) -> int:
         print(f"reconfig: {len(exc.issues)} error(s); nothing was changed", file=sys.stderr)
         return EXIT_NOT_CONFIGURED
     was_running = factory_state(work) is pidlock.State.RUNNING
-    if was_running and stop(work) != EXIT_OK:
+    if was_running and stop(work, keep_glideins=True) != EXIT_OK:
         return EXIT_FAIL
     code = EXIT_OK
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from glideinwms_factory.lib.descript import DescriptError
+from glideinwms_factory.lib.pool import DEFAULT_POOL_PORT
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -58,7 +59,7 @@ class GlideinDescript:
     entry_group_size: int = _count_field("EntryGroupSize", 1)
     old_pub_key_grace_time: float = _number_field("OldPubKeyGraceTime", 900)
     pub_key_length: int = _count_field("PubKeyLength", 2048)
-    embedded_pool_port: int = _count_field("EmbeddedPoolPort", 0)
+    embedded_pool_port: int = _count_field("EmbeddedPoolPort", DEFAULT_POOL_PORT)
     embedded_pool_slots_per_site: int = _count_field("EmbeddedPoolSlotsPerSite", 4)
     remove_old_cred_freq: float = _number_field("RemoveOldCredFreq", 24)  # hours
     remove_old_cred_age: float = _number_field("RemoveOldCredAge", 30)  # days

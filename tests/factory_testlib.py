@@ -56,6 +56,7 @@ def config_xml(
     loop_delay: int = 1,
     recoverable_exitcodes: str = "",
     lifetime: int = 600,
+    pool_port: int = 0,
 ) -> str:
     """A small master config on the embedded pool; glideins live `lifetime` seconds."""
     blocks = []
@@ -82,7 +83,7 @@ def config_xml(
     return f"""<glidein factory_name="testfactory" glidein_name="gtest" pool_backend="embedded"
          loop_delay="{loop_delay}" advertise_delay="1" restart_attempts="5"
          restart_interval="600" recoverable_exitcodes="{recoverable_exitcodes}">
-   <embedded_pool port="0" slots_per_site="{slots}"/>
+   <embedded_pool port="{pool_port}" slots_per_site="{slots}"/>
    <monitor base_dir="/monitor"/>
    <security pub_key="RSA" key_length="2048">
       <frontends>
@@ -180,6 +181,15 @@ class Factory:
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
+
+    def ask_glideins(self, entry: str, idle: int, max_glideins: int) -> None:
+        """One request that glideins can serve: they report to this pool with an IDTOKEN."""
+        wait_for(lambda: self.ads("glidefactory"), 60, "the entries advertise")
+        idtoken = self.token_file("glidein@example.org")
+        self.request(
+            "request", "--entry", entry, "--idle", str(idle), "--max", str(max_glideins),
+            "--param", f"GLIDEIN_Collector={self.address}", "--idtoken", str(idtoken),
+        )  # fmt: skip
 
     def glideins(self, entry: str, *states: int) -> list:
         ads = self.schedd().query(

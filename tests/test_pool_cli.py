@@ -175,8 +175,9 @@ def test_submit_q_hold_release_rm(daemon, tmp_path):
         return out.stdout.split()
 
     wait_for(lambda: statuses() == ["2", "2"])
-    table = run_cli("q", "--pool", address).stdout.splitlines()
-    assert table[0].split() == ["ID", "OWNER", "ST", "CMD"] and f"{cluster}.0" in table[1]
+    table = run_cli("q", "--pool", address, "-nobatch").stdout.splitlines()
+    assert table[3].split()[:5] == ["ID", "OWNER", "SUBMITTED", "RUN_TIME", "ST"]
+    assert table[4].split()[0] == f"{cluster}.0"
     held = run_cli(
         "hold", "--pool", address, "--token", str(token), f"{cluster}.0", "-reason", "cli test"
     )
@@ -245,12 +246,48 @@ def test_usage_errors_exit_2_without_traceback():
 
 def test_stale_files_after_kill_9_do_not_fool_status_or_start(tmp_path):
     state_dir = str(tmp_path / "pool")
-    first = run_cli("start", "--state-dir", state_dir).stdout.strip()
+    first = run_cli("start", "--state-dir", state_dir, "--port", "0").stdout.strip()
     pid = int((tmp_path / "pool" / "pool.pid").read_text())
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: run_cli("status", "--state-dir", state_dir).returncode == 1)
     assert (tmp_path / "pool" / "pool.address").read_text().strip() == first  # stale, ignored
-    second = run_cli("start", "--state-dir", state_dir)
+    second = run_cli("start", "--state-dir", state_dir, "--port", "0")
     assert second.returncode == 0, second.stderr
     assert run_cli("status", "--state-dir", state_dir).stdout.strip() == second.stdout.strip()
     assert run_cli("stop", "--state-dir", state_dir).returncode == 0
+
+
+def test_stop_ends_the_running_jobs_unless_keep_jobs(tmp_path):
+    state_dir = str(tmp_path / "pool")
+    address = run_cli("start", "--state-dir", state_dir, "--port", "0").stdout.strip()
+    token = tmp_path / "token"
+    run_cli(
+        "token", "create", "--state-dir", state_dir, "--identity", "a@b", "--output", str(token)
+    )
+    pids = tmp_path / "pids"
+    script = tmp_path / "job.sh"
+    script.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec sleep 300\n")
+    script.chmod(0o755)
+    (tmp_path / "job.sub").write_text(f"executable = {script}\nqueue 2\n")
+    queued = run_cli("submit", "--pool", address, "--token", str(token), str(tmp_path / "job.sub"))
+    assert queued.returncode == 0, queued.stderr
+
+    def alive() -> list[int]:
+        found = [int(p) for p in pids.read_text().split()] if pids.exists() else []
+        return [p for p in found if os.path.exists(f"/proc/{p}")]
+
+    wait_for(lambda: len(alive()) == 2, what="both jobs running")
+    kept = run_cli("stop", "--state-dir", state_dir, "--keep-jobs")
+    assert kept.returncode == 0 and "go on" in kept.stdout
+    assert len(alive()) == 2  # still running, the daemon gone
+    restarted = run_cli("start", "--state-dir", state_dir, "--port", "0").stdout.strip()
+    jobs = run_cli("q", "--pool", restarted, "-af", "JobStatus").stdout.split()
+    assert jobs == ["2", "2"]  # found running again after the restart
+    stopped = run_cli("stop", "--state-dir", state_dir)
+    assert stopped.returncode == 0 and "ended" in stopped.stdout
+    assert alive() == []  # ended before stop returned
+    again = run_cli("start", "--state-dir", state_dir, "--port", "0").stdout.strip()
+    wait_for(lambda: len(alive()) == 2, what="the requeued jobs running again")
+    run_cli("rm", "--pool", again, "--token", str(token), "-constraint", "true")
+    assert run_cli("stop", "--state-dir", state_dir).returncode == 0
+    assert alive() == []

@@ -12,11 +12,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from glideinwms_factory.lib import cli
 from glideinwms_factory.lib.glidein_output import LogError, OutSummary, extract_log, summarize_out
 
 
-def _log_command(base: str, with_slot: bool) -> Callable[[list[str] | None], int]:
-    def command(argv: list[str] | None = None) -> int:
+def _log_command(base: str, with_slot: bool) -> Callable[..., int]:
+    @cli.command(f"cat_{base}")
+    def command(argv: list[str]) -> int:
         parser = argparse.ArgumentParser(
             prog=f"cat_{base}", description=f"print the {base} of a glidein"
         )
@@ -66,7 +68,8 @@ def format_summary(name: str, s: OutSummary) -> str:
     return "\n".join(lines)
 
 
-def glidein_summary(argv: list[str] | None = None) -> int:
+@cli.command("glidein_summary")
+def glidein_summary(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="glidein_summary", description="summarise glidein .out files"
     )

@@ -25,12 +25,14 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import classad2
 
+from glideinwms_factory.lib import cli
 from glideinwms_factory.lib.pool import Collector, PoolError
 from glideinwms_factory.tools.frontend_ads import (
     NO_WEB,
@@ -44,12 +46,14 @@ from glideinwms_factory.tools.frontend_ads import (
     find_targets,
     invalidation_constraints,
 )
+from glideinwms_factory.tools.frontend_status import answers
 
 log = logging.getLogger("gwms-frontend-sim")
 
 REQUEST_COMMAND = "UPDATE_MASTER_AD"
 INVALIDATE_COMMAND = "INVALIDATE_MASTER_ADS"
 REMOVE_EXCESS_MODES = ("NO", "WAIT", "IDLE", "ALL", "UNREG")
+ANSWER_WAIT = 30.0  # s after advertising before a cycle says what the factories answered
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._@-]+")
 _PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
 
@@ -69,6 +73,7 @@ class Advertiser:
         self.entries = list(entries)
         self.default_params = dict(default_params)
         self._sequence: dict[str, int] = {}
+        self.requested: list[str] = []  # entry@glidein@factory of the last cycle's requests
 
     def targets(self) -> list[FactoryEntry]:
         keys = factory_keys(self.collector.query('(GlideinMyType =?= "glidefactoryglobal")'))
@@ -85,7 +90,9 @@ class Advertiser:
 
     def cycle(self) -> int:
         """Advertise once; returns how many request ads went out."""
-        requests, globals_ = build_cycle_ads(self.spec, self.targets(), self.default_params)
+        targets = self.targets()
+        requests, globals_ = build_cycle_ads(self.spec, targets, self.default_params)
+        self.requested = [target.name for target in targets]
         if globals_:
             self.collector.advertise(self._to_classads(globals_), REQUEST_COMMAND)
         self.collector.advertise(self._to_classads(requests), REQUEST_COMMAND)
@@ -200,6 +207,13 @@ def _parser() -> argparse.ArgumentParser:
         "--oaep", choices=("sha1", "sha256"), help="key code padding (3.10: sha1, 3.11: sha256)"
     )
     request.add_argument("--once", action="store_true", help="advertise once and exit")
+    request.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        help="with --once: wait up to S s for the factories"
+        " to serve the requests, print their answers, exit 1 if one was not served",
+    )
     request.add_argument("--interval", type=float, default=60.0, help="seconds between cycles")
     commands.add_parser("stop", help="invalidate this client's ads")
     return parser
@@ -265,14 +279,29 @@ def build_spec(args: argparse.Namespace) -> RequestSpec:
     )
 
 
+def report_answers(advertiser: Advertiser, since: float) -> bool:
+    """Log whether each requested entry served the request; True when all did."""
+    found = answers(advertiser.collector, advertiser.spec.client_name, advertiser.requested, since)
+    for answer in found:
+        log.log(logging.INFO if answer.served else logging.WARNING, "%s", answer.text)
+    return all(answer.served for answer in found)
+
+
 def _cycles(advertiser: Advertiser, stopping: threading.Event, interval: float) -> None:
-    """Advertise every `interval` s until `stopping`; a failed cycle is logged and retried."""
+    """Advertise every `interval` s until `stopping`, and say what the factories answered
+    (after `ANSWER_WAIT` s at most); a failed cycle is logged and retried. An answer counts
+    when the factory published it since this run started."""
+    since = time.time()
     while not stopping.is_set():
+        started = time.time()
         try:
             log.info("advertised %d request(s)", advertiser.cycle())
+            stopping.wait(min(interval, ANSWER_WAIT))
+            if not stopping.is_set():
+                report_answers(advertiser, since)
         except (PoolError, SimError) as exc:
             log.error("cycle failed: %s", exc)
-        stopping.wait(interval)
+        stopping.wait(max(interval - (time.time() - started), 0))
     advertiser.stop()
     log.info("stopped; ads invalidated")
 
@@ -307,12 +336,30 @@ def run(args: argparse.Namespace, spec: RequestSpec | None, collector: Collector
         advertiser.stop()
         print(f"invalidated the ads of {spec.client_name}")
     elif args.once:
+        started = time.time()
         print(f"advertised {advertiser.cycle()} request(s) for {spec.client_name}")
+        if args.wait > 0 and not _wait_served(advertiser, started, args.wait):
+            raise SimError("not every request was served (see above)")
     else:
         _loop(advertiser, args.interval)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _wait_served(advertiser: Advertiser, since: float, wait: float) -> bool:
+    """Poll the answers until every request is served or `wait` s passed; print them."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = answers(
+            advertiser.collector, advertiser.spec.client_name, advertiser.requested, since
+        )
+        if all(a.served for a in found) or time.monotonic() >= deadline:
+            for answer in found:
+                print(answer.text)
+            return all(a.served for a in found)
+        time.sleep(1.0)
+
+
+@cli.command("gwms-frontend-sim")
+def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

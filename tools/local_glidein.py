@@ -32,7 +32,7 @@ from glideinwms_factory.entry.glidein_args import (
     UnsafeValueError,
     glidein_argument_words,
 )
-from glideinwms_factory.lib import descript
+from glideinwms_factory.lib import cli, descript
 from glideinwms_factory.lib.descript import DescriptError, SignatureLine
 
 T = TypeVar("T")
@@ -174,7 +174,8 @@ def run(options: argparse.Namespace, web: str | None) -> int:
     return proc.returncode
 
 
-def main(argv: list[str] | None = None) -> int:
+@cli.command("gwms-local-glidein")
+def main(argv: list[str]) -> int:
     options = _parser().parse_args(argv)
     try:
         if not options.dir.is_dir():

@@ -8,17 +8,14 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
-from collections.abc import Callable, Sequence
 
-import classad2
-
-from glideinwms_factory.lib import classad
+from glideinwms_factory.lib import classad, cli
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import (
+    DEFAULT_POOL_PORT,
     INVALIDATE_COMMANDS,
     UPDATE_COMMANDS,
     JobAction,
-    JobStatus,
     PoolError,
 )
 from glideinwms_factory.lib.pool.embedded import control
@@ -33,16 +30,7 @@ from glideinwms_factory.lib.pool.embedded.client import (
     find_pool_address,
     read_token,
 )
-
-_STATUS_LETTER: dict[int, str] = {
-    JobStatus.IDLE: "I",
-    JobStatus.RUNNING: "R",
-    JobStatus.REMOVED: "X",
-    JobStatus.COMPLETED: "C",
-    JobStatus.HELD: "H",
-    JobStatus.TRANSFERRING_OUTPUT: ">",
-    JobStatus.SUSPENDED: "S",
-}
+from glideinwms_factory.tools import condor_args, condor_format, condor_query
 
 
 class CliError(Exception):
@@ -63,7 +51,9 @@ def _read_text(path: str) -> str:
 
 
 def _address(args: argparse.Namespace) -> str:
-    return find_pool_address(args.pool, getattr(args, "state_dir", None))
+    """--pool HOST[:PORT] (the default port when none), else $GWMS_POOL, else --state-dir."""
+    pool = condor_args.pool_address(args.pool) if args.pool else None
+    return find_pool_address(pool, getattr(args, "state_dir", None))
 
 
 def _token(args: argparse.Namespace) -> str:
@@ -93,11 +83,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     try:
-        stopped = control.stop(_state_dir(args))
+        stopped = control.stop(_state_dir(args), keep_jobs=args.keep_jobs)
     except control.ControlError as exc:
         raise CliError(str(exc)) from None
     if not stopped:
         print(f"no pool daemon runs for {args.state_dir}", file=sys.stderr)
+    elif args.keep_jobs:
+        print("stopped; its running jobs go on (gwms-pool rm, or stop without --keep-jobs)")
+    else:
+        print("stopped; its running jobs were ended and will run again when it starts")
     return 0
 
 
@@ -111,73 +105,18 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- queries ---------------------------------------------------------------------------
+# --- queries (condor_status / condor_q) ------------------------------------------------
 
 
-def _af_value(ad: classad2.ClassAd, name: str) -> str:
-    value = ad.eval(name) if name in ad else classad2.Value.Undefined
-    if value is classad2.Value.Undefined:
-        return "undefined"
-    if value is classad2.Value.Error:
-        return "error"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _print_ads(
-    args: argparse.Namespace,
-    ads: list[classad2.ClassAd],
-    table: Callable[[list[classad2.ClassAd]], None],
-) -> None:
-    if args.af:
-        for ad in ads:
-            print(" ".join(_af_value(ad, name) for name in args.af))
-    elif args.long:
-        sys.stdout.write(classad.format_old_many(ads))
-    elif args.json:
-        sys.stdout.write(classad.format_json(ads))
-    else:
-        table(ads)
-
-
-def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(header)]
-    for row in [header, *rows]:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-
-
-def _ads_table(ads: list[classad2.ClassAd]) -> None:
-    rows = [[_af_value(ad, n) for n in ("MyType", "Name", "AuthenticatedIdentity")] for ad in ads]
-    _print_table(("MyType", "Name", "AuthenticatedIdentity"), rows)
-
-
-def _jobs_table(ads: list[classad2.ClassAd]) -> None:
-    rows = []
-    for ad in ads:
-        status = ad.eval("JobStatus") if "JobStatus" in ad else 0
-        rows.append(
-            [
-                f"{_af_value(ad, 'ClusterId')}.{_af_value(ad, 'ProcId')}",
-                _af_value(ad, "Owner"),
-                _STATUS_LETTER.get(status, "?") if isinstance(status, int) else "?",
-                _af_value(ad, "Cmd"),
-            ]
-        )
-    _print_table(("ID", "OWNER", "ST", "CMD"), rows)
-
-
-def cmd_query(args: argparse.Namespace) -> int:
-    ads = EmbeddedCollector(_address(args)).query(args.constraint, tuple(args.af or ()))
-    _print_ads(args, ads, _ads_table)
-    return 0
-
-
-def cmd_q(args: argparse.Namespace) -> int:
-    ads = EmbeddedSchedd(_address(args)).query(args.constraint, tuple(args.af or ()))
-    _print_ads(args, ads, _jobs_table)
+def cmd_condor_query(argv: list[str], jobs: bool) -> int:
+    """`query` (condor_status) or `q` (condor_q)."""
+    args = condor_args.parse(argv, jobs)
+    if args.help:
+        print(condor_args.USAGE[jobs])
+        return 0
+    address = find_pool_address(args.pool, args.state_dir)
+    client = EmbeddedSchedd(address) if jobs else EmbeddedCollector(address)
+    sys.stdout.write(condor_query.report(args, client.query, address))
     return 0
 
 
@@ -209,13 +148,28 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _missing_jobs(schedd: EmbeddedSchedd, ids: list[str]) -> list[str]:
+    """The given CLUSTER or CLUSTER.PROC ids no job in the queue has."""
+    jobs = schedd.query("true", ("ClusterId", "ProcId"))
+    present = {condor_format.job_id(ad) for ad in jobs}
+    clusters = {condor_format.natural(ad.get("ClusterId")) for ad in jobs}
+    return [job for job in ids if job not in (present if "." in job else clusters)]
+
+
 def cmd_act(args: argparse.Namespace) -> int:
+    """rm/hold/release; exit 1 naming the jobs when some given id, or every job, is missing."""
     if bool(args.constraint) == bool(args.ids):
         raise CliError("give job ids (CLUSTER or CLUSTER.PROC) or -constraint EXPR, not both")
     schedd = EmbeddedSchedd(_address(args), _token(args))
-    jobs = args.constraint or args.ids
-    count = schedd.act(JobAction(args.action), jobs, reason=args.reason)
+    missing = _missing_jobs(schedd, args.ids) if args.ids else []
+    jobs = args.constraint or [job for job in args.ids if job not in missing]
+    count = schedd.act(JobAction(args.action), jobs, reason=args.reason) if jobs else 0
     print(f"{args.action}: {count} job(s)")
+    if missing:
+        raise CliError(f"{args.action}: no such job: {', '.join(missing)}")
+    if count == 0:
+        what = f"the constraint {args.constraint}" if args.constraint else " ".join(args.ids)
+        raise CliError(f"{args.action}: no job in a state to {args.action} matches {what}")
     return 0
 
 
@@ -229,31 +183,25 @@ def _pool_options(parser: argparse.ArgumentParser, token: bool = False) -> None:
         parser.add_argument("--token", "-token", required=True, help="file holding a pool token")
 
 
-def _output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-constraint", "--constraint", default="true", help="ClassAd expression")
-    form = parser.add_mutually_exclusive_group()
-    form.add_argument("-af", "-autoformat", nargs="+", metavar="ATTR", help="print attributes")
-    form.add_argument("-long", "-l", action="store_true", help="print whole ads (old syntax)")
-    form.add_argument("-json", action="store_true", help="print ads as JSON")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gwms-pool", description=__doc__, allow_abbrev=False)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
     start = sub.add_parser("start", help="start the pool daemon (prints HOST:PORT)")
     start.add_argument("--state-dir", required=True)
-    start.add_argument("--port", type=int, default=0, help="0 = any free port")
+    start.add_argument(
+        "--port", type=int, default=DEFAULT_POOL_PORT, help="default %(default)s; 0 = any free"
+    )
     start.add_argument("--slots", type=int, default=4, help="slots of the simulated site")
     start.add_argument("--lifetime", type=int, help="default ad lifetime in seconds (900)")
     start.set_defaults(func=cmd_start)
-    for verb, func, text in (
-        ("status", cmd_status, "print HOST:PORT and exit 0 if the daemon runs"),
-        ("stop", cmd_stop, "stop the daemon (SIGTERM, bounded wait)"),
-    ):
-        verb_parser = sub.add_parser(verb, help=text)
-        verb_parser.add_argument("--state-dir", required=True)
-        verb_parser.set_defaults(func=func)
+    status = sub.add_parser("status", help="print HOST:PORT and exit 0 if the daemon runs")
+    status.add_argument("--state-dir", required=True)
+    status.set_defaults(func=cmd_status)
+    stop = sub.add_parser("stop", help="stop the daemon, ending the jobs it runs (requeued)")
+    stop.add_argument("--state-dir", required=True)
+    stop.add_argument("--keep-jobs", action="store_true", help="leave its running jobs running")
+    stop.set_defaults(func=cmd_stop)
 
     token = sub.add_parser("token", help="pool tokens").add_subparsers(dest="token_verb")
     token.required = True
@@ -264,20 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--output", help="write the token to this file (mode 0600)")
     create.set_defaults(func=cmd_token_create)
 
-    for verb, func, text in (
-        ("query", cmd_query, "Collector ads (like condor_status)"),
-        ("q", cmd_q, "Schedd jobs (like condor_q)"),
-    ):
-        query = sub.add_parser(verb, help=text, allow_abbrev=False)
-        _pool_options(query)
-        _output_options(query)
-        query.set_defaults(func=func)
+    # Listed for --help; their command lines are read by condor_args (see main).
+    sub.add_parser("query", help="Collector ads (like condor_status; query -help)")
+    sub.add_parser("q", help="Schedd jobs (like condor_q; q -help)")
 
     advertise = sub.add_parser("advertise", help="send ads from a file (like condor_advertise)")
     _pool_options(advertise, token=True)
     advertise.add_argument("-multiple", "--multiple", action="store_true", help="several ads")
     advertise.add_argument("command", choices=UPDATE_COMMANDS + INVALIDATE_COMMANDS)
-    advertise.add_argument("file", help="old-syntax ClassAd file ('-' = stdin)")
+    advertise.add_argument(
+        "file", nargs="?", default="-", help="old-syntax ClassAd file (default or '-': stdin)"
+    )
     advertise.set_defaults(func=cmd_advertise)
 
     submit = sub.add_parser("submit", help="queue jobs of a submit description file")
@@ -300,16 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+@cli.command("gwms-pool")
+def main(argv: list[str]) -> int:
     try:
+        if argv and argv[0] in ("query", "q"):
+            return cmd_condor_query(argv[1:], jobs=argv[0] == "q")
+        args = build_parser().parse_args(argv)
         return args.func(args)
+    except condor_args.UsageError as exc:
+        print(f"gwms-pool {argv[0]}: {exc}", file=sys.stderr)
+        return 2
     except (CliError, PoolError, TokenError, classad.ClassAdSyntaxError, ValueError) as exc:
         print(f"gwms-pool: {exc}", file=sys.stderr)
     except OSError as exc:
         print(f"gwms-pool: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("gwms-pool: interrupted", file=sys.stderr)
     return 1
 
 

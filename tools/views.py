@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,9 +22,11 @@ from typing import Any
 import classad2
 from lxml import etree
 
+from glideinwms_factory.lib import cli
 from glideinwms_factory.lib.classad import to_python
 from glideinwms_factory.lib.pool import Collector, PoolError
 from glideinwms_factory.lib.pool.connect import BACKENDS, open_collector
+from glideinwms_factory.tools.condor_format import xml_text
 
 # the wmsTxtView columns and the glidefactory attributes they come from
 COUNTS = (
@@ -34,8 +35,6 @@ COUNTS = (
     ("Running", "GlideinMonitorTotalStatusRunning"),
     ("MaxGlideins", "GlideinMonitorTotalRequestedMaxGlideins"),
 )
-# characters XML 1.0 cannot carry, even escaped
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 GROUPINGS = {"Entries": "Name", "Sites": "GLIDEIN_Site", "Gatekeepers": "GLIDEIN_Gatekeeper"}
 
 
@@ -153,7 +152,7 @@ def _ad_element(parent: etree._Element, tag: str, attrs: dict[str, Any]) -> etre
     for key in sorted(attrs):
         value = attrs[key]
         attr = etree.SubElement(node, "attr", name=key, type=_value_type(value))
-        attr.text = _XML_INVALID.sub("\ufffd", str(value))
+        attr.text = xml_text(str(value))
     return node
 
 
@@ -207,14 +206,16 @@ def _run(
     return 0
 
 
-def txt_main(argv: list[str] | None = None) -> int:
+@cli.command("wmsTxtView")
+def txt_main(argv: list[str]) -> int:
     parser = _parser("wmsTxtView", "The factory's entries with their glidein counts.")
     parser.add_argument("grouping", nargs="?", default="Entries", choices=sorted(GROUPINGS))
     args = parser.parse_args(argv)
     return _run("wmsTxtView", args, lambda c, s: txt_view(c, s, args.grouping))
 
 
-def xml_main(argv: list[str] | None = None) -> int:
+@cli.command("wmsXMLView")
+def xml_main(argv: list[str]) -> int:
     parser = _parser("wmsXMLView", "Every ad the factory advertises, and the requests to it.")
     parser.add_argument("--json", "-json", action="store_true", help="JSON instead of XML")
     args = parser.parse_args(argv)

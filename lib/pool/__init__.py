@@ -16,6 +16,10 @@ from typing import Any, Protocol
 
 import classad2
 
+# Where a pool listens when nothing says otherwise: HTCondor's collector port, which needs
+# no privilege; the embedded pool uses it too, so `-pool HOST` reaches either.
+DEFAULT_POOL_PORT = 9618
+
 
 class PoolError(Exception):
     """The Collector or Schedd could not be reached or refused the call.

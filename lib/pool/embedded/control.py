@@ -77,6 +77,12 @@ def start(
         child.kill()
     error = child.stderr.read().decode("utf-8", "replace").strip().splitlines()
     child.wait()
+    if error and "Address already in use" in error[-1]:
+        raise ControlError(
+            f"pool port {port} is already in use (Address already in use): stop what"
+            " listens there, or choose another port (gwms-pool start --port N, or"
+            ' <embedded_pool port="N"/> in the factory config, then reconfig)'
+        )
     raise ControlError(
         error[-1] if error else f"pool daemon did not start within {START_TIMEOUT:g} s"
     )
@@ -99,15 +105,18 @@ def _read_line(stream: IO[bytes], timeout: float) -> str:
     return buffer.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
 
 
-def stop(state_dir: pathlib.Path, timeout: float = STOP_TIMEOUT) -> bool:
-    """SIGTERM the daemon and wait for it to let go of its lock; False if none ran.
+def stop(state_dir: pathlib.Path, timeout: float = STOP_TIMEOUT, keep_jobs: bool = False) -> bool:
+    """Stop the daemon and wait for it to let go of its lock; False if none ran.
 
-    A daemon that does not stop within `timeout` is killed (its queue is durable).
+    The jobs it runs as local processes (glideins) are ended and queued again, unless
+    `keep_jobs`. A daemon that does not stop within `timeout` is killed (its queue is
+    durable).
     """
     pid = statedir.read_pid(state_dir)
     if pid is None or not statedir.lock_is_held(state_dir):
         return False
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+    first = statedir.KEEP_JOBS_SIGNAL if keep_jobs else signal.SIGTERM
+    for sig, wait in ((first, timeout), (signal.SIGKILL, 5.0)):
         try:
             os.kill(pid, sig)
         except ProcessLookupError:

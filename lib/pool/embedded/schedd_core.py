@@ -105,13 +105,17 @@ class ScheddCore(JobQueue):
             self._thread = threading.Thread(target=self._loop, name="schedd-core", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
-        """Stop the scheduler thread; running job processes keep running."""
+    def stop(self, vacate: bool = False) -> int:
+        """Stop the scheduler thread; running job processes keep running unless `vacate`,
+        which ends them and queues their jobs again. How many jobs were vacated."""
         self._stopping.set()
         thread = self._thread
         if thread is not None:
             thread.join()
         with self._lock:
+            vacated = self._vacate_running() if vacate and self._store is not None else 0
+            if vacated:
+                self._log.info("vacated %d running job(s): they run again at restart", vacated)
             self._thread = None
             if self._store is not None:
                 self._store.close()
@@ -122,6 +126,7 @@ class ScheddCore(JobQueue):
             self._running.clear()
             self._site_running.clear()
             self._dying.clear()
+        return vacated
 
     # ----------------------------------------------------------------- public API
 

@@ -13,6 +13,7 @@ import pathlib
 import signal
 import socket
 import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -177,6 +178,34 @@ class JobQueue:
         """Like HTCondor, a job's leftover processes end with the job."""
         if executor.owns_group(job.pid, job.pid_ticks):
             executor.signal_group(job.pid, signal.SIGKILL)
+
+    def _vacate_running(self) -> int:
+        """End every running job's processes (SIGTERM, SIGKILL after the grace) and queue
+        the jobs idle again, as a schedd shutting down does; how many were running."""
+        now = time.time()
+        jobs = [self._jobs[key] for key in self._running]
+        groups = [job.pid for job in jobs if executor.owns_group(job.pid, job.pid_ticks)]
+        groups += [pgid for pgid in self._dying if executor.group_alive(pgid)]
+        for pgid in groups:
+            executor.signal_group(pgid, signal.SIGTERM)
+        children = [*self._running.values(), *(dying.popen for dying in self._dying.values())]
+        deadline = time.monotonic() + self.kill_grace
+        while time.monotonic() < deadline and any(executor.group_alive(g) for g in groups):
+            for child in children:
+                if child is not None:
+                    child.poll()  # reap our children so that their groups can vanish
+            time.sleep(0.05)
+        for pgid in groups:
+            if executor.group_alive(pgid):
+                executor.signal_group(pgid, signal.SIGKILL)
+        for job in jobs:
+            code = executor.read_exit_code(job.scratch)
+            if code is None:
+                self._evict(job, now)
+            else:
+                self._complete(job, code, now)
+        self._flush()
+        return len(jobs)
 
     def _flush(self) -> None:
         """Commit the changed records, then write their user-log events."""

@@ -62,7 +62,8 @@ def _detach_stdio(log_path: pathlib.Path) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the daemon until SIGTERM/SIGINT; the exit status."""
+    """Run the daemon until SIGTERM/SIGINT (which also end the running jobs, queued again)
+    or statedir.KEEP_JOBS_SIGNAL (which leaves them running); the exit status."""
     state_dir = pathlib.Path(args.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -94,12 +95,15 @@ def serve(args: argparse.Namespace) -> int:
     sweeper = threading.Thread(target=_sweeper, args=(state, stop), name="sweeper", daemon=True)
     sweeper.start()
 
+    vacate = {"jobs": True}
+
     def _terminate(signum: int, frame: object) -> None:
         log.info("signal %d: shutting down", signum)
+        vacate["jobs"] = signum != statedir.KEEP_JOBS_SIGNAL
         threading.Thread(target=httpd.shutdown, name="shutdown").start()
 
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
+    for signum in (signal.SIGTERM, signal.SIGINT, statedir.KEEP_JOBS_SIGNAL):
+        signal.signal(signum, _terminate)
     atomic_write(state_dir / statedir.PID_FILE, f"{os.getpid()}\n")
     atomic_write(state_dir / statedir.ADDRESS_FILE, state.address + "\n")
     log.info("pool daemon pid %d listening on %s (state %s)", os.getpid(), state.address, state_dir)
@@ -110,7 +114,7 @@ def serve(args: argparse.Namespace) -> int:
         httpd.serve_forever(poll_interval=0.2)
     finally:
         stop.set()
-        schedd.stop()
+        schedd.stop(vacate=vacate["jobs"])
         httpd.server_close()
         for name in (statedir.ADDRESS_FILE, statedir.PID_FILE):
             with contextlib.suppress(FileNotFoundError):

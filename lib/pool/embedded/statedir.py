@@ -6,12 +6,16 @@ import fcntl
 import os
 import pathlib
 import re
+import signal
 
 ADDRESS_FILE = "pool.address"
 PID_FILE = "pool.pid"
 LOCK_FILE = "pool.lock"
 LOG_FILE = "pool.log"
 SCHEDD_DIR = "schedd"
+# Stops the daemon without ending the jobs it runs (`gwms-pool stop --keep-jobs`); SIGTERM
+# ends them first and queues them again.
+KEEP_JOBS_SIGNAL = signal.SIGUSR1
 _ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5}")
 
 
