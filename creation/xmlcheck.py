@@ -115,14 +115,17 @@ def check_element(
 
     `source` (the file's lines) lets errors point at the first line of a multi-line tag;
     `origins` says which file an element merged from a `config.d` fragment came from.
-    Character data between elements is ignored, with a line in `warnings` (as upstream's
-    parser ignores it).
+    Character data between elements, unknown attributes and unknown elements are ignored,
+    each with a line in `warnings`: upstream's parser keeps them without effect, so a
+    production config carrying them builds there and must build here (a typo shows as a
+    warning naming its file:line).
     Invalid optional values are replaced by their default so later checks still run;
     a missing or invalid required value marks the node `broken`.
     """
     line = start_line(el, source) if line is None else line
     attrs: dict[str, object] = {}
     broken = False
+    ignored = warnings if warnings is not None else issues
     for name, raw in el.attrib.items():
         if name == COMMENT:
             continue
@@ -130,7 +133,9 @@ def check_element(
         at_file, at_line = (at.file, at.line) if at is not None else (file, line)
         attr = spec.attrs.get(name)
         if attr is None:
-            issues.append(Issue(at_file, at_line, f"<{el.tag}>: unknown attribute {name!r}"))
+            ignored.append(
+                Issue(at_file, at_line, f"<{el.tag}>: unknown attribute {name!r} ignored")
+            )
             continue
         try:
             attrs[name] = attr.convert(raw)
@@ -145,9 +150,8 @@ def check_element(
         broken = True
         if name not in el.attrib:
             issues.append(Issue(file, line, f"<{el.tag}>: missing required attribute {name!r}"))
-    stray = warnings if warnings is not None else issues
     if el.text and el.text.strip():
-        stray.append(Issue(file, line, f"<{el.tag}>: text {el.text.strip()[:40]!r} ignored"))
+        ignored.append(Issue(file, line, f"<{el.tag}>: text {el.text.strip()[:40]!r} ignored"))
     node = Node(str(el.tag), attrs, [], file, line, broken)
     seen: set[str] = set()
     for child in el:
@@ -159,7 +163,7 @@ def check_element(
             child_source = origins.lines.get(child_file)
         child_line = start_line(child, child_source)
         if child.tail and child.tail.strip():
-            stray.append(
+            ignored.append(
                 Issue(
                     child_file,
                     child_line,
@@ -168,8 +172,8 @@ def check_element(
             )
         child_spec = spec.children.get(child.tag)
         if child_spec is None:
-            issues.append(
-                Issue(child_file, child_line, f"<{el.tag}>: unknown element <{child.tag}>")
+            ignored.append(
+                Issue(child_file, child_line, f"<{el.tag}>: unknown element <{child.tag}> ignored")
             )
             continue
         if child.tag in seen and not child_spec.repeat:
