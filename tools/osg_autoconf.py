@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from lxml import etree
 
+from glideinwms_factory.lib import cli
 from glideinwms_factory.tools.osg_ce_info import CE, CEInfoError, read_ce_info
 
 DEFAULT = ("DEFAULT_SITE", "DEFAULT_GETEKEEPER", "DEFAULT_ENTRY")  # upstream's spelling
@@ -234,7 +235,8 @@ def build(args: argparse.Namespace) -> tuple[str, list[str]]:
     return fragment(entries), notes
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@cli.command("OSG_autoconf")
+def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="OSG_autoconf", description=__doc__.splitlines()[0])
     parser.add_argument("config", help="OSG_autoconf config.yaml")
     parser.add_argument("--ce-info", help="CE Schedd ads (condor_status -schedd -long dump)")
