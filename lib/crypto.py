@@ -307,6 +307,14 @@ class DecodedRequest:
     pickled: dict[str, bytes] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=256)
+def enc_param_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The `GlideinEncParam*` names among an ad's attribute names. A Frontend's ads have
+    the same names every cycle: they are sorted out once, not in every request."""
+    skip = len(ENC_PARAM_PREFIX)
+    return tuple(name for name in names if name.startswith(ENC_PARAM_PREFIX) and len(name) > skip)
+
+
 def _decoded_param(name: str, data: bytes) -> str | bytes:
     if name in PICKLED_PARAMS:
         if not data.startswith(PICKLE_START):
@@ -342,7 +350,7 @@ def decrypt_request(
         sym_key = padding.decrypt(private_key, ad, allow_legacy_ciphers)
     skip = len(ENC_PARAM_PREFIX)
     named = [("ReqEncIdentity", ad["ReqEncIdentity"])]
-    named += [(n, v) for n, v in ad.items() if n.startswith(ENC_PARAM_PREFIX) and len(n) > skip]
+    named += [(name, ad[name]) for name in enc_param_names(tuple(ad))]
     identity, *values = sym_key.decrypt_many(named)
     try:
         identity_text = identity.decode("utf-8")
