@@ -128,10 +128,10 @@ class SymKey:
     def decrypt_many(self, named: Sequence[tuple[str, object]]) -> list[bytes]:
         """`decrypt_bytes` of each (what, hex value), through one cipher context.
 
-        A request's values are all encrypted from the same IV; one context per value cost
-        as much as the rest of the checks together. Decrypted end to end, each value's
-        first block came out chained to the previous value's last ciphertext block
-        instead of the IV: XOR-ing both back in gives exactly what its own context would.
+        A request's values are all encrypted from the same IV, and one context per value
+        cost as much as the rest of the checks together. CBC chains each block to the
+        ciphertext block before it: with the IV put between values, every value's first
+        block is chained to the IV as its own context would; the IV blocks are dropped.
         """
         block = CIPHERS[self.cipher].iv_len
         datas = []
@@ -142,22 +142,16 @@ class SymKey:
                     f"{what}: ciphertext length {len(data)} is not a multiple of {block}"
                 )
             datas.append(data)
-        ciphertext = b"".join(datas)
         decryptor = self._cipher.decryptor()
-        plaintext = decryptor.update(ciphertext) + decryptor.finalize()
-        iv = int.from_bytes(self.iv)
+        plaintext = decryptor.update(self.iv.join(datas)) + decryptor.finalize()
         values, pos = [], 0
         for (what, _), data in zip(named, datas, strict=True):
-            padded = plaintext[pos : pos + len(data)]
-            if pos:  # chained to the previous value's last block: make it the IV's
-                chained = int.from_bytes(ciphertext[pos - block : pos])
-                first = int.from_bytes(padded[:block]) ^ chained ^ iv
-                padded = first.to_bytes(block) + padded[block:]
-            pos += len(data)
-            pad = padded[-1]  # PKCS#7: n bytes of value n, 1 <= n <= block
-            if not 1 <= pad <= block or padded[-pad:] != bytes((pad,)) * pad:
+            end = pos + len(data)
+            pad = plaintext[end - 1]  # PKCS#7: n bytes of value n, 1 <= n <= block
+            if not 1 <= pad <= block or plaintext[end - pad : end] != bytes((pad,)) * pad:
                 raise DecryptError(f"{what}: bad padding (wrong key or corrupted value)")
-            values.append(padded[:-pad])
+            values.append(plaintext[pos : end - pad])
+            pos = end + block  # past the IV block between values
         return values
 
     def decrypt(self, hex_value: object, what: str = "value") -> str:
