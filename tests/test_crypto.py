@@ -167,9 +167,9 @@ def test_decrypt_many_equals_one_context_per_value(cipher: str) -> None:
     # A value cut short or from another key is named, wherever it sits among the others.
     other = SymKey.generate(cipher)
     bad = next(v for v in (other.encrypt(str(i)) for i in range(50)) if _bad_padding(sym, v))
-    with pytest.raises(DecryptError, match="^v3: bad padding"):
+    with pytest.raises(DecryptError, match=r"^v3: bad padding"):
         sym.decrypt_many([*named[:3], ("v3", bad), *named[4:]])
-    with pytest.raises(DecryptError, match="^v5: ciphertext length"):
+    with pytest.raises(DecryptError, match=r"^v5: ciphertext length"):
         sym.decrypt_many([*named[:5], ("v5", named[5][1][:-2]), *named[6:]])
 
 
