@@ -49,7 +49,7 @@ def _entry(work: Path) -> EntryConfig:
         attributes={},
         params={},
         submit_attrs={},
-        job_condor="",
+        submit_files={},
         limits=EntryLimits(),
     )
 
