@@ -7,6 +7,7 @@ never affects the others. RSA decryption (the only expensive step) happens once 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -273,7 +274,7 @@ def validate_request(
     it 3.11 (spec/protocol-311.md), read only once identity and frontend.descript passed.
     """
     if not isinstance(ad, dict):  # a ClassAd converts each value on every access: once
-        ad = dict(ad.items())
+        ad = {key: ad[key] for key in ad}
     name = str(ad.get("Name", "?"))
     client = str(ad.get("ClientName", "?"))
     try:
@@ -390,19 +391,29 @@ def _validate(
 
 
 _PARAM, _MONITOR = "GlideinParam", "GlideinMonitor"
+_PLAIN = (str, int, float)  # what most values are: no ExprTree check needed
+
+
+@functools.lru_cache(maxsize=256)
+def _prefixed_names(names: tuple[str, ...]) -> tuple[tuple[str, str, bool], ...]:
+    """(name, short name, is a param) of the `GlideinParam*`/`GlideinMonitor*` names.
+    A Frontend's ads have the same names every cycle: sorted out once, not per request."""
+    return tuple(
+        (name, name[len(prefix) :], prefix == _PARAM)
+        for name in names
+        for prefix in (_PARAM, _MONITOR)
+        if name.startswith(prefix) and len(name) > len(prefix)
+    )
 
 
 def _prefixed(ad: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`GlideinParam*` and `GlideinMonitor*` values by their short names, in one pass."""
+    """`GlideinParam*` and `GlideinMonitor*` values by their short names."""
     params: dict[str, Any] = {}
     monitor: dict[str, Any] = {}
-    for key, value in ad.items():
-        if not key.startswith("Glidein") or isinstance(value, classad2.ExprTree):
-            continue
-        if key.startswith(_PARAM) and len(key) > len(_PARAM):
-            params[key[len(_PARAM) :]] = value
-        elif key.startswith(_MONITOR) and len(key) > len(_MONITOR):
-            monitor[key[len(_MONITOR) :]] = value
+    for name, short, is_param in _prefixed_names(tuple(ad)):
+        value = ad[name]
+        if isinstance(value, _PLAIN) or not isinstance(value, classad2.ExprTree):
+            (params if is_param else monitor)[short] = value
     return params, monitor
 
 

@@ -9,6 +9,7 @@ Examples: `grid_proxy`, `grid_proxy+vm_id`, `grid_proxy;project_id`, `scitoken;p
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -70,8 +71,9 @@ class AuthMethod:
         return (word,) in self.groups
 
 
+@functools.lru_cache(maxsize=64)  # an entry's one text, checked on every 3.11 request
 def parse_auth_method(text: str) -> AuthMethod:
-    """Parse `text`; AuthMethodError names the first bad part."""
+    """Parse `text`; AuthMethodError names the first bad part (errors are not cached)."""
     groups: list[tuple[str, ...]] = []
     for raw_group in re.split(r"[;+]", text):
         words = tuple(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -123,18 +123,36 @@ class SymKey:
 
     def decrypt_bytes(self, hex_value: object, what: str = "value") -> bytes:
         """Inverse of `encrypt`; DecryptError names `what` on any failure."""
-        data = _from_hex(hex_value, what)
+        return self.decrypt_many(((what, hex_value),))[0]
+
+    def decrypt_many(self, named: Sequence[tuple[str, object]]) -> list[bytes]:
+        """`decrypt_bytes` of each (what, hex value), through one cipher context.
+
+        A request's values are all encrypted from the same IV, and one context per value
+        cost as much as the rest of the checks together. CBC chains each block to the
+        ciphertext block before it: with the IV put between values, every value's first
+        block is chained to the IV as its own context would; the IV blocks are dropped.
+        """
         block = CIPHERS[self.cipher].iv_len
-        if not data or len(data) % block:
-            raise DecryptError(
-                f"{what}: ciphertext length {len(data)} is not a multiple of {block}"
-            )
+        datas = []
+        for what, hex_value in named:
+            data = _from_hex(hex_value, what)
+            if not data or len(data) % block:
+                raise DecryptError(
+                    f"{what}: ciphertext length {len(data)} is not a multiple of {block}"
+                )
+            datas.append(data)
         decryptor = self._cipher.decryptor()
-        padded = decryptor.update(data) + decryptor.finalize()
-        pad = padded[-1]  # PKCS#7: n bytes of value n, 1 <= n <= block
-        if not 1 <= pad <= block or padded[-pad:] != bytes((pad,)) * pad:
-            raise DecryptError(f"{what}: bad padding (wrong key or corrupted value)")
-        return padded[:-pad]
+        plaintext = decryptor.update(self.iv.join(datas)) + decryptor.finalize()
+        values, pos = [], 0
+        for (what, _), data in zip(named, datas, strict=True):
+            end = pos + len(data)
+            pad = plaintext[end - 1]  # PKCS#7: n bytes of value n, 1 <= n <= block
+            if not 1 <= pad <= block or plaintext[end - pad : end] != bytes((pad,)) * pad:
+                raise DecryptError(f"{what}: bad padding (wrong key or corrupted value)")
+            values.append(plaintext[pos : end - pad])
+            pos = end + block  # past the IV block between values
+        return values
 
     def decrypt(self, hex_value: object, what: str = "value") -> str:
         """`decrypt_bytes` decoded as UTF-8 text."""
@@ -283,18 +301,25 @@ class DecodedRequest:
     pickled: dict[str, bytes] = field(default_factory=dict)
 
 
-def _decrypt_param(sym_key: SymKey, name: str, value: object) -> str | bytes:
-    data = sym_key.decrypt_bytes(value, name)
-    if name[len(ENC_PARAM_PREFIX) :] in PICKLED_PARAMS:
+@functools.lru_cache(maxsize=256)
+def enc_param_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The `GlideinEncParam*` names among an ad's attribute names. A Frontend's ads have
+    the same names every cycle: they are sorted out once, not in every request."""
+    skip = len(ENC_PARAM_PREFIX)
+    return tuple(name for name in names if name.startswith(ENC_PARAM_PREFIX) and len(name) > skip)
+
+
+def _decoded_param(name: str, data: bytes) -> str | bytes:
+    if name in PICKLED_PARAMS:
         if not data.startswith(PICKLE_START):
-            raise DecryptError(f"{name}: text where 3.11 sends a pickle")
+            raise DecryptError(f"{ENC_PARAM_PREFIX}{name}: text where 3.11 sends a pickle")
         return data
     if data.startswith(PICKLE_START):
-        raise DecryptError(f"{name}: a pickle where text belongs")
+        raise DecryptError(f"{ENC_PARAM_PREFIX}{name}: a pickle where text belongs")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise DecryptError(f"{name}: decrypted value is not UTF-8 text") from None
+        raise DecryptError(f"{ENC_PARAM_PREFIX}{name}: decrypted value is not UTF-8 text") from None
 
 
 def decrypt_request(
@@ -317,18 +342,23 @@ def decrypt_request(
         sym_key = decrypt_key_code(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
     else:
         sym_key = padding.decrypt(private_key, ad, allow_legacy_ciphers)
-    identity = sym_key.decrypt(ad["ReqEncIdentity"], "ReqEncIdentity")
+    skip = len(ENC_PARAM_PREFIX)
+    named = [("ReqEncIdentity", ad["ReqEncIdentity"])]
+    named += [(name, ad[name]) for name in enc_param_names(tuple(ad))]
+    identity, *values = sym_key.decrypt_many(named)
+    try:
+        identity_text = identity.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecryptError("ReqEncIdentity: decrypted value is not UTF-8 text") from None
     params: dict[str, str] = {}
     pickled: dict[str, bytes] = {}
-    for name, value in ad.items():
-        if name.startswith(ENC_PARAM_PREFIX) and len(name) > len(ENC_PARAM_PREFIX):
-            plain = _decrypt_param(sym_key, name, value)
-            short = name[len(ENC_PARAM_PREFIX) :]
-            if isinstance(plain, bytes):
-                pickled[short] = plain
-            else:
-                params[short] = plain
-    return DecodedRequest(sym_key, identity, params, pickled)
+    for (name, _), data in zip(named[1:], values, strict=True):
+        plain = _decoded_param(name[skip:], data)
+        if isinstance(plain, bytes):
+            pickled[name[skip:]] = plain
+        else:
+            params[name[skip:]] = plain
+    return DecodedRequest(sym_key, identity_text, params, pickled)
 
 
 def encrypt_request_fields(

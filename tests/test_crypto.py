@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
+from cryptography.hazmat.primitives.ciphers import Cipher
+from cryptography.hazmat.primitives.ciphers.modes import CBC
 
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.crypto import DecryptError, SymKey
@@ -148,6 +150,27 @@ def _bad_padding(sym: SymKey, value: str) -> bool:
     except DecryptError:
         return True
     return False
+
+
+@pytest.mark.parametrize("cipher", sorted(crypto.CIPHERS))
+def test_decrypt_many_equals_one_context_per_value(cipher: str) -> None:
+    # The reference: a fresh CBC context per value, as a Frontend encrypts each one.
+    sym = SymKey.generate(cipher)
+    values = [bytes(range(n)) * 3 for n in (0, 1, 7, 8, 15, 16, 17, 40, 64)]
+    named = [(f"v{n}", sym.encrypt(value)) for n, value in enumerate(values)]
+    spec = crypto.CIPHERS[cipher]
+    for (_, hex_value), value in zip(named, values, strict=True):
+        decryptor = Cipher(spec.algorithm(sym.key), CBC(sym.iv)).decryptor()
+        padded = decryptor.update(bytes.fromhex(hex_value)) + decryptor.finalize()
+        assert padded[: -padded[-1]] == value
+    assert sym.decrypt_many(named) == values
+    # A value cut short or from another key is named, wherever it sits among the others.
+    other = SymKey.generate(cipher)
+    bad = next(v for v in (other.encrypt(str(i)) for i in range(50)) if _bad_padding(sym, v))
+    with pytest.raises(DecryptError, match=r"^v3: bad padding"):
+        sym.decrypt_many([*named[:3], ("v3", bad), *named[4:]])
+    with pytest.raises(DecryptError, match=r"^v5: ciphertext length"):
+        sym.decrypt_many([*named[:5], ("v5", named[5][1][:-2]), *named[6:]])
 
 
 def test_request_missing_or_undecodable_parts(key: FactoryKey) -> None:
