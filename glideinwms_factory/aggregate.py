@@ -8,6 +8,10 @@ the entries through `monitoring_xml.completed_jobs_attributes`), and returns a `
 for the glidefactory ads (`GlideinMonitorTotal*`, `GlideinMonitorCompletedJobsPer*`),
 the metrics file and the pages.
 
+The factory's log_summary.xml also carries, per entry, per frontend client and in total,
+the completed glideins of the last hour, day and week (`<CompletedHistory>`), summed from
+the entries' and the factory's Log_Completed* RRDs.
+
 Movements and completions are counts per entry iteration; an entry snapshot is counted
 once (the `updated` stamp of each consumed log_summary is kept in aggregate_state.json),
 so running the aggregation more often than the entries loop never counts twice.
@@ -34,9 +38,10 @@ from glideinwms_factory.lib.monitoring_model import (
     merge_logs,
     sum_clients,
 )
-from glideinwms_factory.lib.monitoring_rrd import update_rrds, write_rrd_xml
+from glideinwms_factory.lib.monitoring_rrd import completed_history, update_rrds, write_rrd_xml
 from glideinwms_factory.lib.monitoring_xml import (
     COMPLETED_JOBS_FILE,
+    history_element,
     log_element,
     log_summary_element,
     qstats_element,
@@ -89,7 +94,9 @@ def _entries_element(
             child.set("name", name)
             node.append(child)
         else:
-            log_element(etree.SubElement(node, "entry", name=name), entry.total_log)
+            child = etree.SubElement(node, "entry", name=name)
+            log_element(child, entry.total_log)
+            history_element(child, entry.history)
 
 
 def aggregate(
@@ -129,24 +136,31 @@ def aggregate(
             result.entries[name] = snapshot
     result.clients, result.logs = _sum_by_client(result.entries.values())
 
+    when = int(now)
+    total_folder = monitor_dir / "total"
+    folders = {client: total_folder / f"frontend_{client}" for client in result.clients}
+    for client in sorted(set(result.clients) | set(result.logs)):
+        update_rrds(
+            tool,
+            total_folder / f"frontend_{client}",
+            when,
+            result.clients.get(client) or ClientStats(),
+            result.logs.get(client) or ClientLog(),
+        )
+        result.client_history[client] = completed_history(
+            tool, total_folder / f"frontend_{client}", when
+        )
+    update_rrds(tool, total_folder, when, result.total, result.total_log)
+    result.history = completed_history(tool, total_folder, when)
+    for name, entry in result.entries.items():
+        entry.history = completed_history(tool, monitor_dir / f"entry_{name}" / "total", when)
+    write_rrd_xml(tool, monitor_dir, "glideFactoryRRDStats", folders, when)
     xml_stats.write_xml(
         monitor_dir / "schedd_status.xml", _factory_qstats(result, "glideFactoryQStats")
     )
     xml_stats.write_xml(
         monitor_dir / "log_summary.xml", _factory_logs(result, "glideFactoryLogSummary")
     )
-    when = int(now)
-    for client in sorted(set(result.clients) | set(result.logs)):
-        update_rrds(
-            tool,
-            monitor_dir / "total" / f"frontend_{client}",
-            when,
-            result.clients.get(client) or ClientStats(),
-            result.logs.get(client) or ClientLog(),
-        )
-    update_rrds(tool, monitor_dir / "total", when, result.total, result.total_log)
-    folders = {client: monitor_dir / "total" / f"frontend_{client}" for client in result.clients}
-    write_rrd_xml(tool, monitor_dir, "glideFactoryRRDStats", folders, when)
 
     completed = {
         "updated": now,
@@ -167,5 +181,8 @@ def _factory_qstats(result: FactoryTotals, tag: str) -> etree._Element:
 
 def _factory_logs(result: FactoryTotals, tag: str) -> etree._Element:
     root = log_summary_element(tag, result.updated, result.logs)
+    for node in root.iterfind("frontends/frontend"):
+        history_element(node, result.client_history.get(node.get("name", ""), {}))
+    history_element(root.find("total"), result.history)
     _entries_element(root, result.entries, "logs")
     return root

@@ -339,6 +339,8 @@ class EntrySnapshot(_ClientSums):
     clients: dict[str, ClientStats]
     logs: dict[str, ClientLog]
     summary_updated: float  # stamp of its log_summary.xml
+    # completed glideins of the last hour/day/week (from its RRDs), by window name
+    history: dict[str, CompletedCounts] = field(default_factory=dict)
 
 
 def merge_logs(logs: Iterable[ClientLog]) -> ClientLog:
@@ -357,3 +359,6 @@ class FactoryTotals(_ClientSums):
     errors: dict[str, str] = field(default_factory=dict)
     clients: dict[str, ClientStats] = field(default_factory=dict)
     logs: dict[str, ClientLog] = field(default_factory=dict)
+    # completed glideins of the last hour/day/week: factory-wide, and per client
+    history: dict[str, CompletedCounts] = field(default_factory=dict)
+    client_history: dict[str, dict[str, CompletedCounts]] = field(default_factory=dict)

@@ -1,8 +1,10 @@
 """The RRD layout of the monitoring files (operations.md §7), entry and factory alike.
 
 Every client folder (and `total`) holds one RRD per `RRD_NAMES`; `rrd_values` maps the
-model onto their data sources, and `write_rrd_xml` writes their 2 h / 1 day / 1 week
-averages as rrd_<RRD>.xml.
+model onto their data sources, `write_rrd_xml` writes their 2 h / 1 day / 1 week
+averages as rrd_<RRD>.xml, and `completed_history` adds up the completed glideins of the
+last hour / day / week from the Log_Completed* RRDs (a cycle's counts are gone from the
+XML at the next cycle; the RRDs keep them).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from glideinwms_factory.lib.monitoring_model import (
     WASTE_KINDS,
     ClientLog,
     ClientStats,
+    CompletedCounts,
 )
 from glideinwms_factory.lib.rrd import DataSource, RRDError, RRDTool
 
@@ -155,3 +158,42 @@ def write_rrd_xml(
             log.warning("rrd_%s.xml not written: %s", rrd_name, exc)
             continue
         xml_stats.write_xml(folder / f"rrd_{rrd_name}.xml", root)
+
+
+HISTORY_WINDOWS = {"hour": 3600, "day": 86400, "week": 604800}
+
+
+def completed_history(tool: RRDTool, folder: Path, now: int) -> dict[str, CompletedCounts]:
+    """Completed glideins of the last hour, day and week in `folder` (a client's or total),
+    by window name; the `waste` counts are not kept in RRDs (upstream keeps only WasteTime)
+    and stay 0. A missing or unreadable RRD counts nothing (logged)."""
+    result = {}
+    for window, period in HISTORY_WINDOWS.items():
+        counts = CompletedCounts()
+        try:
+            for rrd_name in ("Log_Completed", "Log_Completed_Stats", "Log_Completed_WasteTime"):
+                path = folder / f"{rrd_name}.rrd"
+                if path.exists():
+                    _fill(counts, rrd_name, tool.sums(path, now, period))
+        except RRDError as exc:
+            log.warning("completed history of %s not read: %s", folder, exc)
+        result[window] = counts
+    return result
+
+
+def _fill(counts: CompletedCounts, rrd_name: str, sums: Mapping[str, float]) -> None:
+    """Put one RRD's window sums back into the model (rounded to whole glideins/seconds)."""
+
+    def take(table: dict[str, float], prefix: str) -> None:
+        for name in table:
+            table[name] = round(sums.get(f"{prefix}{name}", 0.0))
+
+    if rrd_name == "Log_Completed":
+        take(counts.sums, "")
+    elif rrd_name == "Log_Completed_Stats":
+        take(counts.lasted, "Lasted_")
+        take(counts.jobs_duration, "JobsLasted_")
+        take(counts.jobs_nr, "JobsNr_")
+    else:
+        for kind in WASTE_KINDS:
+            take(counts.waste_time[kind], f"{kind}_")

@@ -18,6 +18,7 @@ from glideinwms_factory.lib.monitoring_model import (
     WASTE_KINDS,
     ClientLog,
     ClientStats,
+    CompletedCounts,
     is_folder_name,
     sum_clients,
 )
@@ -76,8 +77,21 @@ def log_element(node: etree._Element, client: ClientLog) -> None:
     xml_stats.attrs_element(node, "Current", client.current)
     xml_stats.attrs_element(node, "Entered", client.entered)
     xml_stats.attrs_element(node, "Exited", client.exited)
-    completed = client.completed
-    counts = etree.SubElement(node, "CompletedCounts")
+    completed_element(etree.SubElement(node, "CompletedCounts"), client.completed)
+
+
+def history_element(node: etree._Element, history: Mapping[str, CompletedCounts]) -> None:
+    """Our addition to the factory's log_summary.xml: `<CompletedHistory><window name="hour">`
+    with the CompletedCounts children over the last hour, day and week (from the RRDs)."""
+    if not history:
+        return
+    parent = etree.SubElement(node, "CompletedHistory")
+    for window, counts in history.items():
+        completed_element(etree.SubElement(parent, "window", name=window), counts)
+
+
+def completed_element(counts: etree._Element, completed: CompletedCounts) -> None:
+    """The children of a `<CompletedCounts>` (upstream's names and bucket elements)."""
     xml_stats.attrs_element(counts, "Sum", completed.sums)
     xml_stats.ranges_element(counts, "Lasted", completed.lasted)
     xml_stats.ranges_element(counts, "JobsDuration", completed.jobs_duration)

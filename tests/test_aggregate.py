@@ -157,3 +157,32 @@ def test_entries_read_the_completed_jobs_of_the_last_aggregation(tmp_path: Path)
     )
     (mon / "completed_jobs.json").write_text("{broken")
     assert completed_jobs_attributes(mon, "A", T0) == {}
+
+
+def test_completed_glideins_accumulate_over_the_hour_day_and_week(tmp_path: Path) -> None:
+    """The per-cycle CompletedCounts hold one cycle; CompletedHistory adds up every cycle."""
+    mon = tmp_path / "mon"
+    for cycle in range(5):
+        write_two_entries(mon, tmp_path, T0 + 60 * cycle)
+        aggregate(mon, ["A", "B"], now=T0 + 60 * cycle)
+    root = etree.parse(str(mon / "log_summary.xml")).getroot()
+
+    def glideins(node: etree._Element, window: str) -> float:
+        (found,) = node.iterfind(f"CompletedHistory/window[@name='{window}']/Sum")
+        return float(found.get("Glideins"))
+
+    assert float(root.find("total/CompletedCounts/Sum").get("Glideins")) == 3  # last cycle
+    for window in ("hour", "day", "week"):
+        assert glideins(root.find("total"), window) == 15, window
+        assert glideins(root.find("frontends/frontend[@name='fe_x']"), window) == 15
+        assert glideins(root.find("entries/entry[@name='A']"), window) == 5
+        assert glideins(root.find("entries/entry[@name='B']"), window) == 10
+    week = root.find("entries/entry[@name='B']/CompletedHistory/window[@name='week']")
+    jobs_nr = {r.get("name"): float(r.get("val")) for r in week.find("JobsNr")}
+    assert jobs_nr["4jobs"] == 5 and jobs_nr["Many"] == 5 and jobs_nr["1job"] == 0
+    assert float(week.find("Sum").get("Lasted")) == 10 * 7200
+    # an hour later the hour is empty again, the day still counts them all
+    aggregate(mon, ["A", "B"], now=T0 + 240 + 3700)
+    root = etree.parse(str(mon / "log_summary.xml")).getroot()
+    assert glideins(root.find("total"), "hour") == 0
+    assert glideins(root.find("total"), "day") == 15
