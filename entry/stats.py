@@ -67,6 +67,7 @@ class EntryStats:
     clients: dict[str, ClientStats]
     jobs: dict[str, dict[str, str]] = field(default_factory=dict)
     downtime_comment: str = ""
+    cycle_seconds: float | None = None  # how long the entry's cycle took, when measured
 
     @property
     def total(self) -> ClientStats:
@@ -105,7 +106,17 @@ def request_stats(request: WorkRequest, actions: Actions, snapshot: QueueSnapsho
             "CoresRunning": reported("GlideinsRunningCores"),
             "CoresTotal": reported("GlideinsTotalCores"),
         },
+        actions=action_counts(actions),
     )
+
+
+def action_counts(actions: Actions) -> dict[str, float]:
+    """Glideins submitted, removed (plain or forcex, each id once) and released."""
+    return {
+        "Submitted": actions.submit,
+        "Removed": len(set(actions.remove) | set(actions.remove_forcex)),
+        "Released": len(actions.release),
+    }
 
 
 _LOG_STATES = {  # accounting.State name -> the log state of log_summary.xml
@@ -126,9 +137,12 @@ def entry_stats(
     rejected: Mapping[str, Mapping[str, int]],
     downtime: Downtime | None,
     now: int,
+    cleanup: Actions | None = None,
+    cycle_seconds: float | None = None,
 ) -> EntryStats:
     """Monitoring numbers per `<security name>_<class>` (the XML/RRD client key), from the
-    queue and the `(frontend name, request stats)` of the requests served."""
+    queue and the `(frontend name, request stats)` of the requests served; the removals and
+    releases of the entry-wide `cleanup` count under the client of each glidein."""
     by_frontend: dict[str, list[ClientStats]] = {}
     for frontend_name, stats in served:
         by_frontend.setdefault(frontend_name, []).append(stats)
@@ -137,6 +151,15 @@ def entry_stats(
         total = sum_clients(by_frontend.get(frontend, []))
         total.status = snapshot.frontend(frontend).status_attrs()
         clients[client_key(frontend)] = total
+    if cleanup is not None:
+        owner = {job.id: client_key(job.frontend_name) for job in snapshot.jobs}
+        for action, ids in (
+            ("Removed", set(cleanup.remove) | set(cleanup.remove_forcex)),
+            ("Released", set(cleanup.release)),
+        ):
+            for job_id in ids:
+                client = clients.setdefault(owner.get(job_id, "unknown"), ClientStats())
+                client.actions[action] = client.actions.get(action, 0) + 1
     # Rejected requests have no trusted security class: they count under their ClientName.
     for client, reasons in rejected.items():
         clients.setdefault(client, ClientStats()).rejected.update(reasons)
@@ -152,6 +175,7 @@ def entry_stats(
         clients=clients,
         jobs=jobs,
         downtime_comment=downtime.comment if downtime else "",
+        cycle_seconds=cycle_seconds,
     )
 
 
@@ -215,7 +239,13 @@ class EntryStatsWriter:
         self._append_completed([g for g in completed if g.client in names])
         xml_stats.write_xml(
             self.folder / "schedd_status.xml",
-            qstats_element("glideFactoryEntryQStats", stats.updated, clients, stats.in_downtime),
+            qstats_element(
+                "glideFactoryEntryQStats",
+                stats.updated,
+                clients,
+                stats.in_downtime,
+                stats.cycle_seconds,
+            ),
         )
         xml_stats.write_xml(
             self.folder / "log_summary.xml",

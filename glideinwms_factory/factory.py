@@ -194,6 +194,8 @@ class FactoryDaemon:
                     port,
                     "--log",
                     str(self.config.log_dir / "factory" / "webserver.log"),
+                    "--metrics",
+                    str(self.config.monitor_dir / "metrics.prom"),
                     f"{stage_prefix}={self.config.glidein['StageDir']}",
                     f"/monitor={self.config.monitor_dir}",
                 ],
@@ -320,6 +322,7 @@ class FactoryDaemon:
                 states,
                 self.config.factory_name,
                 stale_after=STALE_STATS,
+                restarts=self.supervisor.restarts(),
             )
         except (OSError, ValueError) as err:
             self.log.error("aggregation failed: %s", err)

@@ -332,14 +332,16 @@ def publish(
     now: float | None = None,
     rrd: RRDTool | None = None,
     stale_after: float | None = None,
+    restarts: Mapping[str, int] | None = None,
 ) -> FactoryTotals:
     """One monitoring cycle of the factory daemon: aggregate, metrics.prom, pages, graphs.
 
+    `restarts`: entry daemon restarts by daemon name, for the metrics.
     Returns the totals for the glidefactory ads (`GlideinMonitorTotal*`, completed jobs).
     """
     tool = rrd or RRDTool()
     totals = aggregate(monitor_dir, entries, now=now, rrd=tool, stale_after=stale_after)
-    write_metrics(Path(monitor_dir) / "metrics.prom", totals)
+    write_metrics(Path(monitor_dir) / "metrics.prom", totals, restarts)
     PageWriter(monitor_dir, tool, factory_name).write(totals, downtimes)
     return totals
 

@@ -29,6 +29,9 @@ REQUESTED = ("Idle", "AdjustedIdle", "MaxGlideins", "IdleCores", "MaxCores")
 CLIENT_MONITOR: tuple[str, ...] = ("InfoAge", "JobsIdle", "JobsRunning", "JobsRunHere", "GlideIdle")
 CLIENT_MONITOR += ("GlideRunning", "GlideTotal", "CoresIdle", "CoresRunning", "CoresTotal")
 
+# what the entry did to a client's glideins this cycle (our addition to schedd_status.xml)
+ACTIONS = ("Submitted", "Removed", "Released")
+
 LOG_STATES = ("Running", "Idle", "Wait", "Held")
 ENTERED = (*LOG_STATES, "Completed", "Removed")
 COMPLETED_SUMS: tuple[str, ...] = ("Glideins", "Lasted", "FailedNr", "JobsNr", "JobsLasted")
@@ -70,7 +73,8 @@ class ClientStats:
 
     `requested` and `client_monitor` are None when no request was processed this cycle.
     `rejected` counts this cycle's rejected requests by reason, `protocols` the served
-    ones by Frontend protocol ("3.10", "3.11").
+    ones by Frontend protocol ("3.10", "3.11"), `actions` the glideins submitted, removed
+    and released this cycle (`ACTIONS`).
     """
 
     status: dict[str, float] = field(default_factory=dict)
@@ -78,9 +82,11 @@ class ClientStats:
     client_monitor: dict[str, float] | None = None
     rejected: dict[str, int] = field(default_factory=dict)
     protocols: dict[str, int] = field(default_factory=dict)
+    actions: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.status = _checked(self.status, STATUS, "Status")
+        self.actions = _checked(self.actions, ACTIONS, "Actions")
         if self.requested is not None:
             self.requested = _checked(self.requested, REQUESTED, "Requested")
         if self.client_monitor is not None:
@@ -111,6 +117,7 @@ def sum_clients(clients: Iterable[ClientStats]) -> ClientStats:
         _add(total.status, client.status)
         _add(total.rejected, client.rejected)
         _add(total.protocols, client.protocols)
+        _add(total.actions, client.actions)
         if client.requested is not None:
             total.requested = total.requested or dict.fromkeys(REQUESTED, 0)
             _add(total.requested, client.requested)
@@ -339,6 +346,8 @@ class EntrySnapshot(_ClientSums):
     clients: dict[str, ClientStats]
     logs: dict[str, ClientLog]
     summary_updated: float  # stamp of its log_summary.xml
+    fresh: bool = True  # not counted by an earlier aggregation (its counts are new)
+    cycle_seconds: float = 0.0  # how long the entry's last cycle took
     # completed glideins of the last hour/day/week (from its RRDs), by window name
     history: dict[str, CompletedCounts] = field(default_factory=dict)
 

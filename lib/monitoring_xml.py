@@ -29,12 +29,16 @@ def qstats_element(
     updated: float,
     clients: Mapping[str, ClientStats],
     downtime: bool | None = None,
+    cycle_seconds: float | None = None,
 ) -> etree._Element:
-    """`<glideFactory[Entry]QStats>`: per-client groups and their total."""
+    """`<glideFactory[Entry]QStats>`: per-client groups and their total; our additions are
+    `<cycle seconds=>` (the entry cycle's duration), `<Actions>` and `<Rejected>`."""
     root = etree.Element(root_tag)
     xml_stats.updated_element(root, updated)
     if downtime is not None:
         etree.SubElement(root, "downtime", status=str(downtime))
+    if cycle_seconds is not None:
+        etree.SubElement(root, "cycle", seconds=f"{cycle_seconds:.3f}")
     frontends = etree.SubElement(root, "frontends")
     for name, client in sorted(clients.items()):
         _client_element(etree.SubElement(frontends, "frontend", name=name), client)
@@ -49,6 +53,8 @@ NAMED_COUNTS = (("rejected", "Rejected", "reason"), ("protocols", "Protocols", "
 def _client_element(node: etree._Element, client: ClientStats) -> None:
     for group, values in client.groups().items():
         xml_stats.attrs_element(node, group, values)
+    if any(client.actions.values()):
+        xml_stats.attrs_element(node, "Actions", client.actions)
     for attr, tag, child in NAMED_COUNTS:
         counts: dict[str, int] = getattr(client, attr)
         if counts:
@@ -109,6 +115,7 @@ class QStats:
     updated: float
     downtime: bool
     clients: dict[str, ClientStats]
+    cycle_seconds: float = 0.0
 
 
 def _parse_client(node: etree._Element) -> ClientStats:
@@ -126,6 +133,7 @@ def _parse_client(node: etree._Element) -> ClientStats:
                 }
                 for attr, tag, child in NAMED_COUNTS
             },
+            actions=xml_stats.read_attrs(node.find("Actions")),
         )
     except ValueError as exc:
         raise xml_stats.StatsFileError(str(exc)) from exc
@@ -146,6 +154,7 @@ def read_qstats(path: Path, root_tag: str = "glideFactoryEntryQStats") -> QStats
         updated=xml_stats.read_updated(root),
         downtime=downtime is not None and downtime.get("status") == "True",
         clients={name: _parse_client(node) for name, node in _frontends(root)},
+        cycle_seconds=xml_stats.read_attrs(root.find("cycle")).get("seconds", 0.0),
     )
 
 

@@ -10,6 +10,7 @@ import re
 import stat
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ ENTRIES = [
     EntrySpec("outage", max_glideins=4, max_idle=4),
     EntrySpec("proxy", max_glideins=2, max_idle=2, auth_method="grid_proxy"),
     EntrySpec("both", max_glideins=4, max_idle=2),
+    EntrySpec("scraped", max_glideins=4, max_idle=2),
 ]
 
 
@@ -338,3 +340,58 @@ def test_monitoring_after_a_real_run(factory):
 
     ad = wait_for(completed_jobs_in_ad, 30, "completed-jobs counts in the glidefactory ad")
     assert isinstance(ad["GlideinMonitorCompletedJobsPerEntryMany"], int)
+
+
+def scrape(factory) -> dict[str, list]:
+    """GET /metrics from the factory's own web server: family name -> samples."""
+    port = re.search(r"127\.0\.0\.1:(\d+)/stage", factory.config.read_text()).group(1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+def test_metrics_endpoint_agrees_with_the_queue(factory):
+    """/metrics scraped over HTTP while the factory runs: the entry's glideins by state are
+    the queue's, and the counters count what was submitted and removed."""
+    factory.request("request", "--entry", "scraped", "--idle", "2", "--max", "4")
+    wait_for(lambda: len(factory.glideins("scraped", RUNNING)) == 2, 60, "2 running")
+    wait_for(lambda: len(factory.glideins("scraped", IDLE)) == 2, 60, "2 idle")
+
+    def value(families, family, **labels):
+        return sum(
+            s.value
+            for s in families.get(family, [])
+            if all(s.labels.get(k) == v for k, v in labels.items())
+        )
+
+    def agrees():
+        families = scrape(factory)
+        queue = {
+            "Idle": len(factory.glideins("scraped", IDLE)),
+            "Running": len(factory.glideins("scraped", RUNNING)),
+            "Held": len(factory.glideins("scraped", HELD)),
+        }
+        scraped = {
+            state: value(families, "gwms_factory_glideins", entry="scraped", state=state)
+            for state in queue
+        }
+        submitted = value(families, "gwms_factory_glideins_submitted", entry="scraped")
+        return scraped == queue and submitted == len(factory.glideins("scraped")) and families
+
+    families = wait_for(agrees, 60, "/metrics agreeing with the queue of entry scraped")
+    assert value(families, "gwms_factory_requested", entry="scraped", field="MaxGlideins") == 4
+    assert value(families, "gwms_factory_entry_cycle_seconds", entry="scraped") > 0
+    last = value(families, "gwms_factory_entry_last_cycle_timestamp_seconds", entry="scraped")
+    assert time.time() - 120 < last <= time.time()
+    assert value(families, "gwms_factory_entry_daemon_restarts", daemon="scraped") == 0
+
+    factory.request(
+        "request", "--entry", "scraped", "--idle", "0", "--max", "2", "--remove-excess", "IDLE"
+    )
+    wait_for(lambda: not factory.glideins("scraped", IDLE), 60, "idle glideins removed")
+    wait_for(
+        lambda: value(scrape(factory), "gwms_factory_glideins_removed", entry="scraped") == 2,
+        60,
+        "the removed counter counting the 2 idle glideins",
+    )
