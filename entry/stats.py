@@ -22,7 +22,8 @@ API (the entry daemon calls this once per iteration, step 8 of ARCHITECTURE.md):
 * A client name that cannot name a folder (`/`, `.`, `..`) is left out with a warning.
 * Written (operations.md §6, §7): MONITOR/entry_<e>/schedd_status.xml, log_summary.xml,
   rrd_<RRD>.xml (every `rrd_xml_interval` s), job_states.json (the previous job states),
-  {total,frontend_<client>}/<RRD>.rrd, and
+  counters.json (each client's running totals: submitted, removed, released, completed,
+  failed, rejected by reason), {total,frontend_<client>}/<RRD>.rrd, and
   LOG/entry_<e>/completed_jobs_<YYYYMMDD>.log lines.
 """
 
@@ -203,6 +204,8 @@ class EntryStatsWriter:
         self.rrd = rrd or RRDTool()
         self._states_file = self.folder / "job_states.json"
         self._previous: dict[str, dict[str, str]] | None = None
+        self._counters_file = self.folder / "counters.json"
+        self._counters: dict[str, dict[str, dict[str, float]]] | None = None
 
     def _load_previous(self) -> dict[str, dict[str, str]]:
         """Job states of the last iteration, surviving restarts (lost file = start afresh)."""
@@ -212,6 +215,28 @@ class EntryStatsWriter:
             except (OSError, ValueError):
                 self._previous = {}
         return self._previous
+
+    def _load_counters(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Running totals of earlier iterations (a lost or bad file starts them afresh)."""
+        if self._counters is None:
+            try:
+                loaded = json.loads(self._counters_file.read_text())
+            except (OSError, ValueError):
+                loaded = None
+            self._counters = loaded if isinstance(loaded, dict) else {}
+        return self._counters
+
+    def _count(self, name: str, client: ClientStats, log: ClientLog) -> None:
+        """Add this cycle to the client's running totals (kept in counters.json across
+        restarts) and put them in `client` for schedd_status.xml."""
+        kept = self._load_counters().setdefault(name, {"counters": {}, "rejected": {}})
+        sums = log.completed.sums
+        cycle = {**client.actions, "Completed": sums["Glideins"], "Failed": sums["FailedNr"]}
+        for table, more in ((kept["counters"], cycle), (kept["rejected"], client.rejected)):
+            for key, value in more.items():
+                table[key] = table.get(key, 0) + value
+        client.counters = dict(kept["counters"])
+        client.rejected_total = dict(kept["rejected"])
 
     def write(self, stats: EntryStats, completed: Sequence[CompletedGlidein] = ()) -> None:
         if stats.entry != self.entry:
@@ -236,6 +261,8 @@ class EntryStatsWriter:
             name: dataclasses.replace(stats.clients.get(name) or ClientStats()) for name in names
         }
 
+        for name in names:
+            self._count(name, clients[name], logs[name])
         self._append_completed([g for g in completed if g.client in names])
         xml_stats.write_xml(
             self.folder / "schedd_status.xml",
@@ -253,6 +280,7 @@ class EntryStatsWriter:
         )
         self._previous = {k: dict(v) for k, v in stats.jobs.items() if k in names}
         atomic_write(self._states_file, json.dumps(self._previous), make_parents=True)
+        atomic_write(self._counters_file, json.dumps(self._load_counters()), make_parents=True)
 
         when = int(stats.updated)
         total_log = ClientLog()

@@ -61,8 +61,7 @@ def read_entry(monitor_dir: Path, name: str, consumed: float) -> EntrySnapshot:
     qstats = read_qstats(folder / "schedd_status.xml")
     summary = read_log_summary(folder / "log_summary.xml")
     logs = summary.clients
-    fresh = summary.updated > consumed
-    if not fresh:  # keep the levels, drop the already counted movements
+    if summary.updated <= consumed:  # keep the levels, drop the already counted movements
         logs = {client: ClientLog(current=one.current) for client, one in logs.items()}
     return EntrySnapshot(
         name,
@@ -71,7 +70,6 @@ def read_entry(monitor_dir: Path, name: str, consumed: float) -> EntrySnapshot:
         qstats.clients,
         logs,
         summary.updated,
-        fresh=fresh,
         cycle_seconds=qstats.cycle_seconds,
     )
 

@@ -31,6 +31,8 @@ CLIENT_MONITOR += ("GlideRunning", "GlideTotal", "CoresIdle", "CoresRunning", "C
 
 # what the entry did to a client's glideins this cycle (our addition to schedd_status.xml)
 ACTIONS = ("Submitted", "Removed", "Released")
+# running totals the entry keeps per client (our addition; the /metrics counters)
+COUNTERS = (*ACTIONS, "Completed", "Failed")
 
 LOG_STATES = ("Running", "Idle", "Wait", "Held")
 ENTERED = (*LOG_STATES, "Completed", "Removed")
@@ -74,7 +76,8 @@ class ClientStats:
     `requested` and `client_monitor` are None when no request was processed this cycle.
     `rejected` counts this cycle's rejected requests by reason, `protocols` the served
     ones by Frontend protocol ("3.10", "3.11"), `actions` the glideins submitted, removed
-    and released this cycle (`ACTIONS`).
+    and released this cycle (`ACTIONS`); `counters` and `rejected_total` are the entry's
+    running totals of those and of completed/failed glideins (`COUNTERS`).
     """
 
     status: dict[str, float] = field(default_factory=dict)
@@ -83,10 +86,13 @@ class ClientStats:
     rejected: dict[str, int] = field(default_factory=dict)
     protocols: dict[str, int] = field(default_factory=dict)
     actions: dict[str, float] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+    rejected_total: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.status = _checked(self.status, STATUS, "Status")
         self.actions = _checked(self.actions, ACTIONS, "Actions")
+        self.counters = _checked(self.counters, COUNTERS, "Counters")
         if self.requested is not None:
             self.requested = _checked(self.requested, REQUESTED, "Requested")
         if self.client_monitor is not None:
@@ -118,6 +124,8 @@ def sum_clients(clients: Iterable[ClientStats]) -> ClientStats:
         _add(total.rejected, client.rejected)
         _add(total.protocols, client.protocols)
         _add(total.actions, client.actions)
+        _add(total.counters, client.counters)
+        _add(total.rejected_total, client.rejected_total)
         if client.requested is not None:
             total.requested = total.requested or dict.fromkeys(REQUESTED, 0)
             _add(total.requested, client.requested)
@@ -346,7 +354,6 @@ class EntrySnapshot(_ClientSums):
     clients: dict[str, ClientStats]
     logs: dict[str, ClientLog]
     summary_updated: float  # stamp of its log_summary.xml
-    fresh: bool = True  # not counted by an earlier aggregation (its counts are new)
     cycle_seconds: float = 0.0  # how long the entry's last cycle took
     # completed glideins of the last hour/day/week (from its RRDs), by window name
     history: dict[str, CompletedCounts] = field(default_factory=dict)

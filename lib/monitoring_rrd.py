@@ -61,7 +61,8 @@ def rrd_values(stats: ClientStats, client: ClientLog) -> dict[str, dict[str, flo
         "Log_Counts": {
             **_prefixed("Status", client.current, LOG_STATES),
             **_prefixed("Entered", client.entered, ENTERED),
-            **_prefixed("Exited", client.exited, LOG_STATES),
+            # upstream stores the glideins that left a state as a negative count
+            **{f"Exited{n}": -client.exited[n] for n in LOG_STATES},
         },
         "Log_Completed": dict(completed.sums),
         "Log_Completed_Stats": {
@@ -124,15 +125,17 @@ RRD_PERIODS = (7200, 86400, 604800)
 
 
 def _rrd_xml(tool: RRDTool, folder: Path, rrd_name: str, now: int) -> etree._Element:
-    """`<total>` (or `<frontend>`) with one `<period name="7200" DS="mean"/>` per period."""
+    """`<total>` (or `<frontend>`) holding `<periods>` with one `<period name="7200"
+    DS="mean"/>` per period, as upstream writes them."""
     node = etree.Element("rrd")
+    periods = etree.SubElement(node, "periods")
     path = folder / f"{rrd_name}.rrd"
     if not path.exists():
         return node
     for period, means in tool.averages(path, now, RRD_PERIODS).items():
         known = {k: v for k, v in means.items() if v is not None}
-        xml_stats.attrs_element(node, "period", known)
-        node[-1].set("name", str(period))
+        xml_stats.attrs_element(periods, "period", known)
+        periods[-1].set("name", str(period))
     return node
 
 
@@ -140,7 +143,7 @@ def write_rrd_xml(
     tool: RRDTool, folder: Path, root_tag: str, clients: Mapping[str, Path], now: int
 ) -> None:
     """rrd_<RRD>.xml in `folder`: averages of the RRDs in folder/total and in each client's
-    folder over 2 h, 1 day and 1 week (`<period name="7200" DS="mean" .../>`)."""
+    folder over 2 h, 1 day and 1 week (`<periods><period name="7200" DS="mean" .../>`)."""
     for rrd_name in RRD_NAMES:
         root = etree.Element(root_tag)
         xml_stats.updated_element(root, now)

@@ -32,7 +32,8 @@ def qstats_element(
     cycle_seconds: float | None = None,
 ) -> etree._Element:
     """`<glideFactory[Entry]QStats>`: per-client groups and their total; our additions are
-    `<cycle seconds=>` (the entry cycle's duration), `<Actions>` and `<Rejected>`."""
+    `<cycle seconds=>` (the entry cycle's duration), `<Actions>`, `<Rejected>` and
+    `<Counters>` (running totals, with `<reason name= count=>` of the rejected requests)."""
     root = etree.Element(root_tag)
     xml_stats.updated_element(root, updated)
     if downtime is not None:
@@ -41,7 +42,10 @@ def qstats_element(
         etree.SubElement(root, "cycle", seconds=f"{cycle_seconds:.3f}")
     frontends = etree.SubElement(root, "frontends")
     for name, client in sorted(clients.items()):
-        _client_element(etree.SubElement(frontends, "frontend", name=name), client)
+        node = etree.SubElement(frontends, "frontend", name=name)
+        if downtime is not None:  # upstream repeats the entry's downtime in each frontend
+            etree.SubElement(node, "Downtime", status=str(downtime))
+        _client_element(node, client)
     _client_element(etree.SubElement(root, "total"), sum_clients(clients.values()))
     return root
 
@@ -53,6 +57,8 @@ NAMED_COUNTS = (("rejected", "Rejected", "reason"), ("protocols", "Protocols", "
 def _client_element(node: etree._Element, client: ClientStats) -> None:
     for group, values in client.groups().items():
         xml_stats.attrs_element(node, group, values)
+        if group == "Requested":  # upstream's (always empty) request parameters
+            etree.SubElement(node[-1], "Parameters")
     if any(client.actions.values()):
         xml_stats.attrs_element(node, "Actions", client.actions)
     for attr, tag, child in NAMED_COUNTS:
@@ -61,6 +67,10 @@ def _client_element(node: etree._Element, client: ClientStats) -> None:
             element = etree.SubElement(node, tag)
             for name, count in sorted(counts.items()):
                 etree.SubElement(element, child, name=name, count=str(count))
+    if client.counters or client.rejected_total:
+        xml_stats.attrs_element(node, "Counters", client.counters)
+        for reason, count in sorted(client.rejected_total.items()):
+            etree.SubElement(node[-1], "reason", name=reason, count=str(int(count)))
 
 
 def log_summary_element(
@@ -72,17 +82,23 @@ def log_summary_element(
     frontends = etree.SubElement(root, "frontends")
     total = ClientLog()
     for name, client in sorted(clients.items()):
-        log_element(etree.SubElement(frontends, "frontend", name=name), client)
+        log_element(etree.SubElement(frontends, "frontend", name=name), client, exited_sign=-1)
         total.merge(client)
     log_element(etree.SubElement(root, "total"), total)
     return root
 
 
-def log_element(node: etree._Element, client: ClientLog) -> None:
-    """Current/Entered/Exited counts and CompletedCounts of one client (or a total)."""
+def log_element(node: etree._Element, client: ClientLog, exited_sign: int = 1) -> None:
+    """Current/Entered/Exited counts and CompletedCounts of one client (or a total).
+
+    Upstream writes a frontend's Exited counts negative and a total's positive:
+    `exited_sign` -1 for a frontend (readers take the magnitude either way).
+    """
     xml_stats.attrs_element(node, "Current", client.current)
     xml_stats.attrs_element(node, "Entered", client.entered)
-    xml_stats.attrs_element(node, "Exited", client.exited)
+    xml_stats.attrs_element(
+        node, "Exited", {k: exited_sign * v if v else 0 for k, v in client.exited.items()}
+    )
     completed_element(etree.SubElement(node, "CompletedCounts"), client.completed)
 
 
@@ -99,13 +115,13 @@ def history_element(node: etree._Element, history: Mapping[str, CompletedCounts]
 def completed_element(counts: etree._Element, completed: CompletedCounts) -> None:
     """The children of a `<CompletedCounts>` (upstream's names and bucket elements)."""
     xml_stats.attrs_element(counts, "Sum", completed.sums)
-    xml_stats.ranges_element(counts, "Lasted", completed.lasted)
-    xml_stats.ranges_element(counts, "JobsDuration", completed.jobs_duration)
-    xml_stats.ranges_element(counts, "JobsNr", completed.jobs_nr)
+    xml_stats.ranges_element(counts, "Lasted", completed.lasted, "TimeRange")
+    xml_stats.ranges_element(counts, "JobsDuration", completed.jobs_duration, "TimeRange")
+    xml_stats.ranges_element(counts, "JobsNr", completed.jobs_nr, "Range")
     for tag, table in (("Waste", completed.waste), ("WasteTime", completed.waste_time)):
         waste = etree.SubElement(counts, tag)
         for kind in WASTE_KINDS:
-            xml_stats.ranges_element(waste, kind, table[kind])
+            xml_stats.ranges_element(waste, kind, table[kind], "Fraction")
 
 
 @dataclass
@@ -134,6 +150,11 @@ def _parse_client(node: etree._Element) -> ClientStats:
                 for attr, tag, child in NAMED_COUNTS
             },
             actions=xml_stats.read_attrs(node.find("Actions")),
+            counters=xml_stats.read_attrs(node.find("Counters")),
+            rejected_total={
+                r.get("name", ""): float(r.get("count", "0"))
+                for r in node.iterfind("Counters/reason")
+            },
         )
     except ValueError as exc:
         raise xml_stats.StatsFileError(str(exc)) from exc
@@ -162,7 +183,7 @@ def _parse_log(node: etree._Element) -> ClientLog:
     result = ClientLog()
     for name, table in (("Current", result.current), ("Entered", result.entered)):
         table.update(xml_stats.read_attrs(node.find(name)))
-    result.exited.update(xml_stats.read_attrs(node.find("Exited")))
+    result.exited.update({k: abs(v) for k, v in xml_stats.read_attrs(node.find("Exited")).items()})
     counts = node.find("CompletedCounts")
     if counts is None:
         return result

@@ -104,11 +104,13 @@ def test_aggregate_sums_entries_per_frontend_and_total(tmp_path: Path) -> None:
     # rrd_<RRD>.xml: averages over the three periods
     rrd_xml = etree.parse(str(mon / "rrd_Status_Attributes.xml")).getroot()
     assert rrd_xml.tag == "glideFactoryRRDStats"
-    periods = {p.get("name"): p for p in rrd_xml.iterfind("total/period")}
+    periods = {p.get("name"): p for p in rrd_xml.iterfind("total/periods/period")}
     assert set(periods) == {"7200", "86400", "604800"}
     assert float(periods["7200"].get("StatusIdle")) == pytest.approx(6)
     assert (
-        rrd_xml.find("frontends/frontend[@name='fe_y']/period[@name='7200']").get("StatusHeld")
+        rrd_xml.find("frontends/frontend[@name='fe_y']/periods/period[@name='7200']").get(
+            "StatusHeld"
+        )
         == "1"
     )
 

@@ -377,9 +377,15 @@ def test_metrics_endpoint_agrees_with_the_queue(factory):
             for state in queue
         }
         submitted = value(families, "gwms_factory_glideins_submitted", entry="scraped")
+        seen.append((scraped, queue, submitted))
         return scraped == queue and submitted == len(factory.glideins("scraped")) and families
 
-    families = wait_for(agrees, 60, "/metrics agreeing with the queue of entry scraped")
+    seen: list = []
+
+    try:
+        families = wait_for(agrees, 60, "/metrics agreeing with the queue of entry scraped")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last (scraped, queue, submitted): {seen[-2:]}") from exc
     assert value(families, "gwms_factory_requested", entry="scraped", field="MaxGlideins") == 4
     assert value(families, "gwms_factory_entry_cycle_seconds", entry="scraped") > 0
     last = value(families, "gwms_factory_entry_last_cycle_timestamp_seconds", entry="scraped")
