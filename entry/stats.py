@@ -159,8 +159,8 @@ def entry_stats(
             ("Released", set(cleanup.release)),
         ):
             for job_id in ids:
-                client = clients.setdefault(owner.get(job_id, "unknown"), ClientStats())
-                client.actions[action] = client.actions.get(action, 0) + 1
+                owned = clients.setdefault(owner.get(job_id, "unknown"), ClientStats())
+                owned.actions[action] = owned.actions.get(action, 0) + 1
     # Rejected requests have no trusted security class: they count under their ClientName.
     for client, reasons in rejected.items():
         clients.setdefault(client, ClientStats()).rejected.update(reasons)

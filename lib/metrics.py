@@ -80,26 +80,26 @@ class _FactoryCollector(Collector):
             "Glideins completed in the last cycle",
             labels=["entry", "client"],
         )
-        for entry_name, entry in sorted(totals.entries.items()):
-            for client, one in sorted(entry.logs.items()):
+        for entry_name, snapshot in sorted(totals.entries.items()):
+            for client, one in sorted(snapshot.logs.items()):
                 completed.add_metric([entry_name, client], one.completed.sums["Glideins"])
         yield completed
         yield from self._entry_gauges()
         for name, (field, help_text) in COUNTERS.items():
-            family = CounterMetricFamily(name, help_text, labels=["entry", "client"])
+            counter = CounterMetricFamily(name, help_text, labels=["entry", "client"])
             for entry, client, stats in _client_rows(totals):
                 if field in stats.counters:
-                    family.add_metric([entry, client], stats.counters[field])
-            yield family
-        family = CounterMetricFamily(
+                    counter.add_metric([entry, client], stats.counters[field])
+            yield counter
+        rejected_total = CounterMetricFamily(
             "gwms_factory_requests_rejected",
             "Requests rejected, by reason",
             labels=["entry", "client", "reason"],
         )
         for entry, client, stats in _client_rows(totals):
-            for reason, count in sorted(stats.rejected_total.items()):
-                family.add_metric([entry, client, reason], count)
-        yield family
+            for reason, total in sorted(stats.rejected_total.items()):
+                rejected_total.add_metric([entry, client, reason], total)
+        yield rejected_total
         restarts = CounterMetricFamily(
             "gwms_factory_entry_daemon_restarts",
             "Times the factory restarted an entry daemon",

@@ -69,8 +69,8 @@ def _client_element(node: etree._Element, client: ClientStats) -> None:
                 etree.SubElement(element, child, name=name, count=str(count))
     if client.counters or client.rejected_total:
         xml_stats.attrs_element(node, "Counters", client.counters)
-        for reason, count in sorted(client.rejected_total.items()):
-            etree.SubElement(node[-1], "reason", name=reason, count=str(int(count)))
+        for reason, total in sorted(client.rejected_total.items()):
+            etree.SubElement(node[-1], "reason", name=reason, count=str(int(total)))
 
 
 def log_summary_element(
