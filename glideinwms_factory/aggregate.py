@@ -3,7 +3,8 @@
 `aggregate(monitor_dir, entries)` reads MONITOR/entry_<e>/{schedd_status,log_summary}.xml,
 writes MONITOR/schedd_status.xml (`<glideFactoryQStats>`), log_summary.xml
 (`<glideFactoryLogSummary>`), total/[frontend_<client>/]<RRD>.rrd and rrd_<RRD>.xml
-(averages of the factory RRDs over 2 h, 1 day and 1 week), completed_jobs.json (read by
+(averages of the factory RRDs over 2 h, 1 day and 1 week), the browser graphs' data
+beside the factory RRDs (monitoring_graphs), completed_jobs.json (read by
 the entries through `monitoring_xml.completed_jobs_attributes`), and returns a `FactoryTotals`
 for the glidefactory ads (`GlideinMonitorTotal*`, `GlideinMonitorCompletedJobsPer*`),
 the metrics file and the pages.
@@ -30,6 +31,7 @@ from lxml import etree
 
 from glideinwms_factory.lib import xml_stats
 from glideinwms_factory.lib.atomicfile import atomic_write
+from glideinwms_factory.lib.monitoring_graphs import write_graph_data
 from glideinwms_factory.lib.monitoring_model import (
     ClientLog,
     ClientStats,
@@ -161,6 +163,8 @@ def aggregate(
     for name, entry in result.entries.items():
         entry.history = completed_history(tool, monitor_dir / f"entry_{name}" / "total", when)
     write_rrd_xml(tool, monitor_dir, "glideFactoryRRDStats", folders, when)
+    for folder in (total_folder, *folders.values()):
+        write_graph_data(tool, folder, when)
     xml_stats.write_xml(
         monitor_dir / "schedd_status.xml", _factory_qstats(result, "glideFactoryQStats")
     )

@@ -7,6 +7,7 @@ they do not see each other's glideins.
 from __future__ import annotations
 
 import re
+import shutil
 import stat
 import subprocess
 import time
@@ -14,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from cdp import Browser
 from factory_testlib import EntrySpec, config_xml, create, free_port, running
 from lxml import etree
 from lxml import html as lxml_html
@@ -401,3 +403,30 @@ def test_metrics_endpoint_agrees_with_the_queue(factory):
         60,
         "the removed counter counting the 2 idle glideins",
     )
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium")
+def test_browser_graphs_after_a_short_run(factory, tmp_path):
+    """A minute into the run, the factory's web server shows graphs with data points."""
+    factory.request("request", "--entry", "scraped", "--idle", "2", "--max", "4")
+    data = factory.root / "monitor" / "total" / "graphs_1h.js"
+
+    def has_points():
+        text = data.read_text() if data.exists() else ""
+        return '"StatusIdle":[' in text and re.search(r'"StatusIdle":\[[^\]]*\d', text)
+
+    wait_for(has_points, 120, "graph data with points for the last hour")
+    port = re.search(r"127\.0\.0\.1:(\d+)/stage", factory.config.read_text()).group(1)
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.open(f"http://127.0.0.1:{port}/monitor/factoryGraphs.html?range=1h")
+        browser.wait_for("document.body.getAttribute('data-drawn') === '1h'")
+        drawn = browser.evaluate(
+            "Number(document.getElementById('graph-status').getAttribute('data-points'))"
+        )
+        assert drawn > 0
+        shot = browser.screenshot(tmp_path / "real_run_graphs.png")
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+        assert browser.errors == []
+    finally:
+        browser.close()
