@@ -21,11 +21,11 @@ API (the entry daemon calls this once per iteration, step 8 of ARCHITECTURE.md):
   Held`); the writer diffs it with the previous iteration for the Entered/Exited counts.
 * A client name that cannot name a folder (`/`, `.`, `..`) is left out with a warning.
 * Written (operations.md §6, §7): MONITOR/entry_<e>/schedd_status.xml, log_summary.xml,
-  rrd_<RRD>.xml (every `rrd_xml_interval` s), job_states.json (the previous job states),
+  rrd_<RRD>.xml and completed_history.json (the last hour/day/week of completions, for
+  the factory's pages) every `rrd_xml_interval` s, job_states.json (the previous job states),
   counters.json (each client's running totals: submitted, removed, released, completed,
   failed, rejected by reason), {total,frontend_<client>}/<RRD>.rrd and graphs_<range>.js
-  (the browser graphs' data: 1h and 6h every iteration, the longer ranges with the
-  rrd_<RRD>.xml), and
+  (the browser graphs' data, rewritten when a range has a new row), and
   LOG/entry_<e>/completed_jobs_<YYYYMMDD>.log lines.
 """
 
@@ -44,7 +44,7 @@ from glideinwms_factory.entry.requests import WorkRequest
 from glideinwms_factory.lib import xml_stats
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.downtimes import Downtime
-from glideinwms_factory.lib.monitoring_graphs import RANGES, SHORT_RANGES, write_graph_data
+from glideinwms_factory.lib.monitoring_graphs import write_graph_data
 from glideinwms_factory.lib.monitoring_model import (
     ClientLog,
     ClientStats,
@@ -54,8 +54,12 @@ from glideinwms_factory.lib.monitoring_model import (
     is_folder_name,
     sum_clients,
 )
-from glideinwms_factory.lib.monitoring_rrd import update_rrds, write_rrd_xml
-from glideinwms_factory.lib.monitoring_xml import log_summary_element, qstats_element
+from glideinwms_factory.lib.monitoring_rrd import completed_history, update_rrds, write_rrd_xml
+from glideinwms_factory.lib.monitoring_xml import (
+    log_summary_element,
+    qstats_element,
+    write_history,
+)
 from glideinwms_factory.lib.rrd import RRDTool
 
 log = logging.getLogger(__name__)
@@ -292,13 +296,12 @@ class EntryStatsWriter:
             update_rrds(self.rrd, self.folder / f"frontend_{name}", when, clients[name], logs[name])
         update_rrds(self.rrd, self.folder / "total", when, sum_clients(clients.values()), total_log)
         folders = {name: self.folder / f"frontend_{name}" for name in clients}
-        ranges: tuple[str, ...] = SHORT_RANGES
         if stats.updated - self._rrd_xml_written >= self.rrd_xml_interval:
             write_rrd_xml(self.rrd, self.folder, "glideFactoryEntryRRDStats", folders, when)
+            write_history(self.folder, completed_history(self.rrd, self.folder / "total", when))
             self._rrd_xml_written = stats.updated
-            ranges = tuple(RANGES)
         for folder in (self.folder / "total", *folders.values()):
-            write_graph_data(self.rrd, folder, when, ranges)
+            write_graph_data(self.rrd, folder, when)
 
     def _append_completed(self, completed: Sequence[CompletedGlidein]) -> None:
         by_day: dict[str, list[str]] = {}

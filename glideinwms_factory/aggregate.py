@@ -11,7 +11,8 @@ the metrics file and the pages.
 
 The factory's log_summary.xml also carries, per entry, per frontend client and in total,
 the completed glideins of the last hour, day and week (`<CompletedHistory>`), summed from
-the entries' and the factory's Log_Completed* RRDs.
+the factory's Log_Completed* RRDs, and for each entry from its completed_history.json
+(which the entry sums from its own RRDs every few minutes).
 
 Movements and completions are counts per entry iteration; an entry snapshot is counted
 once (the `updated` stamp of each consumed log_summary is kept in aggregate_state.json),
@@ -47,6 +48,7 @@ from glideinwms_factory.lib.monitoring_xml import (
     log_element,
     log_summary_element,
     qstats_element,
+    read_history,
     read_log_summary,
     read_qstats,
 )
@@ -161,7 +163,7 @@ def aggregate(
     update_rrds(tool, total_folder, when, result.total, result.total_log)
     result.history = completed_history(tool, total_folder, when)
     for name, entry in result.entries.items():
-        entry.history = completed_history(tool, monitor_dir / f"entry_{name}" / "total", when)
+        entry.history = read_history(monitor_dir / f"entry_{name}")
     write_rrd_xml(tool, monitor_dir, "glideFactoryRRDStats", folders, when)
     for folder in (total_folder, *folders.values()):
         write_graph_data(tool, folder, when)

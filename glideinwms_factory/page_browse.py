@@ -3,8 +3,8 @@
 * factoryGraphs.html: choose entry (or all), frontend (or all) and range; graphs.js draws
   the graphs_<range>.js data (lib/monitoring_graphs.py) with the vendored uPlot. Without
   JavaScript the page says where the PNG graphs are.
-* factoryRRDBrowse.html: every monitoring folder with RRDs (factory, frontends, entries,
-  entry x frontend), its RRD files and a link to its graphs.
+* factoryRRDBrowse.html: the factory's folders with RRDs (total, per frontend) and each
+  entry's, their RRD files and a link to their graphs.
 * factoryRRDEntryMatrix.html: one row per entry, one column per frontend client, each
   cell `running / idle / held` linking to the graphs of that pair.
 """
@@ -19,6 +19,7 @@ import lxml.html.builder as E
 
 from glideinwms_factory.lib.monitoring_graphs import RANGES
 from glideinwms_factory.lib.monitoring_model import FactoryTotals
+from glideinwms_factory.lib.monitoring_rrd import RRD_NAMES
 from glideinwms_factory.page_html import Footer, html_page, table
 
 # vendored from the npm registry (uplot, MIT): see web_base/monitor/vendor/README
@@ -72,42 +73,47 @@ def graphs_page(totals: FactoryTotals, footer: Footer) -> bytes:
     )
 
 
-def rrd_folders(root: Path, totals: FactoryTotals) -> list[tuple[str, str, Path]]:
-    """(entry, frontend, folder) of every monitoring folder holding RRDs ("" = all)."""
-    found = [("", "", root / "total")]
-    found += [("", c, root / "total" / f"frontend_{c}") for c in sorted(totals.clients)]
-    for name, entry in sorted(totals.entries.items()):
-        found.append((name, "", root / f"entry_{name}" / "total"))
-        found += [
-            (name, c, root / f"entry_{name}" / f"frontend_{c}") for c in sorted(entry.clients)
-        ]
-    return [item for item in found if any(item[2].glob("*.rrd"))]
+def _rrd_links(relative: str) -> Any:
+    links: list[Any] = []
+    for name in RRD_NAMES:
+        links += [E.A(name, href=quote(f"{relative}/{name}.rrd")), " "]
+    return E.SPAN(*links)
 
 
 def rrd_browse_page(root: Path, totals: FactoryTotals, footer: Footer) -> bytes:
-    rows = []
-    for entry, frontend, folder in rrd_folders(root, totals):
-        relative = folder.relative_to(root).as_posix()
-        files = [
-            E.A(rrd.stem, href=quote(f"{relative}/{rrd.name}"))
-            for rrd in sorted(folder.glob("*.rrd"))
-        ]
-        links: list[Any] = []
-        for link in files:
-            links += [link, " "]
+    """One row per folder with RRDs: the factory's (total and per frontend) and each
+    entry's total; an entry's per-frontend folders are listed by name, their graphs are
+    a click away in the matrix. Built from the totals, so no folder is listed twice."""
+    rows: list[list[Any]] = []
+    if (root / "total").is_dir():
+        rows.append(["all entries", "all frontends", _rrd_links("total"), "", _graphs()])
+        for client in sorted(totals.clients):
+            folder = f"total/frontend_{client}"
+            rows.append(["all entries", client, _rrd_links(folder), "", _graphs("", client)])
+    for name, entry in sorted(totals.entries.items()):
+        frontends: list[Any] = []
+        for client in sorted(entry.clients):
+            href = quote(f"entry_{name}/frontend_{client}/{RRD_NAMES[0]}.rrd")
+            frontends += [E.A(client, href=href), " "]
         rows.append(
             [
-                entry or "all entries",
-                frontend or "all frontends",
-                E.SPAN(*links),
-                E.A("graphs", href=graphs_link(entry, frontend)),
+                name,
+                "all frontends",
+                _rrd_links(f"entry_{name}/total"),
+                E.SPAN(*frontends),
+                _graphs(name),
             ]
         )
+    headers = ["Entry", "Frontend", "RRD files", "Per-frontend Status RRDs", "Graphs"]
     content = [
-        E.P("Every folder with history: its round-robin databases and its graphs."),
-        *table("rrds", ["Entry", "Frontend", "RRD files", "Graphs"], rows),
+        E.P("Every monitoring folder with history: its round-robin databases and its graphs."),
+        *table("rrds", headers, rows),
     ]
     return html_page("RRD browser", 0, totals.updated, *content, footer=footer)
+
+
+def _graphs(entry: str = "", frontend: str = "") -> Any:
+    return E.A("graphs", href=graphs_link(entry, frontend))
 
 
 def entry_matrix_page(totals: FactoryTotals, footer: Footer) -> bytes:

@@ -6,12 +6,13 @@ Beside the RRDs of every monitoring folder (factory `total/`, `total/frontend_<c
 `gwmsGraphData({...});` so a page opened from file:// can load it with a `<script>` tag
 (browsers refuse fetch() there) and the factory web server serves it unchanged. The object:
 
-    {"range": "6h", "step": 60, "t": [unix seconds...],
+    {"range": "6h", "end": unix seconds, "step": 60, "t": [unix seconds...],
      "graphs": {"status": {"StatusIdle": [..], ...}, "requested": {...}, ...}}
 
 Levels (Status_Attributes) are the RRD means; completions are per row (an ABSOLUTE rate x
 the row length): glideins by lifetime, glidein hours by badput fraction. Unknown rows are
-null, which the chart draws as a gap.
+null, which the chart draws as a gap. A file is rewritten only when its range has a new
+row (its `end` moved): the 1-minute ranges every minute, a year every 12 hours.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ RANGES = {
     "month": 31 * 86400,
     "year": 365 * 86400,
 }
-SHORT_RANGES = ("1h", "6h")  # drawn from the 1-minute archive: worth rewriting every cycle
 # graph -> (RRD, data sources, per-row factor: None for levels, else rate x step / factor)
 GRAPHS: dict[str, tuple[str, tuple[str, ...], float | None]] = {
     "status": (
@@ -59,7 +59,7 @@ GRAPHS: dict[str, tuple[str, tuple[str, ...], float | None]] = {
     "lifetime": ("Log_Completed_Stats", tuple(f"Lasted_{b}" for b in TIME_BUCKETS), 1.0),
     "waste": ("Log_Completed_WasteTime", tuple(f"badput_{b}" for b in MILL_BUCKETS), 3600.0),
 }
-FILE = "graphs_{range}.js"
+FILE, PREFIX = "graphs_{range}.js", "gwmsGraphData("
 
 
 def _round(value: float | None) -> float | None:
@@ -68,11 +68,17 @@ def _round(value: float | None) -> float | None:
     return round(value, 3)
 
 
+def _end(range_name: str, now: int) -> int:
+    """The last row boundary of a range's archive at `now`."""
+    resolution = resolution_for(RANGES[range_name])
+    return now - now % resolution
+
+
 def graph_data(tool: RRDTool, folder: Path, range_name: str, now: int) -> dict | None:
     """The object of one range (see the module docstring); None without a Status RRD."""
     period = RANGES[range_name]
     resolution = resolution_for(period)
-    end = now - now % resolution
+    end = _end(range_name, now)
     times: list[int] = []
     graphs: dict[str, dict[str, list[float | None]]] = {}
     for graph, (rrd_name, sources, factor) in GRAPHS.items():
@@ -102,19 +108,34 @@ def graph_data(tool: RRDTool, folder: Path, range_name: str, now: int) -> dict |
     for one in graphs.values():
         for name in one:
             one[name] = one[name][first:]
-    return {"range": range_name, "step": resolution, "t": times[first:], "graphs": graphs}
+    return {
+        "range": range_name,
+        "end": end,
+        "step": resolution,
+        "t": times[first:],
+        "graphs": graphs,
+    }
 
 
 def write_graph_data(
     tool: RRDTool, folder: Path, now: int, ranges: tuple[str, ...] = tuple(RANGES)
 ) -> None:
-    """`graphs_<range>.js` beside the RRDs in `folder`; failures are logged."""
+    """`graphs_<range>.js` beside the RRDs in `folder`, those whose range has a new row;
+    failures are logged."""
     for range_name in ranges:
+        path = folder / FILE.format(range=range_name)
+        head = f'{PREFIX}{{"range":"{range_name}","end":{_end(range_name, now)},'
+        try:
+            with open(path) as handle:
+                if handle.read(len(head)) == head:
+                    continue
+        except OSError:
+            pass
         try:
             data = graph_data(tool, folder, range_name, now)
         except RRDError as exc:
             log.warning("graph data %s/%s not written: %s", folder, range_name, exc)
             continue
         if data is not None:
-            text = f"gwmsGraphData({json.dumps(data, separators=(',', ':'))});\n"
-            atomic_write(folder / FILE.format(range=range_name), text)
+            text = f"{PREFIX}{json.dumps(data, separators=(',', ':'))});\n"
+            atomic_write(path, text)

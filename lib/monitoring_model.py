@@ -15,10 +15,11 @@ Files: `monitoring_xml` (schedd_status.xml, log_summary.xml), `monitoring_rrd` (
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from xml.sax.saxutils import quoteattr
 
 from glideinwms_factory.lib import xml_stats
@@ -268,6 +269,24 @@ class CompletedCounts:
         for kind, mill in glidein.waste_mill().items():
             self.waste[kind][mill_bucket(mill)] += 1
             self.waste_time[kind][mill_bucket(mill)] += glidein.duration
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CompletedCounts:
+        """The counts of `to_json`; unknown keys or buckets are an error (ValueError)."""
+        counts = cls()
+        for name, table in dataclasses.asdict(counts).items():
+            given = data.get(name, {})
+            if name.startswith("waste"):
+                for kind in table:
+                    getattr(counts, name)[kind] = _checked(
+                        given.get(kind, {}), list(table[kind]), name
+                    )
+            else:
+                setattr(counts, name, _checked(given, list(table), name))
+        return counts
 
     def merge(self, other: CompletedCounts) -> None:
         _add(self.sums, other.sums)

@@ -170,17 +170,17 @@ def completed_history(tool: RRDTool, folder: Path, now: int) -> dict[str, Comple
     """Completed glideins of the last hour, day and week in `folder` (a client's or total),
     by window name; the `waste` counts are not kept in RRDs (upstream keeps only WasteTime)
     and stay 0. A missing or unreadable RRD counts nothing (logged)."""
-    result = {}
-    for window, period in HISTORY_WINDOWS.items():
-        counts = CompletedCounts()
-        try:
-            for rrd_name in ("Log_Completed", "Log_Completed_Stats", "Log_Completed_WasteTime"):
-                path = folder / f"{rrd_name}.rrd"
-                if path.exists():
-                    _fill(counts, rrd_name, tool.sums(path, now, period))
-        except RRDError as exc:
-            log.warning("completed history of %s not read: %s", folder, exc)
-        result[window] = counts
+    result = {window: CompletedCounts() for window in HISTORY_WINDOWS}
+    try:
+        for rrd_name in ("Log_Completed", "Log_Completed_Stats", "Log_Completed_WasteTime"):
+            path = folder / f"{rrd_name}.rrd"
+            if not path.exists():
+                continue
+            sums = tool.sums(path, now, tuple(HISTORY_WINDOWS.values()))
+            for window, period in HISTORY_WINDOWS.items():
+                _fill(result[window], rrd_name, sums[period])
+    except RRDError as exc:
+        log.warning("completed history of %s not read: %s", folder, exc)
     return result
 
 

@@ -205,16 +205,16 @@ class RRDTool:
             result[period] = means
         return result
 
-    def sums(self, path: Path, now: int, period: int) -> dict[str, float]:
-        """What ABSOLUTE sources counted over the last `period` seconds: rate x slot length
-        summed over the known slots (an unknown slot counts nothing).
+    def sums(self, path: Path, now: int, periods: Sequence[int]) -> dict[int, dict[str, float]]:
+        """What ABSOLUTE sources counted over the last `period` seconds, for each period:
+        rate x slot length summed over the known slots (an unknown slot counts nothing).
 
-        Each stretch of time is read from the finest archive that still holds it (the last
-        12 h at 1 minute, then 5 min, then 1 h ...), so recent counts are never lost in a
-        coarse row that is not complete yet.
+        Each stretch of time is read once, from the finest archive that still holds it (the
+        last 12 h at 1 minute, then 5 min, then 1 h ...), so recent counts are never lost in
+        a coarse row that is not complete yet; every period is summed from the same rows.
         """
-        start, end = now - period, now
-        totals: dict[str, float] = {}
+        start, end = now - max(periods), now
+        totals: dict[int, dict[str, float]] = {period: {} for period in periods}
         for index, (steps, rows, _xff) in enumerate(LAYOUT):
             if end <= start:
                 break
@@ -224,11 +224,16 @@ class RRDTool:
             if index == len(LAYOUT) - 1:
                 boundary = start
             series = self.fetch(path, boundary, end, steps * STEP)
-            for i, row in enumerate(series.rows):
-                row_end = series.start + (i + 1) * series.step
-                if boundary < row_end <= end:
-                    for name, value in zip(series.names, row, strict=True):
-                        totals[name] = totals.get(name, 0.0) + (value or 0.0) * series.step
+            ends = [series.start + (i + 1) * series.step for i in range(len(series.rows))]
+            keep = [i for i, t in enumerate(ends) if boundary < t <= end]
+            for period in periods:
+                chosen = [series.rows[i] for i in keep if ends[i] > now - period]
+                if not chosen:
+                    continue
+                sums = totals[period]
+                for name, column in zip(series.names, zip(*chosen, strict=True), strict=True):
+                    known = sum(v for v in column if v is not None)
+                    sums[name] = sums.get(name, 0.0) + known * series.step
             end = boundary
         return totals
 

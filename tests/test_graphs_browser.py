@@ -154,7 +154,10 @@ def test_pages_served_by_the_web_server(mon: Path, browser: Browser) -> None:
             "Array.from(document.querySelectorAll('#rrds a')).map(a => a.getAttribute('href'))"
         )
         assert "entry_ce%20b/frontend_fe_y/Status_Attributes.rrd" in links
-        assert any(link.startswith("factoryGraphs.html?entry=ce+b&frontend=fe_y") for link in links)
+        assert "entry_ce%20b/total/Log_Completed.rrd" in links
+        assert "total/frontend_fe_y/Log_Counts.rrd" in links
+        assert any(link.startswith("factoryGraphs.html?entry=ce+b&frontend=&") for link in links)
+        assert any(link.startswith("factoryGraphs.html?entry=&frontend=fe_y") for link in links)
         assert browser.errors == []
     finally:
         proc.terminate()
