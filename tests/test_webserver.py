@@ -23,6 +23,8 @@ def server(tmp_path):
             "glideinwms_factory.webserver",
             "--port",
             "0",
+            "--metrics",
+            str(monitor / "metrics.prom"),
             f"/stage={stage}",
             f"/monitor={monitor}",
         ],
@@ -56,33 +58,11 @@ def test_nothing_outside_the_roots(server, path):
     assert info.value.code == 404
 
 
-def test_metrics_are_served_once_written(tmp_path):
-    monitor = tmp_path / "monitor"
-    monitor.mkdir()
-    metrics = monitor / "metrics.prom"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "glideinwms_factory.webserver",
-            "--port",
-            "0",
-            "--metrics",
-            str(metrics),
-            f"/monitor={monitor}",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        server = "http://" + proc.stdout.readline().strip()
-        with pytest.raises(urllib.error.HTTPError) as info:
-            get(server + "/metrics")
-        assert info.value.code == 503  # before the first aggregation
-        metrics.write_text("# TYPE x gauge\nx 1\n")
-        status, body, headers = get(server + "/metrics")
-        assert (status, body) == (200, "# TYPE x gauge\nx 1\n")
-        assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def test_metrics_are_served_once_written(server, tmp_path):
+    with pytest.raises(urllib.error.HTTPError) as info:
+        get(server + "/metrics")
+    assert info.value.code == 503  # before the first aggregation
+    (tmp_path / "monitor" / "metrics.prom").write_text("# TYPE x gauge\nx 1\n")
+    status, body, headers = get(server + "/metrics")
+    assert (status, body) == (200, "# TYPE x gauge\nx 1\n")
+    assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
