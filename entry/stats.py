@@ -54,6 +54,7 @@ from glideinwms_factory.lib.monitoring_model import (
     is_folder_name,
     sum_clients,
 )
+from glideinwms_factory.lib.monitoring_rejected import update_rejected
 from glideinwms_factory.lib.monitoring_rrd import completed_history, update_rrds, write_rrd_xml
 from glideinwms_factory.lib.monitoring_xml import (
     log_summary_element,
@@ -293,8 +294,12 @@ class EntryStatsWriter:
         total_log = ClientLog()
         for name in sorted(names):
             total_log.merge(logs[name])
-            update_rrds(self.rrd, self.folder / f"frontend_{name}", when, clients[name], logs[name])
-        update_rrds(self.rrd, self.folder / "total", when, sum_clients(clients.values()), total_log)
+            folder = self.folder / f"frontend_{name}"
+            update_rrds(self.rrd, folder, when, clients[name], logs[name])
+            update_rejected(self.rrd, folder, when, clients[name].rejected)
+        total = sum_clients(clients.values())
+        update_rrds(self.rrd, self.folder / "total", when, total, total_log)
+        update_rejected(self.rrd, self.folder / "total", when, total.rejected)
         folders = {name: self.folder / f"frontend_{name}" for name in clients}
         if stats.updated - self._rrd_xml_written >= self.rrd_xml_interval:
             write_rrd_xml(self.rrd, self.folder, "glideFactoryEntryRRDStats", folders, when)

@@ -41,6 +41,7 @@ from glideinwms_factory.lib.monitoring_model import (
     merge_logs,
     sum_clients,
 )
+from glideinwms_factory.lib.monitoring_rejected import update_rejected
 from glideinwms_factory.lib.monitoring_rrd import completed_history, update_rrds, write_rrd_xml
 from glideinwms_factory.lib.monitoring_xml import (
     COMPLETED_JOBS_FILE,
@@ -57,6 +58,38 @@ from glideinwms_factory.lib.rrd import RRDTool
 log = logging.getLogger(__name__)
 
 STATE_FILE = "aggregate_state.json"
+REJECTED_STATE_FILE = "rejected_state.json"  # the entries' rejection totals seen last time
+
+
+def _new_rejections(
+    state_path: Path, entries: Mapping[str, EntrySnapshot]
+) -> dict[str, dict[str, float]]:
+    """Client -> reason -> requests rejected since the last aggregation, from the running
+    totals the entries keep (so no entry cycle is missed); a total that went down (the
+    entry lost its counters) counts in full."""
+    try:
+        seen = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        seen = {}
+    if not isinstance(seen, dict):
+        seen = {}
+    new: dict[str, dict[str, float]] = {}
+    for name, entry in entries.items():
+        before = seen.get(name)
+        before = before if isinstance(before, dict) else {}
+        now = {client: dict(stats.rejected_total) for client, stats in entry.clients.items()}
+        for client, totals in now.items():
+            earlier = before.get(client)
+            earlier = earlier if isinstance(earlier, dict) else {}
+            for reason, total in totals.items():
+                previous = earlier.get(reason, 0)
+                delta = total - previous if total >= previous else total
+                if delta:
+                    reasons = new.setdefault(client, {})
+                    reasons[reason] = reasons.get(reason, 0) + delta
+        seen[name] = now
+    atomic_write(state_path, json.dumps(seen), make_parents=True)
+    return new
 
 
 def read_entry(monitor_dir: Path, name: str, consumed: float) -> EntrySnapshot:
@@ -161,6 +194,14 @@ def aggregate(
             tool, total_folder / f"frontend_{client}", when
         )
     update_rrds(tool, total_folder, when, result.total, result.total_log)
+    by_client = _new_rejections(monitor_dir / REJECTED_STATE_FILE, result.entries)
+    for client in sorted(set(by_client) | set(folders)):
+        update_rejected(tool, total_folder / f"frontend_{client}", when, by_client.get(client, {}))
+    all_clients: dict[str, float] = {}
+    for reasons in by_client.values():
+        for reason, count in reasons.items():
+            all_clients[reason] = all_clients.get(reason, 0) + count
+    update_rejected(tool, total_folder, when, all_clients)
     result.history = completed_history(tool, total_folder, when)
     for name, entry in result.entries.items():
         entry.history = read_history(monitor_dir / f"entry_{name}")

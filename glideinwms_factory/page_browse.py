@@ -24,7 +24,7 @@ from glideinwms_factory.page_html import Footer, html_page, table
 
 # vendored from the npm registry (uplot, MIT): see web_base/monitor/vendor/README
 CHART_SCRIPT, CHART_STYLE = "vendor/uPlot.iife.min.js", "vendor/uPlot.min.css"
-GRAPH_BOXES = ("status", "requested", "client", "completed", "lifetime", "waste")
+GRAPH_BOXES = ("status", "requested", "client", "completed", "lifetime", "waste", "rejected")
 
 
 def graphs_link(entry: str = "", frontend: str = "", depth: int = 0) -> str:

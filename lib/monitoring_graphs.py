@@ -10,7 +10,8 @@ Beside the RRDs of every monitoring folder (factory `total/`, `total/frontend_<c
      "graphs": {"status": {"StatusIdle": [..], ...}, "requested": {...}, ...}}
 
 Levels (Status_Attributes) are the RRD means; completions are per row (an ABSOLUTE rate x
-the row length): glideins by lifetime, glidein hours by badput fraction. Unknown rows are
+the row length): glideins by lifetime, glidein hours by badput fraction, and rejected
+requests by reason (monitoring_rejected). Unknown rows are
 null, which the chart draws as a gap. A file is rewritten only when its range has a new
 row (its `end` moved): the 1-minute ranges every minute, a year every 12 hours.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.monitoring_model import MILL_BUCKETS, TIME_BUCKETS
+from glideinwms_factory.lib.monitoring_rejected import rejected_series
 from glideinwms_factory.lib.rrd import RRDError, RRDTool, resolution_for
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,15 @@ def graph_data(tool: RRDTool, folder: Path, range_name: str, now: int) -> dict |
             graphs[graph][name] = [_round(v) for v in column]
     if "status" not in graphs:
         return None
+    rejected = rejected_series(tool, folder, end - period, end, resolution)
+    if rejected:
+        graphs["rejected"] = {
+            reason: [
+                None if row[0] is None else _round(row[0] * series.step)
+                for row in series.rows[: len(times)]
+            ]
+            for reason, series in rejected.items()
+        }
     # rows before the first known value (an RRD younger than the range) are left out
     columns = [column for one in graphs.values() for column in one.values()]
     first = min(

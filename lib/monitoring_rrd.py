@@ -92,7 +92,7 @@ def update_rrds(
     """Create if needed and update the five RRDs in `folder`; failures are logged.
 
     A second update within the same second (two iterations in one second) is skipped:
-    RRD steps are 300 s, so it would add nothing.
+    RRD steps are a minute, so it would add nothing.
     """
     for rrd_name, values in rrd_values(stats, client).items():
         path = folder / f"{rrd_name}.rrd"

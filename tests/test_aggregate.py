@@ -11,11 +11,13 @@ from rrd_helpers import fetch_cmd
 from glideinwms_factory.aggregate import aggregate
 from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
 from glideinwms_factory.lib.monitoring_model import ClientStats, CompletedGlidein
+from glideinwms_factory.lib.monitoring_rejected import reasons
 from glideinwms_factory.lib.monitoring_xml import (
     completed_jobs_attributes,
     read_log_summary,
     read_qstats,
 )
+from glideinwms_factory.lib.rrd import RRDTool
 
 T0 = 1_700_000_100
 
@@ -188,3 +190,28 @@ def test_completed_glideins_accumulate_over_the_hour_day_and_week(tmp_path: Path
     root = etree.parse(str(mon / "log_summary.xml")).getroot()
     assert glideins(root.find("total"), "hour") == 0
     assert glideins(root.find("total"), "day") == 15
+
+
+def test_rejections_by_reason_over_time(tmp_path: Path) -> None:
+    """Every rejection reaches the per-reason RRDs of the entry and of the factory, even
+    when the factory aggregates only every third entry cycle."""
+    mon = tmp_path / "mon"
+    writer = EntryStatsWriter(mon, tmp_path / "log", "A")
+    for cycle in range(6):
+        when = T0 + 60 * cycle
+        rejected = {"bad identity": 1, "credentials: none": cycle % 2}
+        writer.write(EntryStats("A", when, False, {"fe_x": ClientStats(rejected=rejected)}))
+        if cycle % 3 == 2:
+            aggregate(mon, ["A"], now=when)
+    tool = RRDTool()
+    for folder in (mon / "entry_A" / "total", mon / "total", mon / "total" / "frontend_fe_x"):
+        index = reasons(folder)
+        assert sorted(index.values()) == ["bad identity", "credentials: none"], folder
+        counted = {
+            reason: tool.sums(folder / f"{stem}.rrd", T0 + 300, (3600,))[3600]["Requests"]
+            for stem, reason in index.items()
+        }
+        assert counted == {
+            "bad identity": pytest.approx(6),
+            "credentials: none": pytest.approx(3),
+        }, folder

@@ -40,6 +40,7 @@ def mon(tmp_path_factory) -> Path:
                 "fe_x": ClientStats(
                     status={"Idle": 2 + cycle % 5 + index, "Running": cycle // 10},
                     requested={"Idle": 6, "MaxGlideins": 30},
+                    rejected={"bad identity": cycle % 3},
                 ),
                 "fe_y": ClientStats(status={"Held": 1 + index}),
             }
@@ -80,12 +81,15 @@ def test_graphs_drawn_and_switched_from_file(mon: Path, browser: Browser, tmp_pa
     browser.open((mon / "factoryGraphs.html").as_uri())
     six = drawn(browser, "6h")
     # every graph has data points and a canvas drawn by the chart library
-    assert all(six[f"graph-{g}"] > 0 for g in ("status", "requested", "lifetime")), six
+    assert all(six[f"graph-{g}"] > 0 for g in ("status", "requested", "lifetime", "rejected"))
     assert browser.evaluate("document.querySelectorAll('div.graph canvas').length") >= 5
     shot = browser.screenshot(tmp_path / "graphs_6h.png")
     assert shot[:8] == PNG_MAGIC and len(shot) > 30000
     legend = browser.evaluate("document.getElementById('graph-status').textContent")
     assert "StatusIdle" in legend and "StatusRunning" in legend
+    assert "bad identity" in browser.evaluate(
+        "document.getElementById('graph-rejected').textContent"
+    )
 
     browser.evaluate("document.querySelector(\"button[data-range='1h']\").click()")
     hour = drawn(browser, "1h")

@@ -11,7 +11,8 @@
     ["client", "What the frontend reported"],
     ["completed", "Completed and failed glideins (per interval)"],
     ["lifetime", "Completed glideins by lifetime (per interval)"],
-    ["waste", "Glidein hours by badput fraction (per interval)"]
+    ["waste", "Glidein hours by badput fraction (per interval)"],
+    ["rejected", "Rejected requests by reason (per interval)"]
   ];
   var COLOURS = ["#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#9467bd", "#8c564b",
                  "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
