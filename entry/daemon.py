@@ -335,6 +335,7 @@ class EntryGroupDaemon:
         """One entry's part of an iteration; ads go out every `AdvertiseDelay` iterations
         and whenever something was submitted or removed."""
         entry = state.config
+        started = time.monotonic()
         schedd = pool.schedd(entry.schedd)
         rows = schedd.query(
             queue_constraint(entry.factory.factory_name, entry.factory.glidein_name, entry.name),
@@ -387,6 +388,8 @@ class EntryGroupDaemon:
             state.rejected,
             downtime,
             now,
+            cleanup=plan.entry_cleanup,
+            cycle_seconds=time.monotonic() - started,
         )
         completed = state.completed.new_completions(rows)
         if advertise or state.sequence == 0 or any(item.actions.did_work for item in served):

@@ -21,8 +21,11 @@ API (the entry daemon calls this once per iteration, step 8 of ARCHITECTURE.md):
   Held`); the writer diffs it with the previous iteration for the Entered/Exited counts.
 * A client name that cannot name a folder (`/`, `.`, `..`) is left out with a warning.
 * Written (operations.md §6, §7): MONITOR/entry_<e>/schedd_status.xml, log_summary.xml,
-  rrd_<RRD>.xml (every `rrd_xml_interval` s), job_states.json (the previous job states),
-  {total,frontend_<client>}/<RRD>.rrd, and
+  rrd_<RRD>.xml and completed_history.json (the last hour/day/week of completions, for
+  the factory's pages) every `rrd_xml_interval` s, job_states.json (the previous job states),
+  counters.json (each client's running totals: submitted, removed, released, completed,
+  failed, rejected by reason), {total,frontend_<client>}/<RRD>.rrd and graphs_<range>.js
+  (the browser graphs' data, rewritten when a range has a new row), and
   LOG/entry_<e>/completed_jobs_<YYYYMMDD>.log lines.
 """
 
@@ -41,6 +44,7 @@ from glideinwms_factory.entry.requests import WorkRequest
 from glideinwms_factory.lib import xml_stats
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.downtimes import Downtime
+from glideinwms_factory.lib.monitoring_graphs import write_graph_data
 from glideinwms_factory.lib.monitoring_model import (
     ClientLog,
     ClientStats,
@@ -50,8 +54,13 @@ from glideinwms_factory.lib.monitoring_model import (
     is_folder_name,
     sum_clients,
 )
-from glideinwms_factory.lib.monitoring_rrd import update_rrds, write_rrd_xml
-from glideinwms_factory.lib.monitoring_xml import log_summary_element, qstats_element
+from glideinwms_factory.lib.monitoring_rejected import update_rejected
+from glideinwms_factory.lib.monitoring_rrd import completed_history, update_rrds, write_rrd_xml
+from glideinwms_factory.lib.monitoring_xml import (
+    log_summary_element,
+    qstats_element,
+    write_history,
+)
 from glideinwms_factory.lib.rrd import RRDTool
 
 log = logging.getLogger(__name__)
@@ -67,6 +76,7 @@ class EntryStats:
     clients: dict[str, ClientStats]
     jobs: dict[str, dict[str, str]] = field(default_factory=dict)
     downtime_comment: str = ""
+    cycle_seconds: float | None = None  # how long the entry's cycle took, when measured
 
     @property
     def total(self) -> ClientStats:
@@ -105,7 +115,17 @@ def request_stats(request: WorkRequest, actions: Actions, snapshot: QueueSnapsho
             "CoresRunning": reported("GlideinsRunningCores"),
             "CoresTotal": reported("GlideinsTotalCores"),
         },
+        actions=action_counts(actions),
     )
+
+
+def action_counts(actions: Actions) -> dict[str, float]:
+    """Glideins submitted, removed (plain or forcex, each id once) and released."""
+    return {
+        "Submitted": actions.submit,
+        "Removed": len(set(actions.remove) | set(actions.remove_forcex)),
+        "Released": len(actions.release),
+    }
 
 
 _LOG_STATES = {  # accounting.State name -> the log state of log_summary.xml
@@ -126,9 +146,12 @@ def entry_stats(
     rejected: Mapping[str, Mapping[str, int]],
     downtime: Downtime | None,
     now: int,
+    cleanup: Actions | None = None,
+    cycle_seconds: float | None = None,
 ) -> EntryStats:
     """Monitoring numbers per `<security name>_<class>` (the XML/RRD client key), from the
-    queue and the `(frontend name, request stats)` of the requests served."""
+    queue and the `(frontend name, request stats)` of the requests served; the removals and
+    releases of the entry-wide `cleanup` count under the client of each glidein."""
     by_frontend: dict[str, list[ClientStats]] = {}
     for frontend_name, stats in served:
         by_frontend.setdefault(frontend_name, []).append(stats)
@@ -137,6 +160,15 @@ def entry_stats(
         total = sum_clients(by_frontend.get(frontend, []))
         total.status = snapshot.frontend(frontend).status_attrs()
         clients[client_key(frontend)] = total
+    if cleanup is not None:
+        owner = {job.id: client_key(job.frontend_name) for job in snapshot.jobs}
+        for action, ids in (
+            ("Removed", set(cleanup.remove) | set(cleanup.remove_forcex)),
+            ("Released", set(cleanup.release)),
+        ):
+            for job_id in ids:
+                owned = clients.setdefault(owner.get(job_id, "unknown"), ClientStats())
+                owned.actions[action] = owned.actions.get(action, 0) + 1
     # Rejected requests have no trusted security class: they count under their ClientName.
     for client, reasons in rejected.items():
         clients.setdefault(client, ClientStats()).rejected.update(reasons)
@@ -152,6 +184,7 @@ def entry_stats(
         clients=clients,
         jobs=jobs,
         downtime_comment=downtime.comment if downtime else "",
+        cycle_seconds=cycle_seconds,
     )
 
 
@@ -179,6 +212,8 @@ class EntryStatsWriter:
         self.rrd = rrd or RRDTool()
         self._states_file = self.folder / "job_states.json"
         self._previous: dict[str, dict[str, str]] | None = None
+        self._counters_file = self.folder / "counters.json"
+        self._counters: dict[str, dict[str, dict[str, float]]] | None = None
 
     def _load_previous(self) -> dict[str, dict[str, str]]:
         """Job states of the last iteration, surviving restarts (lost file = start afresh)."""
@@ -188,6 +223,28 @@ class EntryStatsWriter:
             except (OSError, ValueError):
                 self._previous = {}
         return self._previous
+
+    def _load_counters(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Running totals of earlier iterations (a lost or bad file starts them afresh)."""
+        if self._counters is None:
+            try:
+                loaded = json.loads(self._counters_file.read_text())
+            except (OSError, ValueError):
+                loaded = None
+            self._counters = loaded if isinstance(loaded, dict) else {}
+        return self._counters
+
+    def _count(self, name: str, client: ClientStats, log: ClientLog) -> None:
+        """Add this cycle to the client's running totals (kept in counters.json across
+        restarts) and put them in `client` for schedd_status.xml."""
+        kept = self._load_counters().setdefault(name, {"counters": {}, "rejected": {}})
+        sums = log.completed.sums
+        cycle = {**client.actions, "Completed": sums["Glideins"], "Failed": sums["FailedNr"]}
+        for table, more in ((kept["counters"], cycle), (kept["rejected"], client.rejected)):
+            for key, value in more.items():
+                table[key] = table.get(key, 0) + value
+        client.counters = dict(kept["counters"])
+        client.rejected_total = dict(kept["rejected"])
 
     def write(self, stats: EntryStats, completed: Sequence[CompletedGlidein] = ()) -> None:
         if stats.entry != self.entry:
@@ -212,10 +269,18 @@ class EntryStatsWriter:
             name: dataclasses.replace(stats.clients.get(name) or ClientStats()) for name in names
         }
 
+        for name in names:
+            self._count(name, clients[name], logs[name])
         self._append_completed([g for g in completed if g.client in names])
         xml_stats.write_xml(
             self.folder / "schedd_status.xml",
-            qstats_element("glideFactoryEntryQStats", stats.updated, clients, stats.in_downtime),
+            qstats_element(
+                "glideFactoryEntryQStats",
+                stats.updated,
+                clients,
+                stats.in_downtime,
+                stats.cycle_seconds,
+            ),
         )
         xml_stats.write_xml(
             self.folder / "log_summary.xml",
@@ -223,17 +288,25 @@ class EntryStatsWriter:
         )
         self._previous = {k: dict(v) for k, v in stats.jobs.items() if k in names}
         atomic_write(self._states_file, json.dumps(self._previous), make_parents=True)
+        atomic_write(self._counters_file, json.dumps(self._load_counters()), make_parents=True)
 
         when = int(stats.updated)
         total_log = ClientLog()
         for name in sorted(names):
             total_log.merge(logs[name])
-            update_rrds(self.rrd, self.folder / f"frontend_{name}", when, clients[name], logs[name])
-        update_rrds(self.rrd, self.folder / "total", when, sum_clients(clients.values()), total_log)
+            folder = self.folder / f"frontend_{name}"
+            update_rrds(self.rrd, folder, when, clients[name], logs[name])
+            update_rejected(self.rrd, folder, when, clients[name].rejected)
+        total = sum_clients(clients.values())
+        update_rrds(self.rrd, self.folder / "total", when, total, total_log)
+        update_rejected(self.rrd, self.folder / "total", when, total.rejected)
+        folders = {name: self.folder / f"frontend_{name}" for name in clients}
         if stats.updated - self._rrd_xml_written >= self.rrd_xml_interval:
-            folders = {name: self.folder / f"frontend_{name}" for name in clients}
             write_rrd_xml(self.rrd, self.folder, "glideFactoryEntryRRDStats", folders, when)
+            write_history(self.folder, completed_history(self.rrd, self.folder / "total", when))
             self._rrd_xml_written = stats.updated
+        for folder in (self.folder / "total", *folders.values()):
+            write_graph_data(self.rrd, folder, when)
 
     def _append_completed(self, completed: Sequence[CompletedGlidein]) -> None:
         by_day: dict[str, list[str]] = {}

@@ -31,6 +31,7 @@ from glideinwms_factory.lib.descript import DescriptError, read_descript
 from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 from glideinwms_factory.lib.factory_key import FactoryKeys, drop_expired_old_key, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
+from glideinwms_factory.lib.monitoring_descript import write_descripts
 from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, embedded_state_dir, ensure_factory_token
 from glideinwms_factory.lib.pool.connect import open_pool as default_open_pool
@@ -137,6 +138,7 @@ class FactoryDaemon:
                 self.log.error("%s", err)
                 print(f"factory: {err}", file=sys.stderr)
                 return 1
+            self._write_descripts()
             self.supervisor.start_all()
             (self.work_dir / READY_FILE).write_text(f"{os.getpid()}\n")
             self.log.info("factory started with %d entries", len(self.entries))
@@ -154,6 +156,13 @@ class FactoryDaemon:
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.log.info("signal %d: stopping", signum)
         self._stop = True
+
+    def _write_descripts(self) -> None:
+        """descript.xml for the monitoring pages; a failure is logged, never fatal."""
+        try:
+            write_descripts(self.work_dir, self.config.monitor_dir, self.entries, time.time())
+        except (OSError, DescriptError) as err:
+            self.log.error("descript.xml not written: %s", err)
 
     def _start_services(self) -> None:
         grace = self.config.descript.old_pub_key_grace_time
@@ -194,6 +203,8 @@ class FactoryDaemon:
                     port,
                     "--log",
                     str(self.config.log_dir / "factory" / "webserver.log"),
+                    "--metrics",
+                    str(self.config.monitor_dir / "metrics.prom"),
                     f"{stage_prefix}={self.config.glidein['StageDir']}",
                     f"/monitor={self.config.monitor_dir}",
                 ],
@@ -320,6 +331,7 @@ class FactoryDaemon:
                 states,
                 self.config.factory_name,
                 stale_after=STALE_STATS,
+                restarts=self.supervisor.restarts(),
             )
         except (OSError, ValueError) as err:
             self.log.error("aggregation failed: %s", err)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,9 +35,23 @@ def _frame(start: int, end: int, title: str, label: str) -> list[str]:
     ]
 
 
+REDRAW_AFTER = 300  # seconds: the PNGs show 5-minute rows at best
+
+
+def _fresh(png: Path) -> bool:
+    """Drawn less than REDRAW_AFTER ago (wall clock): a redraw would show the same rows."""
+    try:
+        return time.time() - png.stat().st_mtime < REDRAW_AFTER
+    except OSError:
+        return False
+
+
 def status_graph(tool: RRDTool, rrd: Path, png: Path, title: str, end: int, span: int) -> bool:
+    """Draw (or keep, if fresh) a status PNG; False when there is no RRD or it failed."""
     if not rrd.exists():
         return False
+    if _fresh(png):
+        return True
     args = _frame(end - span, end, title, "glideins")
     for name, colour, legend in STATUS_LINES:
         args += [f"DEF:{name}={_rrd_ref(rrd)}:{name}:AVERAGE", f"LINE2:{name}{colour}:{legend}"]
@@ -47,6 +62,8 @@ def completed_graph(tool: RRDTool, rrd: Path, png: Path, end: int) -> bool:
     """Completed glideins per 5 minutes, stacked by how long they lasted."""
     if not rrd.exists():
         return False
+    if _fresh(png):
+        return True
     args = _frame(end - WEEK, end, "Completed glideins by lifetime", "per 5 min")
     colours = ("#999999", "#9467bd", "#1f77b4", "#17becf", "#2ca02c", "#bcbd22", "#ff7f0e")
     for bucket, colour in zip(TIME_BUCKETS, colours, strict=True):

@@ -6,6 +6,8 @@ All text goes through lxml's HTML builder, so names and comments are escaped.
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lxml.html
@@ -16,30 +18,71 @@ from glideinwms_factory.lib.monitoring_model import ClientStats
 
 PAGES = (
     ("index.html", "Factory status"),
+    ("factoryGraphs.html", "Graphs"),
     ("factoryEntryStatusNow.html", "Entries"),
     ("factoryFrontendStatus.html", "Frontends"),
+    ("factoryRRDEntryMatrix.html", "Entry matrix"),
     ("factoryCompletedStats.html", "Completed glideins"),
     ("factoryLogStatus.html", "Glidein movements"),
+    ("factoryRRDBrowse.html", "RRD browser"),
 )
 STATUS_COLUMNS = ("Idle", "Running", "Held", "Wait", "Pending", "RunningCores")
 
 
-def html_page(title: str, depth: int, updated: float, *content: Any) -> bytes:
-    """A full page; `depth` is how many folders below MONITOR it lives (for links)."""
+@dataclass(frozen=True)
+class Footer:
+    """The config's monitor_footer (MonitorDisplayText, MonitorLink), shown on every page."""
+
+    text: str = ""
+    link: str = ""
+
+
+def read_footer(monitor_dir: Path) -> Footer:
+    """The footer from MONITOR/descript.xml (written when the factory starts); none when
+    the file is missing or unreadable."""
+    try:
+        root = xml_stats.parse_file(monitor_dir / "descript.xml", "glideFactoryDescript")
+    except xml_stats.StatsFileError:
+        return Footer()
+    node = root.find("factory")
+    if node is None:
+        return Footer()
+    return Footer(node.get("MonitorDisplayText", ""), node.get("MonitorLink", ""))
+
+
+def html_page(
+    title: str,
+    depth: int,
+    updated: float,
+    *content: Any,
+    footer: Footer = Footer(),
+    styles: Sequence[str] = (),
+    scripts: Sequence[str] = (),
+) -> bytes:
+    """A full page; `depth` is how many folders below MONITOR it lives (for links);
+    `styles` and `scripts` are extra MONITOR-relative assets (loaded after sort.js)."""
     up = "../" * depth
     nav = E.E.nav(*[E.A(label, href=f"{up}{href}") for href, label in PAGES])
+    bottom = []
+    if footer.text:
+        shown = E.A(footer.text, href=footer.link) if footer.link else footer.text
+        bottom.append(E.E.footer(shown, E.CLASS("muted")))
     html = E.HTML(
         E.HEAD(
             E.META(charset="utf-8"),
             E.TITLE(title),
+            E.LINK(rel="icon", href=f"{up}favicon.svg"),  # else browsers ask for a missing one
             E.LINK(rel="stylesheet", href=f"{up}monitor.css"),
+            *[E.LINK(rel="stylesheet", href=f"{up}{style}") for style in styles],
         ),
         E.BODY(
             nav,
             E.H1(title),
             E.P(f"Updated {xml_stats.iso_utc(updated)}", E.CLASS("muted")),
             *content,
+            *bottom,
             E.SCRIPT(src=f"{up}sort.js"),
+            *[E.SCRIPT(src=f"{up}{script}") for script in scripts],
         ),
     )
     return lxml.html.tostring(html, doctype="<!DOCTYPE html>", encoding="utf-8")

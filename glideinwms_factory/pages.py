@@ -7,11 +7,15 @@ Upstream draws graphs in the browser from the RRD files; PNGs need no script at 
 
 Pages (all linked from every page's navigation bar):
   index.html                  factory status now: totals, graphs, downtimes, errors
+  factoryGraphs.html          interactive graphs: entry, frontend, range (page_browse.py)
   factoryEntryStatusNow.html  one row per entry, linking entry_<e>/status.html
   factoryFrontendStatus.html  one section per frontend client, across entries
-  factoryCompletedStats.html  completed glideins: how many, how long, how they ended
+  factoryRRDEntryMatrix.html  entry x frontend glideins, linking their graphs
+  factoryCompletedStats.html  completed glideins of the last cycle, hour, day and week
   factoryLogStatus.html       glidein movements between states, per entry
-All text goes through lxml's HTML builder, so names and comments are escaped.
+  factoryRRDBrowse.html       every folder with RRDs, its files and graphs
+All text goes through lxml's HTML builder, so names and comments are escaped. The
+config's monitor_footer (from descript.xml) closes every page.
 """
 
 from __future__ import annotations
@@ -42,13 +46,37 @@ from glideinwms_factory.lib.monitoring_model import (
     EntrySnapshot,
     FactoryTotals,
 )
+from glideinwms_factory.lib.monitoring_rrd import HISTORY_WINDOWS
 from glideinwms_factory.lib.rrd import RRDError, RRDTool
+from glideinwms_factory.page_browse import (
+    CHART_SCRIPT,
+    CHART_STYLE,
+    entry_matrix_page,
+    graphs_link,
+    graphs_page,
+    rrd_browse_page,
+)
 from glideinwms_factory.page_graphs import DAY, WEEK, completed_graph, status_graph
-from glideinwms_factory.page_html import STATUS_HEADERS, html_page, img, status_row, table
+from glideinwms_factory.page_html import (
+    STATUS_HEADERS,
+    html_page,
+    img,
+    read_footer,
+    status_row,
+    table,
+)
 
 log = logging.getLogger(__name__)
 
-ASSETS = ("monitor.css", "sort.js")
+ASSETS = (
+    "monitor.css",
+    "favicon.svg",
+    "sort.js",
+    "graphs.js",
+    CHART_SCRIPT,
+    CHART_STYLE,
+    "vendor/uPlot.LICENSE",
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +99,7 @@ class PageWriter:
         self.root = Path(monitor_dir)
         self.rrd = rrd or RRDTool()
         self.factory_name = factory_name
+        self.footer = read_footer(self.root)
 
     def write(
         self,
@@ -106,6 +135,9 @@ class PageWriter:
             self._frontends(totals, end, graphs),
             self._completed(totals, total_graphs),
             self._log_status(totals),
+            self._write("factoryGraphs.html", graphs_page(totals, self.footer)),
+            self._write("factoryRRDBrowse.html", rrd_browse_page(self.root, totals, self.footer)),
+            self._write("factoryRRDEntryMatrix.html", entry_matrix_page(totals, self.footer)),
         ]
         for name, entry in totals.entries.items():
             written.append(self._entry_page(entry, states[name], totals.updated, end, graphs))
@@ -115,7 +147,7 @@ class PageWriter:
         folder = resources.files("glideinwms_factory.web_base").joinpath("monitor")
         for asset in ASSETS:
             target = self.root / asset
-            with resources.as_file(folder.joinpath(asset)) as source:
+            with resources.as_file(folder.joinpath(*asset.split("/"))) as source:
                 if not target.exists() or target.stat().st_mtime < source.stat().st_mtime:
                     atomic_write(target, source.read_bytes(), make_parents=True)
 
@@ -179,7 +211,9 @@ class PageWriter:
                     ]
                 ),
             ]
-        return self._write("index.html", html_page(title, 0, totals.updated, *content))
+        return self._write(
+            "index.html", html_page(title, 0, totals.updated, *content, footer=self.footer)
+        )
 
     def _entries(self, totals: FactoryTotals, states: Mapping[str, EntryDownState]) -> Path:
         rows, down_rows = [], set()
@@ -201,7 +235,8 @@ class PageWriter:
         headers = ["Entry", *STATUS_HEADERS, "State", "Downtime comment", "Stats age (s)"]
         content = table("entries", headers, rows, down_rows)
         return self._write(
-            "factoryEntryStatusNow.html", html_page("Entries now", 0, totals.updated, *content)
+            "factoryEntryStatusNow.html",
+            html_page("Entries now", 0, totals.updated, *content, footer=self.footer),
         )
 
     def _frontends(self, totals: FactoryTotals, end: int, graphs: bool) -> Path:
@@ -226,7 +261,8 @@ class PageWriter:
                 )
             content += [*section, *table(f"fe_{len(content)}", ["Entry", *STATUS_HEADERS], rows)]
         return self._write(
-            "factoryFrontendStatus.html", html_page("Frontend clients", 0, totals.updated, *content)
+            "factoryFrontendStatus.html",
+            html_page("Frontend clients", 0, totals.updated, *content, footer=self.footer),
         )
 
     def _completed(self, totals: FactoryTotals, graphs: list[Path]) -> Path:
@@ -238,22 +274,70 @@ class PageWriter:
             return [*rows, ["all entries", *getter(totals.total_log).values()]]
 
         completed = totals.total_log.completed
+        day = totals.history.get("day")
         content = [
             E.P(
-                "Glideins that left the queue in the last aggregation cycle; times in seconds,"
-                " waste in per mill of the glidein's time."
+                "Glideins that left the queue; times in seconds, waste in per mill of the"
+                " glidein's time. The last hour, day and week are summed from the RRDs."
             ),
             E.DIV(
                 *[img(f"images/{p.name}", p.stem) for p in graphs if "completed" in p.name],
                 E.CLASS("graphs"),
             ),
-            E.H2("How many and how long"),
+            E.H2("All entries over the last hour, day and week"),
+            *table(
+                "history",
+                ["Window", *completed.sums],
+                [
+                    [w, *totals.history[w].sums.values()]
+                    for w in HISTORY_WINDOWS
+                    if w in totals.history
+                ],
+            ),
+        ]
+        if day is not None:
+            content += [
+                E.H2("Per entry, last day"),
+                *table(
+                    "sums_day",
+                    ["Entry", *day.sums],
+                    [
+                        [
+                            E.A(name, href=graphs_link(name)),
+                            *entry.history["day"].sums.values(),
+                        ]
+                        for name, entry in sorted(totals.entries.items())
+                        if "day" in entry.history
+                    ],
+                ),
+                E.H2("Per frontend client, last day"),
+                *table(
+                    "frontends_day",
+                    ["Client", *day.sums],
+                    [
+                        [name, *history["day"].sums.values()]
+                        for name, history in sorted(totals.client_history.items())
+                    ],
+                ),
+                E.H2("Glidein lifetime, last day"),
+                *table("lasted_day", ["", *TIME_BUCKETS], [["all entries", *day.lasted.values()]]),
+                E.H2("Jobs per glidein, last day"),
+                *table("jobsnr_day", ["", *JOBS_BUCKETS], [["all entries", *day.jobs_nr.values()]]),
+                E.H2("Glidein seconds by waste fraction, last day"),
+                *table(
+                    "wastetime_day",
+                    ["Waste", *MILL_BUCKETS],
+                    [[kind, *day.waste_time[kind].values()] for kind in WASTE_KINDS],
+                ),
+            ]
+        content += [
+            E.H2("Last cycle: how many and how long"),
             *table("sums", ["Entry", *completed.sums], rows_of(lambda c: c.completed.sums)),
-            E.H2("Glidein lifetime"),
+            E.H2("Last cycle: glidein lifetime"),
             *table("lasted", ["Entry", *TIME_BUCKETS], rows_of(lambda c: c.completed.lasted)),
-            E.H2("Jobs per glidein"),
+            E.H2("Last cycle: jobs per glidein"),
             *table("jobsnr", ["Entry", *JOBS_BUCKETS], rows_of(lambda c: c.completed.jobs_nr)),
-            E.H2("How they ended: waste"),
+            E.H2("Last cycle: how they ended"),
             *table(
                 "waste",
                 ["Waste", *MILL_BUCKETS],
@@ -262,7 +346,7 @@ class PageWriter:
         ]
         return self._write(
             "factoryCompletedStats.html",
-            html_page("Completed glideins", 0, totals.updated, *content),
+            html_page("Completed glideins", 0, totals.updated, *content, footer=self.footer),
         )
 
     def _log_status(self, totals: FactoryTotals) -> Path:
@@ -286,7 +370,8 @@ class PageWriter:
             *table("logs", headers, rows),
         ]
         return self._write(
-            "factoryLogStatus.html", html_page("Glidein movements", 0, totals.updated, *content)
+            "factoryLogStatus.html",
+            html_page("Glidein movements", 0, totals.updated, *content, footer=self.footer),
         )
 
     def _entry_page(
@@ -300,6 +385,7 @@ class PageWriter:
         )
         content = [
             E.P(status, E.CLASS("error") if state.down else E.CLASS("muted")),
+            E.P(E.A("Interactive graphs of this entry", href=graphs_link(entry.name, depth=1))),
             *table("clients", ["Client", *STATUS_HEADERS], rows),
         ]
         rejected = entry.total.rejected
@@ -320,7 +406,8 @@ class PageWriter:
             ):
                 content.append(E.DIV(img("status_day.png", "status graph"), E.CLASS("graphs")))
         return self._write(
-            f"{folder}/status.html", html_page(f"Entry {entry.name}", 1, updated, *content)
+            f"{folder}/status.html",
+            html_page(f"Entry {entry.name}", 1, updated, *content, footer=self.footer),
         )
 
 
@@ -332,14 +419,16 @@ def publish(
     now: float | None = None,
     rrd: RRDTool | None = None,
     stale_after: float | None = None,
+    restarts: Mapping[str, int] | None = None,
 ) -> FactoryTotals:
     """One monitoring cycle of the factory daemon: aggregate, metrics.prom, pages, graphs.
 
+    `restarts`: entry daemon restarts by daemon name, for the metrics.
     Returns the totals for the glidefactory ads (`GlideinMonitorTotal*`, completed jobs).
     """
     tool = rrd or RRDTool()
     totals = aggregate(monitor_dir, entries, now=now, rrd=tool, stale_after=stale_after)
-    write_metrics(Path(monitor_dir) / "metrics.prom", totals)
+    write_metrics(Path(monitor_dir) / "metrics.prom", totals, restarts)
     PageWriter(monitor_dir, tool, factory_name).write(totals, downtimes)
     return totals
 

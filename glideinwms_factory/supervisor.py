@@ -68,6 +68,7 @@ class Child:
     next_start: float = 0.0
     pending_reason: str = ""
     state: ChildState = ChildState.STOPPED
+    restarts: int = 0  # starts after the first (`starts` keeps only the recent ones)
 
     @property
     def given_up(self) -> bool:
@@ -140,6 +141,10 @@ class Supervisor:
     def pids(self) -> dict[str, int]:
         return {c.name: c.process.pid for c in self.children if c.process is not None}
 
+    def restarts(self) -> dict[str, int]:
+        """How many times each child was started again (the /metrics restart counter)."""
+        return {c.name: c.restarts for c in self.children}
+
     def _died(self, child: Child, now: float, reason: str) -> None:
         child.process = None
         child.state = ChildState.RESTART_PENDING
@@ -168,6 +173,7 @@ class Supervisor:
                 extra={"entry": child.name},
             )
             return
+        child.restarts += 1
         self._start(child, f"restart after: {reason}")
 
     def _start(self, child: Child, why: str) -> None:

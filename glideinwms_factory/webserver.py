@@ -3,9 +3,10 @@
 Production factories serve these directories with Apache or nginx; for the embedded
 default the factory starts this one so glideins can download their files and operators
 can open the monitoring pages. It serves files only (no listing outside the given roots,
-no path escapes), each URL prefix from its own directory.
+no path escapes), each URL prefix from its own directory, and with `--metrics FILE` the
+Prometheus exposition the factory writes after each aggregation at `/metrics`.
 
-    python -m glideinwms_factory.webserver --port 8319 /stage=DIR /monitor=DIR
+    python -m glideinwms_factory.webserver --port 8319 --metrics M/metrics.prom /stage=S /monitor=M
 """
 
 from __future__ import annotations
@@ -21,9 +22,31 @@ import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
+from glideinwms_factory.lib.metrics import CONTENT_TYPE
+
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     roots: Mapping[str, Path] = {}
+    metrics: Path | None = None
+
+    def do_GET(self) -> None:
+        if self.metrics is not None and urllib.parse.urlsplit(self.path).path == "/metrics":
+            self._send_metrics()
+        else:
+            super().do_GET()
+
+    def _send_metrics(self) -> None:
+        """The last aggregation's metrics; 503 before the first one is written."""
+        try:
+            body = self.metrics.read_bytes() if self.metrics else b""
+        except OSError:
+            self.send_error(503, "no metrics yet: the factory has not aggregated")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def translate_path(self, path: str) -> str:
         """Map `/prefix/rest` to `<root of prefix>/rest`; anything else to a missing path."""
@@ -47,10 +70,13 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 def make_server(
-    roots: Mapping[str, Path], host: str = "127.0.0.1", port: int = 0
+    roots: Mapping[str, Path],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    metrics: Path | None = None,
 ) -> http.server.ThreadingHTTPServer:
     resolved = {"/" + p.strip("/"): Path(d).resolve() for p, d in roots.items()}
-    handler = type("Handler", (_Handler,), {"roots": resolved})
+    handler = type("Handler", (_Handler,), {"roots": resolved, "metrics": metrics})
     server = http.server.ThreadingHTTPServer((host, port), functools.partial(handler))
     server.daemon_threads = True
     return server
@@ -61,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log", type=Path, help="access log file")
+    parser.add_argument("--metrics", type=Path, help="exposition file served at /metrics")
     parser.add_argument("mounts", nargs="+", help="URL_PREFIX=DIRECTORY")
     args = parser.parse_args(argv)
     roots = {}
@@ -73,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.log:
         logging.basicConfig(filename=args.log, level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        server = make_server(roots, args.host, args.port)
+        server = make_server(roots, args.host, args.port, args.metrics)
     except OSError as exc:
         print(f"webserver: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

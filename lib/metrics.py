@@ -1,17 +1,32 @@
-"""The factory's numbers in the Prometheus text exposition format (MONITOR/metrics.prom).
+"""The factory's numbers in the Prometheus text format: MONITOR/metrics.prom, served at /metrics.
 
-The same counts as schedd_status.xml, one sample per entry x client x field, so a node
-exporter's textfile collector (or any scraper of a static file) can pick them up.
-All metrics are gauges: they are the values of the last aggregation.
+Made with prometheus_client from one aggregation, so a scrape of the factory web server's
+`/metrics` (see webserver.py) and a node exporter's textfile collector read the same text,
+with the numbers of schedd_status.xml and the pages:
+
+* gauges, the values of the last aggregation: glideins by state, requested, client
+  monitor numbers (per entry x client), rejected requests and completed glideins of the
+  last cycle, downtime, age of the statistics, the entry cycle's duration and the time of
+  its last successful cycle;
+* counters: the running totals each entry keeps per client (schedd_status.xml
+  `<Counters>`, so no cycle is missed however seldom the factory aggregates) of glideins
+  submitted, removed, released, completed and failed, and of rejected requests by reason;
+  and the entry daemons' restarts as the supervisor counts them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.monitoring_model import ClientStats, FactoryTotals
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # metric name -> (ClientStats group, label naming the field, help text)
 _GROUP_METRICS = {
@@ -19,26 +34,19 @@ _GROUP_METRICS = {
     "gwms_factory_requested": ("Requested", "field", "What the client requested"),
     "gwms_factory_client_monitor": ("ClientMonitor", "field", "What the client reported"),
 }
-
+# counter name (without _total) -> (ClientStats.counters field, help text)
+COUNTERS = {
+    "gwms_factory_glideins_submitted": ("Submitted", "Glideins submitted"),
+    "gwms_factory_glideins_removed": ("Removed", "Glideins removed (plain or forcex)"),
+    "gwms_factory_glideins_released": ("Released", "Held glideins released"),
+    "gwms_factory_glideins_completed": ("Completed", "Glideins that completed"),
+    "gwms_factory_glideins_failed": ("Failed", "Completed glideins whose HTCondor ran < 5 s"),
+}
 # metric name -> (ClientStats named counts, label, help text)
 _NAMED_METRICS = (
     ("gwms_factory_rejected_requests", "rejected", "reason", "Requests rejected in the last cycle"),
     ("gwms_factory_requests", "protocols", "protocol", "Requests served, by Frontend protocol"),
 )
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _sample(name: str, labels: dict[str, str], value: float) -> str:
-    text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-    number = float(value)
-    return f"{name}{{{text}}} {int(number) if number.is_integer() else number!r}"
-
-
-def _header(name: str, help_text: str) -> list[str]:
-    return [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
 
 
 def _client_rows(totals: FactoryTotals) -> Iterator[tuple[str, str, ClientStats]]:
@@ -47,40 +55,103 @@ def _client_rows(totals: FactoryTotals) -> Iterator[tuple[str, str, ClientStats]
             yield entry_name, client_name, client
 
 
-def render(totals: FactoryTotals) -> str:
+class _FactoryCollector(Collector):
+    """Every metric family of one aggregation (see the module docstring)."""
+
+    def __init__(self, totals: FactoryTotals, restarts: Mapping[str, int]) -> None:
+        self.totals, self.restarts = totals, restarts
+
+    def collect(self) -> Iterator[Metric]:
+        totals = self.totals
+        for metric, (group, label, help_text) in _GROUP_METRICS.items():
+            family = GaugeMetricFamily(metric, help_text, labels=["entry", "client", label])
+            for entry, client, stats in _client_rows(totals):
+                for name, value in stats.groups().get(group, {}).items():
+                    family.add_metric([entry, client, name], value)
+            yield family
+        for metric, attr, label, help_text in _NAMED_METRICS:
+            named = GaugeMetricFamily(metric, help_text, labels=["entry", "client", label])
+            for entry, client, stats in _client_rows(totals):
+                for name, count in sorted(getattr(stats, attr).items()):
+                    named.add_metric([entry, client, name], count)
+            yield named
+        completed = GaugeMetricFamily(
+            "gwms_factory_completed_glideins",
+            "Glideins completed in the last cycle",
+            labels=["entry", "client"],
+        )
+        for entry_name, snapshot in sorted(totals.entries.items()):
+            for client, one in sorted(snapshot.logs.items()):
+                completed.add_metric([entry_name, client], one.completed.sums["Glideins"])
+        yield completed
+        yield from self._entry_gauges()
+        for name, (field, help_text) in COUNTERS.items():
+            counter = CounterMetricFamily(name, help_text, labels=["entry", "client"])
+            for entry, client, stats in _client_rows(totals):
+                if field in stats.counters:
+                    counter.add_metric([entry, client], stats.counters[field])
+            yield counter
+        rejected_total = CounterMetricFamily(
+            "gwms_factory_requests_rejected",
+            "Requests rejected, by reason",
+            labels=["entry", "client", "reason"],
+        )
+        for entry, client, stats in _client_rows(totals):
+            for reason, total in sorted(stats.rejected_total.items()):
+                rejected_total.add_metric([entry, client, reason], total)
+        yield rejected_total
+        restarts = CounterMetricFamily(
+            "gwms_factory_entry_daemon_restarts",
+            "Times the factory restarted an entry daemon",
+            labels=["daemon"],
+        )
+        for daemon, count in sorted(self.restarts.items()):
+            restarts.add_metric([daemon], count)
+        yield restarts
+
+    def _entry_gauges(self) -> Iterator[Metric]:
+        totals = self.totals
+        entries = sorted(totals.entries.items())
+        per_entry = (
+            ("gwms_factory_entry_in_downtime", "1 if the entry is in downtime", "downtime"),
+            ("gwms_factory_entry_stats_age_seconds", "Age of the entry's statistics", "age"),
+            ("gwms_factory_entry_cycle_seconds", "Duration of the entry's last cycle", "cycle"),
+            (
+                "gwms_factory_entry_last_cycle_timestamp_seconds",
+                "When the entry last finished a cycle (Unix time)",
+                "updated",
+            ),
+        )
+        for metric, help_text, what in per_entry:
+            family = GaugeMetricFamily(metric, help_text, labels=["entry"])
+            for name, entry in entries:
+                value = {
+                    "downtime": float(entry.downtime),
+                    "age": max(totals.updated - entry.updated, 0),
+                    "cycle": entry.cycle_seconds,
+                    "updated": entry.updated,
+                }[what]
+                family.add_metric([name], value)
+            yield family
+        unreadable = GaugeMetricFamily(
+            "gwms_factory_entry_unreadable",
+            "1 if the entry's statistics were unreadable",
+            labels=["entry"],
+        )
+        for name in sorted(totals.errors):
+            unreadable.add_metric([name], 1)
+        yield unreadable
+
+
+def render(totals: FactoryTotals, restarts: Mapping[str, int] | None = None) -> str:
     """The whole exposition text for one aggregation."""
-    lines: list[str] = []
-    for metric, (group, label, help_text) in _GROUP_METRICS.items():
-        lines += _header(metric, help_text)
-        for entry, client, stats in _client_rows(totals):
-            for name, value in stats.groups().get(group, {}).items():
-                labels = {"entry": entry, "client": client, label: name}
-                lines.append(_sample(metric, labels, value))
-    for metric, attr, label, help_text in _NAMED_METRICS:
-        lines += _header(metric, help_text)
-        for entry, client, stats in _client_rows(totals):
-            for name, count in sorted(getattr(stats, attr).items()):
-                labels = {"entry": entry, "client": client, label: name}
-                lines.append(_sample(metric, labels, count))
-    lines += _header("gwms_factory_completed_glideins", "Glideins completed in the last cycle")
-    for entry_name, snapshot in sorted(totals.entries.items()):
-        for client, log in sorted(snapshot.logs.items()):
-            labels = {"entry": entry_name, "client": client}
-            value = log.completed.sums["Glideins"]
-            lines.append(_sample("gwms_factory_completed_glideins", labels, value))
-    lines += _header("gwms_factory_entry_in_downtime", "1 if the entry is in downtime")
-    for name, snapshot in sorted(totals.entries.items()):
-        lines.append(_sample("gwms_factory_entry_in_downtime", {"entry": name}, snapshot.downtime))
-    lines += _header("gwms_factory_entry_stats_age_seconds", "Age of the entry's statistics")
-    for name, snapshot in sorted(totals.entries.items()):
-        age = max(totals.updated - snapshot.updated, 0)
-        lines.append(_sample("gwms_factory_entry_stats_age_seconds", {"entry": name}, age))
-    lines += _header("gwms_factory_entry_unreadable", "1 if the entry's statistics were unreadable")
-    for name in sorted(totals.errors):
-        lines.append(_sample("gwms_factory_entry_unreadable", {"entry": name}, 1))
-    return "\n".join(lines) + "\n"
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_FactoryCollector(totals, restarts or {}))
+    return generate_latest(registry).decode()
 
 
-def write_metrics(path: Path, totals: FactoryTotals) -> None:
+def write_metrics(
+    path: Path, totals: FactoryTotals, restarts: Mapping[str, int] | None = None
+) -> None:
     """Write the exposition file atomically (scrapers never read half of it)."""
-    atomic_write(path, render(totals), make_parents=True)
+    atomic_write(path, render(totals, restarts), make_parents=True)

@@ -15,10 +15,11 @@ Files: `monitoring_xml` (schedd_status.xml, log_summary.xml), `monitoring_rrd` (
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from xml.sax.saxutils import quoteattr
 
 from glideinwms_factory.lib import xml_stats
@@ -28,6 +29,11 @@ STATUS += ("StageOut", "RunningCores")
 REQUESTED = ("Idle", "AdjustedIdle", "MaxGlideins", "IdleCores", "MaxCores")
 CLIENT_MONITOR: tuple[str, ...] = ("InfoAge", "JobsIdle", "JobsRunning", "JobsRunHere", "GlideIdle")
 CLIENT_MONITOR += ("GlideRunning", "GlideTotal", "CoresIdle", "CoresRunning", "CoresTotal")
+
+# what the entry did to a client's glideins this cycle (our addition to schedd_status.xml)
+ACTIONS = ("Submitted", "Removed", "Released")
+# running totals the entry keeps per client (our addition; the /metrics counters)
+COUNTERS = (*ACTIONS, "Completed", "Failed")
 
 LOG_STATES = ("Running", "Idle", "Wait", "Held")
 ENTERED = (*LOG_STATES, "Completed", "Removed")
@@ -70,7 +76,9 @@ class ClientStats:
 
     `requested` and `client_monitor` are None when no request was processed this cycle.
     `rejected` counts this cycle's rejected requests by reason, `protocols` the served
-    ones by Frontend protocol ("3.10", "3.11").
+    ones by Frontend protocol ("3.10", "3.11"), `actions` the glideins submitted, removed
+    and released this cycle (`ACTIONS`); `counters` and `rejected_total` are the entry's
+    running totals of those and of completed/failed glideins (`COUNTERS`).
     """
 
     status: dict[str, float] = field(default_factory=dict)
@@ -78,9 +86,14 @@ class ClientStats:
     client_monitor: dict[str, float] | None = None
     rejected: dict[str, int] = field(default_factory=dict)
     protocols: dict[str, int] = field(default_factory=dict)
+    actions: dict[str, float] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+    rejected_total: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.status = _checked(self.status, STATUS, "Status")
+        self.actions = _checked(self.actions, ACTIONS, "Actions")
+        self.counters = _checked(self.counters, COUNTERS, "Counters")
         if self.requested is not None:
             self.requested = _checked(self.requested, REQUESTED, "Requested")
         if self.client_monitor is not None:
@@ -111,6 +124,9 @@ def sum_clients(clients: Iterable[ClientStats]) -> ClientStats:
         _add(total.status, client.status)
         _add(total.rejected, client.rejected)
         _add(total.protocols, client.protocols)
+        _add(total.actions, client.actions)
+        _add(total.counters, client.counters)
+        _add(total.rejected_total, client.rejected_total)
         if client.requested is not None:
             total.requested = total.requested or dict.fromkeys(REQUESTED, 0)
             _add(total.requested, client.requested)
@@ -254,6 +270,24 @@ class CompletedCounts:
             self.waste[kind][mill_bucket(mill)] += 1
             self.waste_time[kind][mill_bucket(mill)] += glidein.duration
 
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CompletedCounts:
+        """The counts of `to_json`; unknown keys or buckets are an error (ValueError)."""
+        counts = cls()
+        for name, table in dataclasses.asdict(counts).items():
+            given = data.get(name, {})
+            if name.startswith("waste"):
+                for kind in table:
+                    getattr(counts, name)[kind] = _checked(
+                        given.get(kind, {}), list(table[kind]), name
+                    )
+            else:
+                setattr(counts, name, _checked(given, list(table), name))
+        return counts
+
     def merge(self, other: CompletedCounts) -> None:
         _add(self.sums, other.sums)
         _add(self.lasted, other.lasted)
@@ -339,6 +373,9 @@ class EntrySnapshot(_ClientSums):
     clients: dict[str, ClientStats]
     logs: dict[str, ClientLog]
     summary_updated: float  # stamp of its log_summary.xml
+    cycle_seconds: float = 0.0  # how long the entry's last cycle took
+    # completed glideins of the last hour/day/week (from its RRDs), by window name
+    history: dict[str, CompletedCounts] = field(default_factory=dict)
 
 
 def merge_logs(logs: Iterable[ClientLog]) -> ClientLog:
@@ -357,3 +394,6 @@ class FactoryTotals(_ClientSums):
     errors: dict[str, str] = field(default_factory=dict)
     clients: dict[str, ClientStats] = field(default_factory=dict)
     logs: dict[str, ClientLog] = field(default_factory=dict)
+    # completed glideins of the last hour/day/week: factory-wide, and per client
+    history: dict[str, CompletedCounts] = field(default_factory=dict)
+    client_history: dict[str, dict[str, CompletedCounts]] = field(default_factory=dict)

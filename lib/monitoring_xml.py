@@ -13,11 +13,13 @@ from pathlib import Path
 from lxml import etree
 
 from glideinwms_factory.lib import xml_stats
+from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.monitoring_model import (
     JOBS_BUCKETS,
     WASTE_KINDS,
     ClientLog,
     ClientStats,
+    CompletedCounts,
     is_folder_name,
     sum_clients,
 )
@@ -28,15 +30,23 @@ def qstats_element(
     updated: float,
     clients: Mapping[str, ClientStats],
     downtime: bool | None = None,
+    cycle_seconds: float | None = None,
 ) -> etree._Element:
-    """`<glideFactory[Entry]QStats>`: per-client groups and their total."""
+    """`<glideFactory[Entry]QStats>`: per-client groups and their total; our additions are
+    `<cycle seconds=>` (the entry cycle's duration), `<Actions>`, `<Rejected>` and
+    `<Counters>` (running totals, with `<reason name= count=>` of the rejected requests)."""
     root = etree.Element(root_tag)
     xml_stats.updated_element(root, updated)
     if downtime is not None:
         etree.SubElement(root, "downtime", status=str(downtime))
+    if cycle_seconds is not None:
+        etree.SubElement(root, "cycle", seconds=f"{cycle_seconds:.3f}")
     frontends = etree.SubElement(root, "frontends")
     for name, client in sorted(clients.items()):
-        _client_element(etree.SubElement(frontends, "frontend", name=name), client)
+        node = etree.SubElement(frontends, "frontend", name=name)
+        if downtime is not None:  # upstream repeats the entry's downtime in each frontend
+            etree.SubElement(node, "Downtime", status=str(downtime))
+        _client_element(node, client)
     _client_element(etree.SubElement(root, "total"), sum_clients(clients.values()))
     return root
 
@@ -48,12 +58,20 @@ NAMED_COUNTS = (("rejected", "Rejected", "reason"), ("protocols", "Protocols", "
 def _client_element(node: etree._Element, client: ClientStats) -> None:
     for group, values in client.groups().items():
         xml_stats.attrs_element(node, group, values)
+        if group == "Requested":  # upstream's (always empty) request parameters
+            etree.SubElement(node[-1], "Parameters")
+    if any(client.actions.values()):
+        xml_stats.attrs_element(node, "Actions", client.actions)
     for attr, tag, child in NAMED_COUNTS:
         counts: dict[str, int] = getattr(client, attr)
         if counts:
             element = etree.SubElement(node, tag)
             for name, count in sorted(counts.items()):
                 etree.SubElement(element, child, name=name, count=str(count))
+    if client.counters or client.rejected_total:
+        xml_stats.attrs_element(node, "Counters", client.counters)
+        for reason, total in sorted(client.rejected_total.items()):
+            etree.SubElement(node[-1], "reason", name=reason, count=str(int(total)))
 
 
 def log_summary_element(
@@ -65,27 +83,46 @@ def log_summary_element(
     frontends = etree.SubElement(root, "frontends")
     total = ClientLog()
     for name, client in sorted(clients.items()):
-        log_element(etree.SubElement(frontends, "frontend", name=name), client)
+        log_element(etree.SubElement(frontends, "frontend", name=name), client, exited_sign=-1)
         total.merge(client)
     log_element(etree.SubElement(root, "total"), total)
     return root
 
 
-def log_element(node: etree._Element, client: ClientLog) -> None:
-    """Current/Entered/Exited counts and CompletedCounts of one client (or a total)."""
+def log_element(node: etree._Element, client: ClientLog, exited_sign: int = 1) -> None:
+    """Current/Entered/Exited counts and CompletedCounts of one client (or a total).
+
+    Upstream writes a frontend's Exited counts negative and a total's positive:
+    `exited_sign` -1 for a frontend (readers take the magnitude either way).
+    """
     xml_stats.attrs_element(node, "Current", client.current)
     xml_stats.attrs_element(node, "Entered", client.entered)
-    xml_stats.attrs_element(node, "Exited", client.exited)
-    completed = client.completed
-    counts = etree.SubElement(node, "CompletedCounts")
+    xml_stats.attrs_element(
+        node, "Exited", {k: exited_sign * v if v else 0 for k, v in client.exited.items()}
+    )
+    completed_element(etree.SubElement(node, "CompletedCounts"), client.completed)
+
+
+def history_element(node: etree._Element, history: Mapping[str, CompletedCounts]) -> None:
+    """Our addition to the factory's log_summary.xml: `<CompletedHistory><window name="hour">`
+    with the CompletedCounts children over the last hour, day and week (from the RRDs)."""
+    if not history:
+        return
+    parent = etree.SubElement(node, "CompletedHistory")
+    for window, counts in history.items():
+        completed_element(etree.SubElement(parent, "window", name=window), counts)
+
+
+def completed_element(counts: etree._Element, completed: CompletedCounts) -> None:
+    """The children of a `<CompletedCounts>` (upstream's names and bucket elements)."""
     xml_stats.attrs_element(counts, "Sum", completed.sums)
-    xml_stats.ranges_element(counts, "Lasted", completed.lasted)
-    xml_stats.ranges_element(counts, "JobsDuration", completed.jobs_duration)
-    xml_stats.ranges_element(counts, "JobsNr", completed.jobs_nr)
+    xml_stats.ranges_element(counts, "Lasted", completed.lasted, "TimeRange")
+    xml_stats.ranges_element(counts, "JobsDuration", completed.jobs_duration, "TimeRange")
+    xml_stats.ranges_element(counts, "JobsNr", completed.jobs_nr, "Range")
     for tag, table in (("Waste", completed.waste), ("WasteTime", completed.waste_time)):
         waste = etree.SubElement(counts, tag)
         for kind in WASTE_KINDS:
-            xml_stats.ranges_element(waste, kind, table[kind])
+            xml_stats.ranges_element(waste, kind, table[kind], "Fraction")
 
 
 @dataclass
@@ -95,6 +132,7 @@ class QStats:
     updated: float
     downtime: bool
     clients: dict[str, ClientStats]
+    cycle_seconds: float = 0.0
 
 
 def _parse_client(node: etree._Element) -> ClientStats:
@@ -111,6 +149,12 @@ def _parse_client(node: etree._Element) -> ClientStats:
                     for r in node.iterfind(f"{tag}/{child}")
                 }
                 for attr, tag, child in NAMED_COUNTS
+            },
+            actions=xml_stats.read_attrs(node.find("Actions")),
+            counters=xml_stats.read_attrs(node.find("Counters")),
+            rejected_total={
+                r.get("name", ""): float(r.get("count", "0"))
+                for r in node.iterfind("Counters/reason")
             },
         )
     except ValueError as exc:
@@ -132,6 +176,7 @@ def read_qstats(path: Path, root_tag: str = "glideFactoryEntryQStats") -> QStats
         updated=xml_stats.read_updated(root),
         downtime=downtime is not None and downtime.get("status") == "True",
         clients={name: _parse_client(node) for name, node in _frontends(root)},
+        cycle_seconds=xml_stats.read_attrs(root.find("cycle")).get("seconds", 0.0),
     )
 
 
@@ -139,7 +184,7 @@ def _parse_log(node: etree._Element) -> ClientLog:
     result = ClientLog()
     for name, table in (("Current", result.current), ("Entered", result.entered)):
         table.update(xml_stats.read_attrs(node.find(name)))
-    result.exited.update(xml_stats.read_attrs(node.find("Exited")))
+    result.exited.update({k: abs(v) for k, v in xml_stats.read_attrs(node.find("Exited")).items()})
     counts = node.find("CompletedCounts")
     if counts is None:
         return result
@@ -192,4 +237,25 @@ def completed_jobs_attributes(
             for bucket in JOBS_BUCKETS
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+# --- what an entry tells the factory's aggregation ---------------------------------------
+
+HISTORY_FILE = "completed_history.json"
+
+
+def write_history(folder: Path, history: Mapping[str, CompletedCounts]) -> None:
+    """entry_<e>/completed_history.json: the entry's completions of the last hour, day and
+    week (read from its RRDs by the entry, so the factory need not open 500 entries' RRDs)."""
+    data = {window: counts.to_json() for window, counts in history.items()}
+    atomic_write(folder / HISTORY_FILE, json.dumps(data), make_parents=True)
+
+
+def read_history(folder: Path) -> dict[str, CompletedCounts]:
+    """What `write_history` wrote; empty if missing or unreadable."""
+    try:
+        data = json.loads((folder / HISTORY_FILE).read_text())
+        return {window: CompletedCounts.from_json(counts) for window, counts in data.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
         return {}

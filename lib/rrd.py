@@ -1,8 +1,10 @@
 """Round-robin history files (operations.md §7): create, update, fetch, graph.
 
-Every RRD the factory keeps has the same shape: step 300 s, heartbeat 1800 s, min/max
-unknown, and three AVERAGE archives of 740 rows at 1, 12 and 144 steps. The coarsest
-one holds 740 x 144 x 300 s = 370 days, so one year of history needs nothing more.
+Every RRD the factory keeps has the same shape: step 60 s, heartbeat 1800 s, min/max
+unknown, and four AVERAGE archives: a fine one (1 minute x 720 rows: the last 12 hours,
+so a new factory's graphs fill within minutes), then upstream's three of 740 rows at
+5 minutes, 1 hour and 12 hours. The coarsest holds 740 x 12 h = 370 days, so one year
+of history needs nothing more. Files made with upstream's 300 s step are read alike.
 
 `RRDTool` drives the `rrdtool` Python binding when it is importable and the `rrdtool`
 command otherwise (same arguments either way), so a machine without the binding still
@@ -25,9 +27,11 @@ try:  # the binding is optional: the command does the same job, only slower
 except ImportError:  # pragma: no cover - depends on the machine
     _binding = None
 
-STEP = 300
+STEP = 60
 HEARTBEAT = 1800
-ARCHIVES = ("RRA:AVERAGE:0.8:1:740", "RRA:AVERAGE:0.92:12:740", "RRA:AVERAGE:0.98:144:740")
+# (steps per row, rows): fine 1 min x 12 h; upstream's 5 min x 2.5 d, 1 h x 30 d, 12 h x 1 y
+LAYOUT = ((1, 720, 0.5), (5, 740, 0.8), (60, 740, 0.92), (720, 740, 0.98))
+ARCHIVES = tuple(f"RRA:AVERAGE:{xff}:{steps}:{rows}" for steps, rows, xff in LAYOUT)
 # rrdtool refuses data-source names longer than this
 MAX_DS_NAME = 19
 
@@ -149,7 +153,7 @@ class RRDTool:
         sample = ":".join([str(int(timestamp)), *(_number(values[n]) for n in names)])
         self._run("update", [str(path), "--template", ":".join(names), sample])
 
-    def fetch(self, path: Path, start: int, end: int, resolution: int = STEP) -> Series:
+    def fetch(self, path: Path, start: int, end: int, resolution: int = 5 * STEP) -> Series:
         """Consolidated AVERAGE values between `start` and `end`."""
         args = [str(path), "AVERAGE", "--resolution", str(resolution)]
         args += ["--start", str(int(start)), "--end", str(int(end))]
@@ -193,11 +197,50 @@ class RRDTool:
         """
         result: dict[int, dict[str, float | None]] = {}
         for period in periods:
-            resolution = STEP if period <= 740 * STEP else 12 * STEP
-            series = self.fetch(path, now - period, now, resolution)
+            series = self.fetch(path, now - period, now, resolution_for(period))
             means: dict[str, float | None] = {}
             for name in series.names:
                 known = [v for v in series.column(name) if v is not None]
                 means[name] = sum(known) / len(known) if known else None
             result[period] = means
         return result
+
+    def sums(self, path: Path, now: int, periods: Sequence[int]) -> dict[int, dict[str, float]]:
+        """What ABSOLUTE sources counted over the last `period` seconds, for each period:
+        rate x slot length summed over the known slots (an unknown slot counts nothing).
+
+        Each stretch of time is read once, from the finest archive that still holds it (the
+        last 12 h at 1 minute, then 5 min, then 1 h ...), so recent counts are never lost in
+        a coarse row that is not complete yet; every period is summed from the same rows.
+        """
+        start, end = now - max(periods), now
+        totals: dict[int, dict[str, float]] = {period: {} for period in periods}
+        for index, (steps, rows, _xff) in enumerate(LAYOUT):
+            if end <= start:
+                break
+            coarser = LAYOUT[min(index + 1, len(LAYOUT) - 1)][0] * STEP
+            oldest = now - steps * rows * STEP
+            boundary = max(start, -(-oldest // coarser) * coarser)
+            if index == len(LAYOUT) - 1:
+                boundary = start
+            series = self.fetch(path, boundary, end, steps * STEP)
+            ends = [series.start + (i + 1) * series.step for i in range(len(series.rows))]
+            keep = [i for i, t in enumerate(ends) if boundary < t <= end]
+            for period in periods:
+                chosen = [series.rows[i] for i in keep if ends[i] > now - period]
+                if not chosen:
+                    continue
+                sums = totals[period]
+                for name, column in zip(series.names, zip(*chosen, strict=True), strict=True):
+                    known = sum(v for v in column if v is not None)
+                    sums[name] = sums.get(name, 0.0) + known * series.step
+            end = boundary
+        return totals
+
+
+def resolution_for(period: int) -> int:
+    """The finest archive that holds all of `period` (its rows x step cover it)."""
+    for steps, rows, _xff in LAYOUT:
+        if period <= steps * rows * STEP:
+            return steps * STEP
+    return LAYOUT[-1][0] * STEP

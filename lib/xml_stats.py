@@ -2,7 +2,8 @@
 
 Attribute maps become XML attributes (`<Status Idle="3" Running="5"/>`); bucket maps,
 whose names may start with a digit (`1job`, `5m`) and so cannot be XML names, become
-`<range name="1job" val="3"/>` children. Files are replaced atomically so the factory's
+children named as upstream names them (`<TimeRange name="2hours" val="3"/>`, `Range`,
+`Fraction`). Files are replaced atomically so the factory's
 aggregation and the web server never read half a file.
 """
 
@@ -34,30 +35,36 @@ def attrs_element(parent: etree._Element, tag: str, values: Mapping[str, Number]
     etree.SubElement(parent, tag, {k: _text(v) for k, v in values.items()})
 
 
-def ranges_element(parent: etree._Element, tag: str, values: Mapping[str, Number]) -> None:
-    """`<tag><range name="k" val="v"/>...</tag>` under `parent`."""
+def ranges_element(
+    parent: etree._Element, tag: str, values: Mapping[str, Number], item: str
+) -> None:
+    """`<tag><item name="k" val="v"/>...</tag>` under `parent` (item: TimeRange, Range ...)."""
     node = etree.SubElement(parent, tag)
     for name, value in values.items():
-        etree.SubElement(node, "range", name=name, val=_text(value))
+        etree.SubElement(node, item, name=name, val=_text(value))
 
 
 def updated_element(parent: etree._Element, when: float) -> None:
-    """`<updated>` with the UTC, local and human forms upstream pages read."""
+    """`<updated>` as upstream writes it: `<timezone name="Local" ISO8601 RFC2822 human/>`
+    and `<timezone name="UTC" ISO8601 RFC2822 unixtime/>`."""
     node = etree.SubElement(parent, "updated")
-    utc = time.gmtime(when)
+    local = time.localtime(when)
+    etree.SubElement(
+        node,
+        "timezone",
+        name="Local",
+        ISO8601=time.strftime("%Y-%m-%dT%H:%M:%S%z", local),
+        RFC2822=time.strftime("%a, %d %b %Y %H:%M:%S %z", local),
+        human=time.strftime("%c", local),
+    )
     etree.SubElement(
         node,
         "timezone",
         name="UTC",
         ISO8601=iso_utc(when),
-        RFC2822=time.strftime("%a, %d %b %Y %H:%M:%S +0000", utc),
-        utc_unixtime=str(int(when)),
+        RFC2822=time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(when)),
+        unixtime=str(int(when)),
     )
-    local = time.localtime(when)
-    etree.SubElement(
-        node, "timezone", name="Local", ISO8601=time.strftime("%Y-%m-%dT%H:%M:%S%z", local)
-    )
-    etree.SubElement(node, "timezone", name="Human", human=time.strftime("%c", local))
 
 
 def read_attrs(node: etree._Element | None) -> dict[str, float]:
@@ -71,20 +78,23 @@ def read_attrs(node: etree._Element | None) -> dict[str, float]:
 
 
 def read_ranges(node: etree._Element | None) -> dict[str, float]:
-    """The `<range name= val=>` children of `node`."""
+    """The `<TimeRange|Range|Fraction name= val=>` children of `node` (any child name)."""
     if node is None:
         return {}
     try:
-        return {r.get("name", ""): float(r.get("val", "0")) for r in node.iterfind("range")}
+        return {r.get("name", ""): float(r.get("val", "0")) for r in node if r.get("name")}
     except ValueError as exc:
         raise StatsFileError(f"non-numeric range in <{node.tag}>: {exc}") from exc
 
 
 def read_updated(root: etree._Element) -> float:
-    """The `utc_unixtime` of a stats file's `<updated>` (0 when absent)."""
+    """The UTC `unixtime` of a stats file's `<updated>` (0 when absent); files of earlier
+    versions said `utc_unixtime`."""
     node = root.find("updated/timezone[@name='UTC']")
+    if node is None:
+        return 0.0
     try:
-        return float(node.get("utc_unixtime", "0")) if node is not None else 0.0
+        return float(node.get("unixtime") or node.get("utc_unixtime") or "0")
     except ValueError as exc:
         raise StatsFileError(f"bad utc_unixtime: {exc}") from exc
 

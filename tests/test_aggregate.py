@@ -11,11 +11,13 @@ from rrd_helpers import fetch_cmd
 from glideinwms_factory.aggregate import aggregate
 from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
 from glideinwms_factory.lib.monitoring_model import ClientStats, CompletedGlidein
+from glideinwms_factory.lib.monitoring_rejected import reasons
 from glideinwms_factory.lib.monitoring_xml import (
     completed_jobs_attributes,
     read_log_summary,
     read_qstats,
 )
+from glideinwms_factory.lib.rrd import RRDTool
 
 T0 = 1_700_000_100
 
@@ -104,11 +106,13 @@ def test_aggregate_sums_entries_per_frontend_and_total(tmp_path: Path) -> None:
     # rrd_<RRD>.xml: averages over the three periods
     rrd_xml = etree.parse(str(mon / "rrd_Status_Attributes.xml")).getroot()
     assert rrd_xml.tag == "glideFactoryRRDStats"
-    periods = {p.get("name"): p for p in rrd_xml.iterfind("total/period")}
+    periods = {p.get("name"): p for p in rrd_xml.iterfind("total/periods/period")}
     assert set(periods) == {"7200", "86400", "604800"}
     assert float(periods["7200"].get("StatusIdle")) == pytest.approx(6)
     assert (
-        rrd_xml.find("frontends/frontend[@name='fe_y']/period[@name='7200']").get("StatusHeld")
+        rrd_xml.find("frontends/frontend[@name='fe_y']/periods/period[@name='7200']").get(
+            "StatusHeld"
+        )
         == "1"
     )
 
@@ -157,3 +161,57 @@ def test_entries_read_the_completed_jobs_of_the_last_aggregation(tmp_path: Path)
     )
     (mon / "completed_jobs.json").write_text("{broken")
     assert completed_jobs_attributes(mon, "A", T0) == {}
+
+
+def test_completed_glideins_accumulate_over_the_hour_day_and_week(tmp_path: Path) -> None:
+    """The per-cycle CompletedCounts hold one cycle; CompletedHistory adds up every cycle."""
+    mon = tmp_path / "mon"
+    for cycle in range(5):
+        write_two_entries(mon, tmp_path, T0 + 60 * cycle)
+        aggregate(mon, ["A", "B"], now=T0 + 60 * cycle)
+    root = etree.parse(str(mon / "log_summary.xml")).getroot()
+
+    def glideins(node: etree._Element, window: str) -> float:
+        (found,) = node.iterfind(f"CompletedHistory/window[@name='{window}']/Sum")
+        return float(found.get("Glideins"))
+
+    assert float(root.find("total/CompletedCounts/Sum").get("Glideins")) == 3  # last cycle
+    for window in ("hour", "day", "week"):
+        assert glideins(root.find("total"), window) == 15, window
+        assert glideins(root.find("frontends/frontend[@name='fe_x']"), window) == 15
+        assert glideins(root.find("entries/entry[@name='A']"), window) == 5
+        assert glideins(root.find("entries/entry[@name='B']"), window) == 10
+    week = root.find("entries/entry[@name='B']/CompletedHistory/window[@name='week']")
+    jobs_nr = {r.get("name"): float(r.get("val")) for r in week.find("JobsNr")}
+    assert jobs_nr["4jobs"] == 5 and jobs_nr["Many"] == 5 and jobs_nr["1job"] == 0
+    assert float(week.find("Sum").get("Lasted")) == 10 * 7200
+    # an hour later the hour is empty again, the day still counts them all
+    aggregate(mon, ["A", "B"], now=T0 + 240 + 3700)
+    root = etree.parse(str(mon / "log_summary.xml")).getroot()
+    assert glideins(root.find("total"), "hour") == 0
+    assert glideins(root.find("total"), "day") == 15
+
+
+def test_rejections_by_reason_over_time(tmp_path: Path) -> None:
+    """Every rejection reaches the per-reason RRDs of the entry and of the factory, even
+    when the factory aggregates only every third entry cycle."""
+    mon = tmp_path / "mon"
+    writer = EntryStatsWriter(mon, tmp_path / "log", "A")
+    for cycle in range(6):
+        when = T0 + 60 * cycle
+        rejected = {"bad identity": 1, "credentials: none": cycle % 2}
+        writer.write(EntryStats("A", when, False, {"fe_x": ClientStats(rejected=rejected)}))
+        if cycle % 3 == 2:
+            aggregate(mon, ["A"], now=when)
+    tool = RRDTool()
+    for folder in (mon / "entry_A" / "total", mon / "total", mon / "total" / "frontend_fe_x"):
+        index = reasons(folder)
+        assert sorted(index.values()) == ["bad identity", "credentials: none"], folder
+        counted = {
+            reason: tool.sums(folder / f"{stem}.rrd", T0 + 300, (3600,))[3600]["Requests"]
+            for stem, reason in index.items()
+        }
+        assert counted == {
+            "bad identity": pytest.approx(6),
+            "credentials: none": pytest.approx(3),
+        }, folder

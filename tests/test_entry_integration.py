@@ -7,12 +7,15 @@ they do not see each other's glideins.
 from __future__ import annotations
 
 import re
+import shutil
 import stat
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+from cdp import Browser
 from factory_testlib import EntrySpec, config_xml, create, free_port, running
 from lxml import etree
 from lxml import html as lxml_html
@@ -32,6 +35,7 @@ ENTRIES = [
     EntrySpec("outage", max_glideins=4, max_idle=4),
     EntrySpec("proxy", max_glideins=2, max_idle=2, auth_method="grid_proxy"),
     EntrySpec("both", max_glideins=4, max_idle=2),
+    EntrySpec("scraped", max_glideins=4, max_idle=2),
 ]
 
 
@@ -338,3 +342,91 @@ def test_monitoring_after_a_real_run(factory):
 
     ad = wait_for(completed_jobs_in_ad, 30, "completed-jobs counts in the glidefactory ad")
     assert isinstance(ad["GlideinMonitorCompletedJobsPerEntryMany"], int)
+
+
+def scrape(factory) -> dict[str, list]:
+    """GET /metrics from the factory's own web server: family name -> samples."""
+    port = re.search(r"127\.0\.0\.1:(\d+)/stage", factory.config.read_text()).group(1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+def test_metrics_endpoint_agrees_with_the_queue(factory):
+    """/metrics scraped over HTTP while the factory runs: the entry's glideins by state are
+    the queue's, and the counters count what was submitted and removed."""
+    factory.request("request", "--entry", "scraped", "--idle", "2", "--max", "4")
+    wait_for(lambda: len(factory.glideins("scraped", RUNNING)) == 2, 60, "2 running")
+    wait_for(lambda: len(factory.glideins("scraped", IDLE)) == 2, 60, "2 idle")
+
+    def value(families, family, **labels):
+        return sum(
+            s.value
+            for s in families.get(family, [])
+            if all(s.labels.get(k) == v for k, v in labels.items())
+        )
+
+    def agrees():
+        families = scrape(factory)
+        queue = {
+            "Idle": len(factory.glideins("scraped", IDLE)),
+            "Running": len(factory.glideins("scraped", RUNNING)),
+            "Held": len(factory.glideins("scraped", HELD)),
+        }
+        scraped = {
+            state: value(families, "gwms_factory_glideins", entry="scraped", state=state)
+            for state in queue
+        }
+        submitted = value(families, "gwms_factory_glideins_submitted", entry="scraped")
+        seen.append((scraped, queue, submitted))
+        return scraped == queue and submitted == len(factory.glideins("scraped")) and families
+
+    seen: list = []
+
+    try:
+        families = wait_for(agrees, 60, "/metrics agreeing with the queue of entry scraped")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last (scraped, queue, submitted): {seen[-2:]}") from exc
+    assert value(families, "gwms_factory_requested", entry="scraped", field="MaxGlideins") == 4
+    assert value(families, "gwms_factory_entry_cycle_seconds", entry="scraped") > 0
+    last = value(families, "gwms_factory_entry_last_cycle_timestamp_seconds", entry="scraped")
+    assert time.time() - 120 < last <= time.time()
+    assert value(families, "gwms_factory_entry_daemon_restarts", daemon="scraped") == 0
+
+    factory.request(
+        "request", "--entry", "scraped", "--idle", "0", "--max", "2", "--remove-excess", "IDLE"
+    )
+    wait_for(lambda: not factory.glideins("scraped", IDLE), 60, "idle glideins removed")
+    wait_for(
+        lambda: value(scrape(factory), "gwms_factory_glideins_removed", entry="scraped") == 2,
+        60,
+        "the removed counter counting the 2 idle glideins",
+    )
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium")
+def test_browser_graphs_after_a_short_run(factory, tmp_path):
+    """A minute into the run, the factory's web server shows graphs with data points."""
+    factory.request("request", "--entry", "scraped", "--idle", "2", "--max", "4")
+    data = factory.root / "monitor" / "total" / "graphs_1h.js"
+
+    def has_points():
+        text = data.read_text() if data.exists() else ""
+        return '"StatusIdle":[' in text and re.search(r'"StatusIdle":\[[^\]]*\d', text)
+
+    wait_for(has_points, 120, "graph data with points for the last hour")
+    port = re.search(r"127\.0\.0\.1:(\d+)/stage", factory.config.read_text()).group(1)
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.open(f"http://127.0.0.1:{port}/monitor/factoryGraphs.html?range=1h")
+        browser.wait_for("document.body.getAttribute('data-drawn') === '1h'")
+        drawn = browser.evaluate(
+            "Number(document.getElementById('graph-status').getAttribute('data-points'))"
+        )
+        assert drawn > 0
+        shot = browser.screenshot(tmp_path / "real_run_graphs.png")
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+        assert browser.errors == []
+    finally:
+        browser.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from importlib import resources
 from pathlib import Path
 
 from lxml import etree
@@ -9,10 +12,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from glideinwms_factory.aggregate import aggregate
 from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
-from glideinwms_factory.lib.metrics import write_metrics
+from glideinwms_factory.lib.metrics import COUNTERS, render, write_metrics
 from glideinwms_factory.lib.monitoring_model import ClientStats, CompletedGlidein
 
 T0 = 1_700_000_100
+DASHBOARD = "gwms_factory_dashboard.json"
 
 
 def test_metrics_parse_and_agree_with_the_xml(tmp_path: Path) -> None:
@@ -88,3 +92,69 @@ def test_metrics_parse_and_agree_with_the_xml(tmp_path: Path) -> None:
     }
     assert age == {"ce_1": 0, "ce_2": 60}
     assert [s.labels["entry"] for s in families["gwms_factory_entry_unreadable"].samples] == ["bad"]
+
+
+def exported_names(text: str) -> set[str]:
+    """Every series name the exposition declares (counters are declared with _total)."""
+    return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+
+
+def test_counters_count_every_entry_cycle_once(tmp_path: Path) -> None:
+    mon = tmp_path / "mon"
+    # an iteration without any client leaves no totals to carry over
+    EntryStatsWriter(mon, tmp_path / "l1", "ce_1").write(EntryStats("ce_1", T0 - 60, False, {}))
+    for cycle in range(3):
+        writer = EntryStatsWriter(mon, tmp_path / "l1", "ce_1")  # totals survive a restart
+        stats = ClientStats(
+            status={"Idle": 1},
+            rejected={"bad identity": 1},
+            actions={"Submitted": 5, "Removed": 2, "Released": 1},
+        )
+        writer.write(
+            EntryStats("ce_1", T0 + 60 * cycle, False, {"fe_a": stats}, cycle_seconds=1.5),
+            completed=[CompletedGlidein("fe_a", "u", f"{cycle}.0", T0, 100, False)],
+        )
+        if cycle != 1:  # the factory aggregates more or less often than the entry loops
+            for again in range(2):
+                totals = aggregate(mon, ["ce_1"], now=T0 + 60 * cycle + again)
+                write_metrics(mon / "metrics.prom", totals, restarts={"ce_1": 2})
+    families = {
+        s.name: s.value
+        for f in text_string_to_metric_families((mon / "metrics.prom").read_text())
+        for s in f.samples
+    }
+    assert families["gwms_factory_glideins_submitted_total"] == 15
+    assert families["gwms_factory_glideins_removed_total"] == 6
+    assert families["gwms_factory_glideins_released_total"] == 3
+    assert families["gwms_factory_requests_rejected_total"] == 3
+    assert families["gwms_factory_glideins_completed_total"] == 3
+    assert families["gwms_factory_glideins_failed_total"] == 3
+    assert families["gwms_factory_entry_daemon_restarts_total"] == 2
+    assert families["gwms_factory_entry_cycle_seconds"] == 1.5
+    assert families["gwms_factory_entry_last_cycle_timestamp_seconds"] == T0 + 120
+
+
+def test_grafana_dashboard_queries_exported_metrics(tmp_path: Path) -> None:
+    dashboard = json.loads(
+        (resources.files("glideinwms_factory.web_base") / "grafana" / DASHBOARD).read_text()
+    )
+    mon = tmp_path / "mon"
+    EntryStatsWriter(mon, tmp_path / "l1", "ce_1").write(
+        EntryStats("ce_1", T0, False, {"fe_a": ClientStats(status={"Idle": 1})})
+    )
+    exported = exported_names(render(aggregate(mon, ["ce_1"], now=T0)))
+    queries = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    queries += [
+        v["query"]["query"]
+        for v in dashboard["templating"]["list"]
+        if "query" in v and isinstance(v["query"], dict)
+    ]
+    assert len(dashboard["panels"]) >= 10
+    for query in queries:
+        named = set(re.findall(r"gwms_factory_[a-z_]+", query))
+        assert named, query
+        assert named <= exported, f"{query}: {named - exported} not exported"
+    # every panel shows something the endpoint exports, and each counter is graphed
+    graphed = {n for q in queries for n in re.findall(r"gwms_factory_[a-z_]+", q)}
+    counters = [*COUNTERS, "gwms_factory_requests_rejected", "gwms_factory_entry_daemon_restarts"]
+    assert {f"{name}_total" for name in counters} <= graphed

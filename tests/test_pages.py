@@ -121,6 +121,14 @@ def test_contents_downtime_and_escaping(monitor) -> None:
     assert (
         sums["ce_a"] == "1" and sums["all entries"] == "1"
     )  # one glidein completed in the last cycle
+    day = {
+        tr[0].text_content(): tr[1].text_content()
+        for tr in completed.get_element_by_id("sums_day").iter("tr")
+        if tr.find("td") is not None
+    }
+    assert day["ce_a"] == "6"  # ...and six over the day: one per cycle, none lost
+    history = completed.get_element_by_id("history").text_content()
+    assert "week" in history
     entry = lxml.html.parse(str(mon / "entry_ce_a" / "status.html")).getroot().text_content()
     assert "bad identity" in entry
 

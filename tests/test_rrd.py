@@ -24,16 +24,19 @@ def test_create_has_the_spec_layout(tool: RRDTool, tmp_path: Path) -> None:
     info = subprocess.run(
         ["rrdtool", "info", str(path)], capture_output=True, text=True, check=True
     ).stdout
-    assert "step = 300" in info
+    assert "step = 60" in info
     assert 'ds[Idle].type = "GAUGE"' in info and 'ds[Done].type = "ABSOLUTE"' in info
     assert "ds[Idle].minimal_heartbeat = 1800" in info
     assert "ds[Idle].min = NaN" in info and "ds[Idle].max = NaN" in info
-    for i, (pdp, xff) in enumerate(((1, "8.0"), (12, "9.2"), (144, "9.8"))):
+    # a fine archive (1 min x 12 h), then upstream's 5 min, 1 h and 12 h archives of 740 rows
+    layout = ((1, 720, "5.0"), (5, 740, "8.0"), (60, 740, "9.2"), (720, 740, "9.8"))
+    for i, (pdp, rows, xff) in enumerate(layout):
         assert f"rra[{i}].pdp_per_row = {pdp}" in info
-        assert f"rra[{i}].rows = 740" in info
+        assert f"rra[{i}].rows = {rows}" in info
         assert f"rra[{i}].xff = {xff}" in info
+    assert "rra[4]" not in info
     # the coarsest archive spans at least a year
-    assert 740 * 144 * 300 >= 365 * 86400
+    assert 740 * 720 * 60 >= 365 * 86400
     assert not list(tmp_path.glob("a/.*tmp"))
 
 
@@ -62,6 +65,22 @@ def test_averages_skip_unknown_slots(tool: RRDTool, tmp_path: Path) -> None:
     means = tool.averages(path, T0 + 600, (7200, 86400))
     assert means[7200]["Idle"] == pytest.approx(4.0)
     assert means[86400]["Idle"] == pytest.approx(4.0)
+
+
+def test_fine_archive_keeps_each_minute(tool: RRDTool, tmp_path: Path) -> None:
+    """A new factory's first minutes are visible at 1-minute resolution, not one 5-min mean."""
+    path = tmp_path / "X.rrd"
+    tool.create(path, [DataSource("Idle"), DataSource("Done", "ABSOLUTE")], T0 - 60)
+    for i, idle in enumerate((1, 5, 2, 8, 3)):
+        tool.update(path, T0 + 60 * i, {"Idle": idle, "Done": 6 * i})
+    series = tool.fetch(path, T0 - 60, T0 + 240, resolution=60)
+    assert series.step == 60
+    assert series.column("Idle")[:5] == [1.0, 5.0, 2.0, 8.0, 3.0]
+    sums = tool.sums(path, T0 + 240, (120, 3600, 7 * 86400))
+    assert sums[3600]["Done"] == pytest.approx(6 + 12 + 18 + 24)
+    assert sums[120]["Done"] == pytest.approx(18 + 24)  # only the last two minutes
+    # a week still counts every glidein, though its hourly row is not complete yet
+    assert sums[7 * 86400]["Done"] == pytest.approx(60)
 
 
 def test_errors_are_rrd_errors(tool: RRDTool, tmp_path: Path) -> None:

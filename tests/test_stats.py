@@ -319,14 +319,16 @@ def test_entry_rrd_xml_averages(tmp_path: Path) -> None:
     root = etree.parse(str(tmp_path / "mon" / "entry_ce1" / "rrd_Status_Attributes.xml")).getroot()
     assert root.tag == "glideFactoryEntryRRDStats"
     # written at the first and third iteration only (600 s apart): the mean of 2, 4, 6
-    assert root.find("updated/timezone[@name='UTC']").get("utc_unixtime") == str(T0 + 600)
-    period = root.find("frontends/frontend[@name='fe_a']/period[@name='7200']")
+    assert root.find("updated/timezone[@name='UTC']").get("unixtime") == str(T0 + 600)
+    period = root.find("frontends/frontend[@name='fe_a']/periods/period[@name='7200']")
     assert float(period.get("StatusIdle")) == pytest.approx(4)
-    assert float(root.find("total/period[@name='86400']").get("StatusIdle")) == pytest.approx(4)
+    assert float(
+        root.find("total/periods/period[@name='86400']").get("StatusIdle")
+    ) == pytest.approx(4)
     # a week is read from the hourly archive, which 15 minutes of history do not fill yet
-    assert root.find("total/period[@name='604800']").get("StatusIdle") is None
+    assert root.find("total/periods/period[@name='604800']").get("StatusIdle") is None
     counts = etree.parse(str(tmp_path / "mon" / "entry_ce1" / "rrd_Log_Counts.xml")).getroot()
-    assert counts.find("total/period[@name='86400']") is not None
+    assert counts.find("total/periods/period[@name='86400']") is not None
 
 
 def test_groups_assigned_after_construction_are_checked_and_filled(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ def server(tmp_path):
             "glideinwms_factory.webserver",
             "--port",
             "0",
+            "--metrics",
+            str(monitor / "metrics.prom"),
             f"/stage={stage}",
             f"/monitor={monitor}",
         ],
@@ -54,3 +56,13 @@ def test_nothing_outside_the_roots(server, path):
     with pytest.raises(urllib.error.HTTPError) as info:
         get(server + path)
     assert info.value.code == 404
+
+
+def test_metrics_are_served_once_written(server, tmp_path):
+    with pytest.raises(urllib.error.HTTPError) as info:
+        get(server + "/metrics")
+    assert info.value.code == 503  # before the first aggregation
+    (tmp_path / "monitor" / "metrics.prom").write_text("# TYPE x gauge\nx 1\n")
+    status, body, headers = get(server + "/metrics")
+    assert (status, body) == (200, "# TYPE x gauge\nx 1\n")
+    assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
