@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glideinwms_factory.entry.accounting import QueueSnapshot
+from glideinwms_factory.entry.accounting import QueueSnapshot, State
 from glideinwms_factory.entry.decision import Actions
 from glideinwms_factory.entry.requests import WorkRequest
 from glideinwms_factory.lib import xml_stats
@@ -108,14 +108,14 @@ def request_stats(request: WorkRequest, actions: Actions, snapshot: QueueSnapsho
     )
 
 
-_LOG_STATES = {  # accounting.State name -> the log state of log_summary.xml
-    "WAIT": "Wait",
-    "PENDING": "Idle",
-    "STAGE_IN": "Idle",
-    "IDLE_OTHER": "Idle",
-    "RUNNING": "Running",
-    "STAGE_OUT": "Running",
-    "HELD": "Held",
+_LOG_STATES: dict[State | int, str] = {  # status code -> the log state of log_summary.xml
+    State.WAIT: "Wait",
+    State.PENDING: "Idle",
+    State.STAGE_IN: "Idle",
+    State.IDLE_OTHER: "Idle",
+    State.RUNNING: "Running",
+    State.STAGE_OUT: "Running",
+    State.HELD: "Held",
 }
 
 
@@ -142,7 +142,7 @@ def entry_stats(
         clients.setdefault(client, ClientStats()).rejected.update(reasons)
     jobs: dict[str, dict[str, str]] = {}
     for job in snapshot.jobs:
-        log_state = _LOG_STATES.get(job.state.name)
+        log_state = _LOG_STATES.get(job.state)
         if log_state:
             jobs.setdefault(client_key(job.frontend_name), {})[job.id] = log_state
     return EntryStats(
