@@ -11,6 +11,7 @@ import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import classad2
@@ -207,20 +208,54 @@ def _optional_int(value: Any) -> int | None:
 
 
 def jobs_from_rows(rows: Iterable[Mapping[str, Any]], now: int) -> tuple[list[Job], list[str]]:
-    """All usable rows as Jobs, and one error line per unusable row."""
-    jobs, errors = [], []
-    build = Job.from_row
+    """All usable rows as Jobs, and one error line per unusable row.
+
+    The hot loop of a cycle (100,000 rows): a row holding every attribute the factory
+    sets at submission is read with plain subscripts in one frame; any other row goes
+    through `Job.from_row`, which has the defaults and the error message.
+    """
+    jobs: list[Job] = []
+    errors: list[str] = []
+    append = jobs.append
+    known = _CODES.get
     for row in rows:
         try:
-            jobs.append(build(row, now))
-        except ValueError as err:
-            errors.append(str(err))
+            status = int(row["JobStatus"])
+            grid = row.get("GridJobStatus")
+            code = known((status, grid)) or _code(status, grid)
+            age = int(row["ServerTime"]) - int(row["EnteredCurrentStatus"])
+            job = Job(
+                int(row["ClusterId"]),
+                int(row["ProcId"]),
+                code,
+                age if age > 0 else 0,
+                str(row["GlideinClient"]),
+                str(row["GlideinFrontendName"]),
+                str(row["GlideinSecurityClass"]),
+                str(row["GlideinCredentialIdentifier"]),
+                str(row["GlideinEntrySubmitFile"]),
+                job_status=status,
+            )
+            if code is State.HELD:
+                get = row.get
+                job.hold_code = _optional_int(get("HoldReasonCode"))
+                job.hold_subcode = _optional_int(get("HoldReasonSubCode"))
+                job.hold_reason = str(get("HoldReason", ""))
+                job.system_holds = _optional_int(get("NumSystemHolds")) or 0
+            append(job)
+        except (KeyError, TypeError, ValueError):
+            try:
+                append(Job.from_row(row, now))
+            except ValueError as err:
+                errors.append(str(err))
     return jobs, errors
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Counts:
-    """Glideins of one group by status code; cores = glideins x GLIDEIN_CPUS."""
+    """Glideins of one group by status code; cores = glideins x GLIDEIN_CPUS.
+
+    Never changed once built (not frozen: a cycle builds thousands)."""
 
     wait: int = 0
     pending: int = 0
@@ -303,8 +338,11 @@ class Counts:
 _NAMED = frozenset(State)
 
 
+_STATE_OF = attrgetter("state")
+
+
 def count_jobs(jobs: Iterable[Job], cpus: int = 1) -> Counts:
-    return Counts.of(Counter(job.state for job in jobs), cpus)
+    return Counts.of(Counter(map(_STATE_OF, jobs)), cpus)
 
 
 class QueueSnapshot:
