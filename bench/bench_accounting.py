@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from queue_data import NOW, RECOVERABLE, Entry, factory_queue
 
 from glideinwms_factory.entry import accounting, decision
+from glideinwms_factory.entry.decision import Request
 from glideinwms_factory.entry.limits import EntryLimits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,23 +57,7 @@ def baseline_modules(rev: str) -> tuple[Any, Any] | None:
 
 def one_pass(acc: Any, dec: Any, queue: list[Entry], limits: EntryLimits) -> dict[str, float]:
     """Seconds per stage over every entry: records, grouping, decisions."""
-    requests = [
-        [
-            (
-                dec.Request(
-                    acc.RequestKey(*r.key),
-                    r.frontend_name,
-                    r.idle,
-                    r.max_glideins,
-                    r.remove_excess,
-                    r.remove_margin,
-                ),
-                down,
-            )
-            for r, down in entry.requests
-        ]
-        for entry in queue
-    ]
+    requests = [[_request(acc, dec, r) for r in entry.requests] for entry in queue]
     times = {"records": 0.0, "grouping": 0.0, "decisions": 0.0}
     gc.collect()
     for entry, planned in zip(queue, requests, strict=True):
@@ -88,6 +73,15 @@ def one_pass(acc: Any, dec: Any, queue: list[Entry], limits: EntryLimits) -> dic
         times["decisions"] += t3 - t2
     times["total"] = sum(times.values())
     return times
+
+
+def _request(acc: Any, dec: Any, r: Request) -> Any:
+    """`r` for the decision module `dec`: the baseline took `(request, down)` pairs."""
+    key = acc.RequestKey(*r.key)
+    fields = (r.frontend_name, r.idle, r.max_glideins, r.remove_excess, r.remove_margin)
+    if dec is decision:
+        return dec.Request(key, *fields, down=r.down)
+    return (dec.Request(key, *fields), r.down)
 
 
 def best(results: list[dict[str, float]]) -> dict[str, float]:

@@ -60,7 +60,7 @@ class Entry:
     schedd: str
     grid_type: str
     ads: list[classad2.ClassAd]
-    requests: list[tuple[Request, bool]]
+    requests: list[Request]
 
 
 def _sizes(rng: random.Random, entries: int, glideins: int) -> list[int]:
@@ -143,7 +143,8 @@ def factory_queue(entries: int = 500, clients: int = 10, glideins: int = 100_000
                     max_glideins=rng.randrange(0, size + 50),
                     remove_excess=rng.choice(["NO", "NO", "WAIT", "IDLE", "ALL"]),
                     remove_margin=rng.choice([0, 0, 5]),
+                    down=rng.random() < 0.02,
                 )
-                requests.append((request, rng.random() < 0.02))
+                requests.append(request)
         result.append(Entry(name, schedd, grid_type, ads, requests))
     return result
