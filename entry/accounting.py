@@ -233,7 +233,7 @@ def jobs_from_rows(rows: Iterable[Mapping[str, Any]], now: int) -> tuple[list[Jo
                 str(row["GlideinFrontendName"]),
                 str(row["GlideinSecurityClass"]),
                 str(row["GlideinCredentialIdentifier"]),
-                str(row["GlideinEntrySubmitFile"]),
+                str(row.get("GlideinEntrySubmitFile", "")),
                 job_status=status,
             )
             if code is State.HELD:
