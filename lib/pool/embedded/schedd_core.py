@@ -212,7 +212,8 @@ class ScheddCore(JobQueue):
         hold_code: int | None = None,
         hold_subcode: int = 0,
     ) -> int:
-        """Remove, hold or release jobs by `cluster[.proc]` ids or a constraint (a str)."""
+        """Remove (also -forcex), hold or release jobs by `cluster[.proc]` ids or a
+        constraint (a str)."""
         try:
             action = JobAction(action)
         except ValueError:
@@ -232,6 +233,8 @@ class ScheddCore(JobQueue):
             for job in targets:
                 if action is JobAction.REMOVE:
                     done = self._remove(job, now, reason or "via condor_rm")
+                elif action is JobAction.REMOVE_X:
+                    done = self._remove_x(job)
                 elif action is JobAction.HOLD:
                     code = hold_code or HOLD_USER_REQUEST
                     text = reason or "via condor_hold"
@@ -383,14 +386,8 @@ class ScheddCore(JobQueue):
             and job.pid == 0
             and not self._true(job, "LeaveJobInQueue", job.spec.leave_in_queue)
         ]
-        if not gone:
-            return
-        self._require_store().delete(gone)
-        for job in gone:
-            key = (job.cluster, job.proc)
-            del self._jobs[key]
-            self._dirty.pop(key, None)
-            self._index.discard(key, job.spec.custom)
+        if gone:
+            self._forget(gone)
 
     # ----------------------------------------------------------------- recovery
 
