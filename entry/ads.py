@@ -148,8 +148,10 @@ def client_ad(
     params: Mapping[str, Any],
     limits_reached: Mapping[str, str],
     protocol: str = "3.10",
+    in_downtime: bool = False,
 ) -> classad2.ClassAd:
-    """The `glidefactoryclient` ad of one client of this entry (classads.md §3).
+    """The `glidefactoryclient` ad of one client of this entry (classads.md §3), its
+    numbers summed over the client's credentials by the caller.
 
     `GlideinRequestProtocol` says which Frontend line ("3.10", "3.11") sent the request.
     """
@@ -168,6 +170,7 @@ def client_ad(
         "ReqClientReqName": req_name,
         "GlideinRequestProtocol": protocol,
         **_entry_attributes(entry),
+        "GLIDEIN_In_Downtime": in_downtime,
     }
     # The effective parameters: entry defaults, overridden by the client's own.
     effective = {**entry.params, **params}
