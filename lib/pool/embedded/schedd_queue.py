@@ -72,7 +72,6 @@ class JobQueue:
         self._touch(job)
 
     def _touch(self, job: JobRecord) -> None:
-        job.changed()
         self._dirty[job.cluster, job.proc] = job
 
     def _stop_process(self, job: JobRecord, now: float) -> None:
