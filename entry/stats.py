@@ -213,16 +213,20 @@ class EntryStatsWriter:
         }
 
         self._append_completed([g for g in completed if g.client in names])
+        # Rewritten every cycle by every entry: atomic, but not worth an fsync each (the
+        # next cycle rewrites them; a lost job_states.json only restarts the log counts).
         xml_stats.write_xml(
             self.folder / "schedd_status.xml",
             qstats_element("glideFactoryEntryQStats", stats.updated, clients, stats.in_downtime),
+            fsync=False,
         )
         xml_stats.write_xml(
             self.folder / "log_summary.xml",
             log_summary_element("glideFactoryEntryLogSummary", stats.updated, logs),
+            fsync=False,
         )
         self._previous = {k: dict(v) for k, v in stats.jobs.items() if k in names}
-        atomic_write(self._states_file, json.dumps(self._previous), make_parents=True)
+        atomic_write(self._states_file, json.dumps(self._previous), fsync=False, make_parents=True)
 
         when = int(stats.updated)
         total_log = ClientLog()
