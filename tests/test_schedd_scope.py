@@ -28,6 +28,9 @@ CONSTRAINTS = [
     'GlideinEntryName =?= "E1" || GlideinFactory == "f"',  # not literal tests: evaluated
     'GlideinEntryName =?= "E1" && JobStatus == 5',  # a schedd attribute: evaluated
     'GlideinEntryName =?= strcat("E", "1")',
+    # a disjunction inside the conjunction (entry_q -frontend): never decided on texts
+    'GlideinFactory =?= "f" && ((GlideinEntryName =?= "E2") || (GlideinEntryName =?= "e1"))',
+    '(GlideinFactory =?= "f") && (GlideinEntryName =?= "E1" ? true : false)',
 ]
 
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from glideinwms_factory.lib.pool.embedded.constraint import conjuncts
+from glideinwms_factory.lib.pool.embedded.constraint import all_conjuncts
 
 _NAME = r"([A-Za-z_][A-Za-z0-9_]*)"
 _STRING = r'"([^"\\]*)"'
@@ -38,7 +38,7 @@ class LiteralTest:
 def literal_tests(constraint: str) -> tuple[LiteralTest, ...] | None:
     """The constraint as literal tests, or None if any conjunct is something else."""
     tests = []
-    for conjunct in conjuncts(constraint):
+    for conjunct in all_conjuncts(constraint) or ["(not a conjunction of tests)"]:
         if match := _COMPARE.fullmatch(conjunct):
             name, op, value = match.groups()
         elif match := _COMPARE_REVERSED.fullmatch(conjunct):
