@@ -10,16 +10,25 @@ import time
 from collections.abc import Sequence
 
 import classad2
+from factory_testlib import FRONTEND
 
 from glideinwms_factory.global_ads import factory_global_ad
 from glideinwms_factory.lib.factory_key import FactoryKeys
+from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector
+from glideinwms_factory.tools.frontend_ads import (
+    CycleKey,
+    RequestSpec,
+    factory_keys,
+    find_targets,
+    request_ad,
+)
+from glideinwms_factory.tools.frontend_sim import REQUEST_COMMAND
 
 FACTORY, GLIDEIN = "testfactory", "gtest"  # the names factory_testlib.config_xml uses
 
 
-def ask_for_glideins(factory, collector, keys: FactoryKeys, entries: Sequence[str], clients: int):
-    """The factory's global ad, then one request per client group for `entries` (idle 0,
-    so an iteration submits nothing and only the cost of serving is measured)."""
+def advertise_factory(collector, keys: FactoryKeys) -> None:
+    """The factory's global ad (its public key), what a Frontend encrypts for."""
     ad: classad2.ClassAd = factory_global_ad(
         FACTORY,
         GLIDEIN,
@@ -29,6 +38,12 @@ def ask_for_glideins(factory, collector, keys: FactoryKeys, entries: Sequence[st
         sign_types="sha1",
     )
     collector.advertise([ad], "UPDATE_AD_GENERIC")
+
+
+def ask_for_glideins(factory, collector, keys: FactoryKeys, entries: Sequence[str], clients: int):
+    """The factory's global ad, then one request per client group for `entries` (idle 0,
+    so an iteration submits nothing and only the cost of serving is measured)."""
+    advertise_factory(collector, keys)
     entry_args = [arg for entry in entries for arg in ("--entry", entry)]
     for i in range(clients):
         subprocess.run(
@@ -46,6 +61,32 @@ def ask_for_glideins(factory, collector, keys: FactoryKeys, entries: Sequence[st
             check=True,
             capture_output=True,
         )
+
+
+def advertise_fresh_requests(factory, entries: Sequence[str], clients: int, cycle: int) -> int:
+    """One request per client group and entry, each ad with its own new symmetric key
+    and RSA key code, as a Frontend's cycle sends them (so no key code is seen twice);
+    idle 0, so an iteration submits nothing. Returns how many ads went out."""
+    token = factory.token_file(FRONTEND).read_text().strip()
+    collector = EmbeddedCollector(factory.address, token)
+    keys = factory_keys(collector.query('(GlideinMyType =?= "glidefactoryglobal")'))
+    targets = find_targets(entries, collector.query('(GlideinMyType =?= "glidefactory")'), keys)
+    ads = []
+    for i in range(clients):
+        spec = RequestSpec(
+            identity=FRONTEND,
+            group=f"g{i}",
+            max_glideins=100000,
+            security_name="vofrontend",
+            security_class="frontend",
+        )
+        for target in targets:
+            key = CycleKey.generate(target.factory, spec.oaep_digest)
+            ad = request_ad(spec, target, key, {})
+            ads.append(classad2.ClassAd({**ad, "UpdateSequenceNumber": cycle}))
+    for start in range(0, len(ads), 500):
+        collector.advertise(ads[start : start + 500], REQUEST_COMMAND)
+    return len(ads)
 
 
 def fill_queue(factory, entries: Sequence[str], glideins: int, clients: int, hold: bool) -> None:

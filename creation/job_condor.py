@@ -139,8 +139,9 @@ def job_condor(cfg: MasterConfig, entry: Entry) -> str:
     if "GLIDEIN_Max_Walltime" in values:
         lines.append(f"+GlideinMaxWalltime = {int(values['GLIDEIN_Max_Walltime'])}")
     if "GLIDEIN_OVERLOAD_ENABLED" in values:
-        enabled = values["GLIDEIN_OVERLOAD_ENABLED"].strip().lower() not in ("false", "0", "")
-        lines.append(f"+GlideinOverloadEnabled = {'True' if enabled else 'False'}")
+        # True/False drawn per submit cycle (a value may be a percentage, and the
+        # Frontend may override it): the entry puts it in the submit environment.
+        lines.append("+GlideinOverloadEnabled = $ENV(GLIDEIN_OVERLOAD_ENABLED)")
     if entry.settings["proxy_url"]:
         lines.append(f'+GlideinProxyURL = "{entry.settings["proxy_url"]}"')
     lines.append(_periodic_remove(entry))

@@ -17,6 +17,7 @@ from glideinwms_factory.lib.classad import VERSION, wire_name
 from glideinwms_factory.lib.descript import SignatureLine
 from glideinwms_factory.lib.factory_key import FactoryKey
 from glideinwms_factory.lib.monitoring_model import ClientStats
+from glideinwms_factory.lib.pool.submit_text import IDENTIFIER, literal
 
 _LIMIT_KINDS = ("Glideins", "Idle", "Held")
 
@@ -148,8 +149,10 @@ def client_ad(
     params: Mapping[str, Any],
     limits_reached: Mapping[str, str],
     protocol: str = "3.10",
+    in_downtime: bool = False,
 ) -> classad2.ClassAd:
-    """The `glidefactoryclient` ad of one client of this entry (classads.md §3).
+    """The `glidefactoryclient` ad of one client of this entry (classads.md §3), its
+    numbers summed over the client's credentials by the caller.
 
     `GlideinRequestProtocol` says which Frontend line ("3.10", "3.11") sent the request.
     """
@@ -168,6 +171,7 @@ def client_ad(
         "ReqClientReqName": req_name,
         "GlideinRequestProtocol": protocol,
         **_entry_attributes(entry),
+        "GLIDEIN_In_Downtime": in_downtime,
     }
     # The effective parameters: entry defaults, overridden by the client's own.
     effective = {**entry.params, **params}
@@ -179,9 +183,21 @@ def client_ad(
 
 
 def _to_ad(attrs: Mapping[str, object]) -> classad2.ClassAd:
-    ad = classad2.ClassAd()
+    """The ad in one parse of its text (an entry group sends thousands of ~80-attribute
+    ads a cycle; setting them one by one cost 4x more). A name that is not a plain
+    identifier, or a value without a literal, is set on its own, never spliced in."""
+    texts, apart = [], {}
     for name, value in attrs.items():
-        ad[wire_name(name)] = _ad_value(value)
+        wire, plain = wire_name(name), _ad_value(value)
+        try:
+            if not IDENTIFIER.fullmatch(wire):
+                raise ValueError(wire)
+            texts.append(f"{wire} = {literal(plain)}")
+        except ValueError:
+            apart[wire] = plain
+    ad = classad2.ClassAd("[" + "; ".join(texts) + "]")
+    for wire, plain in apart.items():
+        ad[wire] = plain
     return ad
 
 

@@ -44,6 +44,7 @@ class CompletedTracker:
         # A state saved by the queue-based tracker (a list of ids): what the logs hold now was
         # reported by it, so the first reading only takes note.
         self._baseline = False
+        self._written: str | None = None  # the state file's text as this tracker wrote it
         try:
             saved = json.loads(path.read_text())
             self._baseline = isinstance(saved, list)
@@ -66,10 +67,13 @@ class CompletedTracker:
         self._started = {k: v for k, v in self._started.items() if k in known}
         for gone in set(self._readers) - known:
             self._readers.pop(gone).close()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         state = {"reported": {k: sorted(v) for k, v in self.reported.items()},
                  "frontends": self.frontends}  # fmt: skip
-        atomic_write(self.path, json.dumps(state, sort_keys=True))
+        text = json.dumps(state, sort_keys=True)
+        if text != self._written:  # most cycles change nothing: no write, no fsync
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.path, text)
+            self._written = text
         baseline, self._baseline = self._baseline, False
         return [] if baseline else fresh
 

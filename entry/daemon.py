@@ -49,7 +49,7 @@ from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_s
 from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
-from glideinwms_factory.lib.monitoring_model import ClientStats
+from glideinwms_factory.lib.monitoring_model import ClientStats, sum_clients
 from glideinwms_factory.lib.monitoring_xml import completed_jobs_attributes
 from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, open_pool
@@ -406,7 +406,8 @@ class EntryGroupDaemon:
         served: list[Served],
         outbox: Outbox,
     ) -> None:
-        """This entry's glidefactory ad and one glidefactoryclient ad per served request."""
+        """This entry's glidefactory ad and one glidefactoryclient ad per client served,
+        summed over its requests (one per credential)."""
         entry = state.config
         total = stats.total
         factory_ad = ads.factory_ad(
@@ -424,20 +425,29 @@ class EntryGroupDaemon:
         )
         state.sequence += 1
         outbox.factory_ads.append(factory_ad)
+        # One ad per client: a client with several credentials sends one request each,
+        # and the Collector would keep only the last of ads sharing a Name.
+        by_client: dict[tuple[str, str], list[Served]] = {}
         for item in served:
-            request = item.request
-            seq = state.client_sequence.get(request.name, 0)
-            state.client_sequence[request.name] = seq + 1
+            by_client.setdefault((item.request.req_name, item.request.client_name), []).append(item)
+        for (req_name, client_name), items in by_client.items():
+            name = f"{req_name}@{client_name}"
+            seq = state.client_sequence.get(name, 0)
+            state.client_sequence[name] = seq + 1
+            limits_reached: dict[str, str] = {}
+            for item in items:
+                limits_reached.update(item.actions.limits_reached)
             outbox.client_ads.append(
                 ads.client_ad(
                     entry,
-                    req_name=request.req_name,
-                    client_name=request.client_name,
+                    req_name=req_name,
+                    client_name=client_name,
                     sequence=seq,
-                    client=item.stats,
+                    client=sum_clients(item.stats for item in items),
                     total=total,
-                    params=request.params,
-                    limits_reached=item.actions.limits_reached,
-                    protocol=request.protocol,
+                    params=items[0].request.params,
+                    limits_reached=limits_reached,
+                    protocol=items[0].request.protocol,
+                    in_downtime=stats.in_downtime,
                 )
             )

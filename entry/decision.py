@@ -11,10 +11,9 @@ loop executes through the Schedd.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from glideinwms_factory.entry.accounting import (
-    IDLE_STATES,
     Counts,
     Job,
     QueueSnapshot,
@@ -22,6 +21,7 @@ from glideinwms_factory.entry.accounting import (
     State,
 )
 from glideinwms_factory.entry.limits import EntryLimits
+from glideinwms_factory.lib.pool import JobStatus
 
 LIMIT_PREFIX = "GlideinMonitorStatus_GlideFactoryLimit"
 
@@ -180,15 +180,17 @@ _REMOVE_MODES = {  # ReqRemoveExcess -> (wait, idle, running); NO/UNREG/unknown 
 def excess_removal(
     request: Request, frontend: LiveCounts, mine: Sequence[Job], limits: EntryLimits
 ) -> tuple[str, ...]:
-    """§5.3: ids of this request's glideins to remove as excess.
+    """§5.3: ids of this request's glideins to remove as excess, at most MaxRemoveRate.
 
     Counts are the frontend's (F), victims this request's (C, queue order), and `ri` is the
     ORIGINAL requested idle, so a downtime or a factory cap never removes idle glideins.
+    IDLE takes only glideins whose JobStatus is 1 (upstream also offers running ones in
+    an unlisted grid state); ALL takes JobStatus 2 glideins, then unrecoverable held,
+    then recoverable held, as upstream does.
     """
     wait, idle, running = _REMOVE_MODES.get(request.remove_excess.upper(), (False,) * 3)
     ri, margin, req_max = request.idle, request.remove_margin, request.max_glideins
     rate = limits.max_remove_rate
-    held = [job.id for job in mine if job.state is State.HELD]
     over_idle = (wait or idle) and frontend.idle > ri + margin
     over_total = running and frontend.running + frontend.idle > req_max + margin
     if over_idle or over_total:
@@ -199,16 +201,39 @@ def excess_removal(
         waiting = [job.id for job in mine if job.state is State.WAIT]
         if wait and waiting:
             return tuple(waiting[:n])
-        queued = [job.id for job in mine if job.state in IDLE_STATES - {State.WAIT}]
+        queued = [
+            job.id
+            for job in mine
+            if job.job_status == JobStatus.IDLE and job.state is not State.WAIT
+        ]
         if idle and queued:
             return tuple(queued[:n])
         if running:
-            runs = [job.id for job in mine if job.state is State.RUNNING]
-            return tuple(runs[:n] + held[:rate])
+            runs = [job.id for job in mine if job.job_status == JobStatus.RUNNING]
+            return tuple((runs[:n] + _held_by_recoverability(mine, limits))[:rate])
         return ()
     if running and req_max == 0 and frontend.held > 0:
-        return tuple(held[:rate])
+        return tuple(_held_by_recoverability(mine, limits)[:rate])
     return ()
+
+
+def _held_by_recoverability(jobs: Iterable[Job], limits: EntryLimits) -> list[str]:
+    """Held glideins, the unrecoverable ones first (upstream's removal order)."""
+    unrecoverable, recoverable = [], []
+    for job in jobs:
+        if job.state is State.HELD:
+            if _recoverable(job, limits):
+                recoverable.append(job.id)
+            else:
+                unrecoverable.append(job.id)
+    return unrecoverable + recoverable
+
+
+def _recoverable(job: Job, limits: EntryLimits) -> bool:
+    return (
+        limits.recoverable.recoverable(job.hold_code, job.hold_subcode)
+        and job.system_holds <= limits.max_releasable_holds
+    )
 
 
 @dataclass(frozen=True)
@@ -221,27 +246,35 @@ class Cleanup:
 
 
 def sanitize(jobs: Iterable[Job], limits: EntryLimits) -> Cleanup:
-    """Stale idle/running and unrecoverable held -> remove (forcex after many system
-    holds); recoverable held long enough -> release. Each call capped at its rate."""
+    """Stale idle (JobStatus 1) and stale running (JobStatus 2, whatever its grid state)
+    and unrecoverable held -> remove (forcex after many system holds); recoverable held
+    long enough -> release. Removals are chosen in upstream's order (stale idle, stale
+    running, forcex, unrecoverable) up to MaxRemoveRate in all; releases up to
+    MaxReleaseRate."""
     stale_idle, stale_running, unrecoverable, forcex, release = [], [], [], [], []
     for job in jobs:
-        if job.state in IDLE_STATES and job.age > limits.stale_age_idle:
-            stale_idle.append(job.id)
-        elif job.state is State.RUNNING and job.age > limits.stale_age_running:
-            stale_running.append(job.id)
+        status = job.job_status
+        if status == JobStatus.IDLE:
+            if job.age > limits.stale_age_idle:
+                stale_idle.append(job.id)
+        elif status == JobStatus.RUNNING:
+            if job.age > limits.stale_age_running:
+                stale_running.append(job.id)
         elif job.state is State.HELD:
-            recoverable = limits.recoverable.recoverable(job.hold_code, job.hold_subcode)
-            if recoverable and job.system_holds <= limits.max_releasable_holds:
+            if _recoverable(job, limits):
                 if job.age >= job.system_holds * limits.hold_backoff:
                     release.append(job.id)
             elif job.system_holds > limits.forcex_holds:
                 forcex.append(job.id)
             else:
                 unrecoverable.append(job.id)
-    rate = limits.max_remove_rate
+    budget = limits.max_remove_rate
+    stale = (stale_idle + stale_running)[:budget]
+    forced = forcex[: budget - len(stale)]
+    plain = unrecoverable[: budget - len(stale) - len(forced)]
     return Cleanup(
-        remove=tuple(stale_idle[:rate] + stale_running[:rate] + unrecoverable[:rate]),
-        remove_forcex=tuple(forcex[:rate]),
+        remove=tuple(stale + plain),
+        remove_forcex=tuple(forced),
         release=tuple(release[: limits.max_release_rate]),
     )
 
@@ -326,13 +359,39 @@ class CyclePlan:
     entry_cleanup: Actions | None
 
 
+class RateBudget:
+    """What is left of MaxRemoveRate and MaxReleaseRate in one entry cycle: the caps hold
+    for the whole cycle, not for each request (upstream only caps each call)."""
+
+    def __init__(self, limits: EntryLimits) -> None:
+        self.removes = limits.max_remove_rate
+        self.releases = limits.max_release_rate
+
+    def take(self, actions: Actions) -> Actions:
+        """`actions` with its removals and releases cut to what is left, which shrinks."""
+        remove = actions.remove[: self.removes]
+        forcex = actions.remove_forcex[: self.removes - len(remove)]
+        release = actions.release[: self.releases]
+        self.removes -= len(remove) + len(forcex)
+        self.releases -= len(release)
+        if (len(remove), len(forcex), len(release)) == (
+            len(actions.remove),
+            len(actions.remove_forcex),
+            len(actions.release),
+        ):
+            return actions
+        return replace(actions, remove=remove, remove_forcex=forcex, release=release)
+
+
 def plan_cycle(
     requests: Sequence[Request], snapshot: QueueSnapshot, limits: EntryLimits
 ) -> CyclePlan:
-    """Plan every request of an entry against one running tally; when none of them
-    submitted or removed anything (or there were none), sanitize the whole entry."""
+    """Plan every request of an entry against one running tally and one remove/release
+    budget; when none of them submitted or removed anything (or there were none),
+    sanitize the whole entry."""
     tally = Tally(snapshot)
-    planned = tuple(plan_request(r, snapshot, tally, limits) for r in requests)
+    budget = RateBudget(limits)
+    planned = tuple(budget.take(plan_request(r, snapshot, tally, limits)) for r in requests)
     if any(actions.did_work for actions in planned):
         return CyclePlan(planned, None)
-    return CyclePlan(planned, _cleanup_actions(sanitize(snapshot.jobs, limits)))
+    return CyclePlan(planned, budget.take(_cleanup_actions(sanitize(snapshot.jobs, limits))))

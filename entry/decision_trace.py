@@ -24,9 +24,10 @@ TRACE_FILE = "decision_trace.json"
 KEEP_CYCLES = 20
 
 
-def _counts(counts: Counts) -> dict[str, int]:
+def _counts(counts: Counts) -> dict[str, Any]:
     values = dataclasses.asdict(counts)
     values.pop("cpus", None)
+    values["other"] = [list(pair) for pair in counts.other]  # as JSON reads it back
     return {"idle": counts.idle, **values}
 
 

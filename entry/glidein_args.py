@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from glideinwms_factory.entry.overload import OVERLOAD
+
 # The value encoding glidein_startup.sh decodes for `-param_<NAME>` (glidein_startup.md §1).
 PARAM_CODES: dict[str, str] = {
     ".": "dot",
@@ -326,6 +328,11 @@ def submit_environment(request: SubmitRequest, entry: EntryConstants) -> SubmitE
         )
     if request.x509_proxy:
         env["X509_USER_PROXY_BASENAME"] = request.x509_proxy.rsplit("/", 1)[-1]
+    overload = request.params.get(OVERLOAD)
+    if overload is not None:  # the job attribute is an expression: only a drawn boolean
+        if overload not in ("True", "False"):
+            raise UnsafeValueError(f"{OVERLOAD} {overload!r} is not True/False (draw it first)")
+        env[OVERLOAD] = str(overload)
     skipped = []
     for name, param in request.params.items():
         _check(PARAM_NAME_RE, "parameter name", name)

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glideinwms_factory.entry.accounting import QueueSnapshot
+from glideinwms_factory.entry.accounting import QueueSnapshot, State
 from glideinwms_factory.entry.decision import Actions
 from glideinwms_factory.entry.requests import WorkRequest
 from glideinwms_factory.lib import xml_stats
@@ -128,14 +128,14 @@ def action_counts(actions: Actions) -> dict[str, float]:
     }
 
 
-_LOG_STATES = {  # accounting.State name -> the log state of log_summary.xml
-    "WAIT": "Wait",
-    "PENDING": "Idle",
-    "STAGE_IN": "Idle",
-    "IDLE_OTHER": "Idle",
-    "RUNNING": "Running",
-    "STAGE_OUT": "Running",
-    "HELD": "Held",
+_LOG_STATES: dict[State | int, str] = {  # status code -> the log state of log_summary.xml
+    State.WAIT: "Wait",
+    State.PENDING: "Idle",
+    State.STAGE_IN: "Idle",
+    State.IDLE_OTHER: "Idle",
+    State.RUNNING: "Running",
+    State.STAGE_OUT: "Running",
+    State.HELD: "Held",
 }
 
 
@@ -174,7 +174,7 @@ def entry_stats(
         clients.setdefault(client, ClientStats()).rejected.update(reasons)
     jobs: dict[str, dict[str, str]] = {}
     for job in snapshot.jobs:
-        log_state = _LOG_STATES.get(job.state.name)
+        log_state = _LOG_STATES.get(job.state)
         if log_state:
             jobs.setdefault(client_key(job.frontend_name), {})[job.id] = log_state
     return EntryStats(
@@ -272,6 +272,8 @@ class EntryStatsWriter:
         for name in names:
             self._count(name, clients[name], logs[name])
         self._append_completed([g for g in completed if g.client in names])
+        # Rewritten every cycle by every entry: atomic, but not worth an fsync each (the
+        # next cycle rewrites them; a lost job_states.json only restarts the log counts).
         xml_stats.write_xml(
             self.folder / "schedd_status.xml",
             qstats_element(
@@ -281,14 +283,18 @@ class EntryStatsWriter:
                 stats.in_downtime,
                 stats.cycle_seconds,
             ),
+            fsync=False,
         )
         xml_stats.write_xml(
             self.folder / "log_summary.xml",
             log_summary_element("glideFactoryEntryLogSummary", stats.updated, logs),
+            fsync=False,
         )
         self._previous = {k: dict(v) for k, v in stats.jobs.items() if k in names}
-        atomic_write(self._states_file, json.dumps(self._previous), make_parents=True)
-        atomic_write(self._counters_file, json.dumps(self._load_counters()), make_parents=True)
+        atomic_write(self._states_file, json.dumps(self._previous), fsync=False, make_parents=True)
+        atomic_write(
+            self._counters_file, json.dumps(self._load_counters()), fsync=False, make_parents=True
+        )
 
         when = int(stats.updated)
         total_log = ClientLog()

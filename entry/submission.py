@@ -25,6 +25,7 @@ from glideinwms_factory.entry.glidein_args import (
     build_glidein_arguments,
     submit_environment,
 )
+from glideinwms_factory.entry.overload import OVERLOAD, draw_overload, overload_setting
 from glideinwms_factory.entry.requests import Rejection, WorkRequest
 from glideinwms_factory.entry.submit_description import build_description
 from glideinwms_factory.lib.pool import JobAction, Schedd
@@ -46,6 +47,7 @@ class Submitter:
         self.log = log
         self.clock = clock
         self.sleep = sleep
+        self.rng = rng or random.Random()
 
     def execute(
         self,
@@ -99,15 +101,24 @@ class Submitter:
     def remove_release(
         self, schedd: Schedd, entry: EntryConfig, actions: Actions, who: str
     ) -> None:
-        """The removals (plain, then forcex) and releases of `actions`, each rate-slept."""
+        """The removals (plain, then forcex) and releases of `actions`, each rate-slept.
+
+        A forcex removal is upstream's two steps: a plain remove puts the glidein in X,
+        then RemoveX (`condor_rm -forcex`) drops it even if the site never answers.
+        """
         extra = {"entry": entry.name, "client": who}
         limits = entry.limits
-        for ids, forcex in ((actions.remove, False), (actions.remove_forcex, True)):
-            if ids:
-                reason = "glideinwms factory: excess or stale" + (" (forcex)" if forcex else "")
-                done = schedd.act(JobAction.REMOVE, list(ids), reason)
-                self.log.info("removed %d glidein(s): %s", done, " ".join(ids), extra=extra)
-                self.sleep(limits.remove_sleep)
+        if actions.remove:
+            reason = "glideinwms factory: excess or stale"
+            done = schedd.act(JobAction.REMOVE, list(actions.remove), reason)
+            self.log.info("removed %d glidein(s): %s", done, " ".join(actions.remove), extra=extra)
+            self.sleep(limits.remove_sleep)
+        if actions.remove_forcex:
+            ids = list(actions.remove_forcex)
+            schedd.act(JobAction.REMOVE, ids, "glideinwms factory: unrecoverable held")
+            done = schedd.act(JobAction.REMOVE_X, ids, "glideinwms factory: forcex")
+            self.log.info("removed %d glidein(s) with forcex: %s", done, " ".join(ids), extra=extra)
+            self.sleep(limits.remove_sleep)
         if actions.release:
             done = schedd.act(JobAction.RELEASE, list(actions.release), "recoverable hold")
             self.log.info(
@@ -141,6 +152,9 @@ class Submitter:
         submit_file = submit_file or next(iter(entry.submit_files))
         factory = entry.factory
         params = {**entry.params, **request.params}
+        overload = overload_setting(request.params, entry.params, entry.attributes)
+        if overload is not None:  # drawn once per submit cycle of this request
+            params[OVERLOAD] = "True" if draw_overload(overload, self.rng) else "False"
         arguments = build_glidein_arguments(
             GlideinArgs(
                 verbosity=entry.verbosity,

@@ -110,10 +110,14 @@ def parse_file(path: Path, root_tag: str) -> etree._Element:
     return root
 
 
-def write_xml(path: Path, root: etree._Element) -> None:
-    """Write an element tree as an XML file, atomically."""
+def write_xml(path: Path, root: etree._Element, fsync: bool = True) -> None:
+    """Write an element tree as an XML file, atomically (`fsync=False`: a file rewritten
+    every cycle, where losing the last one to a crash costs nothing)."""
     atomic_write(
-        path, etree.tostring(root, pretty_print=True, xml_declaration=True), make_parents=True
+        path,
+        etree.tostring(root, pretty_print=True, xml_declaration=True),
+        fsync=fsync,
+        make_parents=True,
     )
 
 

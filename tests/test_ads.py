@@ -321,3 +321,32 @@ def test_invalidation_constraints_match_only_this_entrys_ads(
             assert (expr.eval(ad) is True) == (kind == my_type), (constraint, kind)
         for ad in others:
             assert expr.eval(ad) is not True, (constraint, ad["Name"])
+
+
+def test_hostile_parameter_names_and_values_stay_one_attribute(
+    entries: dict[str, EntryConfig],
+) -> None:
+    """The ad is built from text in one parse: what a Frontend sends never becomes text."""
+    params = {
+        "X = 1; GLIDEIN_In_Downtime = true; Y": "v",
+        "Quote": 'a" ; Injected = 1; B = "',
+        "Newline": "line1\nline2",
+        "NotFinite": float("nan"),
+        "Flag": True,
+    }
+    ad = ads.client_ad(
+        entries["ce1"],
+        req_name=entries["ce1"].ad_name,
+        client_name="vofe.main",
+        sequence=0,
+        client=stats(1, requested=True),
+        total=stats(1, requested=True),
+        params=params,
+        limits_reached={},
+    )
+    assert ad["GlideinParamX = 1; GLIDEIN_In_Downtime = true; Y"] == "v"
+    assert ad["GLIDEIN_In_Downtime"] is False
+    assert ad["GlideinParamQuote"] == 'a" ; Injected = 1; B = "' and "Injected" not in ad
+    assert ad["GlideinParamNewline"] == "line1\nline2"
+    assert ad["GlideinParamFlag"] is True
+    assert "GlideinParamNotFinite" in ad

@@ -68,6 +68,9 @@ def test_completions_come_from_the_activity_log_once_each(tmp_path: pathlib.Path
     assert worked.terminated > 0 and 0 <= worked.duration < 60
     assert not by_id[removed].condor_started  # aborted before HTCondor said anything
     assert tracker.new_completions([]) == []  # each once
+    written = state.stat()
+    assert tracker.new_completions(rows) == []
+    assert state.stat().st_ino == written.st_ino  # nothing new: the state is not rewritten
     assert CompletedTracker(state, client_log, "g1", "e1").new_completions([]) == []  # restart
 
 

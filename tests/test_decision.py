@@ -279,6 +279,7 @@ W8 = jobs(8, State.WAIT)
 MIXED = jobs(3, State.PENDING) + jobs(2, State.STAGE_IN) + jobs(2, State.IDLE_OTHER)
 RUN = jobs(10, State.RUNNING) + jobs(3, State.HELD)
 WAIT_AND_QUEUED = jobs(2, State.WAIT) + jobs(6, State.PENDING)
+RUNNING_1100 = jobs(2, State.IDLE_OTHER, job_status=2)  # JobStatus 2, e.g. grid SUSPENDED
 REMOVE_CASES = [
     RemoveCase("NO removes nothing", "NO", LiveCounts(8, 0, 0), W8, []),
     RemoveCase("UNREG removes nothing", "UNREG", LiveCounts(8, 0, 0), W8, []),
@@ -296,13 +297,47 @@ REMOVE_CASES = [
     RemoveCase("IDLE removes queued", "IDLE", LiveCounts(7, 0, 0), MIXED, [0, 1]),
     RemoveCase("MaxRemoveRate caps", "IDLE", LiveCounts(30, 0, 0), W8, [0, 1, 2, 3, 4]),
     RemoveCase(
-        "ALL over max removes running + every held",
+        "ALL over max removes running + held, MaxRemoveRate in all",
         "ALL",
         LiveCounts(0, 10, 3),
         RUN,
-        [0, 1, 2, 3, 10, 11, 12],
+        [0, 1, 2, 3, 10],
         ri=0,
         req_max=6,
+    ),
+    RemoveCase(
+        "ALL takes unrecoverable held before recoverable",
+        "ALL",
+        LiveCounts(0, 3, 2),
+        RUN[:2] + jobs(1, State.HELD, hold_code=12) + jobs(1, State.HELD, hold_code=99),
+        [0, 1, 3, 2],
+        ri=0,
+        req_max=1,
+    ),
+    RemoveCase(
+        "ALL removes any JobStatus 2, stage-out and unlisted grid state too",
+        "ALL",
+        LiveCounts(1, 2, 0),
+        jobs(1, State.STAGE_OUT) + jobs(1, State.IDLE_OTHER, job_status=2) + RUN[:1],
+        [0, 1, 2],
+        ri=0,
+        req_max=0,
+    ),
+    RemoveCase(
+        "IDLE never removes a running glidein in an unlisted grid state",
+        "IDLE",
+        LiveCounts(4, 0, 0),
+        RUNNING_1100 + jobs(1, State.PENDING) + RUNNING_1100,
+        [2],
+        ri=0,
+    ),
+    RemoveCase(
+        "IDLE with only running 1100 glideins removes nothing",
+        "IDLE",
+        LiveCounts(4, 0, 0),
+        RUNNING_1100,
+        [],
+        ri=0,
     ),
     RemoveCase(
         "ALL with idle excess takes waits first", "ALL", LiveCounts(8, 0, 0), W8, [0, 1, 2], ri=5
@@ -355,8 +390,8 @@ def held(
     ]
 
 
-def aged(n: int, state: State, age: int) -> list[Job]:
-    return [replace(j, age=age) for j in jobs(n, state)]
+def aged(n: int, state: State, age: int, job_status: int = 0) -> list[Job]:
+    return [replace(j, age=age) for j in jobs(n, state, job_status=job_status)]
 
 
 SANITIZE_CASES = [
@@ -364,7 +399,20 @@ SANITIZE_CASES = [
     SanitizeCase("idle exactly at stale age kept", aged(2, State.WAIT, 1000)),
     SanitizeCase("stale running", aged(1, State.RUNNING, 5001), remove=1),
     SanitizeCase("young running kept", aged(1, State.RUNNING, 4999)),
-    SanitizeCase("stage-out never stale", aged(1, State.STAGE_OUT, 10**6)),
+    SanitizeCase("stage-out stale after the running age", aged(1, State.STAGE_OUT, 5001), remove=1),
+    SanitizeCase("young stage-out kept", aged(1, State.STAGE_OUT, 5000)),
+    SanitizeCase(
+        "running in an unlisted grid state: the running age, not the idle one",
+        aged(1, State.IDLE_OTHER, 4999, job_status=2),
+    ),
+    SanitizeCase(
+        "running in an unlisted grid state, stale",
+        aged(1, State.IDLE_OTHER, 5001, job_status=2),
+        remove=1,
+    ),
+    SanitizeCase("idle in an unlisted grid state", aged(1, State.IDLE_OTHER, 1001), remove=1),
+    SanitizeCase("removed glideins are left alone", aged(1, State.REMOVED, 10**7)),
+    SanitizeCase("suspended glideins are left alone", aged(1, State.SUSPENDED, 10**7)),
     SanitizeCase("recoverable, no holds yet", held(), release=1),
     SanitizeCase("recoverable, held long enough", held(holds=2, age=600), release=1),
     SanitizeCase("recoverable, not held long enough", held(holds=2, age=599)),
@@ -386,11 +434,27 @@ SANITIZE_CASES = [
     SanitizeCase("MaxRemoveRate caps each call", held(7, code=99), remove=5),
     SanitizeCase("forcex capped too", held(7, holds=30), forcex=5),
     SanitizeCase(
-        "each kind its own call",
+        "MaxRemoveRate over all kinds",
         aged(6, State.WAIT, 2000) + aged(6, State.RUNNING, 6000) + held(6, code=1),
-        remove=15,
+        remove=5,
+    ),
+    SanitizeCase(
+        "forcex and plain share the rate",
+        held(3, code=1, holds=21) + held(4, code=1),
+        remove=2,
+        forcex=3,
     ),
 ]
+
+
+def test_sanitize_order_is_upstreams() -> None:
+    queue = held(2, code=1) + held(2, code=1, holds=21) + aged(2, State.RUNNING, 6000)
+    queue += aged(2, State.WAIT, 2000)
+    cleanup = sanitize(queue, replace(LIMITS, max_remove_rate=7))
+    ids = [job.id for job in queue]
+    # stale idle, stale running, forcex, then unrecoverable held while the rate lasts
+    assert cleanup.remove == (ids[6], ids[7], ids[4], ids[5], ids[0])
+    assert cleanup.remove_forcex == (ids[2], ids[3])
 
 
 @pytest.mark.parametrize("case", SANITIZE_CASES, ids=lambda c: c.name)
@@ -432,6 +496,30 @@ def test_running_tally_entry_cap_across_frontends() -> None:
     )
     assert [a.submit for a in plan.requests] == [25, 25, 0]  # MaxSubmitRate, then idle cap 50
     assert plan.requests[2].limits_reached == {f"{LIMIT}IdleGlideinsPerEntry": "count=50, limit=50"}
+
+
+def test_remove_and_release_caps_hold_for_the_whole_cycle() -> None:
+    rate = LIMITS.max_remove_rate
+    queue = jobs(8, State.WAIT) + jobs(8, State.WAIT, OTHER_CRED)
+    wait = {"remove_excess": "WAIT", "idle": 0}
+    plan = plan_cycle(
+        [request(**wait), request(key=OTHER_CRED, **wait)],
+        QueueSnapshot(queue),
+        LIMITS,
+    )
+    assert [len(a.remove) for a in plan.requests] == [rate, 0]
+    held_queue = held(4) + held(4, code=99) + held(2, code=99, holds=21)
+    cleanup = plan_cycle([], QueueSnapshot(held_queue), LIMITS).entry_cleanup
+    assert cleanup is not None
+    assert len(cleanup.remove) + len(cleanup.remove_forcex) == rate
+    assert len(cleanup.release) == LIMITS.max_release_rate
+
+
+def test_release_cap_holds_across_requests() -> None:
+    limits = replace(LIMITS, default_frontend=FrontendLimits(60, 30, 2))
+    queue = held(3) + [replace(j, age=0) for j in jobs(3, State.HELD, OTHER_CRED, hold_code=12)]
+    plan = plan_cycle([request(), request(key=OTHER_CRED)], QueueSnapshot(queue), limits)
+    assert [len(a.release) for a in plan.requests] == [3, 0]
 
 
 def test_downtime_of_one_request_does_not_stop_the_others() -> None:

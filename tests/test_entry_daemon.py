@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import classad2
@@ -19,11 +20,17 @@ from waiting import wait_for
 
 from glideinwms_factory.entry.daemon import EntryGroupDaemon
 from glideinwms_factory.global_ads import factory_global_ad
+from glideinwms_factory.lib.downtimes import Downtime, DowntimeFile
 from glideinwms_factory.lib.factory_key import load_keys
 from glideinwms_factory.lib.pool import JobAction
 from glideinwms_factory.lib.pool.connect import Pool
 from glideinwms_factory.lib.pool.embedded.inprocess import InProcessPool
-from glideinwms_factory.tools.frontend_sim import Advertiser, RequestSpec
+from glideinwms_factory.tools.frontend_sim import (
+    REQUEST_COMMAND,
+    Advertiser,
+    RequestSpec,
+    build_cycle_ads,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -197,3 +204,37 @@ def test_hostile_3_11_pickles_are_refused_and_good_requests_served(tree, marker)
     assert not marker.exists()
     [client_ad] = tree.ads("glidefactoryclient")
     assert client_ad["GlideinRequestProtocol"] == "3.11"
+
+
+def test_one_client_ad_per_client_summed_over_its_credentials(tree):
+    """A frontend group sends one request per credential (here two security classes);
+    the factory answers with ONE glidefactoryclient ad for the client, its numbers summed
+    (two ads would share a Name and the Collector would keep only the last)."""
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    daemon.iteration()
+    _publish_factory_key(tree)
+    collector = tree.connect(FRONTEND).collector
+    request_ads = []
+    for security_class, idle in (("frontend", 2), ("testing", 3)):
+        spec = RequestSpec(
+            identity=FRONTEND,
+            security_name="vofrontend",
+            security_class=security_class,
+            idle=idle,
+            max_glideins=10,
+        )
+        advertiser = Advertiser(collector, spec, ["solo"], {})
+        (ad,) = build_cycle_ads(spec, advertiser.targets(), {})[0]
+        ad["Name"] = f"{security_class}_{ad['Name']}"  # the frontend's per-credential prefix
+        request_ads.append(classad2.ClassAd(ad))
+    collector.advertise(request_ads, REQUEST_COMMAND)
+
+    DowntimeFile(daemon.factory.downtimes_file).down(
+        Downtime(datetime.now(UTC) - timedelta(minutes=1), None, "solo", comment="maintenance")
+    )
+    daemon.iteration()
+    [client_ad] = tree.ads("glidefactoryclient")
+    assert client_ad["ReqClientName"] == "frontend.main"
+    assert client_ad["GlideinMonitorRequestedIdle"] == 5  # 2 + 3
+    assert client_ad["GlideinMonitorRequestedMaxGlideins"] == 20
+    assert client_ad["GLIDEIN_In_Downtime"] is True

@@ -19,6 +19,7 @@ from glideinwms_factory.entry.glidein_args import (
     check_submit_value,
     submit_environment,
 )
+from glideinwms_factory.entry.overload import OVERLOAD, draw_overload
 
 DESCRIPTION = """\
 universe = vanilla
@@ -83,6 +84,38 @@ def test_expanded_submit_carries_exact_values(monkeypatch: pytest.MonkeyPatch) -
         "x509userproxy",
         "MY.Count",
     }
+
+
+def test_overload_drawn_per_cycle_reaches_the_job_attribute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A `66%` entry: each submit cycle draws once; the job attribute and the glidein's
+    parameter carry the same boolean, on in about 66% of the cycles."""
+    rng = random.Random(3)
+    seen = []
+    for _ in range(300):
+        params = {OVERLOAD: "True" if draw_overload("66%", rng) else "False"}
+        request = SubmitRequest(
+            1, "fe1.main", "fe1:frontend", "frontend", "c", "u", "-v std", "20261122",
+            params=params,
+        )  # fmt: skip
+        env = submit_environment(request, ENTRY).env
+        monkeypatch.setenv(OVERLOAD, env[OVERLOAD])
+        submit = htcondor2.Submit(f"MY.GlideinOverloadEnabled = $ENV({OVERLOAD})\nqueue 1\n")
+        value = classad2.ExprTree(submit.expand("MY.GlideinOverloadEnabled")).eval()
+        assert value is (params[OVERLOAD] == "True")
+        assert env[f"GLIDEIN_PARAM_{OVERLOAD}"] == params[OVERLOAD]
+        seen.append(value)
+    assert 0.56 < sum(seen) / len(seen) < 0.76
+
+
+def test_undrawn_overload_is_refused() -> None:
+    request = SubmitRequest(
+        1, "fe1.main", "fe1:frontend", "frontend", "c", "u", "-v std", "20261122",
+        params={OVERLOAD: "66%"},
+    )  # fmt: skip
+    with pytest.raises(UnsafeValueError, match=OVERLOAD):
+        submit_environment(request, ENTRY)
 
 
 def test_random_accepted_values_expand_verbatim(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -254,6 +254,7 @@ def test_schedd_query_passes_constraint_and_projection(wire: Wire) -> None:
     ("action", "binding"),
     [
         (JobAction.REMOVE, htcondor2.JobAction.Remove),
+        (JobAction.REMOVE_X, htcondor2.JobAction.RemoveX),
         (JobAction.HOLD, htcondor2.JobAction.Hold),
         (JobAction.RELEASE, htcondor2.JobAction.Release),
     ],

@@ -67,6 +67,22 @@ def test_hold_release_remove_by_id_and_constraint(tmp_path):
             schedd.act(JobAction.HOLD, ["not-an-id"])
 
 
+def test_forcex_drops_a_removed_job_at_once_and_nothing_else(tmp_path):
+    """RemoveX (`condor_rm -forcex`) acts only on jobs already in X; those leave the queue
+    without the linger a plain removal keeps them for, their process killed."""
+    with running_pool(tmp_path / "pool", "--slots", "4") as pool:
+        schedd = EmbeddedSchedd(pool.address, pool.token())
+        cluster = schedd.submit(sleeper(60), count=3)
+        ids = [f"{cluster}.{proc}" for proc in range(3)]
+        wait_for(lambda: set(states(schedd).values()) == {JobStatus.RUNNING})
+        assert schedd.act(JobAction.REMOVE_X, ids[:2]) == 0  # not removed yet: untouched
+        assert set(states(schedd).values()) == {JobStatus.RUNNING}
+        assert schedd.act(JobAction.REMOVE, ids[:2], "stuck") == 2
+        assert [states(schedd)[i] for i in ids[:2]] == [JobStatus.REMOVED] * 2  # X lingers
+        assert schedd.act(JobAction.REMOVE_X, ids) == 2
+        assert states(schedd) == {ids[2]: JobStatus.RUNNING}
+
+
 def test_kill_9_and_restart_keep_every_acknowledged_change(tmp_path):
     state_dir = tmp_path / "pool"
     pool = start_daemon(state_dir, "--slots", "2")

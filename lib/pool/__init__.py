@@ -51,6 +51,7 @@ class JobAction(enum.StrEnum):
     """What `Schedd.act` can do to jobs."""
 
     REMOVE = "remove"
+    REMOVE_X = "removex"  # condor_rm -forcex: drop a job already being removed (status X)
     HOLD = "hold"
     RELEASE = "release"
 

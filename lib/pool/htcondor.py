@@ -33,6 +33,7 @@ INTEGRITY_ENV = {
 
 _BINDING_ACTIONS = {
     JobAction.REMOVE: htcondor2.JobAction.Remove,
+    JobAction.REMOVE_X: htcondor2.JobAction.RemoveX,
     JobAction.HOLD: htcondor2.JobAction.Hold,
     JobAction.RELEASE: htcondor2.JobAction.Release,
 }

@@ -157,20 +157,35 @@ def conjuncts(expression: str) -> list[str]:
     """The top-level `&&` operands, outer parentheses stripped, recursively flattened.
 
     Anything with a top-level `||` or `?:` yields nothing (precedence would make the
-    split wrong), as does anything unbalanced.
+    split wrong), as does anything unbalanced: enough for pins, which only prune.
     """
+    return _conjuncts(expression)[0]
+
+
+def all_conjuncts(expression: str) -> list[str] | None:
+    """`conjuncts` when they make up the whole expression, None when a part was left
+    out (an `||`, a `?:`, unbalanced text): what deciding the expression needs."""
+    found, whole = _conjuncts(expression)
+    return found if whole else None
+
+
+def _conjuncts(expression: str) -> tuple[list[str], bool]:
+    """The conjuncts, and whether no part had to be left out."""
     text = _strip_parens(expression.strip())
     if text is None:
-        return []
+        return [], False
     parts = _split_top_level(text)
     if parts is None:
-        return []
+        return [], False
     if len(parts) == 1:
-        return [text]
+        return [text], True
     result: list[str] = []
+    whole = True
     for part in parts:
-        result.extend(conjuncts(part))
-    return result
+        found, complete = _conjuncts(part)
+        result.extend(found)
+        whole = whole and complete
+    return result, whole
 
 
 def _split_top_level(text: str) -> list[str] | None:

@@ -5,7 +5,17 @@ Enough to find top-level operators and separators, which classad2 cannot report.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+
+# A string literal (skipped) or a name; `MY.A` yields `MY` and `A`.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|([A-Za-z_][A-Za-z0-9_]*)')
+
+
+def referenced_names(text: str) -> frozenset[str]:
+    """Lower-cased names an expression may read: every name outside its string literals
+    (functions and keywords included, a harmless superset)."""
+    return frozenset(m.group(1).lower() for m in _TOKEN.finditer(text) if m.group(1))
 
 
 def outside_strings(text: str) -> Iterator[tuple[int, str, int]]:

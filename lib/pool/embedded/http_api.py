@@ -27,7 +27,7 @@ from glideinwms_factory.lib.pool.embedded.auth import (
 )
 from glideinwms_factory.lib.pool.embedded.collector import DEFAULT_LIFETIME, CollectorStore
 from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
-from glideinwms_factory.lib.pool.embedded.wire import CONTENT_TYPE, encode_ad
+from glideinwms_factory.lib.pool.embedded.wire import CONTENT_TYPE
 
 MAX_BODY = 64 * 1024 * 1024
 MAX_AD_BYTES = 1024 * 1024
@@ -312,9 +312,7 @@ def schedd_submit(
 def schedd_query(
     handler: Handler, state: PoolDaemon, params: dict[str, str]
 ) -> tuple[int, str, bytes]:
-    return _query_answer(
-        handler, params, lambda c, p: [encode_ad(ad) for ad in state.schedd.query(c, p)]
-    )
+    return _query_answer(handler, params, lambda c, p: state.schedd.query_lines(c, p))
 
 
 def schedd_act(

@@ -23,7 +23,7 @@ from glideinwms_factory.lib.pool import JobAction, PoolError, invalidation_ad
 from glideinwms_factory.lib.pool.connect import FACTORY_IDENTITY, Pool
 from glideinwms_factory.lib.pool.embedded.collector import CollectorStore
 from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
-from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_ad, encode_for_advertise
+from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_for_advertise
 
 
 class InProcessCollector:
@@ -81,10 +81,10 @@ class InProcessSchedd:
         self, constraint: str = "true", projection: Sequence[str] = ()
     ) -> list[classad2.ClassAd]:
         try:
-            ads = self.core.query(constraint, projection)
+            lines = self.core.query_lines(constraint, projection)
         except ValueError as exc:
             raise PoolError(f"schedd query: {exc}") from exc
-        return decode_ads("".join(encode_ad(ad) for ad in ads))
+        return decode_ads("".join(lines))
 
     def act(self, action: JobAction, jobs: Sequence[str] | str, reason: str = "") -> int:
         try:

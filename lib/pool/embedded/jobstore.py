@@ -114,9 +114,7 @@ class _Transaction:
 
 
 _STATE_FIELDS = tuple(
-    f.name
-    for f in dataclasses.fields(JobRecord)
-    if f.name not in ("cluster", "proc", "spec", "_ad")
+    f.name for f in dataclasses.fields(JobRecord) if f.name not in ("cluster", "proc", "spec")
 )
 
 

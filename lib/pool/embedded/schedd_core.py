@@ -42,21 +42,30 @@ from glideinwms_factory.lib.pool.embedded.constraint import (
     matches_everything,
     pins,
 )
-from glideinwms_factory.lib.pool.embedded.jobrecord import JobRecord
+from glideinwms_factory.lib.pool.embedded.expr_scan import referenced_names
+from glideinwms_factory.lib.pool.embedded.jobrecord import (
+    JobRecord,
+    custom_by_lower,
+    needed_names,
+    wanted_names,
+)
 from glideinwms_factory.lib.pool.embedded.jobstore import JobStore
+from glideinwms_factory.lib.pool.embedded.literal_match import decide, literal_tests
 from glideinwms_factory.lib.pool.embedded.schedd_queue import (
     TERMINAL,
     Dying,
     JobQueue,
     Key,
 )
-from glideinwms_factory.lib.pool.embedded.submit_expand import parse_description
+from glideinwms_factory.lib.pool.embedded.submit_expand import JobSpec, parse_description
+from glideinwms_factory.lib.pool.embedded.wire import decode_ads
 
 MAX_JOBS_PER_SUBMIT = 100_000
 HOLD_USER_REQUEST = 1
 HOLD_JOB_POLICY = 3
 HOLD_SUBMITTED_ON_HOLD = 15
 _POLICY_BATCH = 2000
+_SCOPE_CACHE = 10_000  # entries of the small evaluation caches before they start over
 
 
 class ScheddCore(JobQueue):
@@ -87,6 +96,9 @@ class ScheddCore(JobQueue):
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._next_policy = 0.0
+        # Compiled policy texts, and what an expression reads for a job spec (both few).
+        self._policies: dict[str, tuple[classad2.ExprTree, frozenset[str]]] = {}
+        self._wanted: dict[tuple[frozenset[str], int], tuple[JobSpec, frozenset[str]]] = {}
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -195,13 +207,18 @@ class ScheddCore(JobQueue):
         self, constraint: str = "true", projection: Sequence[str] = ()
     ) -> list[classad2.ClassAd]:
         """Copies of the job ads matching `constraint`, only `projection` attrs if given."""
+        return decode_ads("".join(self.query_lines(constraint, projection)))
+
+    def query_lines(self, constraint: str = "true", projection: Sequence[str] = ()) -> list[str]:
+        """`query`'s answer as the one-line ad texts the wire carries (not parsed here)."""
         expression = compile_constraint(constraint)
         with self._lock:
             self._require_store()
             extra = {"ServerTime": int(time.time())}
+            wanted = wanted_names(projection)
             return [
-                job.project(projection, self._name, extra)
-                for job in self._select(constraint, expression)
+                job.answer_line(wanted, self._name, extra)
+                for job in self._select(constraint, expression, extra)
             ]
 
     def act(
@@ -212,7 +229,8 @@ class ScheddCore(JobQueue):
         hold_code: int | None = None,
         hold_subcode: int = 0,
     ) -> int:
-        """Remove, hold or release jobs by `cluster[.proc]` ids or a constraint (a str)."""
+        """Remove (also -forcex), hold or release jobs by `cluster[.proc]` ids or a
+        constraint (a str)."""
         try:
             action = JobAction(action)
         except ValueError:
@@ -232,6 +250,8 @@ class ScheddCore(JobQueue):
             for job in targets:
                 if action is JobAction.REMOVE:
                     done = self._remove(job, now, reason or "via condor_rm")
+                elif action is JobAction.REMOVE_X:
+                    done = self._remove_x(job)
                 elif action is JobAction.HOLD:
                     code = hold_code or HOLD_USER_REQUEST
                     text = reason or "via condor_hold"
@@ -244,8 +264,15 @@ class ScheddCore(JobQueue):
 
     # ----------------------------------------------------------------- selection
 
-    def _select(self, constraint: str, expression: classad2.ExprTree) -> Iterable[JobRecord]:
-        """Jobs whose ad makes `expression` true; index-pruned when the constraint allows."""
+    def _select(
+        self,
+        constraint: str,
+        expression: classad2.ExprTree,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Iterable[JobRecord]:
+        """Jobs whose ad makes `expression` true; index-pruned when the constraint allows,
+        decided on the submitted texts when it is literal tests, else evaluated in an ad
+        of just the attributes it reads."""
         if matches_everything(constraint):
             return list(self._jobs.values())
         candidates = self._index.candidates(pins(constraint)) if self._jobs else None
@@ -253,7 +280,33 @@ class ScheddCore(JobQueue):
             jobs: Iterable[JobRecord] = list(self._jobs.values())
         else:
             jobs = [self._jobs[key] for key in sorted(cast("set[Key]", candidates))]
-        return [job for job in jobs if expression.eval(job.ad(self._name)) is True]
+        names = referenced_names(constraint)
+        tests = literal_tests(constraint)
+        selected = []
+        for job in jobs:
+            decided = decide(tests, custom_by_lower(job.spec)) if tests else None
+            if decided is None:
+                decided = self._evaluate(expression, names, job, extra) is True
+            if decided:
+                selected.append(job)
+        return selected
+
+    def _evaluate(
+        self,
+        expression: classad2.ExprTree,
+        names: frozenset[str],
+        job: JobRecord,
+        extra: Mapping[str, Any] | None = None,
+    ) -> object:
+        """`expression` (reading `names`) evaluated for `job`; the attributes that takes are
+        worked out once per job spec (a cluster's jobs share theirs)."""
+        key = (names, id(job.spec))
+        wanted = self._wanted.get(key)
+        if wanted is None or wanted[0] is not job.spec:
+            if len(self._wanted) >= _SCOPE_CACHE:
+                self._wanted.clear()
+            wanted = self._wanted[key] = (job.spec, needed_names(job.spec, names))
+        return expression.eval(job.scope(wanted[1], self._name, extra))
 
     def _by_ids(self, ids: list[tuple[int, int | None]]) -> list[JobRecord]:
         found: dict[Key, JobRecord] = {}
@@ -357,21 +410,27 @@ class ScheddCore(JobQueue):
         spec = job.spec
         if job.status in TERMINAL:
             return
-        if self._true(job, "PeriodicRemove", spec.periodic_remove):
+        if self._true(job, spec.periodic_remove):
             reason = f"The job attribute PeriodicRemove expression '{spec.periodic_remove}'"
             self._remove(job, now, reason + " evaluated to TRUE")
         elif job.status is JobStatus.HELD:
-            if self._true(job, "PeriodicRelease", spec.periodic_release):
+            if self._true(job, spec.periodic_release):
                 self._release(job, now, "The PeriodicRelease expression evaluated to TRUE")
-        elif self._true(job, "PeriodicHold", spec.periodic_hold):
+        elif self._true(job, spec.periodic_hold):
             reason = f"The job attribute PeriodicHold expression '{spec.periodic_hold}'"
             self._hold(job, now, reason + " evaluated to TRUE", HOLD_JOB_POLICY, 0, True)
 
-    def _true(self, job: JobRecord, attr: str, expression: str) -> bool:
-        """Whether the job ad's policy attribute `attr` (text `expression`) is true."""
+    def _true(self, job: JobRecord, expression: str) -> bool:
+        """Whether a policy expression of the job (PeriodicRemove ...) is true."""
         if expression.strip().lower() == "false":
             return False
-        return job.ad(self._name).eval(attr) is True
+        compiled = self._policies.get(expression)
+        if compiled is None:
+            if len(self._policies) >= _SCOPE_CACHE:
+                self._policies.clear()
+            compiled = (classad2.ExprTree(expression), referenced_names(expression))
+            self._policies[expression] = compiled
+        return self._evaluate(*compiled, job) is True
 
     def _purge(self, now: float) -> None:
         """Finished jobs leave the queue after `linger` seconds unless LeaveJobInQueue."""
@@ -381,16 +440,10 @@ class ScheddCore(JobQueue):
             if job.status in TERMINAL
             and now - job.entered >= self.linger
             and job.pid == 0
-            and not self._true(job, "LeaveJobInQueue", job.spec.leave_in_queue)
+            and not self._true(job, job.spec.leave_in_queue)
         ]
-        if not gone:
-            return
-        self._require_store().delete(gone)
-        for job in gone:
-            key = (job.cluster, job.proc)
-            del self._jobs[key]
-            self._dirty.pop(key, None)
-            self._index.discard(key, job.spec.custom)
+        if gone:
+            self._forget(gone)
 
     # ----------------------------------------------------------------- recovery
 

@@ -72,7 +72,6 @@ class JobQueue:
         self._touch(job)
 
     def _touch(self, job: JobRecord) -> None:
-        job.changed()
         self._dirty[job.cluster, job.proc] = job
 
     def _stop_process(self, job: JobRecord, now: float) -> None:
@@ -92,6 +91,25 @@ class JobQueue:
         job.remove_reason = reason
         self._events.append(userlog.aborted(job.spec.user_log, job.cluster, job.proc, now, reason))
         return True
+
+    def _remove_x(self, job: JobRecord) -> bool:
+        """condor_rm -forcex: a job already removed (X) leaves the queue now, its process
+        group killed outright; any other job is left alone, as HTCondor does."""
+        if job.status is not JobStatus.REMOVED:
+            return False
+        if job.pid:
+            executor.signal_group(job.pid, signal.SIGKILL)  # the reaper cleans its scratch
+        self._forget([job])
+        return True
+
+    def _forget(self, jobs: list[JobRecord]) -> None:
+        """Drop `jobs` from the queue and its durable store."""
+        self._require_store().delete(jobs)
+        for job in jobs:
+            key = (job.cluster, job.proc)
+            del self._jobs[key]
+            self._dirty.pop(key, None)
+            self._index.discard(key, job.spec.custom)
 
     def _hold(
         self, job: JobRecord, now: float, reason: str, code: int, subcode: int, system: bool
