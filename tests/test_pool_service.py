@@ -4,6 +4,7 @@ port named in one line (pool and web server)."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from factory_testlib import EntrySpec, config_xml, create, free_port, processes_under, running
 from waiting import wait_for
@@ -55,12 +56,23 @@ def test_a_busy_web_port_is_one_line_saying_what_to_change(tmp_path):
     assert "web_base_url" in done.stderr
 
 
+def _parent(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def glidein_pids(factory) -> set[int]:
-    return {
+    """The glideins' own processes: not the short-lived subshells a running
+    glidein_startup.sh forks, which carry the same command line and come and go."""
+    pids = {
         pid
         for pid, cmdline in processes_under(factory.root).items()
         if "glidein_startup" in cmdline
     }
+    return {pid for pid in pids if _parent(pid) not in pids}
 
 
 def test_restart_keeps_the_glideins_and_stop_ends_them(tmp_path):
