@@ -287,18 +287,30 @@ def test_3_10_and_3_11_frontends_get_glideins_from_the_same_entry(factory, tmp_p
         60,
         "running glideins of both clients",
     )  # fmt: skip
+
     # A 3.11 Frontend stops advertising instead of asking for 0: its glideins go (ALL).
-    stop = factory.frontend_sim("--group", "g311", "stop", protocol="3.11")
-    assert subprocess.run(stop, capture_output=True, timeout=60).returncode == 0
-    wait_for(
-        lambda: {j["GlideinClient"] for j in factory.schedd().query(
+    def live_clients():
+        return {j["GlideinClient"] for j in factory.schedd().query(
             'GlideinEntryName =?= "both" && (JobStatus == 1 || JobStatus == 2)',
             ["GlideinClient"],
-        )} == {"frontend.g310"},
+        )}  # fmt: skip
+
+    stop = factory.frontend_sim("--group", "g311", "stop", protocol="3.11")
+    assert subprocess.run(stop, capture_output=True, timeout=60).returncode == 0
+    left = "frontend.g311" in live_clients()
+    wait_for(
+        lambda: live_clients() == {"frontend.g310"},
         60,
         "the vanished 3.11 request's glideins removed, the 3.10 ones kept",
-    )  # fmt: skip
-    assert "is gone: counted as a request for 0 idle" in factory.log_text("both")
+    )
+    # Under load a glidein can end on its own and be resubmitted; one that ended before
+    # the stop leaves nothing for the vanished request to remove, and so no log line.
+    if left:
+        wait_for(
+            lambda: "is gone: counted as a request for 0 idle" in factory.log_text("both"),
+            30,
+            "the vanished 3.11 request logged",
+        )
 
 
 def test_monitoring_after_a_real_run(factory):
