@@ -248,7 +248,7 @@ def collector_invalidate(
     return _ad_write(
         handler,
         state,
-        lambda text, who: state.collector.invalidate(parse_old(text), command),
+        lambda text, who: state.collector.invalidate(parse_old(text), command, who)[0],
         "invalidated",
     )
 

@@ -20,7 +20,8 @@ import classad2
 
 from glideinwms_factory.lib.classad import ClassAdSyntaxError, parse_old_many
 from glideinwms_factory.lib.pool import JobAction, PoolError, invalidation_ad
-from glideinwms_factory.lib.pool.connect import FACTORY_IDENTITY, Pool
+from glideinwms_factory.lib.pool.connect import Pool
+from glideinwms_factory.lib.pool.embedded.auth import FACTORY_IDENTITY
 from glideinwms_factory.lib.pool.embedded.collector import CollectorStore
 from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
 from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_for_advertise
@@ -54,7 +55,7 @@ class InProcessCollector:
 
     def invalidate(self, constraint: str, command: str = "INVALIDATE_ADS_GENERIC") -> None:
         try:
-            self.store.invalidate(invalidation_ad(constraint, command), command)
+            self.store.invalidate(invalidation_ad(constraint, command), command, self.identity)
         except ValueError as exc:
             raise PoolError(f"collector invalidate: {exc}") from exc
 
