@@ -3,7 +3,9 @@
 Each job runs under a tiny `/bin/sh` wrapper that leads its own session (so the whole
 group can be signalled) and records the job's exit code into a file beside the scratch
 dir. That file, not `waitpid`, is the truth about how the job ended: a restarted
-schedd that is not the job's parent can still observe the end.
+schedd that is not the job's parent can still observe the end. The wrapper stays the
+pool's; with a job user (runas.py) only the job itself drops to that user, and its
+sandbox (scratch dir, transferred input and executable) is handed to it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import signal
 import subprocess
 from dataclasses import dataclass
 from typing import BinaryIO
+
+from glideinwms_factory.lib.pool.embedded.runas import JobUser
 
 # "$1" = exit file, the rest = the job's command line; values never pass through a shell
 # parser (they are positional parameters expanded inside double quotes).
@@ -44,6 +48,7 @@ class Launch:
     scratch: pathlib.Path
     transfer_input: tuple[str, ...]
     transfer_executable: bool
+    user: JobUser | None = None
 
 
 @dataclass(slots=True)
@@ -87,6 +92,8 @@ def start(launch: Launch) -> Started:
             target = launch.scratch / cmd.name
             shutil.copy2(cmd, target)
             cmd = target
+        if launch.user is not None:
+            launch.user.give(launch.scratch)
     except OSError as exc:
         raise LaunchError(f"transfer input: {exc}", HOLD_TRANSFER_INPUT_ERROR) from None
     try:
@@ -102,6 +109,9 @@ def start(launch: Launch) -> Started:
     scratch = str(launch.scratch)
     env = {"TMPDIR": scratch, "TMP": scratch, "TEMP": scratch, **launch.env}
     env["_CONDOR_SCRATCH_DIR"] = scratch
+    argv = [str(cmd), *launch.args]
+    if launch.user is not None:
+        argv = launch.user.command(argv)
     try:
         popen = subprocess.Popen(
             [
@@ -110,8 +120,7 @@ def start(launch: Launch) -> Started:
                 _WRAPPER,
                 "gwms-job",
                 str(exit_file(launch.scratch)),
-                str(cmd),
-                *list(launch.args),
+                *argv,
             ],
             cwd=launch.scratch,
             env=env,
