@@ -200,7 +200,9 @@ class EntryGroupDaemon:
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        while not self._stop and time.monotonic() < deadline:
+        # An orphan (its factory was killed) leaves at once, not after a whole LoopDelay:
+        # the restarted factory's new daemon for the same entries waits for its lock.
+        while not self._stop and time.monotonic() < deadline and not self._orphaned():
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             self._touch_heartbeat()
 

@@ -70,20 +70,7 @@ def test_one_process_per_entry_a_new_daemon_waits_for_the_previous_one(tmp_path:
     assert once.returncode == 1 and f"served by another daemon (pid {os.getpid()})" in once.stderr
     # A daemon started by a parent that then dies gives up waiting and exits.
     err = tmp_path / "waiter.err"
-    parent = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import subprocess, sys, time\n"
-            f"p = subprocess.Popen([sys.executable, '-m', 'glideinwms_factory.entry', '--root', "
-            f"{str(tree.work)!r}, '--entry', 'ce1'], stderr=open({str(err)!r}, 'w'))\n"
-            "print(p.pid, flush=True)\ntime.sleep(600)\n",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert parent.stdout is not None
-    waiter = int(parent.stdout.readline())
+    parent, waiter = _daemon_under_a_parent(tree.work, err)
     try:
         wait_for(lambda: err.exists() and "waiting for" in err.read_text(), what="waiting")
         os.kill(parent.pid, signal.SIGKILL)
@@ -117,6 +104,44 @@ def test_one_process_per_entry_a_new_daemon_waits_for_the_previous_one(tmp_path:
     finally:
         daemon.terminate()
         daemon.wait(30)
+
+
+def test_an_orphaned_daemon_leaves_promptly_not_after_its_loop_delay(tmp_path: Path) -> None:
+    tree = create(tmp_path, config_xml([EntrySpec("ce1")], free_port(), loop_delay=120))
+    parent, daemon = _daemon_under_a_parent(tree.work, tmp_path / "daemon.err")
+    try:
+        # No pool runs: its first iteration fails and it backs off for >= 120 s.
+        wait_for(lambda: pidlock.read_pid(entry_lock(tree.work, "ce1")) == daemon, what="lock")
+        log = tmp_path / "tree" / "log"
+        wait_for(lambda: "retrying in" in _text(log), what="the daemon backing off")
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        wait_for(lambda: not _alive(daemon), timeout=10, what="the orphan to leave")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(daemon, signal.SIGKILL)
+
+
+def _text(log_dir: Path) -> str:
+    return "".join(p.read_text() for p in log_dir.rglob("*.log"))
+
+
+def _daemon_under_a_parent(work: Path, err: Path) -> tuple[subprocess.Popen[str], int]:
+    """An entry daemon whose parent (a stand-in factory) the test can kill."""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            f"p = subprocess.Popen([sys.executable, '-m', 'glideinwms_factory.entry', '--root', "
+            f"{str(work)!r}, '--entry', 'ce1'], stderr=open({str(err)!r}, 'w'))\n"
+            "print(p.pid, flush=True)\ntime.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    return parent, int(parent.stdout.readline())
 
 
 def _alive(pid: int) -> bool:
