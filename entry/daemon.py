@@ -49,13 +49,16 @@ from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_s
 from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
-from glideinwms_factory.lib.monitoring_model import ClientStats, sum_clients
+from glideinwms_factory.lib.monitoring_model import ClientStats, CompletedGlidein, sum_clients
 from glideinwms_factory.lib.monitoring_xml import completed_jobs_attributes
 from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, open_pool
 
 BACKOFF_MAX = 300.0
 PRUNE_INTERVAL = 3600.0  # s between two prunings of the client logs
+LOG_VALUE_MAX = 100  # characters of a request's own values in one log line
+MAX_REASONS = 16  # distinct rejection reasons counted per client and iteration
+UNAUTHORIZED_CLIENT = "unauthorized"  # the one counter of requests from anyone else
 
 
 @dataclass
@@ -71,6 +74,7 @@ class EntryState:
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)  # client -> reason -> n
     rejected_names: set[str] = field(default_factory=set)  # request Names rejected this cycle
     last_311: dict[RequestKey, WorkRequest] = field(default_factory=dict)  # 3.11 seen last
+    monitoring_failures: int = 0
 
 
 @dataclass
@@ -313,15 +317,24 @@ class EntryGroupDaemon:
         return work
 
     def _reject(self, state: EntryState, rejection: Rejection) -> None:
+        """Log (values truncated) and count a skipped request. Only a configured
+        frontend's requests are counted under their client name, with at most
+        MAX_REASONS reasons each; all others share one counter, so that no ad can make
+        the factory create monitoring state or grow its logs at will."""
+        client = rejection.client_name[:LOG_VALUE_MAX]
         self.log.warning(
             "request %s skipped: %s",
-            rejection.name,
-            rejection.reason,
-            extra={"entry": state.config.name, "client": rejection.client_name},
+            rejection.name[:LOG_VALUE_MAX],
+            rejection.reason[: 2 * LOG_VALUE_MAX],
+            extra={"entry": state.config.name, "client": client},
         )
         state.rejected_names.add(rejection.name)
-        reasons = state.rejected.setdefault(rejection.client_name, {})
-        reasons[rejection.reason] = reasons.get(rejection.reason, 0) + 1
+        key = rejection.client_name if rejection.authorized else UNAUTHORIZED_CLIENT
+        reasons = state.rejected.setdefault(key, {})
+        reason = rejection.reason if rejection.authorized else "not from a configured frontend"
+        if reason not in reasons and len(reasons) >= MAX_REASONS:
+            reason = "other reasons"
+        reasons[reason] = reasons.get(reason, 0) + 1
 
     def serve_entry(
         self,
@@ -359,20 +372,37 @@ class EntryGroupDaemon:
                 request.demand.remove_excess,
                 extra={"entry": entry.name, "client": request.client_name},
             )
-        decided = [decision_input(request, entry.name, dts, local_now) for request in requests]
+        # A request that cannot be submitted is rejected before planning: it must not
+        # take the idle room of the cycle from the requests that can.
+        submittable: list[tuple[WorkRequest, dict[str, str]]] = []
+        traced = []
+        for request in requests:
+            prepared = self.submitter.prepare(entry, state.staging, request)
+            if isinstance(prepared, Rejection):
+                self._reject(state, prepared)
+                demand = decision_input(request, entry.name, dts, local_now)
+                down = down_reason(request, entry.name, dts, local_now)
+                traced.append(
+                    decision_trace.request_record(
+                        request, demand, Actions(), snapshot, down, prepared.reason
+                    )
+                )
+            else:
+                submittable.append((request, prepared))
+        decided = [
+            decision_input(request, entry.name, dts, local_now) for request, _ in submittable
+        ]
         plan = plan_cycle(decided, snapshot, entry.limits)
 
-        served, traced = [], []
-        for request, demand, actions in zip(requests, decided, plan.requests, strict=True):
-            rejection = self.submitter.execute(schedd, entry, state.staging, request, actions, jobs)
-            if rejection is not None:
-                self._reject(state, rejection)
-            else:
-                served.append(Served(request, actions, request_stats(request, actions, snapshot)))
+        served = []
+        for (request, descriptions), demand, actions in zip(
+            submittable, decided, plan.requests, strict=True
+        ):
+            self.submitter.execute(schedd, entry, request, actions, descriptions, jobs)
+            served.append(Served(request, actions, request_stats(request, actions, snapshot)))
             down = down_reason(request, entry.name, dts, local_now)
-            why_not = rejection.reason if rejection is not None else None
             traced.append(
-                decision_trace.request_record(request, demand, actions, snapshot, down, why_not)
+                decision_trace.request_record(request, demand, actions, snapshot, down, None)
             )
         if plan.entry_cleanup is not None:
             self.submitter.remove_release(schedd, entry, plan.entry_cleanup, "entry sanitize")
@@ -396,7 +426,23 @@ class EntryGroupDaemon:
         completed = state.completed.new_completions(rows)
         if advertise or state.sequence == 0 or any(item.actions.did_work for item in served):
             self._ads(keys, state, stats, served, outbox)
-        state.writer.write(stats, completed)
+        self._monitor(state, stats, completed)
+
+    def _monitor(
+        self, state: EntryState, stats: EntryStats, completed: list[CompletedGlidein]
+    ) -> None:
+        """Write the monitoring files; a failure is logged and counted, never fatal: the
+        find-work, decision and submission of every entry go on (upstream #338)."""
+        try:
+            state.writer.write(stats, completed)
+        except Exception as err:  # any monitoring failure, by design
+            state.monitoring_failures += 1
+            self.log.error(
+                "monitoring not written (%d failure(s) so far): %s",
+                state.monitoring_failures,
+                str(err)[:300],
+                extra={"entry": state.config.name},
+            )
 
     # --- ads ----------------------------------------------------------------------------
 

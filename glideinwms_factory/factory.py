@@ -38,8 +38,8 @@ from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, embedded_state_dir, ensure_factory_token
 from glideinwms_factory.lib.pool.connect import open_pool as default_open_pool
 from glideinwms_factory.pages import publish
-from glideinwms_factory.startup import KEEP_GLIDEINS_FILE
 from glideinwms_factory.services import Service, ServiceWatch, write_status
+from glideinwms_factory.startup import KEEP_GLIDEINS_FILE
 from glideinwms_factory.supervisor import Child, RestartPolicy, Supervisor
 
 LOCK_FILE = Path("lock") / "glideinWMS.lock"

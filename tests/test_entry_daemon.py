@@ -24,6 +24,7 @@ from glideinwms_factory.lib.downtimes import Downtime, DowntimeFile
 from glideinwms_factory.lib.factory_key import load_keys
 from glideinwms_factory.lib.pool import JobAction
 from glideinwms_factory.lib.pool.connect import Pool
+from glideinwms_factory.lib.pool.embedded.auth import ADMIN_IDENTITY
 from glideinwms_factory.lib.pool.embedded.inprocess import InProcessPool
 from glideinwms_factory.tools.frontend_sim import (
     REQUEST_COMMAND,
@@ -64,7 +65,7 @@ def tree(tmp_path):
     with InProcessPool(factory.state_dir, slots=1, tick=0.05, kill_grace=0.5) as pool:
         yield Tree(factory.root, factory.work, pool)
         # Glideins are real processes: remove them all and wait until they are gone.
-        pool.pool("admin@example.org").schedd("").act(JobAction.REMOVE, "true", "test over")
+        pool.pool(ADMIN_IDENTITY).schedd("").act(JobAction.REMOVE, "true", "test over")
         wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
 
 
@@ -238,3 +239,107 @@ def test_one_client_ad_per_client_summed_over_its_credentials(tree):
     assert client_ad["GlideinMonitorRequestedIdle"] == 5  # 2 + 3
     assert client_ad["GlideinMonitorRequestedMaxGlideins"] == 20
     assert client_ad["GLIDEIN_In_Downtime"] is True
+
+
+def _publish_key(tree: Tree, daemon: EntryGroupDaemon) -> None:
+    """The entry's first ad and the factory's key ad, which a frontend needs to ask."""
+    daemon.iteration()
+    global_ad = factory_global_ad(
+        "testfactory",
+        "gtest",
+        load_keys(tree.work).current,
+        start_time=int(time.time()),
+        sequence=0,
+        sign_types="sha1",
+    )
+    tree.connect().collector.advertise([global_ad], "UPDATE_AD_GENERIC")
+
+
+def _ask(tree: Tree, identity: str = FRONTEND, **spec: object) -> None:
+    request = RequestSpec(
+        **{
+            "identity": identity,
+            "security_name": "vofrontend",
+            "security_class": "frontend",
+            "idle": 3,
+            "max_glideins": 10,
+            **spec,
+        }
+    )
+    assert Advertiser(tree.connect(identity).collector, request, ["solo"], {}).cycle() == 1
+
+
+def _glideins(tree: Tree) -> list[classad2.ClassAd]:
+    return tree.connect().schedd("").query('GlideinEntryName =?= "solo"', ["GlideinClient"])
+
+
+def test_a_monitoring_failure_never_stops_submission(tree):
+    """Upstream #338: the monitoring writer failing must not fail the iteration."""
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    _publish_key(tree, daemon)
+    _ask(tree)
+    folder = daemon.entries["solo"].writer.folder
+    for path in sorted(folder.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    folder.rmdir()
+    folder.write_text("not a directory")  # every monitoring write now fails
+    daemon.iteration()
+    assert len(_glideins(tree)) == 3
+    assert daemon.entries["solo"].monitoring_failures == 1
+    errors = "".join(p.read_text() for p in (tree.root / "log").rglob("*_err.*.log"))
+    assert "monitoring not written (1 failure(s) so far)" in errors
+
+
+def test_requests_of_unknown_identities_cost_one_counter_and_no_folder(tree):
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    _publish_key(tree, daemon)
+    for i in range(5):
+        _ask(tree, identity="mallory@evil.example.org", group=f"g{i}_" + "x" * 200)
+    daemon.iteration()
+    state = daemon.entries["solo"]
+    assert state.rejected == {"unauthorized": {"not from a configured frontend": 5}}
+    assert _glideins(tree) == []
+    folders = [p.name for p in state.writer.folder.iterdir() if p.is_dir()]
+    assert not [name for name in folders if "g0_" in name or "mallory" in name]
+    log = "".join(p.read_text() for p in (tree.root / "log").rglob("*.log"))
+    skipped = [line for line in log.splitlines() if "skipped" in line and "g0_" in line]
+    assert skipped and all(len(line) < 600 for line in skipped)
+
+
+def test_undefined_request_numbers_are_rejected_not_read_as_two(tree):
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    _publish_key(tree, daemon)
+    _ask(tree)
+    collector = tree.connect(FRONTEND).collector
+    [request] = collector.query('GlideinMyType =?= "glideclient"')
+    request["ReqIdleGlideins"] = classad2.ExprTree("undefined")
+    request["ReqMaxGlideins"] = classad2.ExprTree("undefined")
+    collector.advertise([request], "UPDATE_MASTER_AD")
+    daemon.iteration()
+    assert _glideins(tree) == []
+    [reasons] = daemon.entries["solo"].rejected.values()
+    assert reasons == {"ReqIdleGlideins is undefined": 1}
+
+
+def test_a_refused_submission_takes_no_idle_room(tmp_path):
+    """A request whose submission is refused is rejected before the cycle is planned:
+    the entry's idle room (2 here) goes to the request that can be served."""
+    factory = create(tmp_path, config_xml([EntrySpec("solo", max_idle=2)], free_port()))
+    load_keys(factory.work)
+    with InProcessPool(factory.state_dir, slots=1, tick=0.05, kill_grace=0.5) as pool:
+        tree = Tree(factory.root, factory.work, pool)
+        try:
+            daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+            _publish_key(tree, daemon)
+            _ask(tree, group="a", idle=2, params={"GLIDEIN_MULTIGLIDEIN": "2"})
+            _ask(tree, group="b", idle=2)
+            daemon.iteration()
+            assert [ad["GlideinClient"] for ad in _glideins(tree)] == ["frontend.b"] * 2
+            [reasons] = daemon.entries["solo"].rejected.values()
+            assert list(reasons) == [
+                "parameter GLIDEIN_MULTIGLIDEIN is the factory's to set (each glidein process "
+                "it starts would run uncounted)"
+            ]
+        finally:
+            pool.pool(ADMIN_IDENTITY).schedd("").act(JobAction.REMOVE, "true", "test over")
+            wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
