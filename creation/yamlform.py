@@ -24,13 +24,13 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 class _NoAliasLoader(yaml.SafeLoader):
     """The safe loader, refusing `*alias` references (and so any anchor's reuse)."""
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
                 None, None, "aliases (*name) are not allowed in a config", event.start_mark
             )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        return super().compose_node(parent, index)
 
 
 def _scalar_text(node: yaml.ScalarNode) -> str:

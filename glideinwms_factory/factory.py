@@ -172,6 +172,7 @@ class FactoryDaemon:
             self.log.error("descript.xml not written: %s", err)
 
     def _start_services(self) -> None:
+        write_status(self.work_dir, [])  # problems a killed predecessor left are not ours
         grace = self.config.descript.old_pub_key_grace_time
         bits = self.config.descript.pub_key_length
         self.keys = load_keys(self.work_dir, grace, rotate=True, bits=bits)

@@ -91,10 +91,10 @@ def _pool_problem(work: Path) -> list[str]:
     if config.descript.pool_backend != "embedded":
         return []
     from glideinwms_factory.lib.pool.connect import embedded_state_dir
-    from glideinwms_factory.lib.pool.embedded import control
+    from glideinwms_factory.lib.pool.embedded import statedir
 
-    if control.running_address(embedded_state_dir(config.glidein)) is None:
-        return ["embedded pool not answering"]
+    if not statedir.lock_is_held(embedded_state_dir(config.glidein)):
+        return ["embedded pool not running"]
     return []
 
 

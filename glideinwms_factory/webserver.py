@@ -18,6 +18,7 @@ import functools
 import http.server
 import io
 import logging
+import os
 import posixpath
 import sys
 import urllib.parse
@@ -63,7 +64,7 @@ class _Handler(BoundedHandler, http.server.SimpleHTTPRequestHandler):
                     return str(target)
         return str(Path("/nonexistent-gwms") / "x")
 
-    def list_directory(self, path: str | Path) -> io.BytesIO | None:
+    def list_directory(self, path: str | os.PathLike[str]) -> io.BytesIO | None:
         """No listings: the staging and monitoring areas are fetched by name."""
         self.send_error(404, "File not found")
         return None

@@ -53,12 +53,13 @@ class BoundedHandler(BaseHTTPRequestHandler):
         super().setup()
         self.rfile.close()  # the socket stays open: only this buffered file is replaced
         self._reader = _DeadlineReader(self.connection)
-        self.rfile = io.BufferedReader(self._reader, self.rbufsize if self.rbufsize > 0 else 8192)
+        self._buffered = io.BufferedReader(self._reader, max(self.rbufsize, 8192))
+        self.rfile = self._buffered
 
     def handle_one_request(self) -> None:
         self._reader.deadline = time.monotonic() + self.idle_timeout
         try:
-            first = self.rfile.peek(1)
+            first = self._buffered.peek(1)
         except (TimeoutError, OSError):
             self.close_connection = True
             return
