@@ -18,6 +18,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+DRAIN_MAX = 4 * 1024 * 1024  # bytes of an over-long request head read and dropped
+DRAIN_SECONDS = 2.0
 BUSY_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
     b"Content-Length: 31\r\nConnection: close\r\n\r\nbusy: too many connections open\n"
@@ -68,6 +70,27 @@ class BoundedHandler(BaseHTTPRequestHandler):
             return
         self._reader.deadline = time.monotonic() + self.request_deadline
         super().handle_one_request()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals; for an over-long line (a megabyte token, say) the
+        rest of the head is read and dropped first, so the client, still sending, gets
+        the answer instead of a reset connection."""
+        if code in (414, 431):
+            self.close_connection = True
+            self._drain()
+        super().send_error(code, message, explain)
+
+    def _drain(self) -> None:
+        self._reader.deadline = min(self._reader.deadline, time.monotonic() + DRAIN_SECONDS)
+        left = DRAIN_MAX
+        try:
+            while left > 0:
+                chunk = self._buffered.read1(min(left, 65536))
+                if not chunk or b"\r\n\r\n" in chunk:
+                    return
+                left -= len(chunk)
+        except (TimeoutError, OSError):
+            return
 
 
 class BoundedHTTPServer(ThreadingHTTPServer):
