@@ -24,6 +24,7 @@ import classad2
 from glideinwms_factory.entry import ads, decision_trace
 from glideinwms_factory.entry.accounting import (
     QUERY_PROJECTION,
+    Job,
     QueueSnapshot,
     RequestKey,
     glidein_cpus,
@@ -33,8 +34,9 @@ from glideinwms_factory.entry.accounting import (
 from glideinwms_factory.entry.client_logs import prune_entry_logs
 from glideinwms_factory.entry.completed import CompletedTracker
 from glideinwms_factory.entry.config import EntryConfig, load_entry
-from glideinwms_factory.entry.decision import Actions, plan_cycle
+from glideinwms_factory.entry.decision import LIMIT_PREFIX, Actions, CyclePlan, plan_cycle
 from glideinwms_factory.entry.find_work import decision_input, down_reason, find_work
+from glideinwms_factory.entry.queue_trust import CYCLE_ATTR, QueueMemory, judge
 from glideinwms_factory.entry.requests import Rejection, WorkRequest, with_vanished
 from glideinwms_factory.entry.stats import (
     EntryStats,
@@ -75,6 +77,8 @@ class EntryState:
     rejected_names: set[str] = field(default_factory=set)  # request Names rejected this cycle
     last_311: dict[RequestKey, WorkRequest] = field(default_factory=dict)  # 3.11 seen last
     monitoring_failures: int = 0
+    queue: QueueMemory = field(default_factory=QueueMemory)
+    cycles: int = 0
 
 
 @dataclass
@@ -354,12 +358,13 @@ class EntryGroupDaemon:
         schedd = pool.schedd(entry.schedd)
         rows = schedd.query(
             queue_constraint(entry.factory.factory_name, entry.factory.glidein_name, entry.name),
-            [*QUERY_PROJECTION, *CompletedTracker.PROJECTION],
+            [*QUERY_PROJECTION, *CompletedTracker.PROJECTION, CYCLE_ATTR],
         )
         now = int(self.clock())
         jobs, errors = jobs_from_rows(rows, now)
         for error in errors:
             self.log.warning("queue: %s", error, extra={"entry": entry.name})
+        problem = self._judge_queue(state, rows, jobs, errors)
         snapshot = QueueSnapshot(jobs, glidein_cpus(entry.attributes))
         advertised = len(requests)
         requests, state.last_311 = with_vanished(
@@ -393,12 +398,22 @@ class EntryGroupDaemon:
             decision_input(request, entry.name, dts, local_now) for request, _ in submittable
         ]
         plan = plan_cycle(decided, snapshot, entry.limits)
+        if problem:  # unknown state: no submission, no removal this cycle
+            plan = CyclePlan(tuple(Actions() for _ in submittable), None)
 
         served = []
         for (request, descriptions), demand, actions in zip(
             submittable, decided, plan.requests, strict=True
         ):
-            self.submitter.execute(schedd, entry, request, actions, descriptions, jobs)
+            guard = actions.limits_reached.get(f"{LIMIT_PREFIX}RunningRemovalsPerCycle")
+            if guard:
+                self.log.warning(
+                    "request %s asks to remove running glideins (%s): only the cap this cycle",
+                    request.name,
+                    guard,
+                    extra={"entry": entry.name, "client": request.client_name},
+                )
+            self.submitter.execute(schedd, entry, request, actions, descriptions, state.queue, jobs)
             served.append(Served(request, actions, request_stats(request, actions, snapshot)))
             down = down_reason(request, entry.name, dts, local_now)
             traced.append(
@@ -427,6 +442,42 @@ class EntryGroupDaemon:
         if advertise or state.sequence == 0 or any(item.actions.did_work for item in served):
             self._ads(keys, state, stats, served, outbox)
         self._monitor(state, stats, completed)
+
+    def _judge_queue(
+        self,
+        state: EntryState,
+        rows: list[classad2.ClassAd],
+        jobs: list[Job],
+        errors: list[str],
+    ) -> str:
+        """Judge this cycle's queue answer against the last cycle (queue_trust), log it,
+        and start the memory of this cycle; the problem, '' if the answer can be used."""
+        memory, entry = state.queue, state.config.name
+        tagged = (
+            sum(1 for row in rows if row.get(CYCLE_ATTR) == memory.cycle_id)
+            if memory.cycle_id
+            else 0
+        )
+        if memory.submit_unanswered and tagged > memory.submitted:
+            self.log.warning(
+                "recognised %d glidein(s) of cycle %s whose submit answer was lost: counted, "
+                "not submitted again",
+                tagged - memory.submitted,
+                memory.cycle_id,
+                extra={"entry": entry},
+            )
+        problem = judge(memory, jobs, tagged, errors)
+        if problem:
+            self.log.error(
+                "queue answer not trusted, no submission or removal this cycle: %s",
+                problem,
+                extra={"entry": entry},
+            )
+        state.cycles += 1
+        state.queue = QueueMemory(
+            total=len(jobs), cycle_id=f"{self.start_time}.{state.cycles}", problem=problem
+        )
+        return problem
 
     def _monitor(
         self, state: EntryState, stats: EntryStats, completed: list[CompletedGlidein]
@@ -470,6 +521,7 @@ class EntryGroupDaemon:
             completed_jobs=completed_jobs_attributes(
                 self.factory.monitor_dir, entry.name, self.clock()
             ),
+            queue_problem=state.queue.problem,
         )
         state.sequence += 1
         outbox.factory_ads.append(factory_ad)

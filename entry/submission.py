@@ -27,6 +27,7 @@ from glideinwms_factory.entry.glidein_args import (
     submit_environment,
 )
 from glideinwms_factory.entry.overload import OVERLOAD, draw_overload, overload_setting
+from glideinwms_factory.entry.queue_trust import CYCLE_ATTR, QueueMemory
 from glideinwms_factory.entry.requests import Rejection, WorkRequest
 from glideinwms_factory.entry.submit_description import build_description
 from glideinwms_factory.lib.pool import JobAction, Schedd
@@ -83,9 +84,12 @@ class Submitter:
         request: WorkRequest,
         actions: Actions,
         descriptions: Mapping[str, str],
+        memory: QueueMemory,
         jobs: Sequence[Job] = (),
     ) -> None:
-        """Carry out one request's actions with its prepared submit descriptions.
+        """Carry out one request's actions with its prepared submit descriptions; every
+        submission carries `memory.cycle_id`, and what was done is recorded in `memory`
+        (a submit left unanswered too) for the next cycle to judge its queue by.
 
         An entry set's glideins are dealt over its members' submit files (`entry_set`),
         given the entry's queue `jobs`.
@@ -102,7 +106,10 @@ class Submitter:
             for i, (name, size) in enumerate(calls):
                 if i:
                     self.sleep(entry.limits.submit_sleep)
-                cluster = schedd.submit(descriptions[name], size)
+                memory.submit_unanswered = True
+                cluster = schedd.submit(descriptions[name], size, {CYCLE_ATTR: memory.cycle_id})
+                memory.submit_unanswered = False
+                memory.submitted += size
                 submitted += size
                 self.log.info(
                     "submitted %d glidein(s) in cluster %d (%s)", size, cluster, name, extra=extra
@@ -117,6 +124,7 @@ class Submitter:
                 extra=extra,
             )
         self.remove_release(schedd, entry, actions, request.client_name)
+        memory.removed += len(actions.remove) + len(actions.remove_forcex)
 
     def remove_release(
         self, schedd: Schedd, entry: EntryConfig, actions: Actions, who: str

@@ -4,11 +4,13 @@ in the first one is fatal, and leaving invalidates the entry's ads."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +24,7 @@ from glideinwms_factory.entry.daemon import EntryGroupDaemon
 from glideinwms_factory.global_ads import factory_global_ad
 from glideinwms_factory.lib.downtimes import Downtime, DowntimeFile
 from glideinwms_factory.lib.factory_key import load_keys
-from glideinwms_factory.lib.pool import JobAction
+from glideinwms_factory.lib.pool import JobAction, PoolError
 from glideinwms_factory.lib.pool.connect import Pool
 from glideinwms_factory.lib.pool.embedded.auth import ADMIN_IDENTITY
 from glideinwms_factory.lib.pool.embedded.inprocess import InProcessPool
@@ -58,15 +60,22 @@ class Tree:
         return self.connect().collector.query(f'GlideinMyType =?= "{my_type}"')
 
 
-@pytest.fixture
-def tree(tmp_path):
-    factory = create(tmp_path, config_xml([EntrySpec("solo")], free_port(), loop_delay=1))
+@contextlib.contextmanager
+def entry_tree(tmp_path: Path, spec: EntrySpec) -> Iterator[Tree]:
+    """A tree of one entry `spec` on an in-process pool; its glideins removed at the end."""
+    factory = create(tmp_path, config_xml([spec], free_port(), loop_delay=1))
     load_keys(factory.work)
     with InProcessPool(factory.state_dir, slots=1, tick=0.05, kill_grace=0.5) as pool:
         yield Tree(factory.root, factory.work, pool)
         # Glideins are real processes: remove them all and wait until they are gone.
         pool.pool(ADMIN_IDENTITY).schedd("").act(JobAction.REMOVE, "true", "test over")
         wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
+
+
+@pytest.fixture
+def tree(tmp_path):
+    with entry_tree(tmp_path, EntrySpec("solo")) as made:
+        yield made
 
 
 def _publish_factory_key(tree: Tree) -> None:
@@ -244,15 +253,7 @@ def test_one_client_ad_per_client_summed_over_its_credentials(tree):
 def _publish_key(tree: Tree, daemon: EntryGroupDaemon) -> None:
     """The entry's first ad and the factory's key ad, which a frontend needs to ask."""
     daemon.iteration()
-    global_ad = factory_global_ad(
-        "testfactory",
-        "gtest",
-        load_keys(tree.work).current,
-        start_time=int(time.time()),
-        sequence=0,
-        sign_types="sha1",
-    )
-    tree.connect().collector.advertise([global_ad], "UPDATE_AD_GENERIC")
+    _publish_factory_key(tree)
 
 
 def _ask(tree: Tree, identity: str = FRONTEND, **spec: object) -> None:
@@ -324,22 +325,80 @@ def test_undefined_request_numbers_are_rejected_not_read_as_two(tree):
 def test_a_refused_submission_takes_no_idle_room(tmp_path):
     """A request whose submission is refused is rejected before the cycle is planned:
     the entry's idle room (2 here) goes to the request that can be served."""
-    factory = create(tmp_path, config_xml([EntrySpec("solo", max_idle=2)], free_port()))
-    load_keys(factory.work)
-    with InProcessPool(factory.state_dir, slots=1, tick=0.05, kill_grace=0.5) as pool:
-        tree = Tree(factory.root, factory.work, pool)
-        try:
-            daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
-            _publish_key(tree, daemon)
-            _ask(tree, group="a", idle=2, params={"GLIDEIN_MULTIGLIDEIN": "2"})
-            _ask(tree, group="b", idle=2)
-            daemon.iteration()
-            assert [ad["GlideinClient"] for ad in _glideins(tree)] == ["frontend.b"] * 2
-            [reasons] = daemon.entries["solo"].rejected.values()
-            assert list(reasons) == [
-                "parameter GLIDEIN_MULTIGLIDEIN is the factory's to set (each glidein process "
-                "it starts would run uncounted)"
-            ]
-        finally:
-            pool.pool(ADMIN_IDENTITY).schedd("").act(JobAction.REMOVE, "true", "test over")
-            wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
+    with entry_tree(tmp_path, EntrySpec("solo", max_idle=2)) as tree:
+        daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+        _publish_key(tree, daemon)
+        _ask(tree, group="a", idle=2, params={"GLIDEIN_MULTIGLIDEIN": "2"})
+        _ask(tree, group="b", idle=2)
+        daemon.iteration()
+        assert [ad["GlideinClient"] for ad in _glideins(tree)] == ["frontend.b"] * 2
+        [reasons] = daemon.entries["solo"].rejected.values()
+        assert list(reasons) == [
+            "parameter GLIDEIN_MULTIGLIDEIN is the factory's to set (each glidein process "
+            "it starts would run uncounted)"
+        ]
+
+
+class _Schedd:
+    """The real in-process schedd, whose answers the test can spoil."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.truncate = False
+        self.lose_submit_answer = False
+
+    def query(self, constraint="true", projection=()):
+        rows = self.real.query(constraint, projection)
+        return [] if self.truncate else rows
+
+    def submit(self, description, count=1, attrs=None):
+        self.real.submit(description, count, attrs)
+        if self.lose_submit_answer:
+            raise PoolError("no answer to /v1/schedd/submit within 30 s")
+        return 1
+
+    def act(self, action, jobs, reason=""):
+        return self.real.act(action, jobs, reason)
+
+
+def _spoiled(tree: Tree) -> tuple[Callable[[], Pool], _Schedd]:
+    real = tree.connect()
+    schedd = _Schedd(real.schedd(""))
+    return (lambda: Pool(real.collector, "embedded", make_schedd=lambda _name: schedd)), schedd
+
+
+def test_a_truncated_queue_answer_means_no_action_and_the_ad_says_so(tmp_path):
+    with entry_tree(tmp_path, EntrySpec("solo", max_glideins=30, max_idle=20)) as tree:
+        connect, schedd = _spoiled(tree)
+        daemon = EntryGroupDaemon(tree.work, ["solo"], connect=connect)
+        _publish_key(tree, daemon)
+        _ask(tree, idle=12, max_glideins=20)
+        daemon.iteration()
+        assert len(_glideins(tree)) == 12
+        daemon.iteration()  # the queue is as submitted (one may have started): trusted
+        assert [a["GlideinQueueProblem"] for a in tree.ads("glidefactory")] == [""]
+        queued = len(_glideins(tree))
+        schedd.truncate = True  # all glideins missing: accounting alone would submit 12 more
+        daemon.iteration()
+        assert len(_glideins(tree)) == queued
+        [ad] = tree.ads("glidefactory")
+        assert "vanished at once" in ad["GlideinQueueProblem"]
+        errors = "".join(p.read_text() for p in (tree.root / "log").rglob("*_err.*.log"))
+        assert "queue answer not trusted, no submission or removal this cycle" in errors
+
+
+def test_a_submit_whose_answer_was_lost_is_recognised_not_repeated(tree):
+    connect, schedd = _spoiled(tree)
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=connect)
+    _publish_key(tree, daemon)
+    _ask(tree, idle=3, max_glideins=3)
+    schedd.lose_submit_answer = True
+    with pytest.raises(PoolError):
+        daemon.iteration()
+    schedd.lose_submit_answer = False
+    daemon.iteration()
+    daemon.iteration()
+    glideins = tree.connect().schedd("").query('GlideinEntryName =?= "solo"', ["GlideinCycleId"])
+    assert len(glideins) == 3 and len({ad["GlideinCycleId"] for ad in glideins}) == 1
+    log = "".join(p.read_text() for p in (tree.root / "log").rglob("*.log"))
+    assert "recognised 3 glidein(s) of cycle" in log
