@@ -289,14 +289,19 @@ def validate_request(
     """
     if not isinstance(ad, dict):  # a ClassAd converts each value on every access: once
         ad = {key: ad[key] for key in ad}
-    name = str(ad.get("Name", "?"))
-    client = str(ad.get("ClientName", "?"))
     try:
         return _validate(ad, entry, keys, frontends, now, allow_legacy_ciphers, padding)
     except (RequestError, crypto.DecryptError, ProtocolError) as err:
-        sender = ad.get("AuthenticatedIdentity")
-        authorized = any(sender == frontend.ident for frontend in frontends.values())
-        return Rejection(name, client, str(err), authorized)
+        return rejection(ad, str(err), frontends)
+
+
+def rejection(
+    ad: Mapping[str, Any], reason: str, frontends: Mapping[str, FrontendInfo]
+) -> Rejection:
+    """The rejection of `ad`, authorized when a configured frontend's identity sent it."""
+    sender = ad.get("AuthenticatedIdentity")
+    authorized = any(sender == frontend.ident for frontend in frontends.values())
+    return Rejection(str(ad.get("Name", "?")), str(ad.get("ClientName", "?")), reason, authorized)
 
 
 def _validate(

@@ -402,3 +402,19 @@ def test_a_submit_whose_answer_was_lost_is_recognised_not_repeated(tree):
     assert len(glideins) == 3 and len({ad["GlideinCycleId"] for ad in glideins}) == 1
     log = "".join(p.read_text() for p in (tree.root / "log").rglob("*.log"))
     assert "recognised 3 glidein(s) of cycle" in log
+
+
+def test_a_request_ad_hidden_behind_another_of_the_same_name_is_rejected_with_a_reason(tree):
+    """Every ad the request query returns is served or rejected with a reason: of two
+    ads with one Name (another MyType, same GlideinMyType), the one not served says so."""
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    _publish_key(tree, daemon)
+    _ask(tree)
+    collector = tree.connect(FRONTEND).collector
+    [request] = collector.query('GlideinMyType =?= "glideclient"')
+    request["MyType"] = "glideclient2"
+    collector.advertise([request], "UPDATE_MASTER_AD")
+    daemon.iteration()
+    assert len(_glideins(tree)) == 3  # one of them is served
+    [reasons] = daemon.entries["solo"].rejected.values()
+    assert reasons == {"another request ad has the same Name": 1}

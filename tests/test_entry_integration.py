@@ -178,9 +178,12 @@ def test_pool_outage_backs_off_and_recovers_without_duplicates(factory):
     restarted = wait_for(lambda: control.running_address(factory.state_dir), 30, "the pool")
     assert restarted != address
     wait_for(
-        lambda: any(a.get("EntryName") == "outage" for a in factory.ads("glidefactory")),
+        lambda: (
+            any(a.get("EntryName") == "outage" for a in factory.ads("glidefactory"))
+            and factory.ads("glidefactoryglobal")
+        ),
         60,
-        "the entry advertising again",
+        "the entry and the factory's key advertised again",
     )
     factory.request("request", "--entry", "outage", "--idle", "2", "--max", "4")
     time.sleep(5)  # a few iterations after recovery
