@@ -9,7 +9,6 @@ import os
 import random
 import signal
 import time
-from pathlib import Path
 
 import pytest
 from factory_testlib import EntrySpec, config_xml, create, free_port, processes_under, running
@@ -17,6 +16,7 @@ from waiting import wait_for
 
 from glideinwms_factory.lib import pidlock
 from glideinwms_factory.lib.pool import PoolError
+from glideinwms_factory.lib.pool.embedded.executor import process_ticks
 
 ENTRIES = [EntrySpec("alpha", max_glideins=4, max_idle=3), EntrySpec("beta", 4, 3)]
 IDLE, MAX, CLUSTER = 2, 4, 5  # what the frontend asks; the tree's submit cluster_size
@@ -33,11 +33,7 @@ def _entry_pids(factory, entry: str) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] not in "ZX"
+    return process_ticks(pid) is not None  # alive and not a zombie
 
 
 def _kill(pid: int | None) -> bool:

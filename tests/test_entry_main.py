@@ -15,6 +15,7 @@ from waiting import wait_for
 
 from glideinwms_factory.entry.__main__ import entry_lock, main
 from glideinwms_factory.lib import pidlock
+from glideinwms_factory.lib.pool.embedded.executor import process_ticks
 
 
 def test_a_tree_without_the_entrys_signature_line_is_a_configuration_error(
@@ -53,19 +54,7 @@ def test_one_process_per_entry_a_new_daemon_waits_for_the_previous_one(tmp_path:
     held = pidlock.wait_for_locks([lock], lambda: False, lambda _path: None)
     assert held is not None
     once = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "glideinwms_factory.entry",
-            "--root",
-            str(tree.work),
-            "--entry",
-            "ce1",
-            "--once",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        _entry_command(tree.work, "--once"), capture_output=True, text=True, timeout=60
     )
     assert once.returncode == 1 and f"served by another daemon (pid {os.getpid()})" in once.stderr
     # A daemon started by a parent that then dies gives up waiting and exits.
@@ -81,19 +70,7 @@ def test_one_process_per_entry_a_new_daemon_waits_for_the_previous_one(tmp_path:
         with contextlib.suppress(ProcessLookupError):
             os.kill(waiter, signal.SIGKILL)
     # A daemon waits while the lock is held and takes over once it is released.
-    daemon = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "glideinwms_factory.entry",
-            "--root",
-            str(tree.work),
-            "--entry",
-            "ce1",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = subprocess.Popen(_entry_command(tree.work), stderr=subprocess.PIPE, text=True)
     try:
         assert daemon.stderr is not None
         assert "waiting for another daemon" in daemon.stderr.readline()
@@ -144,9 +121,10 @@ def _daemon_under_a_parent(work: Path, err: Path) -> tuple[subprocess.Popen[str]
     return parent, int(parent.stdout.readline())
 
 
+def _entry_command(work: Path, *extra: str) -> list[str]:
+    module = [sys.executable, "-m", "glideinwms_factory.entry"]
+    return [*module, "--root", str(work), "--entry", "ce1", *extra]
+
+
 def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] not in "ZX"
+    return process_ticks(pid) is not None  # alive and not a zombie

@@ -19,23 +19,9 @@ def server(tmp_path):
     (stage / "entry_ce01" / "nodes.blacklist").write_text("'bad.example.org'\n")
     (monitor / "index.html").write_text("<html>ok</html>")
     (tmp_path / "secret.key").write_text("private")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "glideinwms_factory.webserver",
-            "--port",
-            "0",
-            "--metrics",
-            str(monitor / "metrics.prom"),
-            f"/stage={stage}",
-            f"/monitor={monitor}",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    address = proc.stdout.readline().strip()
-    yield f"http://{address}"
+    metrics = str(monitor / "metrics.prom")
+    proc, (host, port) = _start("--metrics", metrics, f"/stage={stage}", f"/monitor={monitor}")
+    yield f"http://{host}:{port}"
     proc.terminate()
     proc.wait(10)
 
@@ -78,18 +64,10 @@ def test_directories_are_never_listed(server, path):
     assert info.value.code == 404
 
 
-def _start(tmp_path, *options):
-    (tmp_path / "f.txt").write_text("file")
+def _start(*arguments):
+    """The server as a process; its address once it prints it."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "glideinwms_factory.webserver",
-            "--port",
-            "0",
-            *options,
-            f"/stage={tmp_path}",
-        ],
+        [sys.executable, "-m", "glideinwms_factory.webserver", "--port", "0", *arguments],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -100,7 +78,8 @@ def _start(tmp_path, *options):
 def test_slow_and_idle_clients_are_cut_off_and_bounded(tmp_path):
     """A client dripping a request byte by byte, or never sending one, is closed at the
     deadline; past the connection cap others get a prompt 503, and service resumes."""
-    proc, address = _start(tmp_path, "--timeout", "1", "--max-connections", "3")
+    (tmp_path / "f.txt").write_text("file")
+    proc, address = _start("--timeout", "1", "--max-connections", "3", f"/stage={tmp_path}")
     try:
         idle = [socket.create_connection(address, timeout=10) for _ in range(2)]
         slow = socket.create_connection(address, timeout=10)
