@@ -259,14 +259,21 @@ def test_stale_files_after_kill_9_do_not_fool_status_or_start(tmp_path):
     assert run_cli("stop", "--state-dir", state_dir).returncode == 0
 
 
-def test_stop_ends_the_running_jobs_unless_keep_jobs(tmp_path):
+def test_stop_ends_the_running_jobs_unless_keep_jobs(tmp_path, shared):
     state_dir = str(tmp_path / "pool")
     address = run_cli("start", "--state-dir", state_dir, "--port", "0").stdout.strip()
     token = tmp_path / "token"
     run_cli(
-        "token", "create", "--state-dir", state_dir, "--identity", "a@b", "--output", str(token)
+        "token",
+        "create",
+        "--state-dir",
+        state_dir,
+        "--identity",
+        FACTORY_IDENTITY,  # only the factory (or the admin) may submit
+        "--output",
+        str(token),
     )
-    pids = tmp_path / "pids"
+    pids = shared / "pids"  # the jobs run as the job user: they write where it may
     script = tmp_path / "job.sh"
     script.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec sleep 300\n")
     script.chmod(0o755)

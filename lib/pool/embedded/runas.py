@@ -9,7 +9,6 @@ users, and jobs run as the pool's user (README: give the factory its own account
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pathlib
 import pwd
@@ -98,20 +97,21 @@ def execute_base(default: pathlib.Path, user: JobUser | None) -> pathlib.Path:
     """Where jobs' scratch dirs go: `default` unless the job user cannot reach it.
 
     A glidein enters its scratch dir by absolute path, so every directory above it
-    must be searchable by the job user; otherwise a root-owned 0711 dir under the
-    system temp dir, one per `default`, is used.
+    must be searchable by the job user; otherwise the same path under a root-owned
+    0711 dir of the system temp dir is used (mirrored, so that it still names the tree).
     """
     if user is None or _searchable(default.parent):
         return default
-    digest = hashlib.sha256(str(default).encode()).hexdigest()[:16]
     base = pathlib.Path(tempfile.gettempdir()) / "gwms-execute"
-    for path in (base, base / digest):
-        path.mkdir(mode=0o711, exist_ok=True)
-        info = os.lstat(path)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
-            raise JobUserError(f"{path} is not a root-owned directory only root can write")
-        os.chmod(path, 0o711)
-    return base / digest / "execute"
+    base.mkdir(mode=0o711, exist_ok=True)
+    info = os.lstat(base)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise JobUserError(f"{base} is not a root-owned directory only root can write")
+    mirrored = base / str(default.resolve()).lstrip("/")
+    mirrored.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
+    for path in (base, *(p for p in mirrored.parents if base in p.parents)):
+        os.chmod(path, 0o711)  # only root creates below base: each level is root's
+    return mirrored
 
 
 def _searchable(path: pathlib.Path) -> bool:
