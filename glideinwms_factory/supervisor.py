@@ -143,15 +143,15 @@ class Supervisor:
                 child.state = ChildState.STOPPED
 
     def problems(self) -> list[str]:
-        """One line per child that is not running, saying when it runs again."""
-        lines = []
-        for child in self.children:
-            if child.state not in (ChildState.GIVEN_UP, ChildState.RESTART_PENDING):
-                continue
-            when = time.strftime("%H:%M:%S", time.localtime(child.next_start))
-            state = "given up (restart cap) until" if child.given_up else "restarting at"
-            lines.append(f"entry group {child.name} {state} {when}: {child.pending_reason}")
-        return lines
+        """One line per child given up on for now (a restart in its back-off is routine),
+        saying when it is tried again."""
+        return [
+            f"entry group {child.name} given up (restart cap) until "
+            f"{time.strftime('%H:%M:%S', time.localtime(child.next_start))}: "
+            f"{child.pending_reason}"
+            for child in self.children
+            if child.given_up
+        ]
 
     def pids(self) -> dict[str, int]:
         return {c.name: c.process.pid for c in self.children if c.process is not None}
