@@ -99,8 +99,13 @@ BOOL = _bool
 INT = _int
 POSITIVE_INT = _positive_int
 FLOAT = _float
-# Names that end up in paths, ads and glidein arguments.
-NAME = _pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "a name of letters, digits, '_', '.', '-'")
+# Names that end up in paths, ads and glidein arguments: bounded so that every file name
+# made from one (entry_NAME, NAME.descript, ...) stays far below the 255-byte limit.
+NAME_MAX = 128
+NAME = _pattern(
+    rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{NAME_MAX - 1}}}",
+    f"a name of at most {NAME_MAX} letters, digits, '_', '.', '-'",
+)
 ATTR_NAME = _pattern(r"[A-Za-z0-9_]+", "a name of letters, digits and '_'")
 SUBMIT_NAME = _pattern(r"\+?[A-Za-z_][A-Za-z0-9_.]*", "a submit command name (optionally '+')")
 PATH = _pattern(r"[^\x00-\x1f]+", "a path")

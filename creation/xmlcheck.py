@@ -197,9 +197,23 @@ def check_element(
 
 def parse_xml(path: Path, issues: list[Issue]) -> etree._Element | None:
     """The document's root element, or None with an issue for unreadable / malformed XML."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
+    # No entity expansion, no network, no DTD loading: libxml2's amplification limit turns
+    # a billion-laughs document into a syntax error, and any DOCTYPE is refused below.
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_blank_text=False,
+    )
     try:
-        return etree.parse(str(path), parser).getroot()
+        tree = etree.parse(str(path), parser)
+        if tree.docinfo.doctype:
+            line = path.read_bytes().split(b"<!DOCTYPE", 1)[0].count(b"\n") + 1
+            issues.append(Issue(str(path), line, "a DOCTYPE (DTD or entities) is not allowed"))
+            return None
+        return tree.getroot()
     except OSError as exc:
         issues.append(Issue(str(path), 0, f"cannot read: {exc}"))
     except etree.XMLSyntaxError as exc:

@@ -2,7 +2,9 @@
 
 A mapping is an element: scalar values are its attributes, mapping values its single
 children, list values its repeated children (`entries: {entry: [{name: ...}, ...]}`).
-Source lines are kept so errors still read `file:line: message`.
+Source lines are kept so errors still read `file:line: message`. Anchors and aliases
+are refused while composing: a config has no use for them, and an alias bomb would
+expand exponentially when the nodes are walked.
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ from glideinwms_factory.creation.xmlcheck import Issue
 
 # Every element and attribute name of the schema has this form; lxml refuses most others.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader, refusing `*alias` references (and so any anchor's reuse)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a config", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 def _scalar_text(node: yaml.ScalarNode) -> str:
@@ -63,13 +77,14 @@ def _element(tag: str, node: yaml.Node, file: str, issues: list[Issue]) -> etree
 def parse_yaml(path: Path, issues: list[Issue]) -> etree._Element | None:
     """The `glidein:` document of a YAML config as an XML element tree, or None on error."""
     try:
-        document = yaml.compose(path.read_text())
-    except OSError as exc:
+        document = yaml.compose(path.read_text(), Loader=_NoAliasLoader)
+    except (OSError, UnicodeDecodeError) as exc:
         issues.append(Issue(str(path), 0, f"cannot read: {exc}"))
         return None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        issues.append(Issue(str(path), mark.line + 1 if mark else 0, f"malformed YAML: {exc}"))
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        issues.append(Issue(str(path), mark.line + 1 if mark else 0, f"malformed YAML: {problem}"))
         return None
     if (
         not isinstance(document, yaml.MappingNode)

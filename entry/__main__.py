@@ -1,12 +1,39 @@
-"""`python -m glideinwms_factory.entry --root WORK --entry NAME [--entry NAME ...]`."""
+"""`python -m glideinwms_factory.entry --root WORK --entry NAME [--entry NAME ...]`.
+
+Exactly one process serves an entry: each holds WORK/lock/entry_NAME.lock for its life,
+and a new daemon waits for the previous holder (say, an orphan of a killed factory that
+is finishing its iteration) to exit, unless its own parent goes away meanwhile.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from glideinwms_factory.lib import pidlock
 from glideinwms_factory.lib.descript import DescriptError
+
+
+def entry_lock(root: Path, entry: str) -> Path:
+    """The lock that the one daemon serving `entry` holds."""
+    return root / "lock" / f"entry_{entry}.lock"
+
+
+def _take_entry_locks(root: Path, entries: list[str], wait: bool) -> list[int] | None:
+    parent = os.getppid()
+
+    def waiting(path: Path) -> None:
+        pid = pidlock.read_pid(path)
+        what = "waiting for" if wait else "refused: served by"
+        print(f"entry: {what} another daemon (pid {pid}) ({path.name})", file=sys.stderr)
+
+    return pidlock.wait_for_locks(
+        [entry_lock(root, e) for e in entries],
+        lambda: wait and os.getppid() == parent,
+        waiting,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="one iteration, then exit")
     args = parser.parse_args(argv)
 
+    if _take_entry_locks(args.root, args.entry, wait=not args.once) is None:
+        return 1
     from glideinwms_factory.entry.daemon import EntryGroupDaemon
     from glideinwms_factory.entry.limits import LimitsError
     from glideinwms_factory.lib.pool import PoolError

@@ -103,9 +103,11 @@ def factory_ad(
     downtime_comment: str,
     total: ClientStats,
     completed_jobs: Mapping[str, int],
+    queue_problem: str = "",
 ) -> classad2.ClassAd:
     """The `glidefactory` ad of one entry (classads.md §1); `completed_jobs` holds the
-    `GlideinMonitorCompletedJobsPer*` attributes of the last aggregation (empty if stale)."""
+    `GlideinMonitorCompletedJobsPer*` attributes of the last aggregation (empty if stale);
+    `GlideinQueueProblem` says why this cycle acted on nothing ("" when it could)."""
     factory = entry.factory
     attrs: dict[str, object] = {
         "MyType": "glidefactory",
@@ -130,6 +132,7 @@ def factory_ad(
         "WebEntryDescriptFile": staging.entry.description,
         "WebEntryDescriptSign": staging.entry.digest,
         **_limits(entry),
+        "GlideinQueueProblem": queue_problem,
     }
     attrs.update({f"GlideinParam{wire_name(k)}": v for k, v in entry.params.items()})
     attrs.update({f"GlideinSubmit{wire_name(k)}": v for k, v in entry.submit_attrs.items()})

@@ -24,6 +24,7 @@ import classad2
 from glideinwms_factory.entry import ads, decision_trace
 from glideinwms_factory.entry.accounting import (
     QUERY_PROJECTION,
+    Job,
     QueueSnapshot,
     RequestKey,
     glidein_cpus,
@@ -33,8 +34,9 @@ from glideinwms_factory.entry.accounting import (
 from glideinwms_factory.entry.client_logs import prune_entry_logs
 from glideinwms_factory.entry.completed import CompletedTracker
 from glideinwms_factory.entry.config import EntryConfig, load_entry
-from glideinwms_factory.entry.decision import Actions, plan_cycle
+from glideinwms_factory.entry.decision import LIMIT_PREFIX, Actions, CyclePlan, plan_cycle
 from glideinwms_factory.entry.find_work import decision_input, down_reason, find_work
+from glideinwms_factory.entry.queue_trust import CYCLE_ATTR, QueueMemory, judge
 from glideinwms_factory.entry.requests import Rejection, WorkRequest, with_vanished
 from glideinwms_factory.entry.stats import (
     EntryStats,
@@ -49,13 +51,16 @@ from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_s
 from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
-from glideinwms_factory.lib.monitoring_model import ClientStats, sum_clients
+from glideinwms_factory.lib.monitoring_model import ClientStats, CompletedGlidein, sum_clients
 from glideinwms_factory.lib.monitoring_xml import completed_jobs_attributes
 from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, open_pool
 
 BACKOFF_MAX = 300.0
 PRUNE_INTERVAL = 3600.0  # s between two prunings of the client logs
+LOG_VALUE_MAX = 100  # characters of a request's own values in one log line
+MAX_REASONS = 16  # distinct rejection reasons counted per client and iteration
+UNAUTHORIZED_CLIENT = "unauthorized"  # the one counter of requests from anyone else
 
 
 @dataclass
@@ -71,6 +76,9 @@ class EntryState:
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)  # client -> reason -> n
     rejected_names: set[str] = field(default_factory=set)  # request Names rejected this cycle
     last_311: dict[RequestKey, WorkRequest] = field(default_factory=dict)  # 3.11 seen last
+    monitoring_failures: int = 0
+    queue: QueueMemory = field(default_factory=QueueMemory)
+    cycles: int = 0
 
 
 @dataclass
@@ -200,7 +208,9 @@ class EntryGroupDaemon:
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        while not self._stop and time.monotonic() < deadline:
+        # An orphan (its factory was killed) leaves at once, not after a whole LoopDelay:
+        # the restarted factory's new daemon for the same entries waits for its lock.
+        while not self._stop and time.monotonic() < deadline and not self._orphaned():
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             self._touch_heartbeat()
 
@@ -311,15 +321,24 @@ class EntryGroupDaemon:
         return work
 
     def _reject(self, state: EntryState, rejection: Rejection) -> None:
+        """Log (values truncated) and count a skipped request. Only a configured
+        frontend's requests are counted under their client name, with at most
+        MAX_REASONS reasons each; all others share one counter, so that no ad can make
+        the factory create monitoring state or grow its logs at will."""
+        client = rejection.client_name[:LOG_VALUE_MAX]
         self.log.warning(
             "request %s skipped: %s",
-            rejection.name,
-            rejection.reason,
-            extra={"entry": state.config.name, "client": rejection.client_name},
+            rejection.name[:LOG_VALUE_MAX],
+            rejection.reason[: 2 * LOG_VALUE_MAX],
+            extra={"entry": state.config.name, "client": client},
         )
         state.rejected_names.add(rejection.name)
-        reasons = state.rejected.setdefault(rejection.client_name, {})
-        reasons[rejection.reason] = reasons.get(rejection.reason, 0) + 1
+        key = rejection.client_name if rejection.authorized else UNAUTHORIZED_CLIENT
+        reasons = state.rejected.setdefault(key, {})
+        reason = rejection.reason if rejection.authorized else "not from a configured frontend"
+        if reason not in reasons and len(reasons) >= MAX_REASONS:
+            reason = "other reasons"
+        reasons[reason] = reasons.get(reason, 0) + 1
 
     def serve_entry(
         self,
@@ -339,12 +358,13 @@ class EntryGroupDaemon:
         schedd = pool.schedd(entry.schedd)
         rows = schedd.query(
             queue_constraint(entry.factory.factory_name, entry.factory.glidein_name, entry.name),
-            [*QUERY_PROJECTION, *CompletedTracker.PROJECTION],
+            [*QUERY_PROJECTION, *CompletedTracker.PROJECTION, CYCLE_ATTR],
         )
         now = int(self.clock())
         jobs, errors = jobs_from_rows(rows, now)
         for error in errors:
             self.log.warning("queue: %s", error, extra={"entry": entry.name})
+        problem = self._judge_queue(state, rows, jobs, errors)
         snapshot = QueueSnapshot(jobs, glidein_cpus(entry.attributes))
         advertised = len(requests)
         requests, state.last_311 = with_vanished(
@@ -357,20 +377,47 @@ class EntryGroupDaemon:
                 request.demand.remove_excess,
                 extra={"entry": entry.name, "client": request.client_name},
             )
-        decided = [decision_input(request, entry.name, dts, local_now) for request in requests]
-        plan = plan_cycle(decided, snapshot, entry.limits)
-
-        served, traced = [], []
-        for request, demand, actions in zip(requests, decided, plan.requests, strict=True):
-            rejection = self.submitter.execute(schedd, entry, state.staging, request, actions, jobs)
-            if rejection is not None:
-                self._reject(state, rejection)
+        # A request that cannot be submitted is rejected before planning: it must not
+        # take the idle room of the cycle from the requests that can.
+        submittable: list[tuple[WorkRequest, dict[str, str]]] = []
+        traced = []
+        for request in requests:
+            prepared = self.submitter.prepare(entry, state.staging, request)
+            if isinstance(prepared, Rejection):
+                self._reject(state, prepared)
+                demand = decision_input(request, entry.name, dts, local_now)
+                down = down_reason(request, entry.name, dts, local_now)
+                traced.append(
+                    decision_trace.request_record(
+                        request, demand, Actions(), snapshot, down, prepared.reason
+                    )
+                )
             else:
-                served.append(Served(request, actions, request_stats(request, actions, snapshot)))
+                submittable.append((request, prepared))
+        decided = [
+            decision_input(request, entry.name, dts, local_now) for request, _ in submittable
+        ]
+        plan = plan_cycle(decided, snapshot, entry.limits)
+        if problem:  # unknown state: no submission, no removal this cycle
+            plan = CyclePlan(tuple(Actions() for _ in submittable), None)
+
+        served = []
+        for (request, descriptions), demand, actions in zip(
+            submittable, decided, plan.requests, strict=True
+        ):
+            guard = actions.limits_reached.get(f"{LIMIT_PREFIX}RunningRemovalsPerCycle")
+            if guard:
+                self.log.warning(
+                    "request %s asks to remove running glideins (%s): only the cap this cycle",
+                    request.name,
+                    guard,
+                    extra={"entry": entry.name, "client": request.client_name},
+                )
+            self.submitter.execute(schedd, entry, request, actions, descriptions, state.queue, jobs)
+            served.append(Served(request, actions, request_stats(request, actions, snapshot)))
             down = down_reason(request, entry.name, dts, local_now)
-            why_not = rejection.reason if rejection is not None else None
             traced.append(
-                decision_trace.request_record(request, demand, actions, snapshot, down, why_not)
+                decision_trace.request_record(request, demand, actions, snapshot, down, None)
             )
         if plan.entry_cleanup is not None:
             self.submitter.remove_release(schedd, entry, plan.entry_cleanup, "entry sanitize")
@@ -394,7 +441,59 @@ class EntryGroupDaemon:
         completed = state.completed.new_completions(rows)
         if advertise or state.sequence == 0 or any(item.actions.did_work for item in served):
             self._ads(keys, state, stats, served, outbox)
-        state.writer.write(stats, completed)
+        self._monitor(state, stats, completed)
+
+    def _judge_queue(
+        self,
+        state: EntryState,
+        rows: list[classad2.ClassAd],
+        jobs: list[Job],
+        errors: list[str],
+    ) -> str:
+        """Judge this cycle's queue answer against the last cycle (queue_trust), log it,
+        and start the memory of this cycle; the problem, '' if the answer can be used."""
+        memory, entry = state.queue, state.config.name
+        tagged = (
+            sum(1 for row in rows if row.get(CYCLE_ATTR) == memory.cycle_id)
+            if memory.cycle_id
+            else 0
+        )
+        if memory.submit_unanswered and tagged > memory.submitted:
+            self.log.warning(
+                "recognised %d glidein(s) of cycle %s whose submit answer was lost: counted, "
+                "not submitted again",
+                tagged - memory.submitted,
+                memory.cycle_id,
+                extra={"entry": entry},
+            )
+        problem = judge(memory, jobs, tagged, errors)
+        if problem:
+            self.log.error(
+                "queue answer not trusted, no submission or removal this cycle: %s",
+                problem,
+                extra={"entry": entry},
+            )
+        state.cycles += 1
+        state.queue = QueueMemory(
+            total=len(jobs), cycle_id=f"{self.start_time}.{state.cycles}", problem=problem
+        )
+        return problem
+
+    def _monitor(
+        self, state: EntryState, stats: EntryStats, completed: list[CompletedGlidein]
+    ) -> None:
+        """Write the monitoring files; a failure is logged and counted, never fatal: the
+        find-work, decision and submission of every entry go on (upstream #338)."""
+        try:
+            state.writer.write(stats, completed)
+        except Exception as err:  # any monitoring failure, by design
+            state.monitoring_failures += 1
+            self.log.error(
+                "monitoring not written (%d failure(s) so far): %s",
+                state.monitoring_failures,
+                str(err)[:300],
+                extra={"entry": state.config.name},
+            )
 
     # --- ads ----------------------------------------------------------------------------
 
@@ -422,6 +521,7 @@ class EntryGroupDaemon:
             completed_jobs=completed_jobs_attributes(
                 self.factory.monitor_dir, entry.name, self.clock()
             ),
+            queue_problem=state.queue.problem,
         )
         state.sequence += 1
         outbox.factory_ads.append(factory_ad)

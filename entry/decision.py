@@ -236,6 +236,21 @@ def _recoverable(job: Job, limits: EntryLimits) -> bool:
     )
 
 
+def guard_running_removals(
+    victims: tuple[str, ...], mine: Sequence[Job], limits: EntryLimits
+) -> tuple[tuple[str, ...], LimitCheck]:
+    """The excess victims with at most `running_removal_percent` of the request's running
+    glideins among them (at least one), and the check (bound when that cut any)."""
+    running = {job.id for job in mine if job.state is State.RUNNING}
+    cap = max(1, len(running) * limits.running_removal_percent // 100)
+    asked = [victim for victim in victims if victim in running]
+    check = LimitCheck("RunningRemovalsPerCycle", len(asked), cap, len(asked) > cap)
+    if not check.bound:
+        return victims, check
+    dropped = set(asked[cap:])
+    return tuple(victim for victim in victims if victim not in dropped), check
+
+
 @dataclass(frozen=True)
 class Cleanup:
     """§5.4: what sanitizing a set of glideins asks for."""
@@ -338,8 +353,14 @@ def plan_request(
     checks = (*target.checks, held, *submission.checks)
     if submission.count <= 0:
         victims = excess_removal(request, frontend, mine, limits)
+        victims, guard = guard_running_removals(victims, mine, limits)
+        if guard.bound:
+            reached |= _reached(guard.name, guard.count, guard.limit)
         return Actions(
-            remove=victims, limits_reached=reached, adjusted_idle=target.idle, checks=checks
+            remove=victims,
+            limits_reached=reached,
+            adjusted_idle=target.idle,
+            checks=(*checks, guard),
         )
     tally.add_idle(request.frontend_name, submission.count)
     return Actions(

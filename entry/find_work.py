@@ -18,6 +18,7 @@ from glideinwms_factory.entry.requests import (
     Rejection,
     WorkRequest,
     newest_per_name,
+    rejection,
     request_constraint,
     validate_request,
 )
@@ -44,9 +45,17 @@ def find_work(
     raw = collector.query(request_constraint(entries, key_ids))
     by_entry: dict[str, list[WorkRequest | Rejection]] = {entry.name: [] for entry in entries}
     by_req_name = {entry.ad_name: entry for entry in entries}
-    for ad in newest_per_name(raw, keys.current.pub_key_id):
+    chosen = newest_per_name(raw, keys.current.pub_key_id)
+    kept = {id(ad) for ad in chosen}
+    # Every ad the query returned is served or rejected with a reason, none dropped unsaid.
+    for ad in raw:
         entry = by_req_name.get(str(ad.get("ReqGlidein", "")))
-        if entry is None:
+        if id(ad) not in kept and entry is not None:
+            reason = "another request ad has the same Name"
+            by_entry[entry.name].append(rejection(ad, reason, factory.frontends))
+    for ad in chosen:
+        entry = by_req_name.get(str(ad.get("ReqGlidein", "")))
+        if entry is None:  # the query's stringListMember matches exact names only
             continue
         result = validate_request(ad, entry, keys, factory.frontends, now, padding=padding)
         if isinstance(result, WorkRequest):

@@ -77,6 +77,10 @@ class EntryLimits:
     max_releasable_holds: int = 10
     forcex_holds: int = 20
     hold_backoff: int = 300  # seconds held per previous system hold before a release
+    # Guard rail (upstream #282, one RemoveExcess ALL drained a pool): per cycle and
+    # request, at most this percent of the request's running glideins are removed as
+    # excess (at least one), on top of MaxRemoveRate.
+    running_removal_percent: int = 10
 
     def frontend(self, frontend_name: str) -> FrontendLimits:
         """The caps of `fe:sc`: its PerFrontendMax* entries, else the defaults."""
@@ -148,6 +152,7 @@ class EntryLimits:
             max_releasable_holds=number("MaxReleasableHolds", base.max_releasable_holds),
             forcex_holds=number("ForcexHolds", base.forcex_holds),
             hold_backoff=number("HoldReleaseBackoff", base.hold_backoff),
+            running_removal_percent=number("RunningRemovalPercent", base.running_removal_percent),
         )
 
 

@@ -131,11 +131,16 @@ class WorkRequest:
 
 @dataclass(frozen=True)
 class Rejection:
-    """A skipped request: logged, and counted per client in monitoring."""
+    """A skipped request: logged, and counted in monitoring.
+
+    `authorized` says the ad came from a configured frontend's identity: only then is it
+    counted under its own client name; anyone else's costs one shared counter.
+    """
 
     name: str
     client_name: str
     reason: str
+    authorized: bool = True
 
 
 def request_constraint(entries: Sequence[EntryConfig], key_ids: Iterable[str]) -> str:
@@ -158,8 +163,17 @@ def request_constraint(entries: Sequence[EntryConfig], key_ids: Iterable[str]) -
     )
 
 
+def _defined(ad: Mapping[str, Any], name: str, default: object = None) -> Any:
+    """The attribute's value; an `undefined` or `error` literal is a RequestError (as
+    an int, classad2's Undefined would read as 2)."""
+    value = ad.get(name, default)
+    if isinstance(value, classad2.Value):
+        raise RequestError(f"{name} is {value.name.lower()}")
+    return value
+
+
 def _text(ad: Mapping[str, Any], name: str) -> str:
-    value = ad.get(name)
+    value = _defined(ad, name)
     if value is None:
         raise RequestError(f"missing {name}")
     if not isinstance(value, str):
@@ -168,7 +182,7 @@ def _text(ad: Mapping[str, Any], name: str) -> str:
 
 
 def _count(ad: Mapping[str, Any], name: str, default: int | None = None) -> int:
-    value = ad.get(name, default)
+    value = _defined(ad, name, default)
     if value is None:
         raise RequestError(f"missing {name}")
     if isinstance(value, bool):  # int(True) == 1: a boolean is no count
@@ -275,12 +289,19 @@ def validate_request(
     """
     if not isinstance(ad, dict):  # a ClassAd converts each value on every access: once
         ad = {key: ad[key] for key in ad}
-    name = str(ad.get("Name", "?"))
-    client = str(ad.get("ClientName", "?"))
     try:
         return _validate(ad, entry, keys, frontends, now, allow_legacy_ciphers, padding)
     except (RequestError, crypto.DecryptError, ProtocolError) as err:
-        return Rejection(name, client, str(err))
+        return rejection(ad, str(err), frontends)
+
+
+def rejection(
+    ad: Mapping[str, Any], reason: str, frontends: Mapping[str, FrontendInfo]
+) -> Rejection:
+    """The rejection of `ad`, authorized when a configured frontend's identity sent it."""
+    sender = ad.get("AuthenticatedIdentity")
+    authorized = any(sender == frontend.ident for frontend in frontends.values())
+    return Rejection(str(ad.get("Name", "?")), str(ad.get("ClientName", "?")), reason, authorized)
 
 
 def _validate(

@@ -254,7 +254,9 @@ class EntryStatsWriter:
         previous = self._load_previous()
         names = set(stats.clients) | set(stats.jobs) | {g.client for g in completed}
         for bad in sorted(name for name in names if not is_folder_name(name)):
-            log.warning("entry %s: client name %r cannot name a folder: left out", self.entry, bad)
+            log.warning(
+                "entry %s: client name %r cannot name a folder: left out", self.entry, bad[:100]
+            )
         names = {name for name in names | set(previous) if is_folder_name(name)}
         logs = {
             name: client_log(

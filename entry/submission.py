@@ -2,7 +2,8 @@
 
 The submit description is job.condor with every `$ENV()` of the glidein resolved for one
 request (`glidein_args`); a request whose values cannot be made safe for it is rejected
-rather than submitted. Every call goes to the `Schedd` protocol and may raise `PoolError`.
+rather than submitted, before the cycle is planned (`prepare`). Every call goes to the
+`Schedd` protocol and may raise `PoolError`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from glideinwms_factory.entry import ads
 from glideinwms_factory.entry.accounting import Job
@@ -26,9 +27,15 @@ from glideinwms_factory.entry.glidein_args import (
     submit_environment,
 )
 from glideinwms_factory.entry.overload import OVERLOAD, draw_overload, overload_setting
+from glideinwms_factory.entry.queue_trust import CYCLE_ATTR, QueueMemory
 from glideinwms_factory.entry.requests import Rejection, WorkRequest
 from glideinwms_factory.entry.submit_description import build_description
 from glideinwms_factory.lib.pool import JobAction, Schedd
+
+# Frontend parameters refused outright: GLIDEIN_MULTIGLIDEIN makes glidein_startup.sh
+# start N glideins in one job, which the factory's accounting (one job, one glidein)
+# would never see. An entry may still set it in its own config.
+FRONTEND_REFUSED_PARAMS = frozenset({"GLIDEIN_MULTIGLIDEIN"})
 
 
 class Submitter:
@@ -49,16 +56,40 @@ class Submitter:
         self.sleep = sleep
         self.rng = rng or random.Random()
 
+    def prepare(
+        self, entry: EntryConfig, staging: ads.Staging, request: WorkRequest
+    ) -> dict[str, str] | Rejection:
+        """The submit descriptions of `request`, one per submit file of the entry, built
+        before the cycle is planned: a request that cannot be submitted is rejected then,
+        and takes no idle room."""
+        refused = sorted(FRONTEND_REFUSED_PARAMS & set(request.params))
+        if refused:
+            return Rejection(
+                request.name,
+                request.client_name,
+                f"parameter {', '.join(refused)} is the factory's to set (each glidein process "
+                "it starts would run uncounted)",
+            )
+        try:
+            return {
+                name: self.description(entry, staging, request, name) for name in entry.submit_files
+            }
+        except UnsafeValueError as err:
+            return Rejection(request.name, request.client_name, str(err))
+
     def execute(
         self,
         schedd: Schedd,
         entry: EntryConfig,
-        staging: ads.Staging,
         request: WorkRequest,
         actions: Actions,
+        descriptions: Mapping[str, str],
+        memory: QueueMemory,
         jobs: Sequence[Job] = (),
-    ) -> Rejection | None:
-        """Carry out one request's actions; the rejection if it could not be submitted.
+    ) -> None:
+        """Carry out one request's actions with its prepared submit descriptions; every
+        submission carries `memory.cycle_id`, and what was done is recorded in `memory`
+        (a submit left unanswered too) for the next cycle to judge its queue by.
 
         An entry set's glideins are dealt over its members' submit files (`entry_set`),
         given the entry's queue `jobs`.
@@ -66,12 +97,6 @@ class Submitter:
         extra = {"entry": entry.name, "client": request.client_name}
         if actions.submit:
             plan = self._per_submit_file(entry, sum(actions.clusters), actions.clusters, jobs)
-            try:
-                descriptions = {
-                    name: self.description(entry, staging, request, name) for name in plan
-                }
-            except UnsafeValueError as err:
-                return Rejection(request.name, request.client_name, str(err))
             # Condor-G logs and glidein output go to the per-user client log dir.
             log_dir = self.factory.client_log_dir / f"user_{request.username}"
             log_dir = log_dir / f"glidein_{self.factory.glidein_name}" / f"entry_{entry.name}"
@@ -81,7 +106,10 @@ class Submitter:
             for i, (name, size) in enumerate(calls):
                 if i:
                     self.sleep(entry.limits.submit_sleep)
-                cluster = schedd.submit(descriptions[name], size)
+                memory.submit_unanswered = True
+                cluster = schedd.submit(descriptions[name], size, {CYCLE_ATTR: memory.cycle_id})
+                memory.submit_unanswered = False
+                memory.submitted += size
                 submitted += size
                 self.log.info(
                     "submitted %d glidein(s) in cluster %d (%s)", size, cluster, name, extra=extra
@@ -96,7 +124,7 @@ class Submitter:
                 extra=extra,
             )
         self.remove_release(schedd, entry, actions, request.client_name)
-        return None
+        memory.removed += len(actions.remove) + len(actions.remove_forcex)
 
     def remove_release(
         self, schedd: Schedd, entry: EntryConfig, actions: Actions, who: str

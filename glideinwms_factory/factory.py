@@ -7,7 +7,9 @@ tree is refused), rotates the RSA key at start, and every `LoopDelay`: advertise
 `glidefactoryglobal` ad, stores the credentials of `glideclientglobal` ads, retires the
 old key after its grace period, and aggregates the entries' statistics into the factory
 XML, RRDs, pages and metrics. With the embedded pool it also runs the pool daemon and the
-loopback web server for the staging and monitoring areas, and stops them on exit.
+loopback web server for the staging and monitoring areas, restarts them with back-off
+when they die (services.py), and stops them on exit. What is wrong (a service down, an
+entry given up on) is in WORK/lock/factory.status and the global ad's FactoryProblems.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, embedded_state_dir, ensure_factory_token
 from glideinwms_factory.lib.pool.connect import open_pool as default_open_pool
 from glideinwms_factory.pages import publish
+from glideinwms_factory.services import Service, ServiceWatch, write_status
 from glideinwms_factory.startup import KEEP_GLIDEINS_FILE
 from glideinwms_factory.supervisor import Child, RestartPolicy, Supervisor
 
@@ -84,6 +87,8 @@ class FactoryDaemon:
         self._next_links = self._next_cred_cleanup = 0.0
         self.pool: Pool | None = None
         self.web: subprocess.Popen[bytes] | None = None
+        self.services = ServiceWatch([], RestartPolicy(), self.log)
+        self._published: list[str] | None = None
         self._stop = False
         self.supervisor = Supervisor(
             [
@@ -148,6 +153,8 @@ class FactoryDaemon:
                     next_loop = time.monotonic() + self.config.descript.loop_delay
                     self.loop_once()
                 self.supervisor.poll()
+                self.services.poll()
+                self._publish_status()
                 time.sleep(POLL_SECONDS)
         finally:
             self.shutdown()
@@ -165,30 +172,59 @@ class FactoryDaemon:
             self.log.error("descript.xml not written: %s", err)
 
     def _start_services(self) -> None:
+        write_status(self.work_dir, [])  # problems a killed predecessor left are not ours
         grace = self.config.descript.old_pub_key_grace_time
         bits = self.config.descript.pub_key_length
         self.keys = load_keys(self.work_dir, grace, rotate=True, bits=bits)
-        if self.embedded:
-            from glideinwms_factory.lib.pool.embedded import control
+        if not self.embedded:
+            return
+        from glideinwms_factory.lib.pool.embedded import statedir
 
-            state_dir = embedded_state_dir(self.config.glidein)
-            try:
-                address = control.start(
-                    state_dir,
-                    port=self.config.descript.embedded_pool_port,
-                    slots=self.config.descript.embedded_pool_slots_per_site,
-                )
-            except control.ControlError as err:
-                raise ServiceError(f"embedded pool: {err}") from None
-            ensure_factory_token(state_dir)
-            self.log.info("embedded pool running at %s", address)
+        state_dir = embedded_state_dir(self.config.glidein)
+        self._start_pool()
+        pool_alive = lambda: statedir.lock_is_held(state_dir)  # noqa: E731
+        services = [Service("embedded pool", pool_alive, self._start_pool)]
+        if self._web_port():
             self._start_web_server()
+            services.append(Service("web server", self._web_alive, self._start_web_server))
+        self.services.services = services
+
+    def _start_pool(self) -> None:
+        from glideinwms_factory.lib.pool.embedded import control
+
+        state_dir = embedded_state_dir(self.config.glidein)
+        try:
+            address = control.start(
+                state_dir,
+                port=self.config.descript.embedded_pool_port,
+                slots=self.config.descript.embedded_pool_slots_per_site,
+            )
+        except control.ControlError as err:
+            raise ServiceError(f"embedded pool: {err}") from None
+        ensure_factory_token(state_dir)
+        self.pool = None  # reconnect: a restarted pool may listen elsewhere
+        self.log.info("embedded pool running at %s", address)
+
+    def _web_port(self) -> str:
+        url = urllib.parse.urlsplit(self.config.web_url)
+        return self.config.descript.web_server_port or str(url.port or "")
+
+    def _web_alive(self) -> bool:
+        return self.web is not None and self.web.poll() is None
+
+    def _publish_status(self) -> None:
+        """Write what is wrong now to the status file, when it changed."""
+        problems = self.problems()
+        if problems != self._published:
+            write_status(self.work_dir, problems)
+            self._published = problems
+
+    def problems(self) -> list[str]:
+        return self.services.problems() + self.supervisor.problems()
 
     def _start_web_server(self) -> None:
         url = urllib.parse.urlsplit(self.config.web_url)
-        port = self.config.descript.web_server_port or str(url.port or "")
-        if not port:
-            return
+        port = self._web_port()
         stage_prefix = url.path.rstrip("/") or "/stage"
         self._stop_stale_web_server()
         error_file = self.config.log_dir / "factory" / "webserver.stderr.log"
@@ -214,6 +250,7 @@ class FactoryDaemon:
             )
         assert self.web.stdout is not None
         line = self.web.stdout.readline().decode().strip()
+        self.web.stdout.close()
         if not line:
             self.web.wait(10)
             why = error_file.read_text(errors="replace").strip().splitlines()[-1:]
@@ -263,6 +300,7 @@ class FactoryDaemon:
                 start_time=self.start_time,
                 sequence=self.sequence,
                 sign_types=self.config.descript.supported_sign_types,
+                problems=self.problems(),
             )
             pool.collector.advertise([ad], "UPDATE_AD_GENERIC")
             self.sequence += 1

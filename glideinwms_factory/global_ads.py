@@ -8,7 +8,7 @@ frontend.descript and stores 0600 for the entries (security.md §5-§6).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,9 @@ def factory_global_ad(
     start_time: int,
     sequence: int,
     sign_types: str,
+    problems: Sequence[str] = (),
 ) -> classad2.ClassAd:
+    """The factory's global ad; `FactoryProblems` says what is wrong with it now ("")."""
     ad = classad2.ClassAd()
     attrs: dict[str, object] = {
         "MyType": "glidefactoryglobal",
@@ -45,6 +47,7 @@ def factory_global_ad(
         "DaemonStartTime": start_time,
         "UpdateSequenceNumber": sequence,
         "GlideinWMSVersion": VERSION,
+        "FactoryProblems": "; ".join(problems),
         **key.ad_attributes(),
     }
     for name, value in attrs.items():

@@ -28,6 +28,7 @@ from collections.abc import Set as AbstractSet
 from datetime import datetime
 from pathlib import Path
 
+from glideinwms_factory import services
 from glideinwms_factory.lib import cli, descript, downtimes, pidlock
 from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 
@@ -68,6 +69,10 @@ def status(work: Path) -> int:
     state = factory_state(work)
     pid = pidlock.read_pid(work / LOCK)
     if state is pidlock.State.RUNNING:
+        problems = _pool_problem(work) + services.read_problems(work)
+        if problems:
+            print(f"Degraded (pid {pid}): {'; '.join(dict.fromkeys(problems))}")
+            return EXIT_FAIL
         print(f"Running (pid {pid})")
         return EXIT_OK
     if state is pidlock.State.DEAD:
@@ -75,6 +80,22 @@ def status(work: Path) -> int:
         return EXIT_FAIL
     print("Not running")
     return EXIT_UNKNOWN
+
+
+def _pool_problem(work: Path) -> list[str]:
+    """Asked of the pool itself, not of the factory: a dead pool is never 'Running'."""
+    try:
+        config = load_factory(work)
+    except (descript.DescriptError, OSError, KeyError):
+        return []  # the daemon runs on what it loaded; nothing to ask here
+    if config.descript.pool_backend != "embedded":
+        return []
+    from glideinwms_factory.lib.pool.connect import embedded_state_dir
+    from glideinwms_factory.lib.pool.embedded import statedir
+
+    if not statedir.lock_is_held(embedded_state_dir(config.glidein)):
+        return ["embedded pool not running"]
+    return []
 
 
 def start(work: Path) -> int:

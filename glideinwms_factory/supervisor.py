@@ -2,8 +2,9 @@
 
 The factory owns one `Child` per entry group (one entry per group by default). A child
 that exits, or stops touching its heartbeat file, is restarted after a back-off; one that
-needed more than `attempts` starts within `interval` seconds is given up on and left
-stopped, while every other child keeps running (upstream stops the whole factory).
+needed more than `attempts` starts within `interval` seconds is given up on for an
+`interval` and then tried afresh, while every other child keeps running (upstream stops
+the whole factory; a cap that never recovers left an entry dead for good).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class ChildState(Enum):
     STOPPED = "stopped"  # not started yet, or stopped by `stop_all`
     RUNNING = "running"
     RESTART_PENDING = "restart pending"  # died or hung: starts again at `next_start`
-    GIVEN_UP = "given up"  # restarted too often: left stopped
+    GIVEN_UP = "given up"  # restarted too often: left stopped until `next_start`
 
 
 @dataclass
@@ -103,6 +104,9 @@ class Supervisor:
         now = self.clock()
         for child in self.children:
             if child.state is ChildState.GIVEN_UP:
+                if now >= child.next_start:
+                    child.starts.clear()
+                    self._start(child, f"trying again after giving up ({child.pending_reason})")
                 continue
             if child.process is None:  # STOPPED or RESTART_PENDING
                 if now >= child.next_start:
@@ -138,6 +142,17 @@ class Supervisor:
             if child.state is ChildState.RUNNING:
                 child.state = ChildState.STOPPED
 
+    def problems(self) -> list[str]:
+        """One line per child given up on for now (a restart in its back-off is routine),
+        saying when it is tried again."""
+        return [
+            f"entry group {child.name} given up (restart cap) until "
+            f"{time.strftime('%H:%M:%S', time.localtime(child.next_start))}: "
+            f"{child.pending_reason}"
+            for child in self.children
+            if child.given_up
+        ]
+
     def pids(self) -> dict[str, int]:
         return {c.name: c.process.pid for c in self.children if c.process is not None}
 
@@ -163,13 +178,15 @@ class Supervisor:
     def _restart(self, child: Child, now: float, reason: str) -> None:
         if not self.policy.may_restart(child.starts, now):
             child.state = ChildState.GIVEN_UP
+            child.next_start = now + self.policy.interval
             self.log.error(
-                "entry group %s restarted %d times in %.0f s (%s): giving up on it, "
-                "the other entries keep running",
+                "entry group %s restarted %d times in %.0f s (%s): giving up on it for "
+                "%.0f s, the other entries keep running",
                 child.name,
                 self.policy.attempts,
                 self.policy.interval,
                 reason,
+                self.policy.interval,
                 extra={"entry": child.name},
             )
             return

@@ -2,9 +2,10 @@
 
 Production factories serve these directories with Apache or nginx; for the embedded
 default the factory starts this one so glideins can download their files and operators
-can open the monitoring pages. It serves files only (no listing outside the given roots,
-no path escapes), each URL prefix from its own directory, and with `--metrics FILE` the
-Prometheus exposition the factory writes after each aggregation at `/metrics`.
+can open the monitoring pages. It serves files only (no directory listings, no path
+escapes), each URL prefix from its own directory, with `--metrics FILE` the Prometheus
+exposition the factory writes after each aggregation at `/metrics`, and no client can
+hold it up (lib/httpserve: bounded connections, idle and request deadlines).
 
     python -m glideinwms_factory.webserver --port 8319 --metrics M/metrics.prom /stage=S /monitor=M
 """
@@ -15,17 +16,20 @@ import argparse
 import contextlib
 import functools
 import http.server
+import io
 import logging
+import os
 import posixpath
 import sys
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
+from glideinwms_factory.lib.httpserve import BoundedHandler, BoundedHTTPServer
 from glideinwms_factory.lib.metrics import CONTENT_TYPE
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
+class _Handler(BoundedHandler, http.server.SimpleHTTPRequestHandler):
     roots: Mapping[str, Path] = {}
     metrics: Path | None = None
 
@@ -60,6 +64,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
                     return str(target)
         return str(Path("/nonexistent-gwms") / "x")
 
+    def list_directory(self, path: str | os.PathLike[str]) -> io.BytesIO | None:
+        """No listings: the staging and monitoring areas are fetched by name."""
+        self.send_error(404, "File not found")
+        return None
+
     def end_headers(self) -> None:
         # Glideins must see fresh description and blacklist files (names are content-tagged).
         self.send_header("Cache-Control", "no-cache")
@@ -74,12 +83,23 @@ def make_server(
     host: str = "127.0.0.1",
     port: int = 0,
     metrics: Path | None = None,
-) -> http.server.ThreadingHTTPServer:
+    limits: tuple[float, int] = (15.0, 64),
+) -> BoundedHTTPServer:
+    """A server of `roots`; `limits` = (idle and request timeout in s, max connections)."""
+    timeout, connections = limits
     resolved = {"/" + p.strip("/"): Path(d).resolve() for p, d in roots.items()}
-    handler = type("Handler", (_Handler,), {"roots": resolved, "metrics": metrics})
-    server = http.server.ThreadingHTTPServer((host, port), functools.partial(handler))
-    server.daemon_threads = True
-    return server
+    handler = type(
+        "Handler",
+        (_Handler,),
+        {
+            "roots": resolved,
+            "metrics": metrics,
+            "idle_timeout": timeout,
+            "request_deadline": timeout,
+        },
+    )
+    server_class = type("Server", (BoundedHTTPServer,), {"max_connections": connections})
+    return server_class((host, port), functools.partial(handler))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log", type=Path, help="access log file")
     parser.add_argument("--metrics", type=Path, help="exposition file served at /metrics")
+    parser.add_argument("--timeout", type=float, default=15.0, help="idle/request timeout, s")
+    parser.add_argument("--max-connections", type=int, default=64, help="served at once")
     parser.add_argument("mounts", nargs="+", help="URL_PREFIX=DIRECTORY")
     args = parser.parse_args(argv)
     roots = {}
@@ -100,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.log:
         logging.basicConfig(filename=args.log, level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        server = make_server(roots, args.host, args.port, args.metrics)
+        limits = (args.timeout, args.max_connections)
+        server = make_server(roots, args.host, args.port, args.metrics, limits)
     except OSError as exc:
         print(f"webserver: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

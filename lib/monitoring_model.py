@@ -65,9 +65,18 @@ def client_key(frontend_name: str) -> str:
     return frontend_name.replace(":", "_")
 
 
+FOLDER_NAME_MAX = 128
+
+
 def is_folder_name(name: str) -> bool:
-    """Client names become folder names (frontend_<name>): no path separators or dot-names."""
-    return bool(name) and "/" not in name and "\0" not in name and name not in (".", "..")
+    """Client names become folder names (frontend_<name>): no path separators or dot-names,
+    and short enough that every file name made from one fits (255 bytes)."""
+    return (
+        0 < len(name.encode()) <= FOLDER_NAME_MAX
+        and "/" not in name
+        and "\0" not in name
+        and name not in (".", "..")
+    )
 
 
 @dataclass

@@ -10,6 +10,7 @@ import enum
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -83,3 +84,36 @@ def state(path: Path) -> State:
     finally:
         os.close(fd)
     return State.DEAD
+
+
+def wait_for_locks(
+    paths: list[Path], keep_waiting: Callable[[], bool], on_wait: Callable[[Path], None]
+) -> list[int] | None:
+    """Hold every lock of `paths` (taken in sorted order, so two waiters never deadlock).
+
+    Blocks while another process holds one, calling `on_wait` once per lock found
+    held; gives up (releasing what it took) and returns None as soon as `keep_waiting()`
+    is false. The fds returned hold the locks until closed or the process dies.
+    """
+    held: list[int] = []
+    for path in sorted(set(paths)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told:
+                    on_wait(path)
+                    told = True
+                if not keep_waiting():
+                    for other in (*held, fd):
+                        os.close(other)
+                    return None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"PID: {os.getpid()}\n".encode())
+        held.append(fd)
+    return held

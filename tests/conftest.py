@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_schedd_support import job_shared_dir
 
 
 @pytest.fixture
@@ -17,3 +19,10 @@ def marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     return path
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A directory that the test and its jobs (the unprivileged job user) can both write."""
+    with job_shared_dir() as path:
+        yield path

@@ -25,7 +25,11 @@ from glideinwms_factory.entry.daemon import EntryGroupDaemon
 from glideinwms_factory.global_ads import factory_global_ad
 from glideinwms_factory.lib.factory_key import load_keys
 from glideinwms_factory.lib.pool import JobAction
-from glideinwms_factory.lib.pool.embedded.auth import create_token, load_or_create_secret
+from glideinwms_factory.lib.pool.embedded.auth import (
+    ADMIN_IDENTITY,
+    create_token,
+    load_or_create_secret,
+)
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, EmbeddedSchedd
 from glideinwms_factory.lib.pool.embedded.inprocess import InProcessPool
 from glideinwms_factory.tools.frontend_sim import Advertiser, RequestSpec
@@ -142,7 +146,7 @@ class Factory:
         return EmbeddedCollector(self.address)
 
     def schedd(self) -> EmbeddedSchedd:
-        token = create_token(load_or_create_secret(self.state_dir), "admin@example.org")
+        token = create_token(load_or_create_secret(self.state_dir), ADMIN_IDENTITY)
         return EmbeddedSchedd(self.address, token)
 
     def token_file(self, identity: str) -> Path:
@@ -255,7 +259,7 @@ def in_process_pool(factory: Factory) -> Iterator[InProcessPool]:
         try:
             yield pool
         finally:
-            pool.pool("admin@example.org").schedd("").act(JobAction.REMOVE, "true", "test over")
+            pool.pool(ADMIN_IDENTITY).schedd("").act(JobAction.REMOVE, "true", "test over")
             wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
 
 

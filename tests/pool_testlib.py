@@ -11,7 +11,11 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from glideinwms_factory.lib.pool.embedded.auth import create_token, load_or_create_secret
+from glideinwms_factory.lib.pool.embedded.auth import (
+    FACTORY_IDENTITY,
+    create_token,
+    load_or_create_secret,
+)
 
 CLI = [sys.executable, "-m", "glideinwms_factory.tools.pool_cli"]
 
@@ -24,7 +28,7 @@ class Pool:
     address: str
     process: subprocess.Popen[str]
 
-    def token(self, identity: str = "frontend@example.org") -> str:
+    def token(self, identity: str = FACTORY_IDENTITY) -> str:
         return create_token(load_or_create_secret(self.state_dir), identity)
 
     def log_text(self) -> str:

@@ -266,3 +266,67 @@ def test_no_mutation_of_the_example_crashes_the_validator(tmp_path):
                 assert all(str(issue).startswith(f"{master}:") for issue in exc.issues)
                 outcomes["invalid"] += 1
     assert outcomes["invalid"] > count  # most mutations are caught
+
+
+HOSTILE_XML = {
+    "internal entities": (
+        '<!DOCTYPE glidein [<!ENTITY x "big">]>\n',
+        "a DOCTYPE (DTD or entities) is not allowed",
+    ),
+    "external DTD": (
+        '<!DOCTYPE glidein SYSTEM "file:///etc/passwd">\n',
+        "a DOCTYPE (DTD or entities) is not allowed",
+    ),
+    "parameter entity": (
+        '<!DOCTYPE glidein [<!ENTITY % ext SYSTEM "file:///etc/hostname"> %ext;]>\n',
+        "a DOCTYPE (DTD or entities) is not allowed",
+    ),
+    "billion laughs": (
+        "<!DOCTYPE glidein [\n<!ENTITY l0 'lol'>\n"
+        + "".join(f"<!ENTITY l{i} '{f'&l{i - 1};' * 10}'>\n" for i in range(1, 11))
+        + "]>\n",
+        "malformed XML",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_XML))
+def test_dtds_and_entities_are_refused(tmp_path, case):
+    doctype, message = HOSTILE_XML[case]
+    master = copy_example(tmp_path / "cfg")
+    text = master.read_text()
+    if case == "billion laughs":
+        text = text.replace('factory_name="', 'factory_name="&l10;', 1)
+    head, _, body = text.partition("\n")
+    master.write_text(head + "\n" + doctype + body if head.startswith("<?xml") else doctype + text)
+    errors = _errors(master)
+    assert len(errors) == 1 and message in errors[0], errors
+    assert errors[0].startswith(f"{master}:")
+
+
+def test_a_yaml_alias_bomb_is_one_config_error(tmp_path, capsys):
+    bomb = "".join(
+        f"  x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 9) if i else '1'}]\n" for i in range(10)
+    )
+    path = tmp_path / "factory.yaml"
+    path.write_text("glidein:\n  factory_name: f\n" + bomb)
+    with pytest.raises(ConfigInvalid) as caught:
+        load_config(path)
+    [issue] = [str(i) for i in caught.value.issues]
+    assert issue.startswith(f"{path}:") and "aliases (*name) are not allowed" in issue
+    root = tmp_path / "root"
+    web = make_web_base(tmp_path / "web")
+    assert create_main([str(path), "--root", str(root), "--web-base", str(web)]) == 6
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "Traceback" not in "".join(err)
+
+
+def test_an_overlong_entry_name_is_refused_before_anything_is_written(tmp_path, capsys):
+    master = copy_example(tmp_path / "cfg")
+    _edit(master, 'name="local_site_a"', f'name="{"a" * 300}"')
+    root = tmp_path / "root"
+    web = make_web_base(tmp_path / "web")
+    assert create_main([str(master), "--root", str(root), "--web-base", str(web)]) == 6
+    err = capsys.readouterr().err
+    assert "a name of at most 128" in err and "Traceback" not in err
+    assert not root.exists()

@@ -542,3 +542,49 @@ def test_entry_sanitize_only_when_no_request_worked() -> None:
     busy = plan_cycle([request(idle=12)], QueueSnapshot(queue), LIMITS)
     assert busy.requests[0].submit == 2 and busy.entry_cleanup is None
     assert busy.requests[0].did_work and not Actions(release=("1.0",)).did_work
+
+
+# ---- guard rail on removing running glideins (upstream #282) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("running", "percent", "removed"),
+    [(100, 10, 10), (55, 10, 5), (5, 10, 1), (100, 50, 40)],  # 40: MaxRemoveRate below
+)
+def test_running_removals_are_capped_per_cycle_and_request(
+    running: int, percent: int, removed: int
+) -> None:
+    """RemoveExcess ALL with a max of 0 asks for every running glidein; the guard lets at
+    most `percent` of them go per cycle (at least one), and says so."""
+    queue = jobs(running, State.RUNNING)
+    limits = replace(
+        LIMITS,
+        max_remove_rate=40,
+        running_removal_percent=percent,
+        max_glideins=1000,
+        default_frontend=FrontendLimits(1000, 30, 10),
+    )
+    snapshot = QueueSnapshot(queue)
+    actions = plan_request(
+        request(remove_excess="ALL", idle=0, max_glideins=0), snapshot, Tally(snapshot), limits
+    )
+    assert len(actions.remove) == removed
+    asked = min(running, 40)
+    capped = max(1, running * percent // 100)
+    if asked > capped:
+        assert actions.limits_reached[f"{LIMIT}RunningRemovalsPerCycle"] == (
+            f"count={asked}, limit={capped}"
+        )
+    else:
+        assert f"{LIMIT}RunningRemovalsPerCycle" not in actions.limits_reached
+
+
+def test_the_guard_leaves_idle_and_held_victims_alone() -> None:
+    queue = jobs(20, State.RUNNING) + jobs(3, State.HELD)
+    snapshot = QueueSnapshot(queue)
+    limits = replace(LIMITS, max_remove_rate=30)
+    actions = plan_request(
+        request(remove_excess="ALL", idle=0, max_glideins=0), snapshot, Tally(snapshot), limits
+    )
+    states = [next(j.state for j in queue if j.id == victim) for victim in actions.remove]
+    assert states.count(State.RUNNING) == 2 and states.count(State.HELD) == 3

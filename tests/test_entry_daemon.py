@@ -4,11 +4,13 @@ in the first one is fatal, and leaving invalidates the entry's ads."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +24,9 @@ from glideinwms_factory.entry.daemon import EntryGroupDaemon
 from glideinwms_factory.global_ads import factory_global_ad
 from glideinwms_factory.lib.downtimes import Downtime, DowntimeFile
 from glideinwms_factory.lib.factory_key import load_keys
-from glideinwms_factory.lib.pool import JobAction
+from glideinwms_factory.lib.pool import JobAction, PoolError
 from glideinwms_factory.lib.pool.connect import Pool
+from glideinwms_factory.lib.pool.embedded.auth import ADMIN_IDENTITY
 from glideinwms_factory.lib.pool.embedded.inprocess import InProcessPool
 from glideinwms_factory.tools.frontend_sim import (
     REQUEST_COMMAND,
@@ -57,15 +60,22 @@ class Tree:
         return self.connect().collector.query(f'GlideinMyType =?= "{my_type}"')
 
 
-@pytest.fixture
-def tree(tmp_path):
-    factory = create(tmp_path, config_xml([EntrySpec("solo")], free_port(), loop_delay=1))
+@contextlib.contextmanager
+def entry_tree(tmp_path: Path, spec: EntrySpec) -> Iterator[Tree]:
+    """A tree of one entry `spec` on an in-process pool; its glideins removed at the end."""
+    factory = create(tmp_path, config_xml([spec], free_port(), loop_delay=1))
     load_keys(factory.work)
     with InProcessPool(factory.state_dir, slots=1, tick=0.05, kill_grace=0.5) as pool:
         yield Tree(factory.root, factory.work, pool)
         # Glideins are real processes: remove them all and wait until they are gone.
-        pool.pool("admin@example.org").schedd("").act(JobAction.REMOVE, "true", "test over")
+        pool.pool(ADMIN_IDENTITY).schedd("").act(JobAction.REMOVE, "true", "test over")
         wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
+
+
+@pytest.fixture
+def tree(tmp_path):
+    with entry_tree(tmp_path, EntrySpec("solo")) as made:
+        yield made
 
 
 def _publish_factory_key(tree: Tree) -> None:
@@ -238,3 +248,173 @@ def test_one_client_ad_per_client_summed_over_its_credentials(tree):
     assert client_ad["GlideinMonitorRequestedIdle"] == 5  # 2 + 3
     assert client_ad["GlideinMonitorRequestedMaxGlideins"] == 20
     assert client_ad["GLIDEIN_In_Downtime"] is True
+
+
+def _publish_key(tree: Tree, daemon: EntryGroupDaemon) -> None:
+    """The entry's first ad and the factory's key ad, which a frontend needs to ask."""
+    daemon.iteration()
+    _publish_factory_key(tree)
+
+
+def _ask(tree: Tree, identity: str = FRONTEND, **spec: object) -> None:
+    request = RequestSpec(
+        **{
+            "identity": identity,
+            "security_name": "vofrontend",
+            "security_class": "frontend",
+            "idle": 3,
+            "max_glideins": 10,
+            **spec,
+        }
+    )
+    assert Advertiser(tree.connect(identity).collector, request, ["solo"], {}).cycle() == 1
+
+
+def _glideins(tree: Tree) -> list[classad2.ClassAd]:
+    return tree.connect().schedd("").query('GlideinEntryName =?= "solo"', ["GlideinClient"])
+
+
+def test_a_monitoring_failure_never_stops_submission(tree):
+    """Upstream #338: the monitoring writer failing must not fail the iteration."""
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    _publish_key(tree, daemon)
+    _ask(tree)
+    folder = daemon.entries["solo"].writer.folder
+    for path in sorted(folder.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    folder.rmdir()
+    folder.write_text("not a directory")  # every monitoring write now fails
+    daemon.iteration()
+    assert len(_glideins(tree)) == 3
+    assert daemon.entries["solo"].monitoring_failures == 1
+    errors = "".join(p.read_text() for p in (tree.root / "log").rglob("*_err.*.log"))
+    assert "monitoring not written (1 failure(s) so far)" in errors
+
+
+def test_requests_of_unknown_identities_cost_one_counter_and_no_folder(tree):
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    _publish_key(tree, daemon)
+    for i in range(5):
+        _ask(tree, identity="mallory@evil.example.org", group=f"g{i}_" + "x" * 200)
+    daemon.iteration()
+    state = daemon.entries["solo"]
+    assert state.rejected == {"unauthorized": {"not from a configured frontend": 5}}
+    assert _glideins(tree) == []
+    folders = [p.name for p in state.writer.folder.iterdir() if p.is_dir()]
+    assert not [name for name in folders if "g0_" in name or "mallory" in name]
+    log = "".join(p.read_text() for p in (tree.root / "log").rglob("*.log"))
+    skipped = [line for line in log.splitlines() if "skipped" in line and "g0_" in line]
+    assert skipped and all(len(line) < 600 for line in skipped)
+
+
+def test_undefined_request_numbers_are_rejected_not_read_as_two(tree):
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    _publish_key(tree, daemon)
+    _ask(tree)
+    collector = tree.connect(FRONTEND).collector
+    [request] = collector.query('GlideinMyType =?= "glideclient"')
+    request["ReqIdleGlideins"] = classad2.ExprTree("undefined")
+    request["ReqMaxGlideins"] = classad2.ExprTree("undefined")
+    collector.advertise([request], "UPDATE_MASTER_AD")
+    daemon.iteration()
+    assert _glideins(tree) == []
+    [reasons] = daemon.entries["solo"].rejected.values()
+    assert reasons == {"ReqIdleGlideins is undefined": 1}
+
+
+def test_a_refused_submission_takes_no_idle_room(tmp_path):
+    """A request whose submission is refused is rejected before the cycle is planned:
+    the entry's idle room (2 here) goes to the request that can be served."""
+    with entry_tree(tmp_path, EntrySpec("solo", max_idle=2)) as tree:
+        daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+        _publish_key(tree, daemon)
+        _ask(tree, group="a", idle=2, params={"GLIDEIN_MULTIGLIDEIN": "2"})
+        _ask(tree, group="b", idle=2)
+        daemon.iteration()
+        assert [ad["GlideinClient"] for ad in _glideins(tree)] == ["frontend.b"] * 2
+        [reasons] = daemon.entries["solo"].rejected.values()
+        assert list(reasons) == [
+            "parameter GLIDEIN_MULTIGLIDEIN is the factory's to set (each glidein process "
+            "it starts would run uncounted)"
+        ]
+
+
+class _Schedd:
+    """The real in-process schedd, whose answers the test can spoil."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.truncate = False
+        self.lose_submit_answer = False
+
+    def query(self, constraint="true", projection=()):
+        rows = self.real.query(constraint, projection)
+        return [] if self.truncate else rows
+
+    def submit(self, description, count=1, attrs=None):
+        self.real.submit(description, count, attrs)
+        if self.lose_submit_answer:
+            raise PoolError("no answer to /v1/schedd/submit within 30 s")
+        return 1
+
+    def act(self, action, jobs, reason=""):
+        return self.real.act(action, jobs, reason)
+
+
+def _spoiled(tree: Tree) -> tuple[Callable[[], Pool], _Schedd]:
+    real = tree.connect()
+    schedd = _Schedd(real.schedd(""))
+    return (lambda: Pool(real.collector, "embedded", make_schedd=lambda _name: schedd)), schedd
+
+
+def test_a_truncated_queue_answer_means_no_action_and_the_ad_says_so(tmp_path):
+    with entry_tree(tmp_path, EntrySpec("solo", max_glideins=30, max_idle=20)) as tree:
+        connect, schedd = _spoiled(tree)
+        daemon = EntryGroupDaemon(tree.work, ["solo"], connect=connect)
+        _publish_key(tree, daemon)
+        _ask(tree, idle=12, max_glideins=20)
+        daemon.iteration()
+        assert len(_glideins(tree)) == 12
+        daemon.iteration()  # the queue is as submitted (one may have started): trusted
+        assert [a["GlideinQueueProblem"] for a in tree.ads("glidefactory")] == [""]
+        queued = len(_glideins(tree))
+        schedd.truncate = True  # all glideins missing: accounting alone would submit 12 more
+        daemon.iteration()
+        assert len(_glideins(tree)) == queued
+        [ad] = tree.ads("glidefactory")
+        assert "vanished at once" in ad["GlideinQueueProblem"]
+        errors = "".join(p.read_text() for p in (tree.root / "log").rglob("*_err.*.log"))
+        assert "queue answer not trusted, no submission or removal this cycle" in errors
+
+
+def test_a_submit_whose_answer_was_lost_is_recognised_not_repeated(tree):
+    connect, schedd = _spoiled(tree)
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=connect)
+    _publish_key(tree, daemon)
+    _ask(tree, idle=3, max_glideins=3)
+    schedd.lose_submit_answer = True
+    with pytest.raises(PoolError):
+        daemon.iteration()
+    schedd.lose_submit_answer = False
+    daemon.iteration()
+    daemon.iteration()
+    glideins = tree.connect().schedd("").query('GlideinEntryName =?= "solo"', ["GlideinCycleId"])
+    assert len(glideins) == 3 and len({ad["GlideinCycleId"] for ad in glideins}) == 1
+    log = "".join(p.read_text() for p in (tree.root / "log").rglob("*.log"))
+    assert "recognised 3 glidein(s) of cycle" in log
+
+
+def test_a_request_ad_hidden_behind_another_of_the_same_name_is_rejected_with_a_reason(tree):
+    """Every ad the request query returns is served or rejected with a reason: of two
+    ads with one Name (another MyType, same GlideinMyType), the one not served says so."""
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    _publish_key(tree, daemon)
+    _ask(tree)
+    collector = tree.connect(FRONTEND).collector
+    [request] = collector.query('GlideinMyType =?= "glideclient"')
+    request["MyType"] = "glideclient2"
+    collector.advertise([request], "UPDATE_MASTER_AD")
+    daemon.iteration()
+    assert len(_glideins(tree)) == 3  # one of them is served
+    [reasons] = daemon.entries["solo"].rejected.values()
+    assert reasons == {"another request ad has the same Name": 1}

@@ -174,13 +174,16 @@ def test_pool_outage_backs_off_and_recovers_without_duplicates(factory):
     address = factory.address
     control.stop(factory.state_dir)
     wait_for(lambda: "pool unreachable" in factory.log_text("outage"), 30, "the entry noticing")
-    time.sleep(3)  # the outage itself: several entry iterations fail meanwhile
-    port = int(address.rsplit(":", 1)[1])
-    assert control.start(factory.state_dir, port=port, slots=2) == address
+    # The factory restarts its pool by itself (on a new port: EmbeddedPoolPort is 0 here).
+    restarted = wait_for(lambda: control.running_address(factory.state_dir), 30, "the pool")
+    assert restarted != address
     wait_for(
-        lambda: any(a.get("EntryName") == "outage" for a in factory.ads("glidefactory")),
+        lambda: (
+            any(a.get("EntryName") == "outage" for a in factory.ads("glidefactory"))
+            and factory.ads("glidefactoryglobal")
+        ),
         60,
-        "the entry advertising again",
+        "the entry and the factory's key advertised again",
     )
     factory.request("request", "--entry", "outage", "--idle", "2", "--max", "4")
     time.sleep(5)  # a few iterations after recovery

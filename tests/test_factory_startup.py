@@ -19,6 +19,7 @@ from factory_testlib import (
 from waiting import wait_for
 
 from glideinwms_factory.lib import pidlock
+from glideinwms_factory.lib.pool.embedded import statedir
 
 ENTRIES = [EntrySpec("alpha", max_glideins=3, max_idle=2), EntrySpec("beta", 3, 2)]
 
@@ -162,3 +163,40 @@ def test_grouped_entries_and_recovery_from_a_crashed_factory(tmp_path):
         factory.startup("start")
         assert factory.startup("status").returncode == 0
         wait_for(lambda: len(factory.ads("glidefactory")) == 2, 60, "entries back")
+
+
+def test_a_dead_pool_or_web_server_is_reported_then_restarted(factory):
+    with running(factory):
+        wait_for(lambda: len(factory.ads("glidefactory")) == 2, 60, "both entries advertise")
+        daemon = pidlock.read_pid(factory.work / "lock" / "glideinWMS.lock")
+        pool = int((factory.state_dir / "pool.pid").read_text())
+        web = int((factory.work / "lock" / "webserver.pid").read_text())
+        os.kill(daemon, signal.SIGSTOP)  # hold the factory still: the pool stays dead
+        try:
+            os.kill(pool, signal.SIGKILL)
+            wait_for(lambda: not pool_lock_held(factory), 30, "the pool's lock released")
+            shown = factory.startup("status", check=False)
+            assert shown.returncode == 1, shown.stdout
+            assert shown.stdout.startswith("Degraded") and "embedded pool" in shown.stdout
+            os.kill(web, signal.SIGKILL)
+        finally:
+            os.kill(daemon, signal.SIGCONT)
+        wait_for(lambda: factory.startup("status", check=False).returncode == 0, 60, "running")
+        assert int((factory.state_dir / "pool.pid").read_text()) != pool
+        wait_for(
+            lambda: int((factory.work / "lock" / "webserver.pid").read_text()) != web,
+            30,
+            "the web server restarted",
+        )
+        wait_for(lambda: len(factory.ads("glidefactory")) == 2, 60, "entries advertise again")
+        wait_for(
+            lambda: [a["FactoryProblems"] for a in factory.ads("glidefactoryglobal")] == [""],
+            30,
+            "the global ad to say all is well again",
+        )
+        text = "".join(p.read_text() for p in (factory.root / "log" / "factory").rglob("*.log"))
+        assert "embedded pool is down: restarting it" in text
+
+
+def pool_lock_held(factory) -> bool:
+    return statedir.lock_is_held(factory.state_dir)

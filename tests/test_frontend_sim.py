@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.factory_key import FactoryKey, generate_key
 from glideinwms_factory.lib.pool import PoolError
+from glideinwms_factory.lib.pool.embedded.auth import FACTORY_IDENTITY
 from glideinwms_factory.tools import frontend_ads
 from glideinwms_factory.tools import frontend_sim as sim
 
@@ -91,7 +92,7 @@ def factory_ads(key: FactoryKey, glidein: str = "gfactory_instance", factory: st
 
 @pytest.fixture
 def pool(key: FactoryKey) -> MemoryCollector:
-    collector = MemoryCollector(identity="factory@example.org")
+    collector = MemoryCollector(identity=FACTORY_IDENTITY)
     collector.advertise(factory_ads(key), "UPDATE_AD_GENERIC")
     collector.identity = IDENTITY
     return collector
@@ -215,7 +216,7 @@ def test_request_once_advertises_decodable_requests(tmp_path, pool, key, capsys)
 
 
 def test_key_taken_only_from_global_ad(tmp_path, key) -> None:
-    collector = MemoryCollector()
+    collector = MemoryCollector(identity=FACTORY_IDENTITY)
     collector.advertise(factory_ads(key)[1:])  # entries, but no glidefactoryglobal
     args = _args(tmp_path, *ONCE_A)
     with pytest.raises(sim.SimError, match="'Entry_A' not found"):
@@ -225,6 +226,21 @@ def test_key_taken_only_from_global_ad(tmp_path, key) -> None:
     collector.advertise([other])
     with pytest.raises(sim.SimError, match="not found"):
         _run(args, collector)
+
+
+def test_factory_ads_of_another_identity_are_never_used(tmp_path, key, caplog) -> None:
+    """A token holder that replaced the factory's key ad never receives a request."""
+    collector = MemoryCollector(identity="mallory@example.org")
+    collector.advertise(factory_ads(generate_key()))  # the attacker's key, the factory's names
+    args = _args(tmp_path, *ONCE_A)
+    with pytest.raises(sim.SimError, match="'Entry_A' not found"):
+        _run(args, collector)
+    assert collector.commands == ["UPDATE_AD_GENERIC"]  # nothing was advertised to it
+    assert "advertised by 'mallory@example.org', not the factory" in caplog.text
+    # The same ads under the identity the simulator was told to trust are used.
+    trusted = _args(tmp_path, "--factory-identity", "mallory@example.org", *ONCE_A)
+    _run(trusted, collector)
+    assert collector.commands[-1] == sim.REQUEST_COMMAND
 
 
 def test_escaped_newlines_in_key_are_restored(key) -> None:
@@ -237,6 +253,7 @@ def test_escaped_newlines_in_key_are_restored(key) -> None:
 
 
 def test_ambiguous_short_entry_name(tmp_path, pool, key) -> None:
+    pool.identity = FACTORY_IDENTITY
     pool.advertise(factory_ads(key, glidein="second"))
     args = _args(tmp_path, *ONCE_A)
     with pytest.raises(sim.SimError, match="ambiguous"):
@@ -306,7 +323,7 @@ def test_list(tmp_path, pool, key, capsys) -> None:
         "Entry_A@gfactory_instance@fact1",
         "no",
         key.pub_key_id[:8],
-        "factory@example.org",
+        FACTORY_IDENTITY,
     ]
     _run(_args(tmp_path, "list", "--json"), pool)
     rows = json.loads(capsys.readouterr().out)

@@ -18,10 +18,10 @@ from waiting import wait_for
 
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.factory_key import FactoryKey, load_keys
+from glideinwms_factory.lib.pool.embedded.auth import FACTORY_IDENTITY
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, read_token
 
 FE_IDENTITY = "vofrontend@example.org"
-FACTORY_IDENTITY = "gfactory@example.org"
 GLOBAL_NAME = "gfactory_instance@fact1"
 # A minimal one-shot request for Entry_A.
 ONCE_A = ("request", "--entry", "Entry_A", "--idle", "1", "--max", "1", "--once")

@@ -11,6 +11,8 @@ import pytest
 from pool_testlib import run_cli
 from waiting import wait_for
 
+from glideinwms_factory.lib.pool.embedded.auth import FACTORY_IDENTITY
+
 ADS = """MyType = "glidefactory"
 Name = "e1@g@f"
 GlideinMyType = "glidefactory"
@@ -38,7 +40,7 @@ def daemon(tmp_path_factory):
         "--state-dir",
         str(state_dir),
         "--identity",
-        "frontend@example.org",
+        FACTORY_IDENTITY,  # the factory's ads and its schedd take only the factory's token
         "--output",
         str(token),
     )
@@ -120,15 +122,15 @@ def test_advertise_file_then_query_af_long_json(daemon, tmp_path):
         "Missing",
     )
     assert sorted(af.stdout.splitlines()) == [
-        "e1@g@f 8 frontend@example.org undefined",
-        "e2@g@f 1 frontend@example.org undefined",
+        f"e1@g@f 8 {FACTORY_IDENTITY} undefined",
+        f"e2@g@f 1 {FACTORY_IDENTITY} undefined",
     ]
     long = run_cli(
         "query", "--state-dir", str(state_dir), "-constraint", 'Name == "e1@g@f"', "-long"
     )
     assert (
         "GLIDEIN_CPUS = 8" in long.stdout
-        and 'AuthenticatedIdentity = "frontend@example.org"' in long.stdout
+        and f'AuthenticatedIdentity = "{FACTORY_IDENTITY}"' in long.stdout
     )
     as_json = run_cli(
         "query", "-constraint", "GLIDEIN_CPUS > 4", "-json", env={"GWMS_POOL": address}
@@ -257,14 +259,21 @@ def test_stale_files_after_kill_9_do_not_fool_status_or_start(tmp_path):
     assert run_cli("stop", "--state-dir", state_dir).returncode == 0
 
 
-def test_stop_ends_the_running_jobs_unless_keep_jobs(tmp_path):
+def test_stop_ends_the_running_jobs_unless_keep_jobs(tmp_path, shared):
     state_dir = str(tmp_path / "pool")
     address = run_cli("start", "--state-dir", state_dir, "--port", "0").stdout.strip()
     token = tmp_path / "token"
     run_cli(
-        "token", "create", "--state-dir", state_dir, "--identity", "a@b", "--output", str(token)
+        "token",
+        "create",
+        "--state-dir",
+        state_dir,
+        "--identity",
+        FACTORY_IDENTITY,  # only the factory (or the admin) may submit
+        "--output",
+        str(token),
     )
-    pids = tmp_path / "pids"
+    pids = shared / "pids"  # the jobs run as the job user: they write where it may
     script = tmp_path / "job.sh"
     script.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec sleep 300\n")
     script.chmod(0o755)

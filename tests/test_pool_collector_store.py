@@ -8,10 +8,12 @@ import sys
 import classad2
 import pytest
 
-from glideinwms_factory.lib.pool.embedded.collector import CollectorStore
+from glideinwms_factory.lib.pool.embedded.auth import ADMIN_IDENTITY, FACTORY_IDENTITY
+from glideinwms_factory.lib.pool.embedded.collector import CollectorStore, NotOwnerError
 from glideinwms_factory.lib.pool.embedded.constraint import pinned_values
 from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_ad
 
+WRITER = FACTORY_IDENTITY  # most ads here are factory ads, which only the factory may send
 INDEXED = frozenset({"mytype", "glideinmytype", "reqglidein"})
 
 
@@ -33,9 +35,9 @@ def names(store: CollectorStore, constraint: str = "true") -> list[str]:
 
 def test_same_mytype_and_name_replaces_and_counts_updates():
     store = CollectorStore()
-    store.advertise([ad(MyType="glidefactory", Name="e@g@f", X=1)], "UPDATE_AD_GENERIC", "a@b")
-    store.advertise([ad(MyType="glidefactory", Name="e@g@f", X=2)], "UPDATE_AD_GENERIC", "a@b")
-    store.advertise([ad(MyType="glideclient", Name="e@g@f", X=3)], "UPDATE_MASTER_AD", "a@b")
+    store.advertise([ad(MyType="glidefactory", Name="e@g@f", X=1)], "UPDATE_AD_GENERIC", WRITER)
+    store.advertise([ad(MyType="glidefactory", Name="e@g@f", X=2)], "UPDATE_AD_GENERIC", WRITER)
+    store.advertise([ad(MyType="glideclient", Name="e@g@f", X=3)], "UPDATE_MASTER_AD", WRITER)
     ads = decode_ads("\n".join(store.query_blocks('MyType == "glidefactory"')))
     assert [(a["X"], a["UpdatesTotal"]) for a in ads] == [(2, 2)]
     assert len(store) == 2
@@ -57,7 +59,7 @@ def test_expiry_honours_classad_lifetime():
     store.advertise(
         [ad(MyType="t", Name="short", ClassAdLifetime=5), ad(MyType="t", Name="long")],
         "UPDATE_AD_GENERIC",
-        "a@b",
+        WRITER,
     )
     clock.now += 6
     assert names(store) == ["long"]  # hidden at once, before any sweep
@@ -69,30 +71,30 @@ def test_expiry_honours_classad_lifetime():
 def test_invalidate_stays_in_its_table_and_target_type():
     store = CollectorStore()
     store.advertise(
-        [ad(MyType="glidefactory", Name="e1", FactoryName="f")], "UPDATE_AD_GENERIC", "a@b"
+        [ad(MyType="glidefactory", Name="e1", FactoryName="f")], "UPDATE_AD_GENERIC", WRITER
     )
     store.advertise(
-        [ad(MyType="glidefactoryglobal", Name="g", FactoryName="f")], "UPDATE_AD_GENERIC", "a@b"
+        [ad(MyType="glidefactoryglobal", Name="g", FactoryName="f")], "UPDATE_AD_GENERIC", WRITER
     )
     store.advertise(
-        [ad(MyType="glidefactoryclient", Name="c", FactoryName="f")], "UPDATE_LICENSE_AD", "a@b"
+        [ad(MyType="glidefactoryclient", Name="c", FactoryName="f")], "UPDATE_LICENSE_AD", WRITER
     )
     query = classad2.ClassAd({"MyType": "Query", "TargetType": "glidefactory"})
     query["Requirements"] = classad2.ExprTree('FactoryName =?= "f"')
-    assert store.invalidate(query, "INVALIDATE_ADS_GENERIC") == 1
+    assert store.invalidate(query, "INVALIDATE_ADS_GENERIC", WRITER) == (1, 0)
     assert names(store) == ["c", "g"]
     query["TargetType"] = "glidefactoryclient"
-    assert store.invalidate(query, "INVALIDATE_LICENSE_ADS") == 1
+    assert store.invalidate(query, "INVALIDATE_LICENSE_ADS", WRITER) == (1, 0)
     assert names(store) == ["g"]
 
 
 @pytest.mark.parametrize(
     "bad",
     [
-        lambda s: s.advertise([ad(MyType="t")], "UPDATE_AD_GENERIC", "a@b"),
-        lambda s: s.advertise([ad(MyType="t", Name="n")], "UPDATE_NOTHING", "a@b"),
+        lambda s: s.advertise([ad(MyType="t")], "UPDATE_AD_GENERIC", WRITER),
+        lambda s: s.advertise([ad(MyType="t", Name="n")], "UPDATE_NOTHING", WRITER),
         lambda s: s.query_blocks("(((("),
-        lambda s: s.invalidate(ad(MyType="Query"), "INVALIDATE_ADS_GENERIC"),
+        lambda s: s.invalidate(ad(MyType="Query"), "INVALIDATE_ADS_GENERIC", WRITER),
     ],
 )
 def test_bad_calls_raise_value_error_and_store_nothing(bad):
@@ -148,7 +150,7 @@ def test_index_answers_equal_a_full_scan(constraint):
         )
     for i in range(10):
         ads.append(ad(MyType="glidefactory", GlideinMyType="glidefactory", Name=f"e{i}@g@f"))
-    store.advertise(ads, "UPDATE_AD_GENERIC", "a@b")
+    store.advertise(ads, "UPDATE_AD_GENERIC", WRITER)
     expr = classad2.ExprTree(constraint)
     expected = sorted(a["Name"] for a in ads if expr.eval(a) is True)
     assert names(store, constraint) == expected
@@ -172,7 +174,7 @@ def test_string_list_functions_work_in_a_fresh_process():
 
 def test_projection_keeps_only_asked_attributes():
     store = CollectorStore()
-    store.advertise([ad(MyType="t", Name="n", A=1, B="x")], "UPDATE_AD_GENERIC", "a@b")
+    store.advertise([ad(MyType="t", Name="n", A=1, B="x")], "UPDATE_AD_GENERIC", WRITER)
     (projected,) = decode_ads("\n".join(store.query_blocks("true", ("Name", "B", "Missing"))))
     assert dict(projected) == {"Name": "n", "B": "x"}
 
@@ -181,3 +183,44 @@ def test_answer_lines_survive_unicode_line_separators():
     odd = ad(MyType="t", Name="n", X="a\u2028b\rc\x85d\nline")
     (back,) = decode_ads(encode_ad(odd))
     assert back["X"] == odd["X"]
+
+
+def test_an_ad_is_replaced_only_by_its_advertiser_or_the_admin():
+    store = CollectorStore()
+    store.advertise([ad(MyType="glideclient", Name="r@fe", X=1)], "UPDATE_AD_GENERIC", "fe@x")
+    with pytest.raises(NotOwnerError, match="advertised by fe@x"):
+        store.advertise(
+            [ad(MyType="t", Name="mine", X=9), ad(MyType="glideclient", Name="r@fe", X=2)],
+            "UPDATE_AD_GENERIC",
+            "mallory@x",
+        )
+    assert names(store) == ["r@fe"]  # all or nothing: not even mallory's own ad
+    assert store.refused == 1
+    store.advertise([ad(MyType="glideclient", Name="r@fe", X=3)], "UPDATE_AD_GENERIC", "fe@x")
+    store.advertise(
+        [ad(MyType="glideclient", Name="r@fe", X=4)], "UPDATE_AD_GENERIC", ADMIN_IDENTITY
+    )
+    [only] = decode_ads("\n".join(store.query_blocks()))
+    assert only["X"] == 4 and only["AuthenticatedIdentity"] == ADMIN_IDENTITY
+
+
+@pytest.mark.parametrize("my_type", ["glidefactory", "GlideFactoryGlobal", "glidefactoryclient"])
+def test_factory_ad_types_come_only_from_the_factory(my_type):
+    store = CollectorStore()
+    with pytest.raises(NotOwnerError, match="only the factory"):
+        store.advertise([ad(MyType=my_type, Name="g@f")], "UPDATE_AD_GENERIC", "fe@x")
+    assert len(store) == 0 and store.refused == 1
+    store.advertise([ad(MyType=my_type, Name="g@f")], "UPDATE_AD_GENERIC", FACTORY_IDENTITY)
+    assert len(store) == 1
+
+
+def test_invalidation_drops_only_the_callers_ads_and_counts_the_others():
+    store = CollectorStore()
+    for who in ("fe1@x", "fe2@x"):
+        store.advertise([ad(MyType="glideclient", Name=who, F="f")], "UPDATE_AD_GENERIC", who)
+    query = classad2.ClassAd({"MyType": "Query", "TargetType": "glideclient"})
+    query["Requirements"] = classad2.ExprTree("true")
+    assert store.invalidate(query, "INVALIDATE_ADS_GENERIC", "fe1@x") == (1, 1)
+    assert names(store) == ["fe2@x"] and store.refused == 1
+    assert store.invalidate(query, "INVALIDATE_ADS_GENERIC", ADMIN_IDENTITY) == (1, 0)
+    assert len(store) == 0

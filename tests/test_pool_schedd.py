@@ -10,6 +10,7 @@ from pool_testlib import running_pool, start_daemon, stop_daemon
 from waiting import wait_for
 
 from glideinwms_factory.lib.pool import JobAction, JobStatus, PoolError
+from glideinwms_factory.lib.pool.embedded.auth import FACTORY_IDENTITY
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedSchedd
 
 
@@ -43,7 +44,7 @@ def test_fifty_jobs_go_idle_running_completed_within_four_slots(tmp_path):
         assert 1 <= most_running <= 4
         done = schedd.query('GlideinEntryName == "E1"', ["ExitCode", "Owner"])
         assert len(done) == 50 and {ad["ExitCode"] for ad in done} == {0}
-        assert {ad["Owner"] for ad in done} == {"frontend"}
+        assert {ad["Owner"] for ad in done} == {FACTORY_IDENTITY.split("@")[0]}
 
 
 def test_hold_release_remove_by_id_and_constraint(tmp_path):

@@ -76,7 +76,9 @@ def test_generic_invalidation_keeps_ads_of_another_type_as_htcondor_does(pool):
 
 
 def test_identity_is_stamped_from_the_token_not_the_ad(pool):
-    evil = factory_ad("spoof@g@f", AuthenticatedIdentity="factory@example.org")
+    evil = classad2.ClassAd(
+        {"MyType": "glideclient", "Name": "spoof@g@f", "AuthenticatedIdentity": "f@example.org"}
+    )
     EmbeddedCollector(pool.address, pool.token("frontend@example.org")).advertise([evil])
     (ad,) = EmbeddedCollector(pool.address).query('Name == "spoof@g@f"')
     assert ad["AuthenticatedIdentity"] == "frontend@example.org"

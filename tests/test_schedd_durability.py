@@ -20,6 +20,7 @@ from test_schedd_support import (
 from waiting import wait_for
 
 from glideinwms_factory.lib.pool import JobStatus
+from glideinwms_factory.lib.pool.embedded import runas
 
 # A schedd in a child process that acknowledges each command on stdout (one JSON line).
 CHILD = """
@@ -72,13 +73,13 @@ class ChildSchedd:
                 stream.close()
 
 
-def test_kill_9_and_restart_lose_nothing(tmp_path: pathlib.Path) -> None:
+def test_kill_9_and_restart_lose_nothing(tmp_path: pathlib.Path, shared: pathlib.Path) -> None:
     # Each proc records its pid, then waits for its own go file and exits 7.
     waiting = script(
         tmp_path,
         "wait.sh",
-        f'echo $$ > "{tmp_path}/pid.$1"\n'
-        f'while [ ! -e "{tmp_path}/go.$1" ]; do sleep 0.05; done\nexit 7\n',
+        f'echo $$ > "{shared}/pid.$1"\n'
+        f'while [ ! -e "{shared}/go.$1" ]; do sleep 0.05; done\nexit 7\n',
     )
     quick = script(tmp_path, "quick.sh", "exit 5\n")
     child = ChildSchedd(tmp_path / "state")
@@ -96,14 +97,15 @@ def test_kill_9_and_restart_lose_nothing(tmp_path: pathlib.Path) -> None:
         assert child.call(op="act", action="hold", jobs=[f"{a}.1"], reason="kept hold") == 1
         assert child.call(op="act", action="remove", jobs=[f"{a}.3"], reason="kept rm") == 1
         c = child.call(op="submit", description=description(quick), count=3)
-        pids = {p: int((tmp_path / f"pid.{p}").read_text()) for p in (0, 2)}
+        pids = {p: int((shared / f"pid.{p}").read_text()) for p in (0, 2)}
     finally:
         child.kill9()
 
     # While the schedd is down: job 0 finishes, job 2's process dies without an exit code.
-    (tmp_path / "go.0").touch()
+    (shared / "go.0").touch()
     os.killpg(os.getpgid(pids[2]), signal.SIGKILL)
-    wait_for(lambda: pathlib.Path(f"{tmp_path}/state/execute/dir_{a}.0.1.exit").exists())
+    execute = runas.execute_base(tmp_path / "state" / "execute", runas.job_user())
+    wait_for(lambda: (execute / f"dir_{a}.0.1.exit").exists())
 
     with running_core(tmp_path / "state") as core:
         assert {j: status(core, j) for j in (f"{a}.1", f"{a}.3", f"{b}.0", f"{b}.1")} == {
@@ -127,8 +129,8 @@ def test_kill_9_and_restart_lose_nothing(tmp_path: pathlib.Path) -> None:
             "JobStatus": JobStatus.RUNNING,
             "NumJobStarts": 1,
         }
-        (tmp_path / "go.4").touch()
-        (tmp_path / "go.2").touch()
+        (shared / "go.4").touch()
+        (shared / "go.2").touch()
         for proc in (2, 4):
             wait_for(lambda p=proc: status(core, f"{a}.{p}") == JobStatus.COMPLETED)
             assert job(core, f"{a}.{proc}", "ExitCode")["ExitCode"] == 7
@@ -141,21 +143,23 @@ def test_kill_9_and_restart_lose_nothing(tmp_path: pathlib.Path) -> None:
     assert events[4] == [0, 1, 5], "its end observed after the restart"
 
 
-def test_kill_during_removal_is_finished_after_restart(tmp_path: pathlib.Path) -> None:
+def test_kill_during_removal_is_finished_after_restart(
+    tmp_path: pathlib.Path, shared: pathlib.Path
+) -> None:
     # The job ignores SIGTERM, so it is still alive when the schedd dies mid-removal.
     stubborn = script(
         tmp_path,
         "stubborn.sh",
-        f"trap '' TERM\necho $$ > \"{tmp_path}/pid\"\nwhile :; do sleep 0.05; done\n",
+        f"trap '' TERM\necho $$ > \"{shared}/pid\"\nwhile :; do sleep 0.05; done\n",
     )
     child = ChildSchedd(tmp_path / "state")
     try:
         cluster = child.call(op="submit", description=description(stubborn), count=1)
-        wait_for(lambda: (tmp_path / "pid").exists(), what="job started")
+        wait_for(lambda: (shared / "pid").exists(), what="job started")
         assert child.call(op="act", action="remove", jobs=[f"{cluster}.0"], reason="") == 1
     finally:
         child.kill9()
-    pid = int((tmp_path / "pid").read_text())
+    pid = int((shared / "pid").read_text())
     with running_core(tmp_path / "state") as core:
         assert status(core, f"{cluster}.0") == JobStatus.REMOVED
         wait_for(lambda: not process_alive(pid), what="orphaned removed job killed")

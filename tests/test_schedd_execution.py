@@ -17,6 +17,7 @@ from test_schedd_support import (
 from waiting import wait_for
 
 from glideinwms_factory.lib.pool import JobAction, JobStatus
+from glideinwms_factory.lib.pool.embedded import runas
 
 IDLE, RUNNING, REMOVED, COMPLETED, HELD = (
     JobStatus.IDLE,
@@ -40,6 +41,7 @@ def test_fifty_jobs_with_four_slots_run_to_completion(tmp_path: pathlib.Path) ->
         log="fifty.log",
     )
     with running_core(tmp_path / "state", slots=4) as core:
+        execute_dir = core.execute_dir
         cluster = core.submit(text, count=50)
         seen_states: set[tuple[int, str]] = set()
         max_running = 0
@@ -65,12 +67,12 @@ def test_fifty_jobs_with_four_slots_run_to_completion(tmp_path: pathlib.Path) ->
     assert peak == 4 and running == 0
     first, scratch, cwd, tmpdir = (tmp_path / "out.49").read_text().split()
     assert first == f"{cluster}.49"
-    assert scratch == cwd == tmpdir and scratch.startswith(str(tmp_path / "state" / "execute"))
+    assert scratch == cwd == tmpdir and scratch.startswith(str(execute_dir))
     assert not pathlib.Path(scratch).exists(), "scratch dir is cleaned after the job"
 
 
-def test_slot_limit_is_per_site(tmp_path: pathlib.Path) -> None:
-    exe = script(tmp_path, "wait.sh", f"while [ ! -e {tmp_path}/go ]; do sleep 0.05; done\n")
+def test_slot_limit_is_per_site(tmp_path: pathlib.Path, shared: pathlib.Path) -> None:
+    exe = script(tmp_path, "wait.sh", f"while [ ! -e {shared}/go ]; do sleep 0.05; done\n")
     with running_core(tmp_path / "state", slots=2) as core:
         for ce in ("a", "b"):
             core.submit(
@@ -88,7 +90,7 @@ def test_slot_limit_is_per_site(tmp_path: pathlib.Path) -> None:
 
         counts = wait_for(running_per_site, what="two jobs running per site")
         assert counts == {"condor a a:9619": 2, "condor b b:9619": 2, "local": 2}
-        (tmp_path / "go").touch()
+        (shared / "go").touch()
         wait_for(lambda: len(core.query("JobStatus == 4")) == 11, timeout=20, what="all done")
 
 
@@ -116,30 +118,32 @@ def test_arguments_environment_and_input_files_reach_the_job(tmp_path: pathlib.P
     assert (tmp_path / "show.out").stat().st_mode & 0o077 == 0
 
 
-def _spawning_job(tmp_path: pathlib.Path) -> pathlib.Path:
+def _spawning_job(tmp_path: pathlib.Path, shared: pathlib.Path) -> pathlib.Path:
     # The job starts a child that ignores SIGTERM (so only the SIGKILL escalation ends it),
     # records both pids, then waits.
     return script(
         tmp_path,
         "spawn.sh",
         "sh -c 'trap \"\" TERM; while :; do sleep 0.05; done' &\n"
-        f'echo "$$ $!" > "{tmp_path}/pids.$1.tmp"; mv "{tmp_path}/pids.$1.tmp" "{tmp_path}/pids.$1"\n'
+        f'echo "$$ $!" > "{shared}/pids.$1.tmp"; mv "{shared}/pids.$1.tmp" "{shared}/pids.$1"\n'
         "wait\n",
     )
 
 
-def _pids(tmp_path: pathlib.Path, tag: str) -> list[int]:
-    path = tmp_path / f"pids.{tag}"
+def _pids(directory: pathlib.Path, tag: str) -> list[int]:
+    path = directory / f"pids.{tag}"
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def test_hold_release_remove_kill_the_whole_process_group(tmp_path: pathlib.Path) -> None:
-    exe = _spawning_job(tmp_path)
+def test_hold_release_remove_kill_the_whole_process_group(
+    tmp_path: pathlib.Path, shared: pathlib.Path
+) -> None:
+    exe = _spawning_job(tmp_path, shared)
     with running_core(tmp_path / "state") as core:
         cluster = core.submit(description(exe, arguments="$(Process)"), count=2)
         held_id, removed_id = f"{cluster}.0", f"{cluster}.1"
-        pids_held = wait_for(lambda: _pids(tmp_path, "0"), what="job 0 started")
-        pids_removed = wait_for(lambda: _pids(tmp_path, "1"), what="job 1 started")
+        pids_held = wait_for(lambda: _pids(shared, "0"), what="job 0 started")
+        pids_removed = wait_for(lambda: _pids(shared, "1"), what="job 1 started")
         assert all(process_alive(p) for p in pids_held + pids_removed)
 
         assert core.act(JobAction.HOLD, [held_id], reason="admin says stop") == 1
@@ -160,9 +164,9 @@ def test_hold_release_remove_kill_the_whole_process_group(tmp_path: pathlib.Path
         }
         wait_for(lambda: not any(map(process_alive, pids_removed)), what="removed group dead")
 
-        (tmp_path / "pids.0").unlink()
+        (shared / "pids.0").unlink()
         assert core.act(JobAction.RELEASE, [str(cluster)]) == 1, "only the held job"
-        wait_for(lambda: _pids(tmp_path, "0"), what="released job runs again")
+        wait_for(lambda: _pids(shared, "0"), what="released job runs again")
         again = job(core, held_id, "JobStatus", "NumJobStarts", "HoldReasonCode")
         assert again == {"JobStatus": RUNNING, "NumJobStarts": 2}
 
@@ -320,3 +324,34 @@ def test_factory_job_condor_with_submitter_environment(tmp_path: pathlib.Path) -
     assert {ad["UserLog"] for ad in ads} == {f"{tmp_path}/log/condor_activity_20261122_fe-1.log"}
     out = (tmp_path / "log" / f"job.{cluster}.2.out").read_text().splitlines()
     assert out == [env["GLIDEIN_ARGUMENTS"], "tok", "token-bytes"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root pool switches jobs to the job user")
+def test_a_job_runs_unprivileged_and_cannot_read_the_factorys_key(
+    tmp_path: pathlib.Path, shared: pathlib.Path
+) -> None:
+    """A glidein runs a Frontend's code: the factory's key must be out of its reach."""
+    key = tmp_path / "rsa.key"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nsecret\n")
+    key.chmod(0o600)
+    proxy = tmp_path / "proxy.pem"
+    proxy.write_text("the glidein's own credential\n")
+    proxy.chmod(0o600)
+    exe = script(
+        tmp_path,
+        "peek.sh",
+        f'id -u > "{shared}/uid"\n'
+        f'cat "{key}" > "{shared}/stolen" 2>&1; echo "key:$?" > "{shared}/rc"\n'
+        f'cat "$_CONDOR_SCRATCH_DIR/proxy.pem" > "{shared}/proxy"\n'
+        f'touch "$_CONDOR_SCRATCH_DIR/mine" && echo ok > "{shared}/scratch"\n',
+    )
+    text = description(exe, x509userproxy=str(proxy))
+    with running_core(tmp_path / "state") as core:
+        cluster = core.submit(text)
+        wait_for(lambda: status(core, f"{cluster}.0") == COMPLETED, what="job done")
+    uid = int((shared / "uid").read_text())
+    assert uid != 0 and uid == runas.job_user().uid
+    assert (shared / "rc").read_text().strip() != "key:0"
+    assert "secret" not in (shared / "stolen").read_text()
+    assert (shared / "proxy").read_text() == "the glidein's own credential\n"
+    assert (shared / "scratch").read_text() == "ok\n"

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
@@ -26,6 +28,21 @@ def script(directory: pathlib.Path, name: str, body: str) -> pathlib.Path:
     path.write_text("#!/bin/sh\n" + body)
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return path
+
+
+@contextlib.contextmanager
+def job_shared_dir() -> Iterator[pathlib.Path]:
+    """A directory both the test and a job can write.
+
+    Run as root, the schedd runs jobs as the unprivileged job user, which cannot enter
+    pytest's 0700 tmp dirs: files a job leaves for the test go here instead.
+    """
+    path = pathlib.Path(tempfile.mkdtemp(prefix="gwms-job-shared-"))
+    path.chmod(0o1777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def description(executable: pathlib.Path, **commands: str) -> str:

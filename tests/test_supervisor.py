@@ -8,6 +8,7 @@ import time
 
 from waiting import wait_for
 
+from glideinwms_factory.services import Service, ServiceWatch
 from glideinwms_factory.supervisor import Child, RestartPolicy, Supervisor
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -109,3 +110,69 @@ def test_stop_all_kills_children_that_ignore_term(tmp_path):
     sup.stop_all(timeout=1)
     assert time.monotonic() - started < 10
     assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_a_given_up_child_is_tried_again_after_the_interval(tmp_path):
+    """The restart cap backs off instead of giving up for good, and says so meanwhile."""
+    fixed = tmp_path / "fixed"
+    flaky = Child(
+        "flaky",
+        [
+            sys.executable,
+            "-c",
+            f"import os, sys, time\nif not os.path.exists({str(fixed)!r}): sys.exit(3)\n"
+            "time.sleep(120)\n",
+        ],
+    )
+    sup = make([flaky], attempts=1, interval=2)
+    sup.start_all()
+    try:
+
+        def gave_up():
+            sup.poll()
+            return flaky.given_up
+
+        assert wait_for(gave_up)
+        [problem] = sup.problems()
+        assert problem.startswith("entry group flaky given up (restart cap) until")
+        fixed.touch()
+
+        def running_again():
+            sup.poll()
+            return not flaky.given_up and flaky.process is not None and flaky.process.poll() is None
+
+        assert wait_for(running_again, timeout=15)
+        assert sup.problems() == []
+    finally:
+        sup.stop_all(timeout=5)
+
+
+def test_service_watch_restarts_with_back_off_and_reports_until_back():
+    clock = [1000.0]
+    state = {"alive": True, "fail_starts": 2, "starts": 0}
+
+    def start():
+        state["starts"] += 1
+        if state["fail_starts"]:
+            state["fail_starts"] -= 1
+            raise RuntimeError("port busy\nsecond line")
+        state["alive"] = True
+
+    service = Service("embedded pool", lambda: state["alive"], start)
+    watch = ServiceWatch(
+        [service], RestartPolicy(backoff_first=10), logging.getLogger("t"), clock=lambda: clock[0]
+    )
+    watch.poll()
+    assert watch.problems() == []
+    state["alive"] = False
+    for _ in range(40):  # 80 s of polls, one every 2 s
+        clock[0] += 2
+        watch.poll()
+        if state["alive"]:
+            break
+    assert state["alive"] and state["starts"] == 3  # immediately, then after 10 s, 20 s
+    assert watch.problems() == [] and service.restarts == 1
+    state["alive"] = False
+    clock[0] += 2
+    watch.poll()
+    assert watch.problems() and "embedded pool down since" in watch.problems()[0]

@@ -16,6 +16,7 @@ from lxml import etree
 
 from glideinwms_factory.lib.classad import to_classad
 from glideinwms_factory.lib.monitoring_model import ClientStats
+from glideinwms_factory.lib.pool.embedded.auth import FACTORY_IDENTITY
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, read_token
 from glideinwms_factory.tools.views import FactorySelector, ViewError, txt_main, txt_rows
 
@@ -71,7 +72,7 @@ def pool(tmp_path_factory) -> Iterator[str]:
             "--state-dir",
             str(state),
             "--identity",
-            "factory@test",
+            FACTORY_IDENTITY,  # factory ads come only from the factory identity
             "--output",
             str(token_file),
         )

@@ -117,6 +117,28 @@ def credential_id(seed: str | bytes) -> str:
     return base64.b32encode(hashlib.sha256(data).digest()).decode("ascii")[:8]
 
 
+def from_factory(ads: Iterable[Mapping[str, Any]], identity: str) -> list[Mapping[str, Any]]:
+    """The ads the Collector stamped with the factory's `identity`; others skipped, logged.
+
+    Anyone with a token can advertise an ad that looks like a factory's: only the stamp
+    says who sent it (spec/security.md §3), so a key from any other sender is never used.
+    """
+    kept = []
+    for ad in ads:
+        sender = ad.get("AuthenticatedIdentity")
+        if sender == identity:
+            kept.append(ad)
+        else:
+            log.warning(
+                "%s ad %r advertised by %r, not the factory %r; ignored",
+                ad.get("MyType"),
+                str(ad.get("Name", ""))[:80],
+                str(sender)[:80],
+                identity,
+            )
+    return kept
+
+
 def factory_keys(global_ads: Iterable[Mapping[str, Any]]) -> dict[str, FactoryKeyInfo]:
     """Usable keys by global `Name`; ads with a bad key are skipped with a log line."""
     keys = {}

@@ -1,7 +1,8 @@
 """`gwms-frontend-sim`: a VO Frontend stand-in that requests glideins from factories.
 
 It speaks the Frontend side of spec/classads.md §2, §4, §5 and spec/security.md §3: it
-takes each factory's public key only from the `glidefactoryglobal` ad, advertises one
+takes each factory's public key only from the `glidefactoryglobal` ad that the Collector
+stamped with the factory's identity (like a real Frontend, it trusts no other), advertises one
 `glideclient` request per requested entry (and a `glideclientglobal` credential ad per
 factory when given a credential), encrypted as 3.11 Frontends do (their credentials as
 pickles of upstream's class names, spec/protocol-311.md) or, with `--protocol 3.10`, as
@@ -34,16 +35,19 @@ import classad2
 
 from glideinwms_factory.lib import cli
 from glideinwms_factory.lib.pool import Collector, PoolError
+from glideinwms_factory.lib.pool.embedded.auth import FACTORY_IDENTITY
 from glideinwms_factory.tools.frontend_ads import (
     NO_WEB,
     Credential,
     FactoryEntry,
+    FactoryKeyInfo,
     RequestSpec,
     SimError,
     build_cycle_ads,
     credential_id,
     factory_keys,
     find_targets,
+    from_factory,
     invalidation_constraints,
 )
 from glideinwms_factory.tools.frontend_status import answers
@@ -67,8 +71,10 @@ class Advertiser:
         spec: RequestSpec,
         entries: Sequence[str],
         default_params: Mapping[str, str],
+        factory_identity: str = FACTORY_IDENTITY,
     ) -> None:
         self.collector = collector
+        self.factory_identity = factory_identity
         self.spec = spec
         self.entries = list(entries)
         self.default_params = dict(default_params)
@@ -76,8 +82,7 @@ class Advertiser:
         self.requested: list[str] = []  # entry@glidein@factory of the last cycle's requests
 
     def targets(self) -> list[FactoryEntry]:
-        keys = factory_keys(self.collector.query('(GlideinMyType =?= "glidefactoryglobal")'))
-        entry_ads = self.collector.query('(GlideinMyType =?= "glidefactory")')
+        keys, entry_ads = factory_view(self.collector, self.factory_identity)
         return find_targets(self.entries, entry_ads, keys)
 
     def _to_classads(self, ads: Iterable[dict[str, Any]]) -> list[classad2.ClassAd]:
@@ -103,10 +108,20 @@ class Advertiser:
             self.collector.invalidate(constraint, INVALIDATE_COMMAND)
 
 
-def list_factories(collector: Collector, as_json: bool = False) -> str:
-    """Entries (glidefactory ads) and whether their factory publishes a key, one per line."""
-    keys = factory_keys(collector.query('(GlideinMyType =?= "glidefactoryglobal")'))
+def factory_view(
+    collector: Collector, identity: str
+) -> tuple[dict[str, FactoryKeyInfo], list[Mapping[str, Any]]]:
+    """The keys and entry ads that the factory `identity` advertised."""
+    globals_ = collector.query('(GlideinMyType =?= "glidefactoryglobal")')
     entries = collector.query('(GlideinMyType =?= "glidefactory")')
+    return factory_keys(from_factory(globals_, identity)), from_factory(entries, identity)
+
+
+def list_factories(
+    collector: Collector, as_json: bool = False, identity: str = FACTORY_IDENTITY
+) -> str:
+    """Entries (glidefactory ads) and whether their factory publishes a key, one per line."""
+    keys, entries = factory_view(collector, identity)
     rows = []
     for ad in sorted(entries, key=lambda a: str(a.get("Name", ""))):
         name = str(ad.get("Name", ""))
@@ -178,6 +193,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=("embedded", "htcondor"), default="embedded")
     parser.add_argument("--token", help="token file to advertise with (embedded pool)")
     parser.add_argument("--identity", help="frontend identity (default: the token's)")
+    parser.add_argument(
+        "--factory-identity",
+        default=FACTORY_IDENTITY,
+        help=f"use only factory ads the pool stamped with this identity ({FACTORY_IDENTITY})",
+    )
     parser.add_argument("--frontend", default="frontend", help="frontend name")
     parser.add_argument("--group", default="main", help="frontend group name")
     parser.add_argument("--security-name", default="frontend")
@@ -326,12 +346,14 @@ def command_spec(args: argparse.Namespace) -> RequestSpec | None:
 def run(args: argparse.Namespace, spec: RequestSpec | None, collector: Collector) -> None:
     """Carry out one parsed command against `collector`."""
     if spec is None:
-        sys.stdout.write(list_factories(collector, args.json))
+        sys.stdout.write(list_factories(collector, args.json, args.factory_identity))
         return
     pool = getattr(collector, "address", None) or args.pool or os.environ.get("GWMS_POOL", "")
     # Glideins' workers report to the frontend's pool: by default, this one.
     default_params = {"GLIDEIN_Collector": pool, "GLIDECLIENT_ReqNode": pool} if pool else {}
-    advertiser = Advertiser(collector, spec, getattr(args, "entry", []), default_params)
+    advertiser = Advertiser(
+        collector, spec, getattr(args, "entry", []), default_params, args.factory_identity
+    )
     if args.command == "stop":
         advertiser.stop()
         print(f"invalidated the ads of {spec.client_name}")

@@ -19,6 +19,7 @@ from glideinwms_factory.entry import decision
 from glideinwms_factory.entry.config import load_entry
 from glideinwms_factory.entry.daemon import staging_lines
 from glideinwms_factory.entry.find_work import find_work
+from glideinwms_factory.entry.queue_trust import QueueMemory
 from glideinwms_factory.entry.requests import Rejection, WorkRequest
 from glideinwms_factory.entry.submission import Submitter
 from glideinwms_factory.lib import cli, descript
@@ -80,10 +81,11 @@ def _submit(args: argparse.Namespace) -> int:
     )
     log = logging.getLogger("manual_glidein_submit")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    rejection = Submitter(config, log).execute(
-        pool.schedd(entry.schedd), entry, staging, request, actions
-    )
-    if rejection is not None:
-        raise ToolError(rejection.reason)
+    submitter = Submitter(config, log)
+    prepared = submitter.prepare(entry, staging, request)
+    if isinstance(prepared, Rejection):
+        raise ToolError(prepared.reason)
+    cycle = QueueMemory(cycle_id=f"manual.{int(time.time())}")
+    submitter.execute(pool.schedd(entry.schedd), entry, request, actions, prepared, cycle)
     print(f"submitted {args.count} glidein(s) for {request.client_name} on {entry.name}")
     return 0

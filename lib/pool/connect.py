@@ -16,7 +16,6 @@ from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool import Collector, PoolError, Schedd
 
 FACTORY_TOKEN_FILE = "factory.token"
-FACTORY_IDENTITY = "gfactory@localhost"
 BACKENDS = ("embedded", "htcondor")
 
 
@@ -46,7 +45,7 @@ def ensure_factory_token(state_dir: Path) -> Path:
     path = state_dir / FACTORY_TOKEN_FILE
     if not path.exists():
         secret = auth.load_or_create_secret(state_dir)
-        atomic_write(path, auth.create_token(secret, FACTORY_IDENTITY) + "\n", mode=0o600)
+        atomic_write(path, auth.create_token(secret, auth.FACTORY_IDENTITY) + "\n", mode=0o600)
     return path
 
 

@@ -33,7 +33,17 @@ Schedd (job ads as `Schedd.query` returns them; `Owner` is the token identity's 
   ["1.0", "2"] | "<constraint>", "reason": "...", "hold_code": N|null, "hold_subcode": N}`.
   Answer JSON `{"count": n}`.
 
+Who may do what (`auth.Authority`): only the factory's identity (`gfactory@localhost`) and
+the administrator (`condor@localhost`) may submit or act (else 403, counted in the
+Collector ad's `RefusedScheddActions`); an ad is replaced or invalidated only by the
+identity that advertised it or the administrator, and `glidefactory*` ads come only from
+the factory (else 403 / left in place, counted in `RefusedAdWrites`). Bounds: a query
+body is at most 1 MiB; an expression at most 256 KiB, 16384 operator characters and 200
+nested brackets; an ad at most 2048 attributes; connections wait at most `--timeout`
+(30 s) idle or for a whole request, and at most 128 are served at once (else 503).
+
 Other: `GET /v1/ping` — JSON `{"pid", "address", "start_time"}` (what `gwms-pool status`
 checks). Errors: 4xx/5xx with a one-line `text/plain` reason (400 bad input, 401 token,
-404/405 endpoint, 411 chunked, 413 too large), also logged in the state dir's `pool.log`.
+403 not allowed, 404/405 endpoint, 411 chunked, 413 too large, 431 header too long),
+also logged in the state dir's `pool.log`.
 """

@@ -20,6 +20,13 @@ from dataclasses import dataclass
 
 SECRET_FILE = "pool_secret"
 ISSUER = "gwms-pool"
+# Who the pool trusts beyond a plain token holder: the factory that owns the schedd, and
+# the pool administrator (HTCondor's `condor@` identity), who may act on anything.
+FACTORY_IDENTITY = "gfactory@localhost"
+ADMIN_IDENTITY = "condor@localhost"
+# Ad types only the factory (or the administrator) may advertise: a reader that trusts a
+# glidefactory* ad must not find one another identity squatted under the factory's name.
+FACTORY_AD_TYPES = frozenset({"glidefactory", "glidefactoryglobal", "glidefactoryclient"})
 _IDENTITY = re.compile(r"[A-Za-z0-9._@-]{1,256}")
 _SECRET_BYTES = 32
 
@@ -35,6 +42,26 @@ class TokenClaims:
     identity: str
     issued_at: int
     expires_at: int | None
+
+
+@dataclass(frozen=True)
+class Authority:
+    """Who may do what in one pool: the schedd belongs to the factory, ads to their sender."""
+
+    factory: str = FACTORY_IDENTITY
+    admin: str = ADMIN_IDENTITY
+
+    def may_use_schedd(self, identity: str) -> bool:
+        """Submit, hold, release and remove run code or stop it as the factory: its own right."""
+        return identity in (self.factory, self.admin)
+
+    def may_replace(self, owner: str, identity: str) -> bool:
+        """An ad is replaced or invalidated only by who advertised it, or the administrator."""
+        return identity in (owner, self.admin)
+
+    def may_advertise_type(self, my_type: str, identity: str) -> bool:
+        """Factory ad types come only from the factory (or the administrator)."""
+        return my_type.lower() not in FACTORY_AD_TYPES or identity in (self.factory, self.admin)
 
 
 def _b64(data: bytes) -> str:

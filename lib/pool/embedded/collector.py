@@ -1,7 +1,11 @@
 """The embedded Collector's ad store: replace by (MyType, Name), expire, index, query.
 
-Thread-safe. Stored ads are never mutated (an update stores a new entry), so queries
-take a snapshot of candidates under the lock and evaluate constraints outside it.
+Ads have owners: the identity that advertised an ad is the only one (besides the pool
+administrator) that may replace or invalidate it, and factory ad types come only from the
+factory. HTCondor leaves this to the readers; a refused write here is logged by the
+caller and counted in `refused`. Thread-safe. Stored ads are never mutated (an update
+stores a new entry), so queries take a snapshot of candidates under the lock and
+evaluate constraints outside it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 import classad2
 
 from glideinwms_factory.lib.pool import INVALIDATE_COMMANDS, UPDATE_COMMANDS
+from glideinwms_factory.lib.pool.embedded.auth import Authority
 from glideinwms_factory.lib.pool.embedded.constraint import (
     compile_constraint,
     matches_everything,
@@ -30,6 +35,10 @@ INVALIDATE_TABLES = dict(zip(INVALIDATE_COMMANDS, _TABLES, strict=True))
 INDEXED = frozenset({"mytype", "glideinmytype", "reqglidein"})
 
 
+class NotOwnerError(ValueError):
+    """A write to an ad that belongs to another identity (or a type reserved to the factory)."""
+
+
 @dataclass(frozen=True)
 class StoredAd:
     """One ad as the Collector holds it, with what queries need precomputed."""
@@ -41,6 +50,7 @@ class StoredAd:
     expires: float
     updates: int
     index_values: tuple[tuple[str, str], ...]
+    owner: str
 
 
 def _string_attr(ad: classad2.ClassAd, name: str) -> str | None:
@@ -59,10 +69,15 @@ class CollectorStore:
     """Ads in memory, each until its lifetime runs out."""
 
     def __init__(
-        self, default_lifetime: int = DEFAULT_LIFETIME, clock: Callable[[], float] = time.time
+        self,
+        default_lifetime: int = DEFAULT_LIFETIME,
+        clock: Callable[[], float] = time.time,
+        authority: Authority | None = None,
     ) -> None:
         self._default_lifetime = default_lifetime
         self._clock = clock
+        self._authority = authority or Authority()
+        self.refused = 0  # writes refused because the ad belongs to another identity
         self._lock = threading.Lock()
         self._ads: dict[tuple[str, str], StoredAd] = {}
         self._index: dict[tuple[str, str], set[tuple[str, str]]] = {}
@@ -76,7 +91,8 @@ class CollectorStore:
         """Store `ads` (each replacing the ad of the same MyType and Name); how many stored.
 
         The Collector's bookkeeping overwrites whatever the client put in those
-        attributes: `AuthenticatedIdentity` comes from the caller's token only.
+        attributes: `AuthenticatedIdentity` comes from the caller's token only. All or
+        nothing: NotOwnerError if any ad belongs to another identity.
         """
         table = UPDATE_TABLES.get(command)
         if table is None:
@@ -89,8 +105,23 @@ class CollectorStore:
         now = self._clock()
         with self._lock:
             for ad in ads:
+                self._check_owner(ad, identity)
+            for ad in ads:
                 self._store(ad, table, identity, method, now)
         return len(ads)
+
+    def _check_owner(self, ad: classad2.ClassAd, identity: str) -> None:
+        """Under the lock: NotOwnerError (counted) unless `identity` may write this ad."""
+        my_type, name = str(_string_attr(ad, "MyType")), str(_string_attr(ad, "Name"))
+        old = self._ads.get((my_type.lower(), name))
+        reason = ""
+        if not self._authority.may_advertise_type(my_type, identity):
+            reason = f"only the factory advertises {my_type} ads"
+        elif old is not None and not self._authority.may_replace(old.owner, identity):
+            reason = f"it was advertised by {old.owner}"
+        if reason:
+            self.refused += 1
+            raise NotOwnerError(f"{identity} may not replace {my_type} ad {name[:80]!r}: {reason}")
 
     def _store(
         self, ad: classad2.ClassAd, table: str, identity: str, method: str, now: float
@@ -114,7 +145,7 @@ class CollectorStore:
             if (value := _string_attr(ad, name)) is not None
         )
         expires = now + _lifetime(ad, self._default_lifetime)
-        entry = StoredAd(key, table, ad, encode_ad(ad), expires, updates, index_values)
+        entry = StoredAd(key, table, ad, encode_ad(ad), expires, updates, index_values, identity)
         self._drop(key)
         self._ads[key] = entry
         for pair in index_values:
@@ -163,11 +194,15 @@ class CollectorStore:
         wanted = tuple(projection)
         return [encode_ad(project(entry.ad, wanted)) for entry in matches]
 
-    def invalidate(self, query_ad: classad2.ClassAd, command: str) -> int:
+    def invalidate(
+        self, query_ad: classad2.ClassAd, command: str, identity: str
+    ) -> tuple[int, int]:
         """Drop the ads of the command's table that the query ad's Requirements match.
 
         For generic ads the query's TargetType also names the MyType to drop, as
-        condor_advertise INVALIDATE_ADS_GENERIC does.
+        condor_advertise INVALIDATE_ADS_GENERIC does. Only `identity`'s own ads go (all
+        of them for the administrator); (dropped, refused) where refused counts the
+        matching ads of other identities, left in place.
         """
         table = INVALIDATE_TABLES.get(command)
         if table is None:
@@ -180,16 +215,21 @@ class CollectorStore:
         target = (_string_attr(query_ad, "TargetType") or "any").lower()
         matches = self._matching(requirements)
         with self._lock:
-            dropped = 0
+            dropped = refused = 0
             for entry in matches:
                 if entry.table != table or (
                     table == "generic" and target not in ("any", entry.key[0])
                 ):
                     continue
-                if self._ads.get(entry.key) is entry:
-                    self._drop(entry.key)
-                    dropped += 1
-            return dropped
+                if self._ads.get(entry.key) is not entry:
+                    continue
+                if not self._authority.may_replace(entry.owner, identity):
+                    refused += 1
+                    continue
+                self._drop(entry.key)
+                dropped += 1
+            self.refused += refused
+            return dropped, refused
 
     def expire(self) -> int:
         """Drop the ads whose lifetime ran out; how many."""

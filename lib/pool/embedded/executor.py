@@ -3,7 +3,9 @@
 Each job runs under a tiny `/bin/sh` wrapper that leads its own session (so the whole
 group can be signalled) and records the job's exit code into a file beside the scratch
 dir. That file, not `waitpid`, is the truth about how the job ended: a restarted
-schedd that is not the job's parent can still observe the end.
+schedd that is not the job's parent can still observe the end. The wrapper stays the
+pool's; with a job user (runas.py) only the job itself drops to that user, and its
+sandbox (scratch dir, transferred input and executable) is handed to it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import subprocess
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from glideinwms_factory.lib.pool.embedded.runas import JobUser
+
 # "$1" = exit file, the rest = the job's command line; values never pass through a shell
 # parser (they are positional parameters expanded inside double quotes).
 _WRAPPER = 'f=$1; shift; "$@"; rc=$?; echo "$rc" > "$f.tmp" && mv -f "$f.tmp" "$f"'
 _STDIO_MODE = 0o600
+# Environment variables naming credential files a job reads (job.condor's IDTOKENS_FILE).
+CREDENTIAL_ENV = ("IDTOKENS_FILE", "X509_USER_PROXY", "SCITOKENS_FILE")
 
 
 class LaunchError(Exception):
@@ -44,6 +50,7 @@ class Launch:
     scratch: pathlib.Path
     transfer_input: tuple[str, ...]
     transfer_executable: bool
+    user: JobUser | None = None
 
 
 @dataclass(slots=True)
@@ -87,6 +94,9 @@ def start(launch: Launch) -> Started:
             target = launch.scratch / cmd.name
             shutil.copy2(cmd, target)
             cmd = target
+        credentials = _sandbox_credentials(launch)
+        if launch.user is not None:
+            launch.user.give(launch.scratch)
     except OSError as exc:
         raise LaunchError(f"transfer input: {exc}", HOLD_TRANSFER_INPUT_ERROR) from None
     try:
@@ -100,8 +110,11 @@ def start(launch: Launch) -> Started:
         raise LaunchError(f"cannot open error: {exc}", HOLD_IWD_ERROR) from None
     # As an HTCondor starter does: the scratch dir is also the job's temporary dir.
     scratch = str(launch.scratch)
-    env = {"TMPDIR": scratch, "TMP": scratch, "TEMP": scratch, **launch.env}
+    env = {"TMPDIR": scratch, "TMP": scratch, "TEMP": scratch, **launch.env, **credentials}
     env["_CONDOR_SCRATCH_DIR"] = scratch
+    argv = [str(cmd), *launch.args]
+    if launch.user is not None:
+        argv = launch.user.command(argv)
     try:
         popen = subprocess.Popen(
             [
@@ -110,8 +123,7 @@ def start(launch: Launch) -> Started:
                 _WRAPPER,
                 "gwms-job",
                 str(exit_file(launch.scratch)),
-                str(cmd),
-                *list(launch.args),
+                *argv,
             ],
             cwd=launch.scratch,
             env=env,
@@ -127,6 +139,22 @@ def start(launch: Launch) -> Started:
         out.close()
         err.close()
     return Started(popen, popen.pid, process_ticks(popen.pid) or 0)
+
+
+def _sandbox_credentials(launch: Launch) -> dict[str, str]:
+    """Copy the credential files the job's environment names into its sandbox (0600, the
+    job's once handed over) and point the variables there, as a starter does with the
+    proxy: the originals stay the pool's own, unreadable to a job run as the job user."""
+    moved = {}
+    for name in CREDENTIAL_ENV:
+        source = launch.env.get(name, "")
+        if not source or not os.path.isabs(source) or not os.path.isfile(source):
+            continue
+        target = launch.scratch / f".{name.lower()}_{os.path.basename(source)}"
+        shutil.copyfile(source, target)
+        target.chmod(0o600)
+        moved[name] = str(target)
+    return moved
 
 
 def _open_output(path: pathlib.Path) -> BinaryIO:

@@ -1,7 +1,14 @@
 """The embedded pool's HTTP API: token checks, request bodies and the routes of the
 Collector and the Schedd (wire protocol in this package's `__init__`).
 
-`server` runs the daemon process around it.
+No single request can take the daemon down or hold it up: a body's size is checked
+from Content-Length before it is read (queries, which need no token, get 1 MiB), every
+expression and ad is bounded before classad2 parses it (`input_limits`), connections
+are bounded in number and time (`lib.httpserve`), and a refused request closes its
+connection, so that an unread body is never taken for a second request. Only the
+factory and the administrator may act on the schedd (`auth.Authority`), and an
+anonymous schedd action is refused before its body is read. `server` runs the daemon
+process around it.
 """
 
 from __future__ import annotations
@@ -13,25 +20,37 @@ import pathlib
 import time
 import urllib.parse
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import classad2
 
 from glideinwms_factory.lib.classad import ClassAdSyntaxError, parse_old, parse_old_many
+from glideinwms_factory.lib.httpserve import BoundedHandler, BoundedHTTPServer
 from glideinwms_factory.lib.pool import JobAction
 from glideinwms_factory.lib.pool.embedded.auth import (
+    Authority,
     TokenError,
     load_or_create_secret,
     verify_token,
 )
-from glideinwms_factory.lib.pool.embedded.collector import DEFAULT_LIFETIME, CollectorStore
+from glideinwms_factory.lib.pool.embedded.collector import (
+    DEFAULT_LIFETIME,
+    CollectorStore,
+    NotOwnerError,
+)
+from glideinwms_factory.lib.pool.embedded.input_limits import (
+    MAX_ATTRIBUTES,
+    check_ad_text,
+    check_expression,
+)
 from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
 from glideinwms_factory.lib.pool.embedded.wire import CONTENT_TYPE
 
 MAX_BODY = 64 * 1024 * 1024
+MAX_QUERY_BODY = 1024 * 1024  # anonymous: a query's form-encoded parameters
 MAX_AD_BYTES = 1024 * 1024
-IDLE_TIMEOUT = 60.0
+IDLE_TIMEOUT = 30.0  # longer than the client's reuse limit (client._MAX_IDLE)
+REQUEST_DEADLINE = 30.0
 SELF_IDENTITY = "collector@embedded-pool"
 
 
@@ -52,10 +71,13 @@ class PoolDaemon:
         schedd: ScheddCore,
         log: logging.Logger,
         lifetime: int = DEFAULT_LIFETIME,
+        authority: Authority | None = None,
     ) -> None:
         self.secret = load_or_create_secret(state_dir)
-        self.collector = CollectorStore(lifetime)
+        self.authority = authority or Authority()
+        self.collector = CollectorStore(lifetime, authority=self.authority)
         self.schedd = schedd
+        self.schedd_refused = 0  # schedd actions refused to identities without the right
         self.log = log
         self.start_time = int(time.time())
         self.address = ""
@@ -72,6 +94,14 @@ class PoolDaemon:
         except TokenError as exc:
             raise HttpError(401, f"bad token: {exc}") from exc
 
+    def schedd_identity(self, header: str | None, action: str) -> str:
+        """The identity, if it may act on the schedd (the factory's or the admin's)."""
+        identity = self.identity(header)
+        if not self.authority.may_use_schedd(identity):
+            self.schedd_refused += 1
+            raise HttpError(403, f"{identity} may not {action} in this schedd (the factory's)")
+        return identity
+
     def advertise_self(self) -> None:
         """The Collector's own ad, as condor_status -collector shows it."""
         ad = classad2.ClassAd()
@@ -81,17 +111,13 @@ class PoolDaemon:
         ad["DaemonStartTime"] = self.start_time
         ad["CurrentTime"] = classad2.ExprTree("time()")
         ad["TotalAds"] = len(self.collector)
+        ad["RefusedAdWrites"] = self.collector.refused
+        ad["RefusedScheddActions"] = self.schedd_refused
         self.collector.advertise([ad], "UPDATE_AD_GENERIC", SELF_IDENTITY, "SELF")
 
 
 def _param_list(text: str) -> tuple[str, ...]:
     return tuple(name for name in text.replace(",", " ").split() if name)
-
-
-def _blocks_limit(body: bytes) -> None:
-    for block in body.split(b"\n\n"):
-        if len(block) > MAX_AD_BYTES:
-            raise HttpError(413, f"an ad is larger than {MAX_AD_BYTES} bytes")
 
 
 def _utf8(body: bytes) -> str:
@@ -101,11 +127,12 @@ def _utf8(body: bytes) -> str:
         raise HttpError(400, "request body is not UTF-8") from exc
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(BoundedHandler):
     """One connection; requests are routed by (method, path)."""
 
     protocol_version = "HTTP/1.1"
-    timeout = IDLE_TIMEOUT
+    idle_timeout = IDLE_TIMEOUT
+    request_deadline = REQUEST_DEADLINE
     # Headers and body leave in two writes: without this, delayed ACKs cost 40 ms a call.
     disable_nagle_algorithm = True
     server: PoolHttpServer
@@ -142,15 +169,22 @@ class Handler(BaseHTTPRequestHandler):
             state.log.warning(
                 "refused %s %s from %s: %s %s",
                 method,
-                url.path,
+                url.path[:100],
                 self.client_address[0],
                 exc.status,
-                exc,
+                str(exc)[:300],
             )
+            # The body may be unread: never let it be taken for a second request.
+            self.close_connection = True
             self._send(exc.status, CONTENT_TYPE, (str(exc) + "\n").encode())
             return
+        except TimeoutError:
+            self.close_connection = True
+            state.log.warning("%s %s: the request took too long to arrive", method, url.path)
+            return
         except Exception:
-            state.log.exception("internal error on %s %s", method, url.path)
+            state.log.exception("internal error on %s %s", method, url.path[:100])
+            self.close_connection = True
             self._send(500, CONTENT_TYPE, b"internal error (see the pool log)\n")
             return
         self._send(status, content_type, body)
@@ -164,8 +198,8 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def body(self) -> bytes:
-        """The request body, bounded; the connection closes if we do not read it."""
+    def body(self, limit: int = MAX_BODY) -> bytes:
+        """The request body, checked against `limit` before a byte of it is read."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True
             raise HttpError(411, "chunked bodies are not accepted: send Content-Length")
@@ -174,13 +208,13 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.close_connection = True
             raise HttpError(400, "Content-Length is not a number") from None
-        if length < 0 or length > MAX_BODY:
+        if length < 0 or length > limit:
             self.close_connection = True
-            raise HttpError(413, f"request body over {MAX_BODY} bytes")
+            raise HttpError(413, f"request body over {limit} bytes")
         return self.rfile.read(length)
 
-    def text_body(self) -> str:
-        return _utf8(self.body())
+    def text_body(self, limit: int = MAX_BODY) -> str:
+        return _utf8(self.body(limit))
 
     def json_body(self) -> dict[str, Any]:
         try:
@@ -194,8 +228,13 @@ class Handler(BaseHTTPRequestHandler):
     def query_params(self, params: dict[str, str]) -> tuple[str, tuple[str, ...]]:
         """constraint and projection from the URL or a form-encoded POST body."""
         if self.command == "POST":
-            params = {**params, **dict(urllib.parse.parse_qsl(self.text_body()))}
-        return params.get("constraint", "true"), _param_list(params.get("projection", ""))
+            body = self.text_body(MAX_QUERY_BODY)
+            params = {**params, **dict(urllib.parse.parse_qsl(body))}
+        try:
+            constraint = check_expression(params.get("constraint", "true"), "constraint")
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from exc
+        return constraint, _param_list(params.get("projection", ""))
 
 
 Route = Callable[[Handler, PoolDaemon, dict[str, str]], tuple[int, str, bytes]]
@@ -219,10 +258,16 @@ def _ad_write(
     """An authenticated Collector write whose body is old-syntax ClassAd text."""
     identity = state.identity(handler.headers.get("Authorization"))
     body = handler.body()
-    _blocks_limit(body)
+    if any(len(block) > MAX_AD_BYTES for block in body.split(b"\n\n")):
+        raise HttpError(413, f"an ad is larger than {MAX_AD_BYTES} bytes")
     text = _utf8(body)
     try:
+        for block in text.split("\n\n"):
+            check_ad_text(block, "an ad")
         count = apply(text, identity)
+    except NotOwnerError as exc:
+        state.log.warning("refused ad write of %s: %s", identity, str(exc)[:300])
+        raise HttpError(403, str(exc)) from exc
     except (ClassAdSyntaxError, ValueError) as exc:
         raise HttpError(400, str(exc)) from exc
     state.log.info("%s %s %d ad(s)", identity, verb, count)
@@ -248,9 +293,20 @@ def collector_invalidate(
     return _ad_write(
         handler,
         state,
-        lambda text, who: state.collector.invalidate(parse_old(text), command),
+        lambda text, who: _invalidate(state, text, command, who),
         "invalidated",
     )
+
+
+def _invalidate(state: PoolDaemon, text: str, command: str, identity: str) -> int:
+    dropped, refused = state.collector.invalidate(parse_old(text), command, identity)
+    if refused:
+        state.log.warning(
+            "%s may not invalidate %d matching ad(s) of other identities: left in place",
+            identity,
+            refused,
+        )
+    return dropped
 
 
 def _query_answer(
@@ -276,7 +332,7 @@ def collector_query(
 def _attr_value(name: str, value: object) -> object:
     if isinstance(value, dict) and set(value) == {"expr"} and isinstance(value["expr"], str):
         try:
-            return classad2.ExprTree(value["expr"])
+            return classad2.ExprTree(check_expression(value["expr"], f"attribute {name}"))
         except (classad2.ClassAdException, ValueError) as exc:
             raise HttpError(400, f"attribute {name}: expression does not parse") from exc
     if value is None or isinstance(value, str | int | float | bool):
@@ -287,7 +343,7 @@ def _attr_value(name: str, value: object) -> object:
 def schedd_submit(
     handler: Handler, state: PoolDaemon, params: dict[str, str]
 ) -> tuple[int, str, bytes]:
-    identity = state.identity(handler.headers.get("Authorization"))
+    identity = state.schedd_identity(handler.headers.get("Authorization"), "submit")
     data = handler.json_body()
     description = data.get("description")
     count = data.get("count", 1)
@@ -296,8 +352,13 @@ def schedd_submit(
         raise HttpError(400, "submit needs a 'description' (text or object)")
     if isinstance(count, bool) or not isinstance(count, int):
         raise HttpError(400, "submit 'count' must be an integer (0: the description's queue N)")
-    if not isinstance(attrs, dict):
-        raise HttpError(400, "submit 'attrs' must be an object")
+    if not isinstance(attrs, dict) or len(attrs) > MAX_ATTRIBUTES:
+        raise HttpError(400, f"submit 'attrs' must be an object of at most {MAX_ATTRIBUTES}")
+    try:
+        text = description if isinstance(description, str) else json.dumps(description)
+        check_ad_text(text, "the submit description")
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from exc
     values = {str(name): _attr_value(str(name), value) for name, value in attrs.items()}
     try:
         cluster = state.schedd.submit(
@@ -318,7 +379,7 @@ def schedd_query(
 def schedd_act(
     handler: Handler, state: PoolDaemon, params: dict[str, str]
 ) -> tuple[int, str, bytes]:
-    identity = state.identity(handler.headers.get("Authorization"))
+    identity = state.schedd_identity(handler.headers.get("Authorization"), "act on jobs")
     data = handler.json_body()
     try:
         action = JobAction(data.get("action", ""))
@@ -338,6 +399,11 @@ def schedd_act(
         raise HttpError(400, "act 'reason' must be a string and 'hold_subcode' an integer")
     if hold_code is not None and not isinstance(hold_code, int):
         raise HttpError(400, "act 'hold_code' must be an integer")
+    if isinstance(jobs, str):
+        try:
+            check_expression(jobs, "act 'jobs' constraint")
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from exc
     try:
         count = state.schedd.act(
             action, jobs, reason=reason, hold_code=hold_code, hold_subcode=hold_subcode
@@ -361,12 +427,17 @@ ROUTES: dict[tuple[str, str], Route] = {
 }
 
 
-class PoolHttpServer(ThreadingHTTPServer):
-    """A threading HTTP server that carries the daemon state for its handlers."""
+class PoolHttpServer(BoundedHTTPServer):
+    """A bounded threading HTTP server that carries the daemon state for its handlers."""
 
-    daemon_threads = True
     request_queue_size = 128
+    max_connections = 128
 
-    def __init__(self, address: tuple[str, int], daemon_state: PoolDaemon) -> None:
+    def __init__(
+        self, address: tuple[str, int], daemon_state: PoolDaemon, timeout: float = IDLE_TIMEOUT
+    ) -> None:
         self.daemon_state = daemon_state
-        super().__init__(address, Handler)
+        handler = type(
+            "Handler", (Handler,), {"idle_timeout": timeout, "request_deadline": timeout}
+        )
+        super().__init__(address, handler)

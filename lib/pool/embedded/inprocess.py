@@ -20,7 +20,8 @@ import classad2
 
 from glideinwms_factory.lib.classad import ClassAdSyntaxError, parse_old_many
 from glideinwms_factory.lib.pool import JobAction, PoolError, invalidation_ad
-from glideinwms_factory.lib.pool.connect import FACTORY_IDENTITY, Pool
+from glideinwms_factory.lib.pool.connect import Pool
+from glideinwms_factory.lib.pool.embedded.auth import FACTORY_IDENTITY, Authority
 from glideinwms_factory.lib.pool.embedded.collector import CollectorStore
 from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
 from glideinwms_factory.lib.pool.embedded.wire import decode_ads, encode_for_advertise
@@ -54,17 +55,24 @@ class InProcessCollector:
 
     def invalidate(self, constraint: str, command: str = "INVALIDATE_ADS_GENERIC") -> None:
         try:
-            self.store.invalidate(invalidation_ad(constraint, command), command)
+            self.store.invalidate(invalidation_ad(constraint, command), command, self.identity)
         except ValueError as exc:
             raise PoolError(f"collector invalidate: {exc}") from exc
 
 
 class InProcessSchedd:
-    """The `Schedd` protocol on a `ScheddCore`, submitting as `identity`'s user part."""
+    """The `Schedd` protocol on a `ScheddCore`, submitting as `identity`'s user part.
+
+    As the daemon, it lets only the factory and the administrator change the queue."""
 
     def __init__(self, core: ScheddCore, identity: str) -> None:
         self.core = core
+        self.identity = identity
         self.owner = identity.split("@", 1)[0]
+
+    def _authorized(self, action: str) -> None:
+        if not Authority().may_use_schedd(self.identity):
+            raise PoolError(f"schedd {action}: {self.identity} may not change this queue")
 
     def submit(
         self,
@@ -72,6 +80,7 @@ class InProcessSchedd:
         count: int = 1,
         attrs: Mapping[str, Any] | None = None,
     ) -> int:
+        self._authorized("submit")
         try:
             return self.core.submit(description, count, attrs, owner=self.owner)
         except ValueError as exc:
@@ -87,6 +96,7 @@ class InProcessSchedd:
         return decode_ads("".join(lines))
 
     def act(self, action: JobAction, jobs: Sequence[str] | str, reason: str = "") -> int:
+        self._authorized("act")
         try:
             return self.core.act(action, jobs, reason)
         except ValueError as exc:

@@ -35,7 +35,7 @@ from typing import Any, cast
 import classad2
 
 from glideinwms_factory.lib.pool import JobAction, JobStatus
-from glideinwms_factory.lib.pool.embedded import executor, userlog
+from glideinwms_factory.lib.pool.embedded import executor, runas, userlog
 from glideinwms_factory.lib.pool.embedded.constraint import (
     AttrIndex,
     compile_constraint,
@@ -108,7 +108,10 @@ class ScheddCore(JobQueue):
             if self._thread is not None:
                 return
             self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._execute_dir = runas.execute_base(self.state_dir / "execute", self._job_user)
+            # The job user may pass through to its own scratch dir, not list the others.
             self._execute_dir.mkdir(exist_ok=True, mode=0o700)
+            self._execute_dir.chmod(0o700 if self._job_user is None else 0o711)
             self._default_iwd.mkdir(exist_ok=True, mode=0o700)
             self._store = JobStore(self.state_dir / "queue.sqlite3")
             self._recover(time.time())

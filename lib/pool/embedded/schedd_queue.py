@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from glideinwms_factory.lib.pool import JobStatus
-from glideinwms_factory.lib.pool.embedded import executor, userlog
+from glideinwms_factory.lib.pool.embedded import executor, runas, userlog
 from glideinwms_factory.lib.pool.embedded.constraint import AttrIndex
 from glideinwms_factory.lib.pool.embedded.jobrecord import JobRecord
 from glideinwms_factory.lib.pool.embedded.jobstore import JobStore
@@ -45,6 +45,7 @@ class JobQueue:
         self.kill_grace = kill_grace
         self._log = log
         self._name = f"embedded@{socket.gethostname()}"
+        self._job_user = runas.job_user()
         self._execute_dir = self.state_dir / "execute"
         self._store: JobStore | None = None
         self._jobs: dict[Key, JobRecord] = {}
@@ -55,6 +56,11 @@ class JobQueue:
         self._dying: dict[int, Dying] = {}
         self._dirty: dict[Key, JobRecord] = {}
         self._events: list[userlog.Event] = []
+
+    @property
+    def execute_dir(self) -> pathlib.Path:
+        """Where the jobs' scratch dirs are (known once started)."""
+        return self._execute_dir
 
     def _add(self, job: JobRecord) -> None:
         key = (job.cluster, job.proc)
@@ -148,6 +154,7 @@ class JobQueue:
             scratch=scratch,
             transfer_input=job.spec.transfer_input,
             transfer_executable=job.spec.transfer_executable,
+            user=self._job_user,
         )
         try:
             started = executor.start(launch)

@@ -21,7 +21,7 @@ from glideinwms_factory.lib.atomicfile import atomic_write
 from glideinwms_factory.lib.pool.embedded import statedir
 from glideinwms_factory.lib.pool.embedded.auth import TokenError
 from glideinwms_factory.lib.pool.embedded.collector import DEFAULT_LIFETIME
-from glideinwms_factory.lib.pool.embedded.http_api import PoolDaemon, PoolHttpServer
+from glideinwms_factory.lib.pool.embedded.http_api import IDLE_TIMEOUT, PoolDaemon, PoolHttpServer
 from glideinwms_factory.lib.pool.embedded.schedd_core import ScheddCore
 
 SWEEP_INTERVAL = 1.0
@@ -76,7 +76,9 @@ def serve(args: argparse.Namespace) -> int:
     schedd = ScheddCore(state_dir / statedir.SCHEDD_DIR, slots=args.slots, log=log)
     try:
         httpd = PoolHttpServer(
-            (args.host, args.port), PoolDaemon(state_dir, schedd, log, args.lifetime)
+            (args.host, args.port),
+            PoolDaemon(state_dir, schedd, log, args.lifetime),
+            timeout=args.timeout,
         )
     except (OSError, TokenError) as exc:
         print(f"gwms-pool: cannot start on {args.host}:{args.port}: {exc}", file=sys.stderr)
@@ -135,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--slots", type=int, default=4, help="job slots of the simulated site")
     parser.add_argument("--lifetime", type=int, default=DEFAULT_LIFETIME, help="ad lifetime, s")
     parser.add_argument("--daemon", action="store_true", help="detach stdio once listening")
+    parser.add_argument(
+        "--timeout", type=float, default=IDLE_TIMEOUT, help="idle wait and request deadline, s"
+    )
     return parser
 
 
