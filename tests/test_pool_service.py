@@ -4,7 +4,6 @@ port named in one line (pool and web server)."""
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 from factory_testlib import EntrySpec, config_xml, create, free_port, processes_under, running
 from waiting import wait_for
@@ -56,31 +55,21 @@ def test_a_busy_web_port_is_one_line_saying_what_to_change(tmp_path):
     assert "web_base_url" in done.stderr
 
 
-def _parent(pid: int) -> int:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def glidein_pids(factory) -> set[int]:
-    """The glideins' own processes: not the short-lived subshells a running
-    glidein_startup.sh forks, which carry the same command line and come and go."""
-    pids = {
-        pid
-        for pid, cmdline in processes_under(factory.root).items()
-        if "glidein_startup" in cmdline
-    }
-    return {pid for pid in pids if _parent(pid) not in pids}
+def running_glideins(factory) -> set[str]:
+    return {f"{ad['ClusterId']}.{ad['ProcId']}" for ad in factory.glideins("alpha", 2)}
 
 
 def test_restart_keeps_the_glideins_and_stop_ends_them(tmp_path):
     factory = create(tmp_path, config_xml(ENTRIES, free_port(), pool_port=free_port()))
     with running(factory):
         factory.ask_glideins("alpha", 2, 2)
-        before = wait_for(lambda: glidein_pids(factory), 90, "glidein processes")
+        before = wait_for(
+            lambda: len(running_glideins(factory)) == 2 and running_glideins(factory),
+            90,
+            "two running glideins",
+        )
         factory.startup("restart")
-        assert glidein_pids(factory) >= before  # the same processes go on
+        assert running_glideins(factory) >= before  # the same glideins go on running
+        assert any("glidein_startup" in c for c in processes_under(factory.root).values())
         factory.startup("stop")
         assert processes_under(factory.root) == {}  # not a daemon, not a glidein left

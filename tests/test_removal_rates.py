@@ -16,6 +16,7 @@ from glideinwms_factory.entry.daemon import EntryGroupDaemon
 from glideinwms_factory.lib.factory_key import load_keys
 from glideinwms_factory.lib.pool import JobAction, JobStatus, Schedd
 from glideinwms_factory.lib.pool.connect import Pool
+from glideinwms_factory.lib.pool.embedded.auth import ADMIN_IDENTITY
 from glideinwms_factory.lib.pool.embedded.inprocess import InProcessPool
 
 
@@ -50,7 +51,7 @@ def pool_and_tree(request: pytest.FixtureRequest, tmp_path: Path):
     load_keys(factory.work)
     with InProcessPool(factory.state_dir, slots=1, tick=0.05, kill_grace=0.5) as pool:
         yield pool, factory
-        pool.pool("admin@example.org").schedd("").act(JobAction.REMOVE, "true", "test over")
+        pool.pool(ADMIN_IDENTITY).schedd("").act(JobAction.REMOVE, "true", "test over")
         wait_for(lambda: not processes_under(factory.root), 30, "glidein processes gone")
 
 
