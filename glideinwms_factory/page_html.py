@@ -12,6 +12,7 @@ from typing import Any
 
 import lxml.html
 import lxml.html.builder as E
+from lxml import etree
 
 from glideinwms_factory.lib import xml_stats
 from glideinwms_factory.lib.monitoring_model import ClientStats
@@ -101,13 +102,13 @@ def table(
         )
     )
     body = E.TBODY()
-    for index, row in enumerate(rows):
-        cells = [E.TD(cell(row[0]), E.CLASS("name"))]
-        cells += [E.TD(cell(value)) for value in row[1:]]
-        tr = E.TR(*cells)
+    for index, row in enumerate(rows):  # SubElement: E.TD costs ~4x more per cell
+        tr = etree.SubElement(body, "tr")
+        _td(tr, row[0]).set("class", "name")
+        for value in row[1:]:
+            _td(tr, value)
         if index in down_rows:
             tr.set("class", "down")
-        body.append(tr)
     table = E.TABLE(head, body, E.CLASS("sortable"), id=table_id)
     if len(rows) < 3:
         return [table]
@@ -115,6 +116,16 @@ def table(
     box.set("data-table", table_id)
     box.set("hidden", "hidden")
     return [box, table]
+
+
+def _td(tr: Any, value: object) -> Any:
+    td = etree.SubElement(tr, "td")
+    content = cell(value)
+    if isinstance(content, str):
+        td.text = content
+    else:
+        td.append(content)
+    return td
 
 
 def cell(value: object) -> Any:

@@ -163,8 +163,10 @@ class PageWriter:
         return result
 
     def _write(self, relative: str, data: bytes) -> Path:
+        """Atomic but not synced: every cycle writes every page again (~500), and a page
+        lost in a crash is rewritten by the next cycle."""
         path = self.root / relative
-        atomic_write(path, data, make_parents=True)
+        atomic_write(path, data, fsync=False, make_parents=True)
         return path
 
     def _index(

@@ -12,19 +12,23 @@ with the numbers of schedd_status.xml and the pages:
   `<Counters>`, so no cycle is missed however seldom the factory aggregates) of glideins
   submitted, removed, released, completed and failed, and of rejected requests by reason;
   and the entry daemons' restarts as the supervisor counts them.
+
+The process keeps each entry's lines of the last exposition and formats again only the
+entries whose numbers changed (byte-identical to one `generate_latest` of every family).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from glideinwms_factory.lib.atomicfile import atomic_write
-from glideinwms_factory.lib.monitoring_model import ClientStats, FactoryTotals
+from glideinwms_factory.lib.monitoring_model import ClientStats, EntrySnapshot, FactoryTotals
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -49,105 +53,192 @@ _NAMED_METRICS = (
 )
 
 
-def _client_rows(totals: FactoryTotals) -> Iterator[tuple[str, str, ClientStats]]:
-    for entry_name, entry in sorted(totals.entries.items()):
-        for client_name, client in sorted(entry.clients.items()):
-            yield entry_name, client_name, client
+# one row of a family: its label values and its value
+Row = tuple[tuple[str, ...], float]
 
 
-class _FactoryCollector(Collector):
-    """Every metric family of one aggregation (see the module docstring)."""
+@dataclass(frozen=True)
+class _EntryFamily:
+    """A metric family whose samples are grouped by entry (the bulk of the exposition)."""
 
-    def __init__(self, totals: FactoryTotals, restarts: Mapping[str, int]) -> None:
-        self.totals, self.restarts = totals, restarts
+    name: str
+    help_text: str
+    labels: tuple[str, ...]
+    rows: Callable[[str, EntrySnapshot], Iterator[Row]]
+    counter: bool = False
+
+    def family(self, rows: Iterable[Row] = ()) -> Metric:
+        kind = CounterMetricFamily if self.counter else GaugeMetricFamily
+        family = kind(self.name, self.help_text, labels=self.labels)
+        for labels, value in rows:
+            family.add_metric(labels, value)
+        return family
+
+
+def _clients(entry: EntrySnapshot) -> list[tuple[str, ClientStats]]:
+    return sorted(entry.clients.items())
+
+
+def _group_rows(group: str) -> Callable[[str, EntrySnapshot], Iterator[Row]]:
+    def rows(name: str, entry: EntrySnapshot) -> Iterator[Row]:
+        for client, stats in _clients(entry):
+            for field, value in stats.groups().get(group, {}).items():
+                yield (name, client, field), value
+
+    return rows
+
+
+def _named_rows(attr: str) -> Callable[[str, EntrySnapshot], Iterator[Row]]:
+    def rows(name: str, entry: EntrySnapshot) -> Iterator[Row]:
+        for client, stats in _clients(entry):
+            for key, count in sorted(getattr(stats, attr).items()):
+                yield (name, client, key), count
+
+    return rows
+
+
+def _counter_rows(field: str) -> Callable[[str, EntrySnapshot], Iterator[Row]]:
+    def rows(name: str, entry: EntrySnapshot) -> Iterator[Row]:
+        for client, stats in _clients(entry):
+            if field in stats.counters:
+                yield (name, client), stats.counters[field]
+
+    return rows
+
+
+def _completed_rows(name: str, entry: EntrySnapshot) -> Iterator[Row]:
+    for client, one in sorted(entry.logs.items()):
+        yield (name, client), one.completed.sums["Glideins"]
+
+
+_GAUGES = (
+    *(
+        _EntryFamily(metric, help_text, ("entry", "client", label), _group_rows(group))
+        for metric, (group, label, help_text) in _GROUP_METRICS.items()
+    ),
+    *(
+        _EntryFamily(metric, help_text, ("entry", "client", label), _named_rows(attr))
+        for metric, attr, label, help_text in _NAMED_METRICS
+    ),
+    _EntryFamily(
+        "gwms_factory_completed_glideins",
+        "Glideins completed in the last cycle",
+        ("entry", "client"),
+        _completed_rows,
+    ),
+)
+_COUNTERS = (
+    *(
+        _EntryFamily(name, help_text, ("entry", "client"), _counter_rows(field), counter=True)
+        for name, (field, help_text) in COUNTERS.items()
+    ),
+    _EntryFamily(
+        "gwms_factory_requests_rejected",
+        "Requests rejected, by reason",
+        ("entry", "client", "reason"),
+        _named_rows("rejected_total"),
+        counter=True,
+    ),
+)
+
+
+class _Families(Collector):
+    """Metric families made beforehand, for `generate_latest`."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
 
     def collect(self) -> Iterator[Metric]:
-        totals = self.totals
-        for metric, (group, label, help_text) in _GROUP_METRICS.items():
-            family = GaugeMetricFamily(metric, help_text, labels=["entry", "client", label])
-            for entry, client, stats in _client_rows(totals):
-                for name, value in stats.groups().get(group, {}).items():
-                    family.add_metric([entry, client, name], value)
-            yield family
-        for metric, attr, label, help_text in _NAMED_METRICS:
-            named = GaugeMetricFamily(metric, help_text, labels=["entry", "client", label])
-            for entry, client, stats in _client_rows(totals):
-                for name, count in sorted(getattr(stats, attr).items()):
-                    named.add_metric([entry, client, name], count)
-            yield named
-        completed = GaugeMetricFamily(
-            "gwms_factory_completed_glideins",
-            "Glideins completed in the last cycle",
-            labels=["entry", "client"],
-        )
-        for entry_name, snapshot in sorted(totals.entries.items()):
-            for client, one in sorted(snapshot.logs.items()):
-                completed.add_metric([entry_name, client], one.completed.sums["Glideins"])
-        yield completed
-        yield from self._entry_gauges()
-        for name, (field, help_text) in COUNTERS.items():
-            counter = CounterMetricFamily(name, help_text, labels=["entry", "client"])
-            for entry, client, stats in _client_rows(totals):
-                if field in stats.counters:
-                    counter.add_metric([entry, client], stats.counters[field])
-            yield counter
-        rejected_total = CounterMetricFamily(
-            "gwms_factory_requests_rejected",
-            "Requests rejected, by reason",
-            labels=["entry", "client", "reason"],
-        )
-        for entry, client, stats in _client_rows(totals):
-            for reason, total in sorted(stats.rejected_total.items()):
-                rejected_total.add_metric([entry, client, reason], total)
-        yield rejected_total
-        restarts = CounterMetricFamily(
-            "gwms_factory_entry_daemon_restarts",
-            "Times the factory restarted an entry daemon",
-            labels=["daemon"],
-        )
-        for daemon, count in sorted(self.restarts.items()):
-            restarts.add_metric([daemon], count)
-        yield restarts
+        return iter(self.families)
 
-    def _entry_gauges(self) -> Iterator[Metric]:
-        totals = self.totals
-        entries = sorted(totals.entries.items())
-        per_entry = (
-            ("gwms_factory_entry_in_downtime", "1 if the entry is in downtime", "downtime"),
-            ("gwms_factory_entry_stats_age_seconds", "Age of the entry's statistics", "age"),
-            ("gwms_factory_entry_cycle_seconds", "Duration of the entry's last cycle", "cycle"),
-            (
-                "gwms_factory_entry_last_cycle_timestamp_seconds",
-                "When the entry last finished a cycle (Unix time)",
-                "updated",
-            ),
-        )
-        for metric, help_text, what in per_entry:
-            family = GaugeMetricFamily(metric, help_text, labels=["entry"])
-            for name, entry in entries:
-                value = {
-                    "downtime": float(entry.downtime),
-                    "age": max(totals.updated - entry.updated, 0),
-                    "cycle": entry.cycle_seconds,
-                    "updated": entry.updated,
-                }[what]
-                family.add_metric([name], value)
-            yield family
-        unreadable = GaugeMetricFamily(
-            "gwms_factory_entry_unreadable",
-            "1 if the entry's statistics were unreadable",
-            labels=["entry"],
-        )
-        for name in sorted(totals.errors):
-            unreadable.add_metric([name], 1)
-        yield unreadable
+
+def _text(families: Iterable[Metric]) -> str:
+    return generate_latest(_Families(families)).decode()
+
+
+class _EntryChunks:
+    """The exposition lines of each (family, entry), kept while the entry's rows stay the
+    same: most entries of a large factory are quiet, and prometheus_client spends ~5 us
+    formatting one sample (125k samples for 500 entries x 10 clients)."""
+
+    def __init__(self) -> None:
+        self._chunks: dict[tuple[str, str], tuple[list[Row], str]] = {}
+
+    def text(self, spec: _EntryFamily, entries: list[tuple[str, EntrySnapshot]]) -> str:
+        header = _text([spec.family()])
+        parts, kept = [header], {}
+        for name, entry in entries:
+            rows = list(spec.rows(name, entry))
+            cached = self._chunks.get((spec.name, name))
+            if cached is not None and cached[0] == rows:
+                chunk = cached[1]
+            else:
+                chunk = _text([spec.family(rows)])[len(header) :]
+            kept[spec.name, name] = (rows, chunk)
+            parts.append(chunk)
+        self._chunks = {**{k: v for k, v in self._chunks.items() if k[0] != spec.name}, **kept}
+        return "".join(parts)
+
+
+_CHUNKS = _EntryChunks()
+
+
+def _entry_gauges(totals: FactoryTotals) -> Iterator[Metric]:
+    entries = sorted(totals.entries.items())
+    per_entry = (
+        ("gwms_factory_entry_in_downtime", "1 if the entry is in downtime", "downtime"),
+        ("gwms_factory_entry_stats_age_seconds", "Age of the entry's statistics", "age"),
+        ("gwms_factory_entry_cycle_seconds", "Duration of the entry's last cycle", "cycle"),
+        (
+            "gwms_factory_entry_last_cycle_timestamp_seconds",
+            "When the entry last finished a cycle (Unix time)",
+            "updated",
+        ),
+    )
+    for metric, help_text, what in per_entry:
+        family = GaugeMetricFamily(metric, help_text, labels=["entry"])
+        for name, entry in entries:
+            value = {
+                "downtime": float(entry.downtime),
+                "age": max(totals.updated - entry.updated, 0),
+                "cycle": entry.cycle_seconds,
+                "updated": entry.updated,
+            }[what]
+            family.add_metric([name], value)
+        yield family
+    unreadable = GaugeMetricFamily(
+        "gwms_factory_entry_unreadable",
+        "1 if the entry's statistics were unreadable",
+        labels=["entry"],
+    )
+    for name in sorted(totals.errors):
+        unreadable.add_metric([name], 1)
+    yield unreadable
+
+
+def _restarts(restarts: Mapping[str, int]) -> Metric:
+    family = CounterMetricFamily(
+        "gwms_factory_entry_daemon_restarts",
+        "Times the factory restarted an entry daemon",
+        labels=["daemon"],
+    )
+    for daemon, count in sorted(restarts.items()):
+        family.add_metric([daemon], count)
+    return family
 
 
 def render(totals: FactoryTotals, restarts: Mapping[str, int] | None = None) -> str:
-    """The whole exposition text for one aggregation."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_FactoryCollector(totals, restarts or {}))
-    return generate_latest(registry).decode()
+    """The whole exposition text for one aggregation, written by prometheus_client's
+    `generate_latest` family by family (the entry families reuse unchanged entries' lines)."""
+    entries = sorted(totals.entries.items())
+    return "".join(
+        [
+            *(_CHUNKS.text(spec, entries) for spec in _GAUGES),
+            _text(_entry_gauges(totals)),
+            *(_CHUNKS.text(spec, entries) for spec in _COUNTERS),
+            _text([_restarts(restarts or {})]),
+        ]
+    )
 
 
 def write_metrics(

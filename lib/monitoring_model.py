@@ -19,6 +19,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 from xml.sax.saxutils import quoteattr
 
@@ -354,16 +355,18 @@ def client_log(
 
 
 class _ClientSums:
-    """Totals over the `clients` and `logs` of the class it is mixed into."""
+    """Totals over the `clients` and `logs` of the class it is mixed into, summed once on
+    first use (the XML, RRDs and pages read them several times per cycle): fill `clients`
+    and `logs` before."""
 
     clients: dict[str, ClientStats]
     logs: dict[str, ClientLog]
 
-    @property
+    @cached_property
     def total(self) -> ClientStats:
         return sum_clients(self.clients.values())
 
-    @property
+    @cached_property
     def total_log(self) -> ClientLog:
         return merge_logs(self.logs.values())
 

@@ -7,11 +7,13 @@ import re
 from importlib import resources
 from pathlib import Path
 
+import pytest
 from lxml import etree
 from prometheus_client.parser import text_string_to_metric_families
 
 from glideinwms_factory.aggregate import aggregate
 from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
+from glideinwms_factory.lib import metrics
 from glideinwms_factory.lib.metrics import COUNTERS, render, write_metrics
 from glideinwms_factory.lib.monitoring_model import ClientStats, CompletedGlidein
 
@@ -158,3 +160,29 @@ def test_grafana_dashboard_queries_exported_metrics(tmp_path: Path) -> None:
     graphed = {n for q in queries for n in re.findall(r"gwms_factory_[a-z_]+", q)}
     counters = [*COUNTERS, "gwms_factory_requests_rejected", "gwms_factory_entry_daemon_restarts"]
     assert {f"{name}_total" for name in counters} <= graphed
+
+
+def test_render_reuses_only_the_lines_of_unchanged_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mon = tmp_path / "mon"
+
+    def cycle(when: int, idle: int) -> str:
+        for name, count in (("ce_1", 3), ("ce_2", idle)):
+            EntryStatsWriter(mon, tmp_path / name, name).write(
+                EntryStats(name, when, False, {"fe_a": ClientStats(status={"Idle": count})})
+            )
+        return render(aggregate(mon, ["ce_1", "ce_2"], now=when))
+
+    cycle(T0, idle=1)
+    text = cycle(T0 + 60, idle=7)  # ce_1 unchanged, ce_2 changed since the last render
+    idle = {
+        s.labels["entry"]: s.value
+        for f in text_string_to_metric_families(text)
+        if f.name == "gwms_factory_glideins"
+        for s in f.samples
+        if s.labels["state"] == "Idle"
+    }
+    assert idle == {"ce_1": 3, "ce_2": 7}
+    monkeypatch.setattr(metrics, "_CHUNKS", metrics._EntryChunks())  # nothing kept
+    assert render(aggregate(mon, ["ce_1", "ce_2"], now=T0 + 60)) == text
