@@ -31,12 +31,13 @@ from glideinwms_factory.entry.accounting import (
     jobs_from_rows,
     queue_constraint,
 )
+from glideinwms_factory.entry.client_ads import Served, client_ads
 from glideinwms_factory.entry.client_logs import prune_entry_logs
 from glideinwms_factory.entry.completed import CompletedTracker
 from glideinwms_factory.entry.config import EntryConfig, load_entry
 from glideinwms_factory.entry.decision import LIMIT_PREFIX, Actions, CyclePlan, plan_cycle
 from glideinwms_factory.entry.find_work import decision_input, down_reason, find_work
-from glideinwms_factory.entry.queue_trust import CYCLE_ATTR, QueueMemory, judge
+from glideinwms_factory.entry.queue_trust import CYCLE_ATTR, QueueMemory, judge_answer
 from glideinwms_factory.entry.requests import Rejection, WorkRequest, with_vanished
 from glideinwms_factory.entry.stats import (
     EntryStats,
@@ -51,7 +52,7 @@ from glideinwms_factory.lib.descript import DescriptError, SignatureLine, read_s
 from glideinwms_factory.lib.factory_config import FactoryConfig, load_factory
 from glideinwms_factory.lib.factory_key import FactoryKeys, KeyFileError, load_keys
 from glideinwms_factory.lib.logs import setup_daemon_logger
-from glideinwms_factory.lib.monitoring_model import ClientStats, CompletedGlidein, sum_clients
+from glideinwms_factory.lib.monitoring_model import CompletedGlidein
 from glideinwms_factory.lib.monitoring_xml import completed_jobs_attributes
 from glideinwms_factory.lib.pool import PoolError
 from glideinwms_factory.lib.pool.connect import Pool, open_pool
@@ -87,15 +88,6 @@ class Outbox:
 
     factory_ads: list[classad2.ClassAd] = field(default_factory=list)
     client_ads: list[classad2.ClassAd] = field(default_factory=list)
-
-
-@dataclass
-class Served:
-    """One request served this iteration, for its glidefactoryclient ad and stats."""
-
-    request: WorkRequest
-    actions: Actions
-    stats: ClientStats  # this request's own glideins (C) and numbers
 
 
 def staging_lines(lines: dict[str, SignatureLine], entry: str, path: Path) -> ads.Staging:
@@ -444,39 +436,18 @@ class EntryGroupDaemon:
         self._monitor(state, stats, completed)
 
     def _judge_queue(
-        self,
-        state: EntryState,
-        rows: list[classad2.ClassAd],
-        jobs: list[Job],
-        errors: list[str],
+        self, state: EntryState, rows: list[classad2.ClassAd], jobs: list[Job], errors: list[str]
     ) -> str:
-        """Judge this cycle's queue answer against the last cycle (queue_trust), log it,
-        and start the memory of this cycle; the problem, '' if the answer can be used."""
-        memory, entry = state.queue, state.config.name
-        tagged = (
-            sum(1 for row in rows if row.get(CYCLE_ATTR) == memory.cycle_id)
-            if memory.cycle_id
-            else 0
-        )
-        if memory.submit_unanswered and tagged > memory.submitted:
-            self.log.warning(
-                "recognised %d glidein(s) of cycle %s whose submit answer was lost: counted, "
-                "not submitted again",
-                tagged - memory.submitted,
-                memory.cycle_id,
-                extra={"entry": entry},
-            )
-        problem = judge(memory, jobs, tagged, errors)
-        if problem:
-            self.log.error(
-                "queue answer not trusted, no submission or removal this cycle: %s",
-                problem,
-                extra={"entry": entry},
-            )
+        """The queue answer's problem ('' if usable); starts this cycle's memory."""
         state.cycles += 1
-        state.queue = QueueMemory(
-            total=len(jobs), cycle_id=f"{self.start_time}.{state.cycles}", problem=problem
+        entry = state.config.name
+        cycle_id = f"{self.start_time}.{state.cycles}"
+        state.queue, problem = judge_answer(
+            state.queue, rows, jobs, errors, cycle_id, self.log, entry
         )
+        if problem:
+            msg = "queue answer not trusted, no submission or removal this cycle: %s"
+            self.log.error(msg, problem, extra={"entry": entry})
         return problem
 
     def _monitor(
@@ -494,8 +465,6 @@ class EntryGroupDaemon:
                 str(err)[:300],
                 extra={"entry": state.config.name},
             )
-
-    # --- ads ----------------------------------------------------------------------------
 
     def _ads(
         self,
@@ -525,29 +494,6 @@ class EntryGroupDaemon:
         )
         state.sequence += 1
         outbox.factory_ads.append(factory_ad)
-        # One ad per client: a client with several credentials sends one request each,
-        # and the Collector would keep only the last of ads sharing a Name.
-        by_client: dict[tuple[str, str], list[Served]] = {}
-        for item in served:
-            by_client.setdefault((item.request.req_name, item.request.client_name), []).append(item)
-        for (req_name, client_name), items in by_client.items():
-            name = f"{req_name}@{client_name}"
-            seq = state.client_sequence.get(name, 0)
-            state.client_sequence[name] = seq + 1
-            limits_reached: dict[str, str] = {}
-            for item in items:
-                limits_reached.update(item.actions.limits_reached)
-            outbox.client_ads.append(
-                ads.client_ad(
-                    entry,
-                    req_name=req_name,
-                    client_name=client_name,
-                    sequence=seq,
-                    client=sum_clients(item.stats for item in items),
-                    total=total,
-                    params=items[0].request.params,
-                    limits_reached=limits_reached,
-                    protocol=items[0].request.protocol,
-                    in_downtime=stats.in_downtime,
-                )
-            )
+        outbox.client_ads.extend(
+            client_ads(entry, served, total, stats.in_downtime, state.client_sequence)
+        )

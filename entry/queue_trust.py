@@ -14,7 +14,8 @@ any queued glidein, and explains the rise, before anything new is submitted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from glideinwms_factory.entry.accounting import Job
@@ -59,3 +60,30 @@ def judge(memory: QueueMemory, jobs: Sequence[Job], tagged: int, errors: Sequenc
             "the answer may be truncated"
         )
     return ""
+
+
+def judge_answer(
+    memory: QueueMemory,
+    rows: Sequence[Mapping[str, object]],
+    jobs: Sequence[Job],
+    errors: Sequence[str],
+    cycle_id: str,
+    log: logging.Logger,
+    entry: str,
+) -> tuple[QueueMemory, str]:
+    """Judge this cycle's queue answer against the last cycle's memory: the memory to keep
+    for the next cycle (tagged `cycle_id`) and the problem, '' if the answer can be used.
+    Glideins of a submit whose answer was lost are recognised by their cycle tag."""
+    tagged = (
+        sum(1 for row in rows if row.get(CYCLE_ATTR) == memory.cycle_id) if memory.cycle_id else 0
+    )
+    if memory.submit_unanswered and tagged > memory.submitted:
+        log.warning(
+            "recognised %d glidein(s) of cycle %s whose submit answer was lost: counted, "
+            "not submitted again",
+            tagged - memory.submitted,
+            memory.cycle_id,
+            extra={"entry": entry},
+        )
+    problem = judge(memory, jobs, tagged, errors)
+    return QueueMemory(total=len(jobs), cycle_id=cycle_id, problem=problem), problem

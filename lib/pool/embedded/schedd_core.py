@@ -56,6 +56,7 @@ from glideinwms_factory.lib.pool.embedded.schedd_queue import (
     Dying,
     JobQueue,
     Key,
+    parse_job_ids,
 )
 from glideinwms_factory.lib.pool.embedded.submit_expand import JobSpec, parse_description
 from glideinwms_factory.lib.pool.embedded.wire import decode_ads
@@ -241,7 +242,7 @@ class ScheddCore(JobQueue):
         if hold_code is not None and not 0 < hold_code < 1000:
             raise ValueError("hold_code must be between 1 and 999")
         expression = compile_constraint(jobs) if isinstance(jobs, str) else None
-        ids = None if isinstance(jobs, str) else _parse_ids(jobs)
+        ids = None if isinstance(jobs, str) else parse_job_ids(jobs)
         with self._lock:
             self._require_store()
             if expression is not None:
@@ -479,16 +480,6 @@ def _has_policy(job: JobRecord) -> bool:
         text.strip().lower() != "false"
         for text in (spec.periodic_hold, spec.periodic_release, spec.periodic_remove)
     )
-
-
-def _parse_ids(jobs: Sequence[str]) -> list[tuple[int, int | None]]:
-    ids: list[tuple[int, int | None]] = []
-    for text in jobs:
-        cluster, dot, proc = str(text).strip().partition(".")
-        if not cluster.isdigit() or (dot and not proc.isdigit()):
-            raise ValueError(f"bad job id {str(text)[:40]!r} (want CLUSTER or CLUSTER.PROC)")
-        ids.append((int(cluster), int(proc) if dot else None))
-    return ids
 
 
 def _check_paths(specs: Sequence[Any]) -> None:

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from glideinwms_factory.lib.pool import JobStatus
@@ -245,3 +246,14 @@ class JobQueue:
         if self._store is None:
             raise RuntimeError("the schedd is not started")
         return self._store
+
+
+def parse_job_ids(jobs: Sequence[str]) -> list[tuple[int, int | None]]:
+    """`CLUSTER` or `CLUSTER.PROC` words as (cluster, proc or None); ValueError otherwise."""
+    ids: list[tuple[int, int | None]] = []
+    for text in jobs:
+        cluster, dot, proc = str(text).strip().partition(".")
+        if not cluster.isdigit() or (dot and not proc.isdigit()):
+            raise ValueError(f"bad job id {str(text)[:40]!r} (want CLUSTER or CLUSTER.PROC)")
+        ids.append((int(cluster), int(proc) if dot else None))
+    return ids
