@@ -282,11 +282,13 @@ run_child() {
     "$@" </dev/null &
     child_pid=$!
     wait "$child_pid"
-    child_rc=$?
     while kill -0 "$child_pid" 2>/dev/null; do
         wait "$child_pid"
-        child_rc=$?
     done
+    # The child is gone: this wait gives its own exit code, never that of a signal
+    # that cut an earlier wait short (the child may end right after the signal).
+    wait "$child_pid"
+    child_rc=$?
     child_pid=""
 }
 
