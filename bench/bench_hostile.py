@@ -21,13 +21,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from factory_testlib import FRONTEND, EntrySpec, config_xml, create, free_port, running
+from factory_testlib import FRONTEND, EntrySpec, Factory, config_xml, create, free_port, running
 from hostile_ads import (
     ROUND_ATTR,
     LogReader,
@@ -58,11 +59,15 @@ def wait(condition: Callable[[], object], timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def cycles_after(trace: Path, when: float) -> list[dict]:
+def cycles_after(trace: Path, when: float) -> list[dict[str, Any]]:
     return [c for c in decision_trace.read(trace) if c.get("time", 0) > when]
 
 
-def daemons(factory) -> dict[str, int | None]:
+def cycles_since(trace: Path, when: float, count: int) -> Callable[[], bool]:
+    return lambda: len(cycles_after(trace, when)) >= count
+
+
+def daemons(factory: Factory) -> dict[str, int | None]:
     """The pids of the factory, its pool and its entry daemon (None: not running)."""
     pool_pid = factory.state_dir / "pool.pid"
     entry = pidlock.read_pid(factory.work / "lock" / f"entry_{ENTRY}.lock")
@@ -73,7 +78,7 @@ def daemons(factory) -> dict[str, int | None]:
     }
 
 
-def rejected_counted(factory) -> int:
+def rejected_counted(factory: Factory) -> int:
     """Rejections counted in monitoring so far (all clients, all reasons)."""
     path = factory.root / "monitor" / f"entry_{ENTRY}" / "counters.json"
     try:
@@ -83,7 +88,7 @@ def rejected_counted(factory) -> int:
     return int(sum(sum(c.get("rejected", {}).values()) for c in kept.values()))
 
 
-def text_of(paths) -> str:
+def text_of(paths: Iterable[Path]) -> str:
     return "".join(p.read_text(errors="replace") for p in paths)
 
 
@@ -99,7 +104,7 @@ def main() -> None:
             run(factory, args.rounds, args.copies)
 
 
-def run(factory, rounds: int, copies: int) -> None:
+def run(factory: Factory, rounds: int, copies: int) -> None:
     started = time.monotonic()
     factory.ask_glideins(ENTRY, GOOD_IDLE, GOOD_MAX)
     token = {who: factory.token_file(who).read_text().strip() for who in (FRONTEND, STRANGER)}
@@ -122,7 +127,7 @@ def run(factory, rounds: int, copies: int) -> None:
         round_start = time.time()
         reached = tally.send(posters, round_of(senders, rnd, copies, good[0]))
         sent_at = time.time()
-        wait(lambda t=sent_at: len(cycles_after(trace, t)) >= 2, 120, "two entry cycles")
+        wait(cycles_since(trace, sent_at, 2), 120, "two entry cycles")
         lines = logs.new_lines()
         logged_events += sum(" skipped: " in line for line in lines)
         tally.settle(reached, skipped_in(lines), served_in(trace), FRONTEND)
@@ -138,13 +143,21 @@ def run(factory, rounds: int, copies: int) -> None:
                 f"({ROUND_ATTR} =?= {rnd})", INVALIDATE_COMMAND
             )
     end = time.time()  # two more cycles: the last rejections are counted in monitoring
-    wait(lambda: len(cycles_after(trace, end)) >= 2, 60, "two last cycles")
+    wait(cycles_since(trace, end, 2), 60, "two last cycles")
     logged_events += sum(" skipped: " in line for line in logs.new_lines())
     report(factory, tally, before, good_cycles, good_name, logged_events, counted_before)
     print(f"run: {time.monotonic() - started:.0f} s")
 
 
-def report(factory, tally: Tally, before, good_cycles, good_name, logged, counted_before):
+def report(
+    factory: Factory,
+    tally: Tally,
+    before: dict[str, int | None],
+    good_cycles: dict[int, bool],
+    good_name: str,
+    logged: int,
+    counted_before: int,
+) -> None:
     after = daemons(factory)
     sent = sum(tally.sent.values())
     refused = sum(tally.refused_by_pool.values())

@@ -12,6 +12,7 @@ import pytest
 from factory_testlib import (
     BIN,
     EntrySpec,
+    Factory,
     config_xml,
     create,
     free_port,
@@ -25,7 +26,7 @@ from glideinwms_factory.creation import install
 from glideinwms_factory.creation.create import main as create_main
 
 
-def _failing_after(monkeypatch, step: str) -> None:
+def _failing_after(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
     """`install.<step>` does its work, then fails as a full disk would."""
     original = getattr(install, step)
 
@@ -103,7 +104,7 @@ def test_a_create_whose_key_hook_fails_leaves_nothing(tmp_path):
     assert not root.exists()
 
 
-def _factory_pids(factory) -> dict[int, str]:
+def _factory_pids(factory: Factory) -> dict[int, str]:
     return {
         pid: cmdline
         for pid, cmdline in processes_under(factory.root).items()
@@ -111,7 +112,7 @@ def _factory_pids(factory) -> dict[int, str]:
     }
 
 
-def _generated(factory) -> dict[str, str]:
+def _generated(factory: Factory) -> dict[str, str]:
     """The generated part of the tree: what create/reconfig write (logs, monitoring and
     pool state belong to the running daemons)."""
     tree = hash_tree(factory.work, factory.root / "stage")
