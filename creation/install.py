@@ -5,12 +5,12 @@ The new work dir is built beside the old one and exchanged with it in one
 State that is not generated (rsa.key, downtimes, lock/, the embedded pool's state,
 anything else an operator or daemon put there) is carried over: files by hard link, dirs
 by rename. A manifest of generated files' hashes lets the next reconfig spot hand edits.
+What is written in place (dirs outside the work dir, staged files, the lock file) goes
+through an `undo.Journal`: a create or reconfig that fails at any step takes it back.
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import fcntl
 import hashlib
 import json
@@ -24,7 +24,9 @@ from pathlib import Path
 from glideinwms_factory.creation.config import schedd_names
 from glideinwms_factory.creation.master_model import MasterConfig
 from glideinwms_factory.creation.staging import STARTUP_SCRIPT, StageArea, build_stage
+from glideinwms_factory.creation.swap import swap_in
 from glideinwms_factory.creation.tree_content import assign_schedds, work_files
+from glideinwms_factory.creation.undo import Journal
 from glideinwms_factory.creation.xmlcheck import as_int
 from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.atomicfile import atomic_write
@@ -39,6 +41,10 @@ CreateKeyHook = Callable[[Path, int], None]
 
 class TreeError(Exception):
     """The tree cannot be created or updated; the message says why, one line."""
+
+
+class TreeBusy(TreeError):
+    """Another create/reconfig holds the tree: what is on disk is its, not ours to undo."""
 
 
 @dataclass
@@ -195,19 +201,21 @@ def _unchanged(path: Path, data: bytes, mode: int) -> bool:
         return False
 
 
-def _write_stage(stage_dir: Path, area: StageArea) -> None:
+def _write_stage(stage_dir: Path, area: StageArea, journal: Journal) -> None:
     """Add the new staged files; same-named files already there with other bytes are replaced."""
     linker = _SameBytesLinker()
     for rel, item in area.files.items():
         target = stage_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        journal.mkdir(target.parent)
         if item.keep_existing:  # hand-edited per entry: its own inode, never overwritten
             if not target.exists():
+                journal.new_file(target)
                 atomic_write(target, item.data, item.mode, fsync=False)
             continue
         if _unchanged(target, item.data, item.mode):
             linker.offer(target, item.sha256, item.mode)
             continue
+        journal.replace_file(target)
         linker.write(target, item.data, item.sha256, item.mode, replace=True)
 
 
@@ -283,74 +291,22 @@ def _carry_over(
     return moves
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths; False if the kernel or filesystem cannot."""
-    renameat2 = getattr(_libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    if result == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), str(a))
-
-
-def previous_tree(work: Path) -> Path:
-    """Where the tree replaced by the last reconfig is kept (until the next one)."""
-    return work.with_name(f".{work.name}.previous")
-
-
-def _swap_in(new: Path, work: Path, moves: list[tuple[Path, Path]]) -> None:
-    """Exchange `new` and `work`; the old tree stays whole at `previous_tree(work)`.
-
-    Keeping it one generation means a reader that opened the old dir mid-swap still
-    reads a complete tree, and an operator can look at what was replaced.
-    """
-    previous = previous_tree(work)
-    if previous.exists():
-        shutil.rmtree(previous)
-    done: list[tuple[Path, Path]] = []
-    try:
-        for src, dest in moves:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(src, dest)
-            done.append((src, dest))
-        if _exchange(new, work):
-            os.rename(new, previous)
-            return
-        os.rename(work, previous)
-    except BaseException:
-        for src, dest in reversed(done):  # give the old tree its state back
-            os.rename(dest, src)
-        raise
-    os.rename(new, work)
-
-
-def _make_dirs(cfg: MasterConfig) -> None:
+def _make_dirs(cfg: MasterConfig, journal: Journal) -> None:
     """The dirs outside WORK: logs, monitoring, and per frontend user the Condor-G log
     dirs (`user_<u>/glidein_<g>/entry_<e>`) and credential dirs (0700, security.md §6)."""
     d = cfg.dirs
     glidein = f"glidein_{cfg.glidein['glidein_name']}"
     users = sorted({user for fe in cfg.frontends.values() for user in fe.usermap.values()})
     for path in [d.stage, d.monitor, d.client_log, d.log / "factory"]:
-        path.mkdir(parents=True, exist_ok=True)
+        journal.mkdir(path)
     for path in [d.client_proxies] + [d.client_proxies / f"user_{u}" / glidein for u in users]:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        journal.mkdir(path, 0o700)
         path.chmod(0o700)
     for name in cfg.entries:
-        (d.log / f"entry_{name}").mkdir(parents=True, exist_ok=True)
-        (d.monitor / f"entry_{name}").mkdir(parents=True, exist_ok=True)
+        journal.mkdir(d.log / f"entry_{name}")
+        journal.mkdir(d.monitor / f"entry_{name}")
         for user in users:
-            (d.client_log / f"user_{user}" / glidein / f"entry_{name}").mkdir(
-                parents=True, exist_ok=True
-            )
+            journal.mkdir(d.client_log / f"user_{user}" / glidein / f"entry_{name}")
 
 
 def _summarize(
@@ -396,18 +352,24 @@ def _check_target(work: Path, reconfig: bool) -> None:
 
 
 @contextmanager
-def _exclusive(work: Path) -> Iterator[None]:
-    """One create/reconfig at a time per tree (a lock file beside the work dir)."""
-    with work.with_name(f".{work.name}.reconfig.lock").open("a") as handle:
+def _exclusive(work: Path, journal: Journal) -> Iterator[None]:
+    """One create/reconfig at a time per tree (a lock file beside the work dir, and its
+    parents, made through `journal`: a failed create takes them back)."""
+    lock = work.with_name(f".{work.name}.reconfig.lock")
+    journal.mkdir(lock.parent, shared=True)
+    journal.new_file(lock)
+    with lock.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise TreeError(f"another create/reconfig of {work} is running") from None
+            if os.fstat(handle.fileno()).st_ino != lock.stat().st_ino:
+                raise BlockingIOError  # a failed run removed it after we opened it
+        except (BlockingIOError, FileNotFoundError):
+            raise TreeBusy(f"another create/reconfig of {work} is running") from None
         yield
 
 
 def _write_tree(
-    cfg: MasterConfig, plan: _Plan, old_manifest: dict[str, str], reconfig: bool
+    cfg: MasterConfig, plan: _Plan, old_manifest: dict[str, str], reconfig: bool, journal: Journal
 ) -> dict[str, str]:
     """Stage first, then build the new work dir beside the old one and swap it in.
 
@@ -419,8 +381,8 @@ def _write_tree(
     if new.exists():
         shutil.rmtree(new)
     try:
-        _make_dirs(cfg)
-        _write_stage(cfg.dirs.stage, plan.stage)
+        _make_dirs(cfg, journal)
+        _write_stage(cfg.dirs.stage, plan.stage, journal)
         manifest = _write_new_work(new, work, plan)
         moves: list[tuple[Path, Path]] = []
         if reconfig:
@@ -432,8 +394,10 @@ def _write_tree(
         atomic_write(new / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True))
         os.sync()  # one flush for everything written above, before it becomes visible
         if reconfig:
-            _swap_in(new, work, moves)
+            swap_in(new, work, moves)
+            journal.clear()  # swapped in: the new tree stands (the old one is kept aside)
         else:
+            journal.fill_dir(work)
             if work.exists():
                 work.rmdir()
             os.rename(new, work)
@@ -460,28 +424,54 @@ def install(
     work = cfg.dirs.work
     _check_target(work, reconfig)
     plan = _plan(cfg, web_base)  # may raise StagingError: still nothing written
-    work.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(work):
-        _check_target(work, reconfig)
-        old_manifest = read_generated_manifest(work) if reconfig else {}
-        removed = sorted(_entries_of(old_manifest) - set(cfg.entries))
-        if removed and not force_delete:
-            raise TreeError(
-                f"the config removes entries of the running tree: {', '.join(removed)}"
-                ' (keep them, set enabled="False", or reconfig with -force_delete)'
-            )
-        edited = hand_edits(work, cfg.dirs.stage) if reconfig and not force else []
-        if edited:
-            raise TreeError(
-                "generated files were edited by hand (put the change in the config,"
-                f" or use --force): {', '.join(edited)}"
-            )
-        manifest = _write_tree(cfg, plan, old_manifest, reconfig)
+    journal = Journal()  # from here on, a failure takes back what this run wrote
+    try:
+        with _exclusive(work, journal):
+            try:
+                summary = _install_locked(cfg, plan, reconfig, force, force_delete, journal)
+                if create_key is not None:
+                    create_key(work, as_int(cfg.sections["security"]["key_length"]))
+            except BaseException:
+                journal.undo()
+                raise
+    except TreeBusy:
+        raise  # what is there is the other run's
+    except BaseException:
+        journal.undo()  # the lock's own dirs, if that is as far as it got
+        raise
+    journal.clear()
+    if create_key is None and not (work / "rsa.key").exists():
+        summary.notes.append(
+            f"note: no {work / 'rsa.key'} yet: the factory creates it at start (lib/crypto)"
+        )
+    return summary
+
+
+def _install_locked(
+    cfg: MasterConfig,
+    plan: _Plan,
+    reconfig: bool,
+    force: bool,
+    force_delete: bool,
+    journal: Journal,
+) -> Summary:
+    """`install` once the tree is ours: checks, then the tree written and swapped in."""
+    work = cfg.dirs.work
+    _check_target(work, reconfig)
+    old_manifest = read_generated_manifest(work) if reconfig else {}
+    removed = sorted(_entries_of(old_manifest) - set(cfg.entries))
+    if removed and not force_delete:
+        raise TreeError(
+            f"the config removes entries of the running tree: {', '.join(removed)}"
+            ' (keep them, set enabled="False", or reconfig with -force_delete)'
+        )
+    edited = hand_edits(work, cfg.dirs.stage) if reconfig and not force else []
+    if edited:
+        raise TreeError(
+            "generated files were edited by hand (put the change in the config,"
+            f" or use --force): {', '.join(edited)}"
+        )
+    manifest = _write_tree(cfg, plan, old_manifest, reconfig, journal)
     summary = Summary(work)
     _summarize(summary, old_manifest, manifest, _entries_of(old_manifest), list(cfg.entries))
-    key = work / "rsa.key"
-    if create_key is not None:
-        create_key(work, as_int(cfg.sections["security"]["key_length"]))
-    elif not key.exists():
-        summary.notes.append(f"note: no {key} yet: the factory creates it at start (lib/crypto)")
     return summary

@@ -14,7 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from glideinwms_factory.lib.auth_method import AuthMethodError, parse_auth_method
-from glideinwms_factory.lib.descript_records import GLIDEIN_DEFAULTS, JOB_DEFAULTS
+from glideinwms_factory.lib.descript_records import (
+    GLIDEIN_DEFAULTS,
+    JOB_DEFAULTS,
+    RUNNING_REMOVAL_PERCENT,
+)
 
 REQUIRED = object()  # marker default: the attribute must be given
 
@@ -53,6 +57,13 @@ def _positive_int(value: str) -> int:
     number = _int(value)
     if number < 1:
         raise TypeMismatch("expected a positive integer")
+    return number
+
+
+def _percent(value: str) -> int:
+    number = _int(value)
+    if number > 100:
+        raise TypeMismatch("expected a percentage from 0 to 100")
     return number
 
 
@@ -99,6 +110,7 @@ BOOL = _bool
 INT = _int
 POSITIVE_INT = _positive_int
 FLOAT = _float
+PERCENT = _percent
 # Names that end up in paths, ads and glidein arguments: bounded so that every file name
 # made from one (entry_NAME, NAME.descript, ...) stays far below the 255-byte limit.
 NAME_MAX = 128
@@ -250,7 +262,15 @@ ENTRY_CONFIG = Element(
                 )
             },
         ),
-        "remove": Element({"max_per_cycle": Attr(POSITIVE_INT, 5), "sleep": Attr(FLOAT, 0.2)}),
+        "remove": Element(
+            {
+                "max_per_cycle": Attr(POSITIVE_INT, 5),
+                "sleep": Attr(FLOAT, 0.2),
+                # Beyond upstream (#282 guard rail): the share of a client's running
+                # glideins removed as excess in one cycle.
+                "max_running_percent": Attr(PERCENT, RUNNING_REMOVAL_PERCENT),
+            }
+        ),
         "release": Element({"max_per_cycle": Attr(POSITIVE_INT, 20), "sleep": Attr(FLOAT, 0.2)}),
         "restrictions": Element(
             {

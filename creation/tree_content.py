@@ -23,6 +23,7 @@ from glideinwms_factory.lib.descript import (
     format_literals,
     format_signatures,
 )
+from glideinwms_factory.lib.descript_records import RUNNING_REMOVAL_PERCENT
 
 # Without a <process_log>, glidein.descript lists one made of the schema's defaults.
 _PROCESS_LOG = (
@@ -122,6 +123,11 @@ def _per_frontends(limits: Mapping[str, Limits], field: str) -> str:
     return ",".join(f"{name};{getattr(lim, field)}" for name, lim in limits.items())
 
 
+def _running_removal(percent: object) -> dict[str, object]:
+    """RunningRemovalPercent, only when not the default (default trees stay unchanged)."""
+    return {} if percent == RUNNING_REMOVAL_PERCENT else {"RunningRemovalPercent": percent}
+
+
 def job_descript(cfg: MasterConfig, entry: Entry, schedd: str) -> dict[str, object]:
     s = entry.settings
     values: dict[str, object] = {
@@ -165,6 +171,7 @@ def job_descript(cfg: MasterConfig, entry: Entry, schedd: str) -> dict[str, obje
         "SubmitSlotsLayout": entry.submit["slots_layout"],
         "MaxRemoveRate": entry.remove["max_per_cycle"],
         "RemoveSleep": entry.remove["sleep"],
+        **_running_removal(entry.remove["max_running_percent"]),
         "MaxReleaseRate": entry.release["max_per_cycle"],
         "ReleaseSleep": entry.release["sleep"],
         "RequireVomsProxy": _flag(entry.require_voms_proxy),

@@ -61,7 +61,6 @@ BACKOFF_MAX = 300.0
 PRUNE_INTERVAL = 3600.0  # s between two prunings of the client logs
 LOG_VALUE_MAX = 100  # characters of a request's own values in one log line
 MAX_REASONS = 16  # distinct rejection reasons counted per client and iteration
-UNAUTHORIZED_CLIENT = "unauthorized"  # the one counter of requests from anyone else
 
 
 @dataclass
@@ -325,9 +324,8 @@ class EntryGroupDaemon:
             extra={"entry": state.config.name, "client": client},
         )
         state.rejected_names.add(rejection.name)
-        key = rejection.client_name if rejection.authorized else UNAUTHORIZED_CLIENT
+        key, reason = rejection.counted_as()
         reasons = state.rejected.setdefault(key, {})
-        reason = rejection.reason if rejection.authorized else "not from a configured frontend"
         if reason not in reasons and len(reasons) >= MAX_REASONS:
             reason = "other reasons"
         reasons[reason] = reasons.get(reason, 0) + 1

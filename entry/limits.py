@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from glideinwms_factory.lib.descript_records import RUNNING_REMOVAL_PERCENT
+
 
 class LimitsError(ValueError):
     """A job.descript limit or RecoverableExitcodes value is malformed."""
@@ -80,7 +82,7 @@ class EntryLimits:
     # Guard rail (upstream #282, one RemoveExcess ALL drained a pool): per cycle and
     # request, at most this percent of the request's running glideins are removed as
     # excess (at least one), on top of MaxRemoveRate.
-    running_removal_percent: int = 10
+    running_removal_percent: int = RUNNING_REMOVAL_PERCENT
 
     def frontend(self, frontend_name: str) -> FrontendLimits:
         """The caps of `fe:sc`: its PerFrontendMax* entries, else the defaults."""
@@ -152,7 +154,9 @@ class EntryLimits:
             max_releasable_holds=number("MaxReleasableHolds", base.max_releasable_holds),
             forcex_holds=number("ForcexHolds", base.forcex_holds),
             hold_backoff=number("HoldReleaseBackoff", base.hold_backoff),
-            running_removal_percent=number("RunningRemovalPercent", base.running_removal_percent),
+            running_removal_percent=_percent(
+                "RunningRemovalPercent", number("RunningRemovalPercent", RUNNING_REMOVAL_PERCENT)
+            ),
         )
 
 
@@ -166,6 +170,12 @@ def descript_int(key: str, text: str | None, default: int) -> int:
         raise LimitsError(f"job.descript {key}: {text!r} is not an integer") from None
     if value < 0:
         raise LimitsError(f"job.descript {key}: {text!r} is negative")
+    return value
+
+
+def _percent(key: str, value: int) -> int:
+    if value > 100:
+        raise LimitsError(f"job.descript {key}: {value} is more than 100 (percent)")
     return value
 
 

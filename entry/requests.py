@@ -33,11 +33,14 @@ from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.auth_method import AuthMethodError
 from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.factory_key import FactoryKeys
+from glideinwms_factory.lib.monitoring_model import is_folder_name
 
 # A request above this many glideins is a broken or hostile frontend, not a real need.
 MAX_SANE_COUNT = 1_000_000
 SIGN_TYPES = ("sha1", "sha256")
 REMOVE_MODES = frozenset({"NO", "WAIT", "IDLE", "ALL"})
+UNAUTHORIZED_CLIENT = "unauthorized"  # the one counter of requests from anyone else
+UNNAMEABLE_CLIENT = "unnameable"  # a configured frontend's client names no folder can take
 
 CREDENTIAL_NAMES = frozenset(
     {
@@ -141,6 +144,15 @@ class Rejection:
     client_name: str
     reason: str
     authorized: bool = True
+
+    def counted_as(self) -> tuple[str, str]:
+        """(client, reason) in monitoring: a client name that cannot name a folder is
+        counted in one shared counter too, so that every rejection is counted somewhere."""
+        if not self.authorized:
+            return UNAUTHORIZED_CLIENT, "not from a configured frontend"
+        if not is_folder_name(self.client_name):
+            return UNNAMEABLE_CLIENT, self.reason
+        return self.client_name, self.reason
 
 
 def request_constraint(entries: Sequence[EntryConfig], key_ids: Iterable[str]) -> str:

@@ -93,6 +93,9 @@ class JobDescript:
 
 GLIDEIN_DEFAULTS = GlideinDescript()
 JOB_DEFAULTS = JobDescript()
+# job.descript `RunningRemovalPercent` (read into `EntryLimits`): written only when the
+# XML sets another value, so default trees stay as they were.
+RUNNING_REMOVAL_PERCENT = 10
 
 
 def read_record(record: type[_Record], values: Mapping[str, str], path: Path) -> _Record:

@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_create_support import EXAMPLE, copy_example, make_web_base
+from test_create_support import EXAMPLE, copy_example, make_web_base, work_dir
 
 from glideinwms_factory.creation.config import ConfigInvalid, load_config
 from glideinwms_factory.creation.create import main as create_main
+from glideinwms_factory.entry.limits import EntryLimits
+from glideinwms_factory.lib.descript import read_descript
 
 
 def _errors(master: Path) -> list[str]:
@@ -330,3 +332,35 @@ def test_an_overlong_entry_name_is_refused_before_anything_is_written(tmp_path, 
     err = capsys.readouterr().err
     assert "a name of at most 128" in err and "Traceback" not in err
     assert not root.exists()
+
+
+def test_running_removal_percent_is_set_in_the_master_xml(tmp_path):
+    """<remove max_running_percent> reaches job.descript and the entry's limits; entries
+    that leave it out keep the default (10 %) and a job.descript without the key."""
+    master = copy_example(tmp_path / "cfg")
+    _edit(master, '<remove max_per_cycle="5" sleep="0.1"/>', '<remove max_running_percent="25"/>')
+    root = tmp_path / "root"
+    web = make_web_base(tmp_path / "web")
+    assert create_main([str(master), "--root", str(root), "--web-base", str(web)]) == 0
+    work = work_dir(root)
+    percents = {}
+    for path in sorted(work.glob("entry_*/job.descript")):
+        descript = read_descript(path)
+        percents[path.parent.name] = (
+            descript.get("RunningRemovalPercent"),
+            EntryLimits.from_descript(descript).running_removal_percent,
+        )
+    assert percents == {
+        "entry_local_site_a": ("25", 25),
+        "entry_local_site_b": (None, 10),
+        "entry_local_site_c": (None, 10),
+    }
+
+
+@pytest.mark.parametrize("value", ["101", "-1", "ten"])
+def test_running_removal_percent_out_of_range_is_a_config_error(tmp_path, value):
+    master = copy_example(tmp_path / "cfg")
+    _edit(master, '<remove max_per_cycle="5"', f'<remove max_running_percent="{value}"')
+    (error,) = _errors(master)
+    assert error.startswith(f"{master}:{_line_of(master, 'max_running_percent')}: ")
+    assert f"<remove max_running_percent='{value}'>: expected " in error

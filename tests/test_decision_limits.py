@@ -75,6 +75,7 @@ def test_job_caps_divided_by_num_factories_rates_not() -> None:
         ("PerFrontendMaxIdle", "fe1:cms=3", "is not 'frontend:class;N'"),
         ("PerFrontendMaxIdle", "fe1:cms;", "is not 'frontend:class;N'"),
         ("PerFrontendMaxGlideins", "fe1:cms;x", "PerFrontendMaxGlideins: 'x' is not an integer"),
+        ("RunningRemovalPercent", "101", "RunningRemovalPercent: 101 is more than 100"),
     ],
 )
 def test_bad_values_name_the_key(key: str, value: str, message: str) -> None:

@@ -5,6 +5,7 @@ in the first one is fatal, and leaving invalidates the entry's ads."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -305,6 +306,24 @@ def test_requests_of_unknown_identities_cost_one_counter_and_no_folder(tree):
     log = "".join(p.read_text() for p in (tree.root / "log").rglob("*.log"))
     skipped = [line for line in log.splitlines() if "skipped" in line and "g0_" in line]
     assert skipped and all(len(line) < 600 for line in skipped)
+
+
+def test_a_configured_frontends_rejection_is_counted_even_if_its_client_names_no_folder(tree):
+    """Found by bench/bench_hostile.py: a rejected request whose ClientName cannot name a
+    folder (here it holds '/') was logged but counted nowhere; now a shared counter."""
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    _publish_key(tree, daemon)
+    _ask(tree)
+    collector = tree.connect(FRONTEND).collector
+    [request] = collector.query('GlideinMyType =?= "glideclient"')
+    request["ClientName"] = "fe;$(touch /tmp/x)"
+    collector.advertise([request], "UPDATE_MASTER_AD")
+    daemon.iteration()
+    counters = json.loads((daemon.entries["solo"].writer.folder / "counters.json").read_text())
+    assert counters["unnameable"]["rejected"] == {
+        "ClientName has characters outside [A-Za-z0-9._@-]: 'fe;$(touch /tmp/x)'": 1
+    }
+    assert _glideins(tree) == []
 
 
 def test_undefined_request_numbers_are_rejected_not_read_as_two(tree):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 import textwrap
@@ -66,6 +67,35 @@ def test_failed_reconfig_leaves_every_byte_unchanged(factory, capsys):
     (web / "cat_consts.sh").unlink()  # ... but a script to stage is missing
     assert _run(master, root, web) == 1
     assert "cat_consts.sh is listed but missing" in capsys.readouterr().err
+    assert hash_tree(root) == before
+
+
+@pytest.mark.parametrize(
+    "step", ["_make_dirs", "_write_stage", "_write_new_work", "_carry_over", "swap_in"]
+)
+def test_a_reconfig_failing_at_any_step_leaves_every_byte_unchanged(
+    factory, monkeypatch, capsys, step
+):
+    """A new entry (new dirs and staged files) and a new glidein_startup.sh (a staged file
+    replaced in place), then a failure in the middle: the tree is as it was, byte for byte."""
+    from glideinwms_factory.creation import install
+
+    master, web, root = factory
+    (master.parent / "config.d" / "20-d.xml").write_text(NEW_ENTRY.format(glideins=3))
+    (web / "glidein_startup.sh").write_text("#!/bin/bash\necho new glidein\nexit 0\n")
+    before = hash_tree(root)
+    original = getattr(install, step)
+
+    def fail(*args, **kwargs):
+        if step != "swap_in":  # a failed swap_in undoes its own part (its moves)
+            original(*args, **kwargs)
+        raise OSError(errno.EIO, "Input/output error (injected)")
+
+    monkeypatch.setattr(install, step, fail)
+    assert _run(master, root, web) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "reconfig_glidein: [Errno 5] Input/output error (injected); nothing was changed"
+    ]
     assert hash_tree(root) == before
 
 
