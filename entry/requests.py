@@ -14,6 +14,7 @@ from typing import Any
 
 import classad2
 
+from glideinwms_factory.entry import request_attrs
 from glideinwms_factory.entry.accounting import QueueSnapshot, RequestKey
 from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.credentials import SAFE_NAME
@@ -30,7 +31,7 @@ from glideinwms_factory.entry.protocol_311 import (
     read_credentials,
 )
 from glideinwms_factory.lib import crypto
-from glideinwms_factory.lib.auth_method import AuthMethodError
+from glideinwms_factory.lib.auth_method import AuthMethodError, parse_auth_method
 from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.factory_key import FactoryKeys
 
@@ -103,7 +104,7 @@ class WorkRequest:
     credential_id: str
     params: dict[str, Any] = field(default_factory=dict)  # GlideinParam*
     enc_params: dict[str, str] = field(default_factory=dict)  # decrypted GlideinEncParam*
-    monitor: dict[str, Any] = field(default_factory=dict)  # GlideinMonitor*
+    monitor: dict[str, Any] = field(default_factory=dict)  # GlideinMonitor* shown in monitoring
     client_staging: ClientStaging | None = None
     # Credential files on disk for the submission: x509_proxy, idtokens_file, scitokens_file.
     credential_files: dict[str, str] = field(default_factory=dict)
@@ -205,7 +206,7 @@ def _safe(name: str, value: str) -> str:
 
 
 def _check_auth_method(
-    entry: EntryConfig, enc: Mapping[str, str], params: Mapping[str, Any]
+    entry: EntryConfig, enc_names: frozenset[str], params: Mapping[str, Any]
 ) -> None:
     """Check 6: the credential names fit the entry's AuthMethod (`lib/auth_method`):
     every requirement group is met by one of its alternatives.
@@ -214,35 +215,53 @@ def _check_auth_method(
     the CE, not here. `CONTINUE_IF_NO_PROXY` is a plain frontend group parameter
     (`GlideinParam*`, the entry's params.cfg as default), not an encrypted one.
     """
+    passthru = "CONTINUE_IF_NO_PROXY"
+    problem = _auth_problem(
+        entry.job.auth_method,
+        enc_names,
+        str(params.get(passthru, entry.params.get(passthru, ""))) == "True",
+        bool(entry.job.vm_id),
+        bool(entry.job.vm_type),
+    )
+    if problem:
+        raise RequestError(problem)
+
+
+@functools.lru_cache(maxsize=256)
+def _auth_problem(
+    method: str, enc_names: frozenset[str], passthru: bool, vm_id: bool, vm_type: bool
+) -> str | None:
+    """Why credential names `enc_names` do not fit `method`, None when they do. Only
+    names and the entry decide: worked out once per entry and Frontend name set."""
     try:
-        auth = entry.auth
+        auth = parse_auth_method(method)
     except AuthMethodError as exc:
-        raise RequestError(f"entry {exc}") from None
-    passthru = str({**entry.params, **params}.get("CONTINUE_IF_NO_PROXY", "")) == "True"
-    if "frontend_scitoken" in enc and passthru:
-        return
+        return f"entry {exc}"
+    if "frontend_scitoken" in enc_names and passthru:
+        return None
     unknown = sorted(auth.words - set(_AUTH_METHODS) - _TOKEN_WORDS)
     if unknown:
-        raise RequestError(f"entry AuthMethod {unknown[0]!r} is not served for 3.10 requests")
-    sent = CREDENTIAL_NAMES & set(enc)
+        return f"entry AuthMethod {unknown[0]!r} is not served for 3.10 requests"
+    sent = CREDENTIAL_NAMES & enc_names
     allowed: set[str] = set()
     for word in auth.words - _TOKEN_WORDS:
         need, also = _AUTH_METHODS[word]
         allowed |= need | also
-    if "vm_id" in auth.words and "VMId" not in enc and not entry.job.vm_id:
-        raise RequestError("auth method vm_id: no VMId in the request nor the entry")
-    if "vm_type" in auth.words and "VMType" not in enc and not entry.job.vm_type:
-        raise RequestError("auth method vm_type: no VMType in the request nor the entry")
+    if "vm_id" in auth.words and "VMId" not in enc_names and not vm_id:
+        return "auth method vm_id: no VMId in the request nor the entry"
+    if "vm_type" in auth.words and "VMType" not in enc_names and not vm_type:
+        return "auth method vm_type: no VMType in the request nor the entry"
     for group in auth.groups:
         if _TOKEN_WORDS & set(group):
             continue
         if not any(_AUTH_METHODS[word][0] <= sent for word in group):
             missing = ", ".join(sorted(_AUTH_METHODS[group[0]][0] - sent))
             others = f" (or what {', '.join(group[1:])} needs)" if len(group) > 1 else ""
-            raise RequestError(f"auth method {auth.text} needs {missing}{others}")
+            return f"auth method {auth.text} needs {missing}{others}"
     extra = sorted(sent - allowed)
     if extra and not _TOKEN_WORDS & auth.words:
-        raise RequestError(f"auth method {auth.text} does not allow {extra}")
+        return f"auth method {auth.text} does not allow {extra}"
+    return None
 
 
 def _credential_id(enc: Mapping[str, str]) -> str:
@@ -255,21 +274,23 @@ def _credential_id(enc: Mapping[str, str]) -> str:
 _CLIENT_WEB = ("WebURL", "WebDescriptFile", "WebDescriptSign")
 
 
-def _client_staging(ad: Mapping[str, Any]) -> ClientStaging | None:
-    """The frontend's staging area, if it published one (`-clientweb` ...)."""
+def _client_staging(ad: Mapping[str, Any], source: Mapping[str, Any]) -> ClientStaging | None:
+    """The frontend's staging area, if it published one (`-clientweb` ...); its group
+    part is read from the `source` ad only then."""
     # Frontends without a staging area of their own send "None" placeholders.
     if any(str(ad.get(name, "None")) in ("", "None") for name in _CLIENT_WEB):
         return None
-    group_url = str(ad.get("WebGroupURL", ""))
+    group = {name: source.get(name, "") for name in request_attrs.STAGING_GROUP}
+    group_url = str(group["WebGroupURL"])
     return ClientStaging(
         web=str(ad["WebURL"]),
         sign=str(ad["WebDescriptSign"]),
         descript=str(ad["WebDescriptFile"]),
         sign_type=str(ad.get("WebSignType", "sha1")),
-        group=str(ad.get("GroupName", "")) if group_url else "",
+        group=str(group["GroupName"]) if group_url else "",
         group_web=group_url,
-        group_sign=str(ad.get("WebGroupDescriptSign", "")),
-        group_descript=str(ad.get("WebGroupDescriptFile", "")),
+        group_sign=str(group["WebGroupDescriptSign"]),
+        group_descript=str(group["WebGroupDescriptFile"]),
     )
 
 
@@ -284,28 +305,37 @@ def validate_request(
 ) -> WorkRequest | Rejection:
     """All checks of security.md §4 on one ad, in order; the first failure rejects it.
 
-    A 3.10 and a 3.11 request differ by what they carry: pickled values (an AuthSet) make
-    it 3.11 (spec/protocol-311.md), read only once identity and frontend.descript passed.
+    Who sent the ad is checked before anything is decrypted: an advertiser that is no
+    configured frontend costs no RSA operation. A 3.10 and a 3.11 request differ by what
+    they carry: pickled values (an AuthSet) make it 3.11 (spec/protocol-311.md), read
+    only once identity and frontend.descript passed.
     """
-    if not isinstance(ad, dict):  # a ClassAd converts each value on every access: once
-        ad = {key: ad[key] for key in ad}
+    values, layout = request_attrs.read(ad)
     try:
-        return _validate(ad, entry, keys, frontends, now, allow_legacy_ciphers, padding)
+        return _validate(
+            ad, values, layout, entry, keys, frontends, now, allow_legacy_ciphers, padding
+        )
     except (RequestError, crypto.DecryptError, ProtocolError) as err:
-        return rejection(ad, str(err), frontends)
+        return rejection(values, str(err), frontends)
 
 
 def rejection(
     ad: Mapping[str, Any], reason: str, frontends: Mapping[str, FrontendInfo]
 ) -> Rejection:
     """The rejection of `ad`, authorized when a configured frontend's identity sent it."""
-    sender = ad.get("AuthenticatedIdentity")
-    authorized = any(sender == frontend.ident for frontend in frontends.values())
+    authorized = _configured(ad.get("AuthenticatedIdentity"), frontends)
     return Rejection(str(ad.get("Name", "?")), str(ad.get("ClientName", "?")), reason, authorized)
 
 
+def _configured(identity: object, frontends: Mapping[str, FrontendInfo]) -> bool:
+    """Whether `identity` is a frontend.descript identity."""
+    return any(identity == frontend.ident for frontend in frontends.values())
+
+
 def _validate(
-    ad: Mapping[str, Any],
+    source: Mapping[str, Any],
+    ad: dict[str, Any],
+    layout: request_attrs.Layout,
     entry: EntryConfig,
     keys: FactoryKeys,
     frontends: Mapping[str, FrontendInfo],
@@ -318,33 +348,37 @@ def _validate(
     req_name = _text(ad, "ReqName")
     if req_name != entry.ad_name:
         raise RequestError(f"ReqName {req_name!r:.80} is not this entry ({entry.ad_name})")
+    authenticated = ad.get("AuthenticatedIdentity")
+    if not isinstance(authenticated, str) or not authenticated:
+        raise RequestError("ad has no AuthenticatedIdentity (unauthenticated advertiser)")
+    if not _configured(authenticated, frontends):  # before any decryption (#17)
+        raise RequestError(
+            f"identity {authenticated!r:.60} is no configured frontend's (frontend.descript)"
+        )
     if "ReqPubKeyID" not in ad:  # check 4
         raise RequestError("request carries no key (ReqPubKeyID undefined)")
     key = keys.for_id(str(ad["ReqPubKeyID"]), now)
     if key is None:
         raise RequestError(f"unknown or retired factory key {ad['ReqPubKeyID']!r:.40}")
     decoded = crypto.decrypt_request(key.private_key, ad, allow_legacy_ciphers, padding)  # 1-3
-    authenticated = ad.get("AuthenticatedIdentity")
-    if not isinstance(authenticated, str) or not authenticated:
-        raise RequestError("ad has no AuthenticatedIdentity (unauthenticated advertiser)")
     if decoded.identity != authenticated:
         raise RequestError(
             f"ReqEncIdentity {decoded.identity!r:.60} differs from the authenticated "
             f"identity {authenticated!r:.60} (spoofed request)"
         )
     enc = decoded.enc_params
-    if any(key.startswith("x509_proxy_0") for key in enc):
+    if layout.v2:
         raise RequestError("retired v2 protocol (GlideinEncParamx509_proxy_0)")
     security_name = enc.get("SecurityName")
     if not security_name:
         raise RequestError("missing encrypted SecurityName")
-    params, monitor = _prefixed(ad)
+    params = _short_values(ad, layout.params)
     protocol = PROTOCOL_311 if decoded.pickled else PROTOCOL_310
     if protocol == PROTOCOL_311:
-        check_no_310_names(enc, entry.name)
+        check_no_310_names(layout.enc, entry.name)
         cred_id = credential_id(name, req_name, client_name)
     else:
-        _check_auth_method(entry, enc, params)  # check 6
+        _check_auth_method(entry, layout.enc, params)  # check 6
         cred_id = _credential_id(enc)
     frontend = frontends.get(security_name)  # check 7
     if frontend is None:
@@ -403,39 +437,25 @@ def _validate(
         idle_lifetime=_count(ad, "ReqIdleLifetime", 0),
         credential_id=cred_id,
         params=params,
-        enc_params=dict(enc),
-        monitor=monitor,
-        client_staging=_client_staging(ad),
+        enc_params=enc,
+        monitor=_short_values(ad, layout.monitor),
+        client_staging=_client_staging(ad, source),
         protocol=protocol,
         credentials_311=creds_311,
     )
 
 
-_PARAM, _MONITOR = "GlideinParam", "GlideinMonitor"
 _PLAIN = (str, int, float)  # what most values are: no ExprTree check needed
 
 
-@functools.lru_cache(maxsize=256)
-def _prefixed_names(names: tuple[str, ...]) -> tuple[tuple[str, str, bool], ...]:
-    """(name, short name, is a param) of the `GlideinParam*`/`GlideinMonitor*` names.
-    A Frontend's ads have the same names every cycle: sorted out once, not per request."""
-    return tuple(
-        (name, name[len(prefix) :], prefix == _PARAM)
-        for name in names
-        for prefix in (_PARAM, _MONITOR)
-        if name.startswith(prefix) and len(name) > len(prefix)
-    )
-
-
-def _prefixed(ad: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`GlideinParam*` and `GlideinMonitor*` values by their short names."""
-    params: dict[str, Any] = {}
-    monitor: dict[str, Any] = {}
-    for name, short, is_param in _prefixed_names(tuple(ad)):
-        value = ad[name]
-        if isinstance(value, _PLAIN) or not isinstance(value, classad2.ExprTree):
-            (params if is_param else monitor)[short] = value
-    return params, monitor
+def _short_values(ad: Mapping[str, Any], names: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """`GlideinParam*` or `GlideinMonitor*` values by their short names (expressions,
+    which a Frontend does not send there, are left out)."""
+    return {
+        short: value
+        for name, short in names
+        if isinstance(value := ad[name], _PLAIN) or not isinstance(value, classad2.ExprTree)
+    }
 
 
 def with_vanished(

@@ -10,6 +10,7 @@ because the caller's only choice is to skip the ad and log why.
 
 from __future__ import annotations
 
+import binascii
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -71,14 +72,10 @@ _OAEP_SHA1 = _oaep("sha1")
 def _from_hex(value: object, what: str) -> bytes:
     if not isinstance(value, str):
         raise DecryptError(f"{what}: not a string")
-    try:
-        data = bytes.fromhex(value)
+    try:  # unlike bytes.fromhex, skips no whitespace (and is faster on long values)
+        return binascii.unhexlify(value)
     except ValueError:
-        data = b""
-    # fromhex skips whitespace: the length tells a clean hex string apart.
-    if len(data) * 2 != len(value):
-        raise DecryptError(f"{what}: not an even-length hex string")
-    return data
+        raise DecryptError(f"{what}: not an even-length hex string") from None
 
 
 @dataclass(frozen=True)
@@ -108,8 +105,7 @@ class SymKey:
         """`cypher:<name>,key:<hex>,iv:<hex>`: the plaintext of `ReqEncKeyCode`."""
         return f"{label}:{self.cipher},key:{self.key.hex()},iv:{self.iv.hex()}"
 
-    @functools.cached_property
-    def _cipher(self) -> Cipher:  # built once: a request decrypts ~6 values with it
+    def _context(self) -> Cipher:
         return Cipher(CIPHERS[self.cipher].algorithm(self.key), CBC(self.iv))
 
     def encrypt(self, value: str | bytes) -> str:
@@ -118,7 +114,7 @@ class SymKey:
         block_bits = CIPHERS[self.cipher].iv_len * 8
         padder = padding.PKCS7(block_bits).padder()
         padded = padder.update(data) + padder.finalize()
-        encryptor = self._cipher.encryptor()
+        encryptor = self._context().encryptor()
         return (encryptor.update(padded) + encryptor.finalize()).hex()
 
     def decrypt_bytes(self, hex_value: object, what: str = "value") -> bytes:
@@ -142,7 +138,7 @@ class SymKey:
                     f"{what}: ciphertext length {len(data)} is not a multiple of {block}"
                 )
             datas.append(data)
-        decryptor = self._cipher.decryptor()
+        decryptor = self._context().decryptor()
         plaintext = decryptor.update(self.iv.join(datas)) + decryptor.finalize()
         values, pos = [], 0
         for (what, _), data in zip(named, datas, strict=True):
