@@ -105,12 +105,19 @@ def check_auth(method: str, creds: Credentials311) -> None:
 _CACHED_MAX_BYTES = 64 * 1024
 
 
-def read_credentials(pickled: Mapping[str, bytes]) -> Credentials311:
-    """Read the pickled values (only after identity and frontend.descript checks)."""
+def read_credentials(pickled: Mapping[str, bytes], method: str) -> Credentials311:
+    """Read the pickled values (only after identity and frontend.descript checks) and
+    check their credential types against the entry's auth `method` (`check_auth`)."""
     items = tuple(sorted(pickled.items()))
     if sum(len(value) for _, value in items) <= _CACHED_MAX_BYTES:
-        return _read_cached(items)
-    return _read(items)
+        return _read_checked_cached(items, method)
+    return _read_checked(items, method)
+
+
+def _read_checked(items: tuple[tuple[str, bytes], ...], method: str) -> Credentials311:
+    creds = _read(items)
+    check_auth(method, creds)
+    return creds
 
 
 def _read(items: tuple[tuple[str, bytes], ...]) -> Credentials311:
@@ -144,4 +151,5 @@ def _read(items: tuple[tuple[str, bytes], ...]) -> Credentials311:
     )
 
 
-_read_cached = functools.lru_cache(maxsize=256)(_read)  # failures raise: never cached
+# Failures raise: never cached.
+_read_checked_cached = functools.lru_cache(maxsize=256)(_read_checked)

@@ -25,7 +25,6 @@ from glideinwms_factory.entry.protocol_311 import (
     PROTOCOL_311,
     Credentials311,
     ProtocolError,
-    check_auth,
     check_no_310_names,
     credential_id,
     read_credentials,
@@ -174,6 +173,9 @@ def _defined(ad: Mapping[str, Any], name: str, default: object = None) -> Any:
 
 
 def _text(ad: Mapping[str, Any], name: str) -> str:
+    value = ad.get(name)
+    if type(value) is str:  # the usual case, settled in one test
+        return value
     value = _defined(ad, name)
     if value is None:
         raise RequestError(f"missing {name}")
@@ -183,6 +185,10 @@ def _text(ad: Mapping[str, Any], name: str) -> str:
 
 
 def _count(ad: Mapping[str, Any], name: str, default: int | None = None) -> int:
+    value = ad.get(name, default)
+    # The usual case, settled at once (a bool or classad2's Undefined is no plain int).
+    if type(value) is int and 0 <= value <= MAX_SANE_COUNT:
+        return value
     value = _defined(ad, name, default)
     if value is None:
         raise RequestError(f"missing {name}")
@@ -409,8 +415,7 @@ def _validate(
     _safe("username", username)
     creds_311 = None
     if protocol == PROTOCOL_311:  # check 6, on a request now known to be genuine
-        creds_311 = read_credentials(decoded.pickled)
-        check_auth(entry.job.auth_method, creds_311)
+        creds_311 = read_credentials(decoded.pickled, entry.job.auth_method)
         enc = {**enc, **{p.name.value: p.value for p in creds_311.parameters}}
     sign_type = str(ad.get("WebSignType", "sha1"))  # check 11
     if sign_type not in SIGN_TYPES:

@@ -144,7 +144,7 @@ class SymKey:
         for (what, _), data in zip(named, datas, strict=True):
             end = pos + len(data)
             pad = plaintext[end - 1]  # PKCS#7: n bytes of value n, 1 <= n <= block
-            if not 1 <= pad <= block or plaintext[end - pad : end] != bytes((pad,)) * pad:
+            if not 1 <= pad <= block or plaintext.count(pad, end - pad, end) != pad:
                 raise DecryptError(f"{what}: bad padding (wrong key or corrupted value)")
             values.append(plaintext[pos : end - pad])
             pos = end + block  # past the IV block between values
@@ -305,19 +305,6 @@ def enc_param_names(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name for name in names if name.startswith(ENC_PARAM_PREFIX) and len(name) > skip)
 
 
-def _decoded_param(name: str, data: bytes) -> str | bytes:
-    if name in PICKLED_PARAMS:
-        if not data.startswith(PICKLE_START):
-            raise DecryptError(f"{ENC_PARAM_PREFIX}{name}: text where 3.11 sends a pickle")
-        return data
-    if data.startswith(PICKLE_START):
-        raise DecryptError(f"{ENC_PARAM_PREFIX}{name}: a pickle where text belongs")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DecryptError(f"{ENC_PARAM_PREFIX}{name}: decrypted value is not UTF-8 text") from None
-
-
 def decrypt_request(
     private_key: rsa.RSAPrivateKey,
     ad: Mapping[str, Any],
@@ -338,22 +325,30 @@ def decrypt_request(
         sym_key = decrypt_key_code(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
     else:
         sym_key = padding.decrypt(private_key, ad, allow_legacy_ciphers)
-    skip = len(ENC_PARAM_PREFIX)
-    named = [("ReqEncIdentity", ad["ReqEncIdentity"])]
-    named += [(name, ad[name]) for name in enc_param_names(tuple(ad))]
-    identity, *values = sym_key.decrypt_many(named)
+    names = enc_param_names(tuple(ad))
+    identity, *values = sym_key.decrypt_many(
+        [("ReqEncIdentity", ad["ReqEncIdentity"]), *[(name, ad[name]) for name in names]]
+    )
     try:
         identity_text = identity.decode("utf-8")
     except UnicodeDecodeError:
         raise DecryptError("ReqEncIdentity: decrypted value is not UTF-8 text") from None
     params: dict[str, str] = {}
     pickled: dict[str, bytes] = {}
-    for (name, _), data in zip(named[1:], values, strict=True):
-        plain = _decoded_param(name[skip:], data)
-        if isinstance(plain, bytes):
-            pickled[name[skip:]] = plain
-        else:
-            params[name[skip:]] = plain
+    skip = len(ENC_PARAM_PREFIX)
+    for name, data in zip(names, values, strict=True):
+        short = name[skip:]
+        if short in PICKLED_PARAMS:
+            if not data.startswith(PICKLE_START):
+                raise DecryptError(f"{name}: text where 3.11 sends a pickle")
+            pickled[short] = data
+            continue
+        if data.startswith(PICKLE_START):
+            raise DecryptError(f"{name}: a pickle where text belongs")
+        try:
+            params[short] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecryptError(f"{name}: decrypted value is not UTF-8 text") from None
     return DecodedRequest(sym_key, identity_text, params, pickled)
 
 
