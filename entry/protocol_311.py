@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from glideinwms_factory.lib import safe_pickle
@@ -60,9 +60,9 @@ def credential_id(name: str, req_name: str, client_name: str) -> str:
     return cred_id
 
 
-def check_no_310_names(enc: Mapping[str, str], entry_name: str) -> None:
-    """A request is one protocol or the other, never both."""
-    mixed = [n for n in (*CREDENTIAL_ID_NAMES, f"{entry_name}.idtoken") if n in enc]
+def check_no_310_names(enc_names: Collection[str], entry_name: str) -> None:
+    """A request is one protocol or the other, never both (by its encrypted names)."""
+    mixed = [n for n in (*CREDENTIAL_ID_NAMES, f"{entry_name}.idtoken") if n in enc_names]
     if mixed:
         raise ProtocolError(f"3.11 request (pickled AuthSet) also carries 3.10 {mixed[0]}")
 

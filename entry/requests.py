@@ -1,13 +1,13 @@
 """Find work: turn `glideclient` ads into authenticated `WorkRequest`s (security.md §4).
 
 Each ad either becomes a `WorkRequest` or a `Rejection` naming the reason; one bad ad
-never affects the others. RSA decryption (the only expensive step) happens once per ad.
+never affects the others. RSA decryption (the only expensive step) happens once per ad,
+and only for an ad a configured frontend's identity advertised.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +16,7 @@ import classad2
 
 from glideinwms_factory.entry import request_attrs
 from glideinwms_factory.entry.accounting import QueueSnapshot, RequestKey
+from glideinwms_factory.entry.auth_310 import auth_problem
 from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.credentials import SAFE_NAME
 from glideinwms_factory.entry.decision import Request
@@ -30,7 +31,6 @@ from glideinwms_factory.entry.protocol_311 import (
     read_credentials,
 )
 from glideinwms_factory.lib import crypto
-from glideinwms_factory.lib.auth_method import AuthMethodError, parse_auth_method
 from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.factory_key import FactoryKeys
 
@@ -38,47 +38,6 @@ from glideinwms_factory.lib.factory_key import FactoryKeys
 MAX_SANE_COUNT = 1_000_000
 SIGN_TYPES = ("sha1", "sha256")
 REMOVE_MODES = frozenset({"NO", "WAIT", "IDLE", "ALL"})
-
-CREDENTIAL_NAMES = frozenset(
-    {
-        "SubmitProxy",
-        "GlideinProxy",
-        "Username",
-        "Password",
-        "PublicCert",
-        "PrivateCert",
-        "PublicKey",
-        "PrivateKey",
-        "VMId",
-        "VMType",
-        "AuthFile",
-        "ProjectId",
-    }
-)
-# AuthMethod -> (required credential names, names also allowed) (security.md §4).
-_AUTH_METHODS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "grid_proxy": (frozenset({"SubmitProxy"}), frozenset()),
-    "cert_pair": (
-        frozenset({"GlideinProxy", "PublicCert", "PrivateCert"}),
-        frozenset({"VMId", "VMType"}),
-    ),
-    "key_pair": (
-        frozenset({"GlideinProxy", "PublicKey", "PrivateKey"}),
-        frozenset({"VMId", "VMType"}),
-    ),
-    "auth_file": (frozenset({"GlideinProxy", "AuthFile"}), frozenset({"VMId", "VMType"})),
-    "username_password": (
-        frozenset({"GlideinProxy", "Username", "Password"}),
-        frozenset({"VMId", "VMType"}),
-    ),
-    "vm_id": (frozenset(), frozenset({"VMId"})),
-    "vm_type": (frozenset(), frozenset({"VMType"})),
-    "project_id": (frozenset({"ProjectId"}), frozenset()),
-}
-
-
-# Token types: met by the request's token, which the CE checks (not a credential name).
-_TOKEN_WORDS = frozenset({"scitoken", "idtoken", "token"})
 
 
 class RequestError(ValueError):
@@ -211,65 +170,6 @@ def _safe(name: str, value: str) -> str:
     return value
 
 
-def _check_auth_method(
-    entry: EntryConfig, enc_names: frozenset[str], params: Mapping[str, Any]
-) -> None:
-    """Check 6: the credential names fit the entry's AuthMethod (`lib/auth_method`):
-    every requirement group is met by one of its alternatives.
-
-    A token alternative (`scitoken`, `idtoken`) meets its group: tokens are checked by
-    the CE, not here. `CONTINUE_IF_NO_PROXY` is a plain frontend group parameter
-    (`GlideinParam*`, the entry's params.cfg as default), not an encrypted one.
-    """
-    passthru = "CONTINUE_IF_NO_PROXY"
-    problem = _auth_problem(
-        entry.job.auth_method,
-        enc_names,
-        str(params.get(passthru, entry.params.get(passthru, ""))) == "True",
-        bool(entry.job.vm_id),
-        bool(entry.job.vm_type),
-    )
-    if problem:
-        raise RequestError(problem)
-
-
-@functools.lru_cache(maxsize=256)
-def _auth_problem(
-    method: str, enc_names: frozenset[str], passthru: bool, vm_id: bool, vm_type: bool
-) -> str | None:
-    """Why credential names `enc_names` do not fit `method`, None when they do. Only
-    names and the entry decide: worked out once per entry and Frontend name set."""
-    try:
-        auth = parse_auth_method(method)
-    except AuthMethodError as exc:
-        return f"entry {exc}"
-    if "frontend_scitoken" in enc_names and passthru:
-        return None
-    unknown = sorted(auth.words - set(_AUTH_METHODS) - _TOKEN_WORDS)
-    if unknown:
-        return f"entry AuthMethod {unknown[0]!r} is not served for 3.10 requests"
-    sent = CREDENTIAL_NAMES & enc_names
-    allowed: set[str] = set()
-    for word in auth.words - _TOKEN_WORDS:
-        need, also = _AUTH_METHODS[word]
-        allowed |= need | also
-    if "vm_id" in auth.words and "VMId" not in enc_names and not vm_id:
-        return "auth method vm_id: no VMId in the request nor the entry"
-    if "vm_type" in auth.words and "VMType" not in enc_names and not vm_type:
-        return "auth method vm_type: no VMType in the request nor the entry"
-    for group in auth.groups:
-        if _TOKEN_WORDS & set(group):
-            continue
-        if not any(_AUTH_METHODS[word][0] <= sent for word in group):
-            missing = ", ".join(sorted(_AUTH_METHODS[group[0]][0] - sent))
-            others = f" (or what {', '.join(group[1:])} needs)" if len(group) > 1 else ""
-            return f"auth method {auth.text} needs {missing}{others}"
-    extra = sorted(sent - allowed)
-    if extra and not _TOKEN_WORDS & auth.words:
-        return f"auth method {auth.text} does not allow {extra}"
-    return None
-
-
 def _credential_id(enc: Mapping[str, str]) -> str:
     for name in ("SubmitProxy", "GlideinProxy", "ScitokenId"):
         if enc.get(name):
@@ -384,7 +284,9 @@ def _validate(
         check_no_310_names(layout.enc, entry.name)
         cred_id = credential_id(name, req_name, client_name)
     else:
-        _check_auth_method(entry, layout.enc, params)  # check 6
+        problem = auth_problem(entry, layout.enc, params)  # check 6
+        if problem:
+            raise RequestError(problem)
         cred_id = _credential_id(enc)
     frontend = frontends.get(security_name)  # check 7
     if frontend is None:
