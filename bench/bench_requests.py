@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from glideinwms_factory.entry import request_attrs
 from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.limits import EntryLimits
 from glideinwms_factory.entry.requests import WorkRequest, validate_request
@@ -117,10 +118,12 @@ def _pairs(count: int, work: Callable[[int], object], raw: Callable[[int], objec
 
 def _round(
     keys: FactoryKeys, entry: EntryConfig, padding: crypto.OaepPreference, count: int
-) -> tuple[Clocks, Clocks]:
+) -> dict[str, Clocks]:
     """One round of `count` fresh requests, each beside one raw RSA decryption of another
-    ad's key code; then the control: raw RSA of the ad's own key code in its place."""
+    ad's key code; then, in the request's place, reading alone what find-work reads from
+    other fresh ads (classad2), and the control: raw RSA of the ad's own key code."""
     ads = _requests(keys, entry, count)  # fresh key codes, as every cycle
+    unread = _requests(keys, entry, count)
     codes = [bytes.fromhex(str(ad["ReqEncKeyCode"])) for ad in ads]
     private = keys.current.private_key
     frontends = entry.factory.frontends
@@ -128,6 +131,9 @@ def _round(
 
     def request(n: int) -> None:
         results.append(validate_request(ads[n], entry, keys, frontends, 0, padding=padding))
+
+    def reading(n: int) -> None:
+        request_attrs.read(unread[n])
 
     def raw(n: int) -> None:
         _raw_rsa(private, codes[n ^ 1], n ^ 1)
@@ -137,7 +143,11 @@ def _round(
 
     found = _pairs(count, request, raw)
     assert all(isinstance(result, WorkRequest) for result in results), results
-    return found, _pairs(count, control, raw)
+    return {
+        "find-work": found,
+        "reading": _pairs(count, reading, raw),
+        "control": _pairs(count, control, raw),
+    }
 
 
 def main() -> None:
@@ -157,11 +167,20 @@ def main() -> None:
         rounds = [_round(keys, entry, padding, args.requests) for _ in range(args.rounds)]
     print(f"{args.requests} requests per round (3.10 and 3.11 alternating), {args.rounds} rounds")
     for clock, label in (("wall", "wall clock"), ("cpu", "thread CPU time")):
-        cost, raw = (statistics.median(found[clock][i] for found, _ in rounds) for i in (0, 1))
-        same, other = (statistics.median(ctl[clock][i] for _, ctl in rounds) for i in (0, 1))
+        cost, raw, read, same, other = (
+            statistics.median(r[kind][clock][i] for r in rounds)
+            for kind, i in (
+                ("find-work", 0),
+                ("find-work", 1),
+                ("reading", 0),
+                ("control", 0),
+                ("control", 1),
+            )
+        )
         print(f"{label}: find-work per request (decrypt + all checks) {cost * 1e3:.3f} ms,")
         print(f"  one raw RSA-2048 OAEP private decryption {raw * 1e3:.3f} ms (medians)")
         print(f"  ratio: {cost / raw:.3f}x one raw RSA operation per request (goal <= 1.1)")
+        print(f"  reading alone what find-work reads of an ad: {read / raw:.3f}x")
         print(f"  control, raw RSA in the request's place: {same / other:.3f}x (1.00 when fair)")
 
 
