@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from glideinwms_factory.lib import safe_pickle
@@ -60,9 +60,9 @@ def credential_id(name: str, req_name: str, client_name: str) -> str:
     return cred_id
 
 
-def check_no_310_names(enc: Mapping[str, str], entry_name: str) -> None:
-    """A request is one protocol or the other, never both."""
-    mixed = [n for n in (*CREDENTIAL_ID_NAMES, f"{entry_name}.idtoken") if n in enc]
+def check_no_310_names(enc_names: Collection[str], entry_name: str) -> None:
+    """A request is one protocol or the other, never both (by its encrypted names)."""
+    mixed = [n for n in (*CREDENTIAL_ID_NAMES, f"{entry_name}.idtoken") if n in enc_names]
     if mixed:
         raise ProtocolError(f"3.11 request (pickled AuthSet) also carries 3.10 {mixed[0]}")
 
@@ -105,12 +105,19 @@ def check_auth(method: str, creds: Credentials311) -> None:
 _CACHED_MAX_BYTES = 64 * 1024
 
 
-def read_credentials(pickled: Mapping[str, bytes]) -> Credentials311:
-    """Read the pickled values (only after identity and frontend.descript checks)."""
+def read_credentials(pickled: Mapping[str, bytes], method: str) -> Credentials311:
+    """Read the pickled values (only after identity and frontend.descript checks) and
+    check their credential types against the entry's auth `method` (`check_auth`)."""
     items = tuple(sorted(pickled.items()))
     if sum(len(value) for _, value in items) <= _CACHED_MAX_BYTES:
-        return _read_cached(items)
-    return _read(items)
+        return _read_checked_cached(items, method)
+    return _read_checked(items, method)
+
+
+def _read_checked(items: tuple[tuple[str, bytes], ...], method: str) -> Credentials311:
+    creds = _read(items)
+    check_auth(method, creds)
+    return creds
 
 
 def _read(items: tuple[tuple[str, bytes], ...]) -> Credentials311:
@@ -144,4 +151,5 @@ def _read(items: tuple[tuple[str, bytes], ...]) -> Credentials311:
     )
 
 
-_read_cached = functools.lru_cache(maxsize=256)(_read)  # failures raise: never cached
+# Failures raise: never cached.
+_read_checked_cached = functools.lru_cache(maxsize=256)(_read_checked)

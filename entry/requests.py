@@ -1,20 +1,22 @@
 """Find work: turn `glideclient` ads into authenticated `WorkRequest`s (security.md §4).
 
 Each ad either becomes a `WorkRequest` or a `Rejection` naming the reason; one bad ad
-never affects the others. RSA decryption (the only expensive step) happens once per ad.
+never affects the others. RSA decryption (the only expensive step) happens once per ad,
+and only for an ad a configured frontend's identity advertised.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import classad2
 
+from glideinwms_factory.entry import request_attrs
 from glideinwms_factory.entry.accounting import QueueSnapshot, RequestKey
+from glideinwms_factory.entry.auth_310 import auth_problem
 from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.credentials import SAFE_NAME
 from glideinwms_factory.entry.decision import Request
@@ -24,13 +26,11 @@ from glideinwms_factory.entry.protocol_311 import (
     PROTOCOL_311,
     Credentials311,
     ProtocolError,
-    check_auth,
     check_no_310_names,
     credential_id,
     read_credentials,
 )
 from glideinwms_factory.lib import crypto
-from glideinwms_factory.lib.auth_method import AuthMethodError
 from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.factory_key import FactoryKeys
 from glideinwms_factory.lib.monitoring_model import is_folder_name
@@ -41,47 +41,6 @@ SIGN_TYPES = ("sha1", "sha256")
 REMOVE_MODES = frozenset({"NO", "WAIT", "IDLE", "ALL"})
 UNAUTHORIZED_CLIENT = "unauthorized"  # the one counter of requests from anyone else
 UNNAMEABLE_CLIENT = "unnameable"  # a configured frontend's client names no folder can take
-
-CREDENTIAL_NAMES = frozenset(
-    {
-        "SubmitProxy",
-        "GlideinProxy",
-        "Username",
-        "Password",
-        "PublicCert",
-        "PrivateCert",
-        "PublicKey",
-        "PrivateKey",
-        "VMId",
-        "VMType",
-        "AuthFile",
-        "ProjectId",
-    }
-)
-# AuthMethod -> (required credential names, names also allowed) (security.md §4).
-_AUTH_METHODS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "grid_proxy": (frozenset({"SubmitProxy"}), frozenset()),
-    "cert_pair": (
-        frozenset({"GlideinProxy", "PublicCert", "PrivateCert"}),
-        frozenset({"VMId", "VMType"}),
-    ),
-    "key_pair": (
-        frozenset({"GlideinProxy", "PublicKey", "PrivateKey"}),
-        frozenset({"VMId", "VMType"}),
-    ),
-    "auth_file": (frozenset({"GlideinProxy", "AuthFile"}), frozenset({"VMId", "VMType"})),
-    "username_password": (
-        frozenset({"GlideinProxy", "Username", "Password"}),
-        frozenset({"VMId", "VMType"}),
-    ),
-    "vm_id": (frozenset(), frozenset({"VMId"})),
-    "vm_type": (frozenset(), frozenset({"VMType"})),
-    "project_id": (frozenset({"ProjectId"}), frozenset()),
-}
-
-
-# Token types: met by the request's token, which the CE checks (not a credential name).
-_TOKEN_WORDS = frozenset({"scitoken", "idtoken", "token"})
 
 
 class RequestError(ValueError):
@@ -106,7 +65,7 @@ class WorkRequest:
     credential_id: str
     params: dict[str, Any] = field(default_factory=dict)  # GlideinParam*
     enc_params: dict[str, str] = field(default_factory=dict)  # decrypted GlideinEncParam*
-    monitor: dict[str, Any] = field(default_factory=dict)  # GlideinMonitor*
+    monitor: dict[str, Any] = field(default_factory=dict)  # GlideinMonitor* shown in monitoring
     client_staging: ClientStaging | None = None
     # Credential files on disk for the submission: x509_proxy, idtokens_file, scitokens_file.
     credential_files: dict[str, str] = field(default_factory=dict)
@@ -185,6 +144,9 @@ def _defined(ad: Mapping[str, Any], name: str, default: object = None) -> Any:
 
 
 def _text(ad: Mapping[str, Any], name: str) -> str:
+    value = ad.get(name)
+    if type(value) is str:  # the usual case, settled in one test
+        return value
     value = _defined(ad, name)
     if value is None:
         raise RequestError(f"missing {name}")
@@ -194,6 +156,10 @@ def _text(ad: Mapping[str, Any], name: str) -> str:
 
 
 def _count(ad: Mapping[str, Any], name: str, default: int | None = None) -> int:
+    value = ad.get(name, default)
+    # The usual case, settled at once (a bool or classad2's Undefined is no plain int).
+    if type(value) is int and 0 <= value <= MAX_SANE_COUNT:
+        return value
     value = _defined(ad, name, default)
     if value is None:
         raise RequestError(f"missing {name}")
@@ -216,47 +182,6 @@ def _safe(name: str, value: str) -> str:
     return value
 
 
-def _check_auth_method(
-    entry: EntryConfig, enc: Mapping[str, str], params: Mapping[str, Any]
-) -> None:
-    """Check 6: the credential names fit the entry's AuthMethod (`lib/auth_method`):
-    every requirement group is met by one of its alternatives.
-
-    A token alternative (`scitoken`, `idtoken`) meets its group: tokens are checked by
-    the CE, not here. `CONTINUE_IF_NO_PROXY` is a plain frontend group parameter
-    (`GlideinParam*`, the entry's params.cfg as default), not an encrypted one.
-    """
-    try:
-        auth = entry.auth
-    except AuthMethodError as exc:
-        raise RequestError(f"entry {exc}") from None
-    passthru = str({**entry.params, **params}.get("CONTINUE_IF_NO_PROXY", "")) == "True"
-    if "frontend_scitoken" in enc and passthru:
-        return
-    unknown = sorted(auth.words - set(_AUTH_METHODS) - _TOKEN_WORDS)
-    if unknown:
-        raise RequestError(f"entry AuthMethod {unknown[0]!r} is not served for 3.10 requests")
-    sent = CREDENTIAL_NAMES & set(enc)
-    allowed: set[str] = set()
-    for word in auth.words - _TOKEN_WORDS:
-        need, also = _AUTH_METHODS[word]
-        allowed |= need | also
-    if "vm_id" in auth.words and "VMId" not in enc and not entry.job.vm_id:
-        raise RequestError("auth method vm_id: no VMId in the request nor the entry")
-    if "vm_type" in auth.words and "VMType" not in enc and not entry.job.vm_type:
-        raise RequestError("auth method vm_type: no VMType in the request nor the entry")
-    for group in auth.groups:
-        if _TOKEN_WORDS & set(group):
-            continue
-        if not any(_AUTH_METHODS[word][0] <= sent for word in group):
-            missing = ", ".join(sorted(_AUTH_METHODS[group[0]][0] - sent))
-            others = f" (or what {', '.join(group[1:])} needs)" if len(group) > 1 else ""
-            raise RequestError(f"auth method {auth.text} needs {missing}{others}")
-    extra = sorted(sent - allowed)
-    if extra and not _TOKEN_WORDS & auth.words:
-        raise RequestError(f"auth method {auth.text} does not allow {extra}")
-
-
 def _credential_id(enc: Mapping[str, str]) -> str:
     for name in ("SubmitProxy", "GlideinProxy", "ScitokenId"):
         if enc.get(name):
@@ -267,21 +192,23 @@ def _credential_id(enc: Mapping[str, str]) -> str:
 _CLIENT_WEB = ("WebURL", "WebDescriptFile", "WebDescriptSign")
 
 
-def _client_staging(ad: Mapping[str, Any]) -> ClientStaging | None:
-    """The frontend's staging area, if it published one (`-clientweb` ...)."""
+def _client_staging(ad: Mapping[str, Any], source: Mapping[str, Any]) -> ClientStaging | None:
+    """The frontend's staging area, if it published one (`-clientweb` ...); its group
+    part is read from the `source` ad only then."""
     # Frontends without a staging area of their own send "None" placeholders.
     if any(str(ad.get(name, "None")) in ("", "None") for name in _CLIENT_WEB):
         return None
-    group_url = str(ad.get("WebGroupURL", ""))
+    group = {name: source.get(name, "") for name in request_attrs.STAGING_GROUP}
+    group_url = str(group["WebGroupURL"])
     return ClientStaging(
         web=str(ad["WebURL"]),
         sign=str(ad["WebDescriptSign"]),
         descript=str(ad["WebDescriptFile"]),
         sign_type=str(ad.get("WebSignType", "sha1")),
-        group=str(ad.get("GroupName", "")) if group_url else "",
+        group=str(group["GroupName"]) if group_url else "",
         group_web=group_url,
-        group_sign=str(ad.get("WebGroupDescriptSign", "")),
-        group_descript=str(ad.get("WebGroupDescriptFile", "")),
+        group_sign=str(group["WebGroupDescriptSign"]),
+        group_descript=str(group["WebGroupDescriptFile"]),
     )
 
 
@@ -296,28 +223,37 @@ def validate_request(
 ) -> WorkRequest | Rejection:
     """All checks of security.md §4 on one ad, in order; the first failure rejects it.
 
-    A 3.10 and a 3.11 request differ by what they carry: pickled values (an AuthSet) make
-    it 3.11 (spec/protocol-311.md), read only once identity and frontend.descript passed.
+    Who sent the ad is checked before anything is decrypted: an advertiser that is no
+    configured frontend costs no RSA operation. A 3.10 and a 3.11 request differ by what
+    they carry: pickled values (an AuthSet) make it 3.11 (spec/protocol-311.md), read
+    only once identity and frontend.descript passed.
     """
-    if not isinstance(ad, dict):  # a ClassAd converts each value on every access: once
-        ad = {key: ad[key] for key in ad}
+    values, layout = request_attrs.read(ad)
     try:
-        return _validate(ad, entry, keys, frontends, now, allow_legacy_ciphers, padding)
+        return _validate(
+            ad, values, layout, entry, keys, frontends, now, allow_legacy_ciphers, padding
+        )
     except (RequestError, crypto.DecryptError, ProtocolError) as err:
-        return rejection(ad, str(err), frontends)
+        return rejection(values, str(err), frontends)
 
 
 def rejection(
     ad: Mapping[str, Any], reason: str, frontends: Mapping[str, FrontendInfo]
 ) -> Rejection:
     """The rejection of `ad`, authorized when a configured frontend's identity sent it."""
-    sender = ad.get("AuthenticatedIdentity")
-    authorized = any(sender == frontend.ident for frontend in frontends.values())
+    authorized = _configured(ad.get("AuthenticatedIdentity"), frontends)
     return Rejection(str(ad.get("Name", "?")), str(ad.get("ClientName", "?")), reason, authorized)
 
 
+def _configured(identity: object, frontends: Mapping[str, FrontendInfo]) -> bool:
+    """Whether `identity` is a frontend.descript identity."""
+    return any(identity == frontend.ident for frontend in frontends.values())
+
+
 def _validate(
-    ad: Mapping[str, Any],
+    source: Mapping[str, Any],
+    ad: dict[str, Any],
+    layout: request_attrs.Layout,
     entry: EntryConfig,
     keys: FactoryKeys,
     frontends: Mapping[str, FrontendInfo],
@@ -330,33 +266,39 @@ def _validate(
     req_name = _text(ad, "ReqName")
     if req_name != entry.ad_name:
         raise RequestError(f"ReqName {req_name!r:.80} is not this entry ({entry.ad_name})")
+    authenticated = ad.get("AuthenticatedIdentity")
+    if not isinstance(authenticated, str) or not authenticated:
+        raise RequestError("ad has no AuthenticatedIdentity (unauthenticated advertiser)")
+    if not _configured(authenticated, frontends):  # before any decryption (#17)
+        raise RequestError(
+            f"identity {authenticated!r:.60} is no configured frontend's (frontend.descript)"
+        )
     if "ReqPubKeyID" not in ad:  # check 4
         raise RequestError("request carries no key (ReqPubKeyID undefined)")
     key = keys.for_id(str(ad["ReqPubKeyID"]), now)
     if key is None:
         raise RequestError(f"unknown or retired factory key {ad['ReqPubKeyID']!r:.40}")
     decoded = crypto.decrypt_request(key.private_key, ad, allow_legacy_ciphers, padding)  # 1-3
-    authenticated = ad.get("AuthenticatedIdentity")
-    if not isinstance(authenticated, str) or not authenticated:
-        raise RequestError("ad has no AuthenticatedIdentity (unauthenticated advertiser)")
     if decoded.identity != authenticated:
         raise RequestError(
             f"ReqEncIdentity {decoded.identity!r:.60} differs from the authenticated "
             f"identity {authenticated!r:.60} (spoofed request)"
         )
     enc = decoded.enc_params
-    if any(key.startswith("x509_proxy_0") for key in enc):
+    if layout.v2:
         raise RequestError("retired v2 protocol (GlideinEncParamx509_proxy_0)")
     security_name = enc.get("SecurityName")
     if not security_name:
         raise RequestError("missing encrypted SecurityName")
-    params, monitor = _prefixed(ad)
+    params = _short_values(ad, layout.params)
     protocol = PROTOCOL_311 if decoded.pickled else PROTOCOL_310
     if protocol == PROTOCOL_311:
-        check_no_310_names(enc, entry.name)
+        check_no_310_names(layout.enc, entry.name)
         cred_id = credential_id(name, req_name, client_name)
     else:
-        _check_auth_method(entry, enc, params)  # check 6
+        problem = auth_problem(entry, layout.enc, params)  # check 6
+        if problem:
+            raise RequestError(problem)
         cred_id = _credential_id(enc)
     frontend = frontends.get(security_name)  # check 7
     if frontend is None:
@@ -387,8 +329,7 @@ def _validate(
     _safe("username", username)
     creds_311 = None
     if protocol == PROTOCOL_311:  # check 6, on a request now known to be genuine
-        creds_311 = read_credentials(decoded.pickled)
-        check_auth(entry.job.auth_method, creds_311)
+        creds_311 = read_credentials(decoded.pickled, entry.job.auth_method)
         enc = {**enc, **{p.name.value: p.value for p in creds_311.parameters}}
     sign_type = str(ad.get("WebSignType", "sha1"))  # check 11
     if sign_type not in SIGN_TYPES:
@@ -415,39 +356,25 @@ def _validate(
         idle_lifetime=_count(ad, "ReqIdleLifetime", 0),
         credential_id=cred_id,
         params=params,
-        enc_params=dict(enc),
-        monitor=monitor,
-        client_staging=_client_staging(ad),
+        enc_params=enc,
+        monitor=_short_values(ad, layout.monitor),
+        client_staging=_client_staging(ad, source),
         protocol=protocol,
         credentials_311=creds_311,
     )
 
 
-_PARAM, _MONITOR = "GlideinParam", "GlideinMonitor"
 _PLAIN = (str, int, float)  # what most values are: no ExprTree check needed
 
 
-@functools.lru_cache(maxsize=256)
-def _prefixed_names(names: tuple[str, ...]) -> tuple[tuple[str, str, bool], ...]:
-    """(name, short name, is a param) of the `GlideinParam*`/`GlideinMonitor*` names.
-    A Frontend's ads have the same names every cycle: sorted out once, not per request."""
-    return tuple(
-        (name, name[len(prefix) :], prefix == _PARAM)
-        for name in names
-        for prefix in (_PARAM, _MONITOR)
-        if name.startswith(prefix) and len(name) > len(prefix)
-    )
-
-
-def _prefixed(ad: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`GlideinParam*` and `GlideinMonitor*` values by their short names."""
-    params: dict[str, Any] = {}
-    monitor: dict[str, Any] = {}
-    for name, short, is_param in _prefixed_names(tuple(ad)):
-        value = ad[name]
-        if isinstance(value, _PLAIN) or not isinstance(value, classad2.ExprTree):
-            (params if is_param else monitor)[short] = value
-    return params, monitor
+def _short_values(ad: Mapping[str, Any], names: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """`GlideinParam*` or `GlideinMonitor*` values by their short names (expressions,
+    which a Frontend does not send there, are left out)."""
+    return {
+        short: value
+        for name, short in names
+        if isinstance(value := ad[name], _PLAIN) or not isinstance(value, classad2.ExprTree)
+    }
 
 
 def with_vanished(

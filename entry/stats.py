@@ -40,6 +40,7 @@ from pathlib import Path
 
 from glideinwms_factory.entry.accounting import QueueSnapshot, State
 from glideinwms_factory.entry.decision import Actions
+from glideinwms_factory.entry.request_attrs import CLIENT_MONITOR
 from glideinwms_factory.entry.requests import WorkRequest
 from glideinwms_factory.lib import xml_stats
 from glideinwms_factory.lib.atomicfile import atomic_write
@@ -105,15 +106,7 @@ def request_stats(request: WorkRequest, actions: Actions, snapshot: QueueSnapsho
         },
         client_monitor={
             "InfoAge": 0,
-            "JobsIdle": reported("Idle"),
-            "JobsRunning": reported("Running"),
-            "JobsRunHere": reported("RunningHere"),
-            "GlideIdle": reported("GlideinsIdle"),
-            "GlideRunning": reported("GlideinsRunning"),
-            "GlideTotal": reported("GlideinsTotal"),
-            "CoresIdle": reported("GlideinsIdleCores"),
-            "CoresRunning": reported("GlideinsRunningCores"),
-            "CoresTotal": reported("GlideinsTotalCores"),
+            **{name: reported(attr) for name, attr in CLIENT_MONITOR.items()},
         },
         actions=action_counts(actions),
     )

@@ -10,6 +10,7 @@ because the caller's only choice is to skip the ad and log why.
 
 from __future__ import annotations
 
+import binascii
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -71,14 +72,10 @@ _OAEP_SHA1 = _oaep("sha1")
 def _from_hex(value: object, what: str) -> bytes:
     if not isinstance(value, str):
         raise DecryptError(f"{what}: not a string")
-    try:
-        data = bytes.fromhex(value)
+    try:  # unlike bytes.fromhex, skips no whitespace (and is faster on long values)
+        return binascii.unhexlify(value)
     except ValueError:
-        data = b""
-    # fromhex skips whitespace: the length tells a clean hex string apart.
-    if len(data) * 2 != len(value):
-        raise DecryptError(f"{what}: not an even-length hex string")
-    return data
+        raise DecryptError(f"{what}: not an even-length hex string") from None
 
 
 @dataclass(frozen=True)
@@ -108,8 +105,7 @@ class SymKey:
         """`cypher:<name>,key:<hex>,iv:<hex>`: the plaintext of `ReqEncKeyCode`."""
         return f"{label}:{self.cipher},key:{self.key.hex()},iv:{self.iv.hex()}"
 
-    @functools.cached_property
-    def _cipher(self) -> Cipher:  # built once: a request decrypts ~6 values with it
+    def _context(self) -> Cipher:
         return Cipher(CIPHERS[self.cipher].algorithm(self.key), CBC(self.iv))
 
     def encrypt(self, value: str | bytes) -> str:
@@ -118,7 +114,7 @@ class SymKey:
         block_bits = CIPHERS[self.cipher].iv_len * 8
         padder = padding.PKCS7(block_bits).padder()
         padded = padder.update(data) + padder.finalize()
-        encryptor = self._cipher.encryptor()
+        encryptor = self._context().encryptor()
         return (encryptor.update(padded) + encryptor.finalize()).hex()
 
     def decrypt_bytes(self, hex_value: object, what: str = "value") -> bytes:
@@ -142,13 +138,13 @@ class SymKey:
                     f"{what}: ciphertext length {len(data)} is not a multiple of {block}"
                 )
             datas.append(data)
-        decryptor = self._cipher.decryptor()
+        decryptor = self._context().decryptor()
         plaintext = decryptor.update(self.iv.join(datas)) + decryptor.finalize()
         values, pos = [], 0
         for (what, _), data in zip(named, datas, strict=True):
             end = pos + len(data)
             pad = plaintext[end - 1]  # PKCS#7: n bytes of value n, 1 <= n <= block
-            if not 1 <= pad <= block or plaintext[end - pad : end] != bytes((pad,)) * pad:
+            if not 1 <= pad <= block or plaintext.count(pad, end - pad, end) != pad:
                 raise DecryptError(f"{what}: bad padding (wrong key or corrupted value)")
             values.append(plaintext[pos : end - pad])
             pos = end + block  # past the IV block between values
@@ -309,19 +305,6 @@ def enc_param_names(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name for name in names if name.startswith(ENC_PARAM_PREFIX) and len(name) > skip)
 
 
-def _decoded_param(name: str, data: bytes) -> str | bytes:
-    if name in PICKLED_PARAMS:
-        if not data.startswith(PICKLE_START):
-            raise DecryptError(f"{ENC_PARAM_PREFIX}{name}: text where 3.11 sends a pickle")
-        return data
-    if data.startswith(PICKLE_START):
-        raise DecryptError(f"{ENC_PARAM_PREFIX}{name}: a pickle where text belongs")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DecryptError(f"{ENC_PARAM_PREFIX}{name}: decrypted value is not UTF-8 text") from None
-
-
 def decrypt_request(
     private_key: rsa.RSAPrivateKey,
     ad: Mapping[str, Any],
@@ -342,22 +325,30 @@ def decrypt_request(
         sym_key = decrypt_key_code(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
     else:
         sym_key = padding.decrypt(private_key, ad, allow_legacy_ciphers)
-    skip = len(ENC_PARAM_PREFIX)
-    named = [("ReqEncIdentity", ad["ReqEncIdentity"])]
-    named += [(name, ad[name]) for name in enc_param_names(tuple(ad))]
-    identity, *values = sym_key.decrypt_many(named)
+    names = enc_param_names(tuple(ad))
+    identity, *values = sym_key.decrypt_many(
+        [("ReqEncIdentity", ad["ReqEncIdentity"]), *[(name, ad[name]) for name in names]]
+    )
     try:
         identity_text = identity.decode("utf-8")
     except UnicodeDecodeError:
         raise DecryptError("ReqEncIdentity: decrypted value is not UTF-8 text") from None
     params: dict[str, str] = {}
     pickled: dict[str, bytes] = {}
-    for (name, _), data in zip(named[1:], values, strict=True):
-        plain = _decoded_param(name[skip:], data)
-        if isinstance(plain, bytes):
-            pickled[name[skip:]] = plain
-        else:
-            params[name[skip:]] = plain
+    skip = len(ENC_PARAM_PREFIX)
+    for name, data in zip(names, values, strict=True):
+        short = name[skip:]
+        if short in PICKLED_PARAMS:
+            if not data.startswith(PICKLE_START):
+                raise DecryptError(f"{name}: text where 3.11 sends a pickle")
+            pickled[short] = data
+            continue
+        if data.startswith(PICKLE_START):
+            raise DecryptError(f"{name}: a pickle where text belongs")
+        try:
+            params[short] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecryptError(f"{name}: decrypted value is not UTF-8 text") from None
     return DecodedRequest(sym_key, identity_text, params, pickled)
 
 

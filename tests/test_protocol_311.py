@@ -240,11 +240,22 @@ def test_pickles_are_not_read_before_the_frontend_is_known(tmp_path: Path, marke
     """A request from an unknown frontend is refused for that, its pickles never looked at."""
     ad, entry, keys = _v311(tmp_path)
     hostile = _reencrypt(ad, keys, RequestCredentials=b"\x80\x04" + b"(" * 100_000 + b".")
-    stranger = dataclasses.replace(entry, factory=dataclasses.replace(entry.factory, frontends={}))
-    assert _reason(hostile, stranger, keys) == "frontend 'fe_secname' is not in frontend.descript"
+
+    def serving(frontends: dict[str, FrontendInfo]) -> EntryConfig:
+        return dataclasses.replace(
+            entry, factory=dataclasses.replace(entry.factory, frontends=frontends)
+        )
+
+    # The identity is configured, but as another frontend than the SecurityName it sent.
+    renamed = serving({"other_fe": entry.factory.frontends["fe_secname"]})
+    assert _reason(hostile, renamed, keys) == "frontend 'fe_secname' is not in frontend.descript"
+    stranger = serving({})  # the identity is nobody's: refused before any decryption
+    assert "is no configured frontend's" in _reason(hostile, stranger, keys)
     assert "stack exceeds" in _reason(hostile, entry, keys)
+    # A configured frontend sending another one's encrypted identity.
+    evil = serving({**entry.factory.frontends, "evil": FrontendInfo("evil@example.org")})
     spoofed = {**ad, "AuthenticatedIdentity": "evil@example.org"}
-    assert "differs from the authenticated identity" in _reason(spoofed, entry, keys)
+    assert "differs from the authenticated identity" in _reason(spoofed, evil, keys)
 
 
 @pytest.mark.parametrize(

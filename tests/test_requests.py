@@ -25,6 +25,7 @@ from glideinwms_factory.entry.requests import (
 )
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.classad import format_old, parse_old, to_classad
+from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.factory_config import load_factory
 from glideinwms_factory.lib.factory_key import FactoryKey, FactoryKeys, generate_key
 
@@ -133,6 +134,17 @@ def whitelist(allowed: str) -> Callable[[EntryConfig], EntryConfig]:
     )
 
 
+def another_frontend(identity: str) -> Callable[[EntryConfig], EntryConfig]:
+    """The entry, in a factory that also serves frontend `otherfe` as `identity`."""
+    return lambda entry: dataclasses.replace(
+        entry,
+        factory=dataclasses.replace(
+            entry.factory,
+            frontends={**entry.factory.frontends, "otherfe": FrontendInfo(identity)},
+        ),
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One way to be rejected: the ad's arguments, an optional edit of it and of the entry."""
@@ -206,6 +218,12 @@ REJECTIONS = [
     Case(
         "identity not the configured one",
         "'other@example.org' is not the one configured for frontend 'vofrontend'",
+        build={"identity": "other@example.org", "authenticated": "other@example.org"},
+        entry=another_frontend("other@example.org"),
+    ),
+    Case(
+        "identity of no configured frontend",
+        "identity 'other@example.org' is no configured frontend's",
         build={"identity": "other@example.org", "authenticated": "other@example.org"},
     ),
     Case(
@@ -298,6 +316,42 @@ def test_accepted_key_codes(ce1: EntryConfig, cipher: str, digest: str, label: s
     result = validate_request(ad, ce1, KEYS, ce1.factory.frontends, NOW)
     assert isinstance(result, WorkRequest), result
     assert result.identity == FRONTEND
+
+
+class CountingKey:
+    """A factory private key that counts its RSA private operations."""
+
+    def __init__(self, key: Any) -> None:
+        self.key, self.operations = key, 0
+        self.key_size = key.key_size
+
+    def decrypt(self, data: bytes, padding: Any) -> bytes:
+        self.operations += 1
+        return self.key.decrypt(data, padding)
+
+
+def test_nothing_is_decrypted_for_an_identity_no_frontend_has(ce1: EntryConfig) -> None:
+    """#17: who sent the ad is checked first; a stranger's ad costs no RSA operation and
+    is refused as unauthorized even when its key code is garbage."""
+    counting = CountingKey(KEY.private_key)
+    keys = FactoryKeys(dataclasses.replace(KEY, private_key=counting))  # type: ignore[arg-type]
+    frontends = ce1.factory.frontends
+    good = validate_request(request_ad(ce1, digest="sha256"), ce1, keys, frontends, NOW)
+    assert isinstance(good, WorkRequest) and counting.operations == 1
+    stranger = "mallory@evil.example.org"
+    ads = [
+        request_ad(ce1, identity=stranger, authenticated=stranger),
+        request_ad(ce1, authenticated=stranger),  # a frontend's ad, replayed by a stranger
+        request_ad(ce1, authenticated=stranger, ReqEncKeyCode="zz"),
+    ]
+    for ad in ads:
+        result = validate_request(ad, ce1, keys, frontends, NOW)
+        assert isinstance(result, Rejection) and not result.authorized, result
+        assert (
+            result.reason
+            == f"identity {stranger!r} is no configured frontend's (frontend.descript)"
+        )
+    assert counting.operations == 1
 
 
 def test_old_key_is_accepted_during_its_grace_period(ce1: EntryConfig) -> None:
