@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -135,27 +136,26 @@ class QStats:
     cycle_seconds: float = 0.0
 
 
+def _named(node: etree._Element, path: str, number: type[int] | type[float]) -> dict[str, Any]:
+    return {r.get("name", ""): number(r.get("count", "0")) for r in node.iterfind(path)}
+
+
 def _parse_client(node: etree._Element) -> ClientStats:
-    requested = node.find("Requested")
-    monitor = node.find("ClientMonitor")
+    parts = _children(node)
+    requested = parts.get("Requested")
+    monitor = parts.get("ClientMonitor")
     try:
         return ClientStats(
-            status=xml_stats.read_attrs(node.find("Status")),
+            status=xml_stats.read_attrs(parts.get("Status")),
             requested=None if requested is None else xml_stats.read_attrs(requested),
             client_monitor=None if monitor is None else xml_stats.read_attrs(monitor),
             **{
-                attr: {
-                    r.get("name", ""): int(r.get("count", "0"))
-                    for r in node.iterfind(f"{tag}/{child}")
-                }
+                attr: _named(node, f"{tag}/{child}", int) if tag in parts else {}
                 for attr, tag, child in NAMED_COUNTS
             },
-            actions=xml_stats.read_attrs(node.find("Actions")),
-            counters=xml_stats.read_attrs(node.find("Counters")),
-            rejected_total={
-                r.get("name", ""): float(r.get("count", "0"))
-                for r in node.iterfind("Counters/reason")
-            },
+            actions=xml_stats.read_attrs(parts.get("Actions")),
+            counters=xml_stats.read_attrs(parts.get("Counters")),
+            rejected_total=_named(node, "Counters/reason", float) if "Counters" in parts else {},
         )
     except ValueError as exc:
         raise xml_stats.StatsFileError(str(exc)) from exc
@@ -180,22 +180,34 @@ def read_qstats(path: Path, root_tag: str = "glideFactoryEntryQStats") -> QStats
     )
 
 
+def _children(node: etree._Element | None) -> dict[object, etree._Element]:
+    """Each child tag's first element (what `node.find(tag)` gives), in one pass."""
+    found: dict[object, etree._Element] = {}
+    for child in () if node is None else node:
+        found.setdefault(child.tag, child)
+    return found
+
+
 def _parse_log(node: etree._Element) -> ClientLog:
     result = ClientLog()
+    parts = _children(node)
     for name, table in (("Current", result.current), ("Entered", result.entered)):
-        table.update(xml_stats.read_attrs(node.find(name)))
-    result.exited.update({k: abs(v) for k, v in xml_stats.read_attrs(node.find("Exited")).items()})
-    counts = node.find("CompletedCounts")
+        table.update(xml_stats.read_attrs(parts.get(name)))
+    exited = xml_stats.read_attrs(parts.get("Exited"))
+    result.exited.update({k: abs(v) for k, v in exited.items()})
+    counts = parts.get("CompletedCounts")
     if counts is None:
         return result
     completed = result.completed
-    completed.sums.update(xml_stats.read_attrs(counts.find("Sum")))
-    completed.lasted.update(xml_stats.read_ranges(counts.find("Lasted")))
-    completed.jobs_duration.update(xml_stats.read_ranges(counts.find("JobsDuration")))
-    completed.jobs_nr.update(xml_stats.read_ranges(counts.find("JobsNr")))
-    for kind in WASTE_KINDS:
-        completed.waste[kind].update(xml_stats.read_ranges(counts.find(f"Waste/{kind}")))
-        completed.waste_time[kind].update(xml_stats.read_ranges(counts.find(f"WasteTime/{kind}")))
+    parts = _children(counts)
+    completed.sums.update(xml_stats.read_attrs(parts.get("Sum")))
+    completed.lasted.update(xml_stats.read_ranges(parts.get("Lasted")))
+    completed.jobs_duration.update(xml_stats.read_ranges(parts.get("JobsDuration")))
+    completed.jobs_nr.update(xml_stats.read_ranges(parts.get("JobsNr")))
+    for tag, tables in (("Waste", completed.waste), ("WasteTime", completed.waste_time)):
+        kinds = _children(parts.get(tag))
+        for kind in WASTE_KINDS:
+            tables[kind].update(xml_stats.read_ranges(kinds.get(kind)))
     return result
 
 
