@@ -5,6 +5,7 @@ completed_jobs.json the aggregation leaves for the entries' glidefactory ads.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -114,16 +115,72 @@ def history_element(node: etree._Element, history: Mapping[str, CompletedCounts]
         completed_element(etree.SubElement(parent, "window", name=window), counts)
 
 
+# A table of a <CompletedCounts>: (group element or "", element, bucket element or "" for
+# a table written as attributes, values)
+_Table = tuple[str, str, str, Mapping[str, float]]
+
+
+def _completed_tables(completed: CompletedCounts) -> list[_Table]:
+    """The tables of a `<CompletedCounts>` in document order (upstream's names)."""
+    return [
+        ("", "Sum", "", completed.sums),
+        ("", "Lasted", "TimeRange", completed.lasted),
+        ("", "JobsDuration", "TimeRange", completed.jobs_duration),
+        ("", "JobsNr", "Range", completed.jobs_nr),
+        *(("Waste", kind, "Fraction", completed.waste[kind]) for kind in WASTE_KINDS),
+        *(("WasteTime", kind, "Fraction", completed.waste_time[kind]) for kind in WASTE_KINDS),
+    ]
+
+
+# (element index in document order, attribute) of each value of the tables, in their order
+_Slots = list[tuple[int, str]]
+
+
+def _layout(tables: list[_Table]) -> tuple[etree._Element, _Slots]:
+    """The elements of `tables` without their values, under a container element."""
+    root = etree.Element("CompletedCounts")
+    groups: dict[str, etree._Element] = {}
+    slots: list[tuple[etree._Element, str]] = []
+    for group, tag, item, values in tables:
+        parent = root
+        if group:
+            parent = groups.get(group)
+            if parent is None:
+                parent = groups[group] = etree.SubElement(root, group)
+        node = etree.SubElement(parent, tag)
+        for name in values:
+            if item:
+                slots.append((etree.SubElement(node, item, name=name, val=""), "val"))
+            else:
+                node.set(name, "")  # in order; the value comes later
+                slots.append((node, name))
+    index = {element: i for i, element in enumerate(root.iter())}
+    return root, [(index[element], attr) for element, attr in slots]
+
+
+# layouts by the names in the tables (one in practice: the model's bucket names)
+_LAYOUTS: dict[tuple[tuple[str, ...], ...], tuple[etree._Element, _Slots]] = {}
+LAYOUTS_KEPT = 16
+
+
 def completed_element(counts: etree._Element, completed: CompletedCounts) -> None:
-    """The children of a `<CompletedCounts>` (upstream's names and bucket elements)."""
-    xml_stats.attrs_element(counts, "Sum", completed.sums)
-    xml_stats.ranges_element(counts, "Lasted", completed.lasted, "TimeRange")
-    xml_stats.ranges_element(counts, "JobsDuration", completed.jobs_duration, "TimeRange")
-    xml_stats.ranges_element(counts, "JobsNr", completed.jobs_nr, "Range")
-    for tag, table in (("Waste", completed.waste), ("WasteTime", completed.waste_time)):
-        waste = etree.SubElement(counts, tag)
-        for kind in WASTE_KINDS:
-            xml_stats.ranges_element(waste, kind, table[kind], "Fraction")
+    """The children of a `<CompletedCounts>`: a copy of the layout's elements with the
+    values set (lxml makes an element in ~1.5 us, copies one in ~0.3 us; the factory
+    writes ~100 elements for each of ~2000 of these every cycle)."""
+    tables = _completed_tables(completed)
+    key = tuple(tuple(values) for *_, values in tables)
+    found = _LAYOUTS.get(key)
+    if found is None:
+        if len(_LAYOUTS) >= LAYOUTS_KEPT:
+            _LAYOUTS.clear()
+        found = _LAYOUTS[key] = _layout(tables)
+    template, slots = found
+    filled = copy.deepcopy(template)
+    elements = list(filled.iter())
+    values = [value for *_, table in tables for value in table.values()]
+    for (index, attr), value in zip(slots, values, strict=True):
+        elements[index].set(attr, xml_stats.number_text(value))
+    counts.extend(list(filled))
 
 
 @dataclass

@@ -24,7 +24,8 @@ class StatsFileError(ValueError):
     """A statistics XML file is missing, unreadable or not in the expected shape."""
 
 
-def _text(value: Number) -> str:
+def number_text(value: Number) -> str:
+    """A count as an attribute value: integers without a fraction, others to 6 digits."""
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.6g}"
     return str(int(value))
@@ -32,7 +33,7 @@ def _text(value: Number) -> str:
 
 def attrs_element(parent: etree._Element, tag: str, values: Mapping[str, Number]) -> None:
     """`<tag k="v" .../>` under `parent`."""
-    etree.SubElement(parent, tag, {k: _text(v) for k, v in values.items()})
+    etree.SubElement(parent, tag, {k: number_text(v) for k, v in values.items()})
 
 
 def ranges_element(
@@ -41,7 +42,7 @@ def ranges_element(
     """`<tag><item name="k" val="v"/>...</tag>` under `parent` (item: TimeRange, Range ...)."""
     node = etree.SubElement(parent, tag)
     for name, value in values.items():
-        etree.SubElement(node, item, name=name, val=_text(value))
+        etree.SubElement(node, item, name=name, val=number_text(value))
 
 
 def updated_element(parent: etree._Element, when: float) -> None:
