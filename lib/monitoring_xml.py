@@ -33,10 +33,12 @@ def qstats_element(
     clients: Mapping[str, ClientStats],
     downtime: bool | None = None,
     cycle_seconds: float | None = None,
+    total: ClientStats | None = None,
 ) -> etree._Element:
-    """`<glideFactory[Entry]QStats>`: per-client groups and their total; our additions are
-    `<cycle seconds=>` (the entry cycle's duration), `<Actions>`, `<Rejected>` and
-    `<Counters>` (running totals, with `<reason name= count=>` of the rejected requests)."""
+    """`<glideFactory[Entry]QStats>`: per-client groups and their total (`total`, when the
+    caller has summed them already); our additions are `<cycle seconds=>` (the entry
+    cycle's duration), `<Actions>`, `<Rejected>` and `<Counters>` (running totals, with
+    `<reason name= count=>` of the rejected requests)."""
     root = etree.Element(root_tag)
     xml_stats.updated_element(root, updated)
     if downtime is not None:
@@ -49,7 +51,9 @@ def qstats_element(
         if downtime is not None:  # upstream repeats the entry's downtime in each frontend
             etree.SubElement(node, "Downtime", status=str(downtime))
         _client_element(node, client)
-    _client_element(etree.SubElement(root, "total"), sum_clients(clients.values()))
+    if total is None:
+        total = sum_clients(clients.values())
+    _client_element(etree.SubElement(root, "total"), total)
     return root
 
 
