@@ -133,7 +133,9 @@ def _entries_element(
     node = etree.SubElement(parent, "entries")
     for name, entry in sorted(entries.items()):
         if kind == "qstats":
-            child = qstats_element("entry", entry.updated, entry.clients, entry.downtime)
+            child = qstats_element(
+                "entry", entry.updated, entry.clients, entry.downtime, total=entry.total
+            )
             child.set("name", name)
             node.append(child)
         else:
@@ -227,7 +229,7 @@ def aggregate(
 
 
 def _factory_qstats(result: FactoryTotals, tag: str) -> etree._Element:
-    root = qstats_element(tag, result.updated, result.clients)
+    root = qstats_element(tag, result.updated, result.clients, total=result.total)
     _entries_element(root, result.entries, "qstats")
     return root
 

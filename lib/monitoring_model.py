@@ -287,13 +287,11 @@ class CompletedCounts:
     def from_json(cls, data: Mapping[str, Any]) -> CompletedCounts:
         """The counts of `to_json`; unknown keys or buckets are an error (ValueError)."""
         counts = cls()
-        for name, table in dataclasses.asdict(counts).items():
+        for name, table in list(vars(counts).items()):
             given = data.get(name, {})
             if name.startswith("waste"):
-                for kind in table:
-                    getattr(counts, name)[kind] = _checked(
-                        given.get(kind, {}), list(table[kind]), name
-                    )
+                for kind, buckets in table.items():
+                    table[kind] = _checked(given.get(kind, {}), list(buckets), name)
             else:
                 setattr(counts, name, _checked(given, list(table), name))
         return counts

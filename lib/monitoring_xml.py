@@ -5,10 +5,12 @@ completed_jobs.json the aggregation leaves for the entries' glidefactory ads.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -31,10 +33,12 @@ def qstats_element(
     clients: Mapping[str, ClientStats],
     downtime: bool | None = None,
     cycle_seconds: float | None = None,
+    total: ClientStats | None = None,
 ) -> etree._Element:
-    """`<glideFactory[Entry]QStats>`: per-client groups and their total; our additions are
-    `<cycle seconds=>` (the entry cycle's duration), `<Actions>`, `<Rejected>` and
-    `<Counters>` (running totals, with `<reason name= count=>` of the rejected requests)."""
+    """`<glideFactory[Entry]QStats>`: per-client groups and their total (`total`, when the
+    caller has summed them already); our additions are `<cycle seconds=>` (the entry
+    cycle's duration), `<Actions>`, `<Rejected>` and `<Counters>` (running totals, with
+    `<reason name= count=>` of the rejected requests)."""
     root = etree.Element(root_tag)
     xml_stats.updated_element(root, updated)
     if downtime is not None:
@@ -47,7 +51,9 @@ def qstats_element(
         if downtime is not None:  # upstream repeats the entry's downtime in each frontend
             etree.SubElement(node, "Downtime", status=str(downtime))
         _client_element(node, client)
-    _client_element(etree.SubElement(root, "total"), sum_clients(clients.values()))
+    if total is None:
+        total = sum_clients(clients.values())
+    _client_element(etree.SubElement(root, "total"), total)
     return root
 
 
@@ -113,16 +119,72 @@ def history_element(node: etree._Element, history: Mapping[str, CompletedCounts]
         completed_element(etree.SubElement(parent, "window", name=window), counts)
 
 
+# A table of a <CompletedCounts>: (group element or "", element, bucket element or "" for
+# a table written as attributes, values)
+_Table = tuple[str, str, str, Mapping[str, float]]
+
+
+def _completed_tables(completed: CompletedCounts) -> list[_Table]:
+    """The tables of a `<CompletedCounts>` in document order (upstream's names)."""
+    return [
+        ("", "Sum", "", completed.sums),
+        ("", "Lasted", "TimeRange", completed.lasted),
+        ("", "JobsDuration", "TimeRange", completed.jobs_duration),
+        ("", "JobsNr", "Range", completed.jobs_nr),
+        *(("Waste", kind, "Fraction", completed.waste[kind]) for kind in WASTE_KINDS),
+        *(("WasteTime", kind, "Fraction", completed.waste_time[kind]) for kind in WASTE_KINDS),
+    ]
+
+
+# (element index in document order, attribute) of each value of the tables, in their order
+_Slots = list[tuple[int, str]]
+
+
+def _layout(tables: list[_Table]) -> tuple[etree._Element, _Slots]:
+    """The elements of `tables` without their values, under a container element."""
+    root = etree.Element("CompletedCounts")
+    groups: dict[str, etree._Element] = {}
+    slots: list[tuple[etree._Element, str]] = []
+    for group, tag, item, values in tables:
+        parent = root
+        if group:
+            parent = groups.get(group)
+            if parent is None:
+                parent = groups[group] = etree.SubElement(root, group)
+        node = etree.SubElement(parent, tag)
+        for name in values:
+            if item:
+                slots.append((etree.SubElement(node, item, name=name, val=""), "val"))
+            else:
+                node.set(name, "")  # in order; the value comes later
+                slots.append((node, name))
+    index = {element: i for i, element in enumerate(root.iter())}
+    return root, [(index[element], attr) for element, attr in slots]
+
+
+# layouts by the names in the tables (one in practice: the model's bucket names)
+_LAYOUTS: dict[tuple[tuple[str, ...], ...], tuple[etree._Element, _Slots]] = {}
+LAYOUTS_KEPT = 16
+
+
 def completed_element(counts: etree._Element, completed: CompletedCounts) -> None:
-    """The children of a `<CompletedCounts>` (upstream's names and bucket elements)."""
-    xml_stats.attrs_element(counts, "Sum", completed.sums)
-    xml_stats.ranges_element(counts, "Lasted", completed.lasted, "TimeRange")
-    xml_stats.ranges_element(counts, "JobsDuration", completed.jobs_duration, "TimeRange")
-    xml_stats.ranges_element(counts, "JobsNr", completed.jobs_nr, "Range")
-    for tag, table in (("Waste", completed.waste), ("WasteTime", completed.waste_time)):
-        waste = etree.SubElement(counts, tag)
-        for kind in WASTE_KINDS:
-            xml_stats.ranges_element(waste, kind, table[kind], "Fraction")
+    """The children of a `<CompletedCounts>`: a copy of the layout's elements with the
+    values set (lxml makes an element in ~1.5 us, copies one in ~0.3 us; the factory
+    writes ~100 elements for each of ~2000 of these every cycle)."""
+    tables = _completed_tables(completed)
+    key = tuple(tuple(values) for *_, values in tables)
+    found = _LAYOUTS.get(key)
+    if found is None:
+        if len(_LAYOUTS) >= LAYOUTS_KEPT:
+            _LAYOUTS.clear()
+        found = _LAYOUTS[key] = _layout(tables)
+    template, slots = found
+    filled = copy.deepcopy(template)
+    elements = list(filled.iter())
+    values = [value for *_, table in tables for value in table.values()]
+    for (index, attr), value in zip(slots, values, strict=True):
+        elements[index].set(attr, xml_stats.number_text(value))
+    counts.extend(list(filled))
 
 
 @dataclass
@@ -135,27 +197,26 @@ class QStats:
     cycle_seconds: float = 0.0
 
 
+def _named(node: etree._Element, path: str, number: type[int] | type[float]) -> dict[str, Any]:
+    return {r.get("name", ""): number(r.get("count", "0")) for r in node.iterfind(path)}
+
+
 def _parse_client(node: etree._Element) -> ClientStats:
-    requested = node.find("Requested")
-    monitor = node.find("ClientMonitor")
+    parts = _children(node)
+    requested = parts.get("Requested")
+    monitor = parts.get("ClientMonitor")
     try:
         return ClientStats(
-            status=xml_stats.read_attrs(node.find("Status")),
+            status=xml_stats.read_attrs(parts.get("Status")),
             requested=None if requested is None else xml_stats.read_attrs(requested),
             client_monitor=None if monitor is None else xml_stats.read_attrs(monitor),
             **{
-                attr: {
-                    r.get("name", ""): int(r.get("count", "0"))
-                    for r in node.iterfind(f"{tag}/{child}")
-                }
+                attr: _named(node, f"{tag}/{child}", int) if tag in parts else {}
                 for attr, tag, child in NAMED_COUNTS
             },
-            actions=xml_stats.read_attrs(node.find("Actions")),
-            counters=xml_stats.read_attrs(node.find("Counters")),
-            rejected_total={
-                r.get("name", ""): float(r.get("count", "0"))
-                for r in node.iterfind("Counters/reason")
-            },
+            actions=xml_stats.read_attrs(parts.get("Actions")),
+            counters=xml_stats.read_attrs(parts.get("Counters")),
+            rejected_total=_named(node, "Counters/reason", float) if "Counters" in parts else {},
         )
     except ValueError as exc:
         raise xml_stats.StatsFileError(str(exc)) from exc
@@ -180,22 +241,34 @@ def read_qstats(path: Path, root_tag: str = "glideFactoryEntryQStats") -> QStats
     )
 
 
+def _children(node: etree._Element | None) -> dict[object, etree._Element]:
+    """Each child tag's first element (what `node.find(tag)` gives), in one pass."""
+    found: dict[object, etree._Element] = {}
+    for child in () if node is None else node:
+        found.setdefault(child.tag, child)
+    return found
+
+
 def _parse_log(node: etree._Element) -> ClientLog:
     result = ClientLog()
+    parts = _children(node)
     for name, table in (("Current", result.current), ("Entered", result.entered)):
-        table.update(xml_stats.read_attrs(node.find(name)))
-    result.exited.update({k: abs(v) for k, v in xml_stats.read_attrs(node.find("Exited")).items()})
-    counts = node.find("CompletedCounts")
+        table.update(xml_stats.read_attrs(parts.get(name)))
+    exited = xml_stats.read_attrs(parts.get("Exited"))
+    result.exited.update({k: abs(v) for k, v in exited.items()})
+    counts = parts.get("CompletedCounts")
     if counts is None:
         return result
     completed = result.completed
-    completed.sums.update(xml_stats.read_attrs(counts.find("Sum")))
-    completed.lasted.update(xml_stats.read_ranges(counts.find("Lasted")))
-    completed.jobs_duration.update(xml_stats.read_ranges(counts.find("JobsDuration")))
-    completed.jobs_nr.update(xml_stats.read_ranges(counts.find("JobsNr")))
-    for kind in WASTE_KINDS:
-        completed.waste[kind].update(xml_stats.read_ranges(counts.find(f"Waste/{kind}")))
-        completed.waste_time[kind].update(xml_stats.read_ranges(counts.find(f"WasteTime/{kind}")))
+    parts = _children(counts)
+    completed.sums.update(xml_stats.read_attrs(parts.get("Sum")))
+    completed.lasted.update(xml_stats.read_ranges(parts.get("Lasted")))
+    completed.jobs_duration.update(xml_stats.read_ranges(parts.get("JobsDuration")))
+    completed.jobs_nr.update(xml_stats.read_ranges(parts.get("JobsNr")))
+    for tag, tables in (("Waste", completed.waste), ("WasteTime", completed.waste_time)):
+        kinds = _children(parts.get(tag))
+        for kind in WASTE_KINDS:
+            tables[kind].update(xml_stats.read_ranges(kinds.get(kind)))
     return result
 
 

@@ -24,7 +24,8 @@ class StatsFileError(ValueError):
     """A statistics XML file is missing, unreadable or not in the expected shape."""
 
 
-def _text(value: Number) -> str:
+def number_text(value: Number) -> str:
+    """A count as an attribute value: integers without a fraction, others to 6 digits."""
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.6g}"
     return str(int(value))
@@ -32,7 +33,7 @@ def _text(value: Number) -> str:
 
 def attrs_element(parent: etree._Element, tag: str, values: Mapping[str, Number]) -> None:
     """`<tag k="v" .../>` under `parent`."""
-    etree.SubElement(parent, tag, {k: _text(v) for k, v in values.items()})
+    etree.SubElement(parent, tag, {k: number_text(v) for k, v in values.items()})
 
 
 def ranges_element(
@@ -41,7 +42,7 @@ def ranges_element(
     """`<tag><item name="k" val="v"/>...</tag>` under `parent` (item: TimeRange, Range ...)."""
     node = etree.SubElement(parent, tag)
     for name, value in values.items():
-        etree.SubElement(node, item, name=name, val=_text(value))
+        etree.SubElement(node, item, name=name, val=number_text(value))
 
 
 def updated_element(parent: etree._Element, when: float) -> None:
@@ -82,7 +83,7 @@ def read_ranges(node: etree._Element | None) -> dict[str, float]:
     if node is None:
         return {}
     try:
-        return {r.get("name", ""): float(r.get("val", "0")) for r in node if r.get("name")}
+        return {name: float(r.get("val", "0")) for r in node if (name := r.get("name"))}
     except ValueError as exc:
         raise StatsFileError(f"non-numeric range in <{node.tag}>: {exc}") from exc
 
@@ -100,9 +101,12 @@ def read_updated(root: etree._Element) -> float:
 
 
 def parse_file(path: Path, root_tag: str) -> etree._Element:
-    """Parse `path` and check its root element; a clear StatsFileError otherwise."""
+    """Parse `path` and check its root element; a clear StatsFileError otherwise. The
+    readers look only at elements and attributes, so the indentation is not kept (and
+    libxml2 parses bytes read at once faster than it reads the file itself)."""
+    parser = etree.XMLParser(resolve_entities=False, remove_blank_text=True)
     try:
-        root = etree.parse(str(path), etree.XMLParser(resolve_entities=False)).getroot()
+        root = etree.fromstring(Path(path).read_bytes(), parser)
     except (OSError, etree.XMLSyntaxError) as exc:
         raise StatsFileError(f"{path}: {exc}") from exc
     if root.tag != root_tag:

@@ -186,3 +186,33 @@ def test_render_reuses_only_the_lines_of_unchanged_entries(
     assert idle == {"ce_1": 3, "ce_2": 7}
     monkeypatch.setattr(metrics, "_CHUNKS", metrics._EntryChunks())  # nothing kept
     assert render(aggregate(mon, ["ce_1", "ce_2"], now=T0 + 60)) == text
+
+
+def test_new_values_on_kept_labels_are_written_as_prometheus_client_writes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Odd client names (quote, backslash, newline, a line separator splitlines would cut
+    at) and values prometheus_client writes in its own way (big ones in Go's exponent
+    form, fractions, zero) change between cycles under the same labels."""
+    mon = tmp_path / "mon"
+    names = ('fe"odd\\name', "fe\nnew\u2028line", "fe_b")
+
+    def cycle(when: int, idle: float) -> str:
+        clients = {
+            name: ClientStats(
+                status={"Idle": idle * (i + 1), "Running": 0},
+                client_monitor={"InfoAge": idle / 7, "GlideTotal": 12_345_678 + idle},
+            )
+            for i, name in enumerate(names)
+        }
+        EntryStatsWriter(mon, tmp_path / "ce_1", "ce_1").write(
+            EntryStats("ce_1", when, False, clients)
+        )
+        return render(aggregate(mon, ["ce_1"], now=when))
+
+    first = cycle(T0, idle=3)
+    text = cycle(T0 + 60, idle=123_456_789)
+    assert text != first
+    monkeypatch.setattr(metrics, "_CHUNKS", metrics._EntryChunks())  # nothing kept
+    assert render(aggregate(mon, ["ce_1"], now=T0 + 60)) == text
+    assert "1.23456789e+08" in text

@@ -10,8 +10,11 @@ from lxml import etree
 from rrd_helpers import fetch_cmd
 
 from glideinwms_factory.entry.stats import EntryStats, EntryStatsWriter
+from glideinwms_factory.lib import xml_stats
 from glideinwms_factory.lib.monitoring_model import (
+    WASTE_KINDS,
     ClientStats,
+    CompletedCounts,
     CompletedGlidein,
     client_log,
     jobs_bucket,
@@ -19,7 +22,7 @@ from glideinwms_factory.lib.monitoring_model import (
     sum_clients,
     time_bucket,
 )
-from glideinwms_factory.lib.monitoring_xml import read_log_summary, read_qstats
+from glideinwms_factory.lib.monitoring_xml import completed_element, read_log_summary, read_qstats
 from glideinwms_factory.lib.xml_stats import StatsFileError
 
 T0 = 1_700_000_100
@@ -359,3 +362,34 @@ def test_named_counts_round_trip_through_schedd_status(tmp_path: Path) -> None:
     assert qstats.clients["fe_a"].rejected == {"bad identity": 2}
     root = etree.parse(str(tmp_path / "mon" / "entry_ce1" / "schedd_status.xml")).getroot()
     assert root.find("total/Protocols/protocol[@name='3.11']").get("count") == "3"
+
+
+def test_completed_counts_elements_keep_each_layout_and_value() -> None:
+    """CompletedCounts elements are copies of a layout filled with values: counts of another
+    layout written in between (an extra sum and a missing bucket, as read back from another
+    version's file) get their own elements, and every value lands in its own place."""
+    usual = CompletedCounts()
+    for duration, jobs in ((60, 0), (4000, 3), (90000, 40)):
+        usual.add(glidein(duration=duration, jobs_nr=jobs, condor_duration=duration * 0.9))
+    other = CompletedCounts()
+    other.sums["Extra"] = 2.5
+    del other.lasted["Days"]
+    written = [(etree.Element("CompletedCounts"), c) for c in (usual, other, usual)]
+    for parent, counts in written:
+        completed_element(parent, counts)
+    for parent, counts in written:
+        assert [c.tag for c in parent] == [
+            *("Sum", "Lasted", "JobsDuration", "JobsNr", "Waste", "WasteTime")
+        ]
+        assert parent.find("Sum").keys() == list(counts.sums)
+        assert xml_stats.read_attrs(parent.find("Sum")) == counts.sums
+        for tag, table in (("Lasted", counts.lasted), ("JobsNr", counts.jobs_nr)):
+            assert [r.get("name") for r in parent.find(tag)] == list(table)
+            assert xml_stats.read_ranges(parent.find(tag)) == table
+        assert xml_stats.read_ranges(parent.find("JobsDuration")) == counts.jobs_duration
+        for kind in WASTE_KINDS:
+            assert xml_stats.read_ranges(parent.find(f"Waste/{kind}")) == counts.waste[kind]
+            assert (
+                xml_stats.read_ranges(parent.find(f"WasteTime/{kind}")) == counts.waste_time[kind]
+            )
+    assert usual.sums["Glideins"] == 3 and sum(usual.lasted.values()) == 3
