@@ -9,135 +9,29 @@ defaults of values the daemons read back from the descript files come from
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-from glideinwms_factory.lib.auth_method import AuthMethodError, parse_auth_method
+from glideinwms_factory.creation.schema_types import (
+    ATTR_NAME,
+    BOOL,
+    FLOAT,
+    INT,
+    NAME,
+    PATH,
+    PERCENT,
+    POSITIVE_INT,
+    REQUIRED,
+    SUBMIT_NAME,
+    TEXT,
+    Attr,
+    Element,
+    auth_method,
+    choice,
+    pattern,
+)
 from glideinwms_factory.lib.descript_records import (
     GLIDEIN_DEFAULTS,
     JOB_DEFAULTS,
     RUNNING_REMOVAL_PERCENT,
 )
-
-REQUIRED = object()  # marker default: the attribute must be given
-
-
-class TypeMismatch(ValueError):
-    """A value does not fit its attribute's type (the message says what is expected)."""
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")
-
-
-def _text(value: str) -> str:
-    if _CONTROL.search(value):
-        raise TypeMismatch("control characters (newlines) are not allowed")
-    return value
-
-
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered not in ("true", "false"):
-        raise TypeMismatch("expected True or False")
-    return lowered == "true"
-
-
-def _int(value: str) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise TypeMismatch("expected an integer") from None
-    if number < 0:
-        raise TypeMismatch("expected a non-negative integer")
-    return number
-
-
-def _positive_int(value: str) -> int:
-    number = _int(value)
-    if number < 1:
-        raise TypeMismatch("expected a positive integer")
-    return number
-
-
-def _percent(value: str) -> int:
-    number = _int(value)
-    if number > 100:
-        raise TypeMismatch("expected a percentage from 0 to 100")
-    return number
-
-
-def _float(value: str) -> float:
-    try:
-        number = float(value.strip())
-    except ValueError:
-        raise TypeMismatch("expected a number") from None
-    if not number >= 0 or number == float("inf"):
-        raise TypeMismatch("expected a non-negative number")
-    return number
-
-
-def _pattern(regex: str, what: str) -> Callable[[str], str]:
-    compiled = re.compile(regex)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise TypeMismatch(f"expected {what}")
-        return value
-
-    return check
-
-
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if value not in allowed:
-            raise TypeMismatch(f"expected one of {', '.join(allowed)}")
-        return value
-
-    return check
-
-
-def _auth_method(value: str) -> str:
-    try:
-        parse_auth_method(value)
-    except AuthMethodError as exc:
-        raise TypeMismatch(str(exc).partition(": ")[2]) from None
-    return value
-
-
-TEXT = _text
-BOOL = _bool
-INT = _int
-POSITIVE_INT = _positive_int
-FLOAT = _float
-PERCENT = _percent
-# Names that end up in paths, ads and glidein arguments: bounded so that every file name
-# made from one (entry_NAME, NAME.descript, ...) stays far below the 255-byte limit.
-NAME_MAX = 128
-NAME = _pattern(
-    rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{NAME_MAX - 1}}}",
-    f"a name of at most {NAME_MAX} letters, digits, '_', '.', '-'",
-)
-ATTR_NAME = _pattern(r"[A-Za-z0-9_]+", "a name of letters, digits and '_'")
-SUBMIT_NAME = _pattern(r"\+?[A-Za-z_][A-Za-z0-9_.]*", "a submit command name (optionally '+')")
-PATH = _pattern(r"[^\x00-\x1f]+", "a path")
-
-
-@dataclass(frozen=True)
-class Attr:
-    """One XML attribute: how to convert it and its default (REQUIRED = must be given)."""
-
-    convert: Callable[[str], object] = TEXT
-    default: object = None
-
-
-@dataclass(frozen=True)
-class Element:
-    """One XML element: its attributes and child elements (tag -> spec)."""
-
-    attrs: dict[str, Attr] = field(default_factory=dict)
-    children: dict[str, Element] = field(default_factory=dict)
-    repeat: bool = False  # may occur more than once under its parent
 
 
 def _limits(glideins: int, idle: int, held: int) -> dict[str, Attr]:
@@ -160,7 +54,7 @@ ATTRS = Element(
             {
                 "name": Attr(ATTR_NAME, REQUIRED),
                 "value": Attr(TEXT, REQUIRED),
-                "type": Attr(_choice("string", "int", "expr"), "string"),
+                "type": Attr(choice("string", "int", "expr"), "string"),
                 "const": Attr(BOOL, True),
                 "parameter": Attr(BOOL, True),
                 "publish": Attr(BOOL, True),
@@ -176,7 +70,7 @@ ATTRS = Element(
 # <file type>: ours (regular nocache exec wrapper untar) and upstream's spellings.
 FILE_TYPES: tuple[str, ...] = ("regular", "nocache", "exec", "exec:s", "wrapper", "untar")
 FILE_TYPES += ("source", "library", "library:shell")
-FILE_TIME = _pattern(
+FILE_TIME = pattern(
     r"(startup|cleanup|before_job|after_job|no_time|periodic(:\d+)?|milestone:\w+|failure:\w+)"
     r"(,(startup|cleanup|before_job|after_job|no_time|periodic(:\d+)?|milestone:\w+|failure:\w+))*",
     "startup, cleanup, before_job, after_job, no_time, periodic[:N] (comma list)",
@@ -195,7 +89,7 @@ def _files(global_level: bool) -> Element:
         "prefix": Attr(ATTR_NAME, "GLIDEIN_PS_"),
         # Upstream 3.10+: `type` instead of the executable/wrapper/untar flags, when to
         # run (`time`) and the glidein_config key that must be 1 to download it.
-        "type": Attr(_choice(*FILE_TYPES), None),
+        "type": Attr(choice(*FILE_TYPES), None),
         "time": Attr(FILE_TIME, "startup"),
         "cond_download": Attr(ATTR_NAME, None),
     }
@@ -223,7 +117,7 @@ ENTRY_CONFIG = Element(
                         "per_frontend": Element(
                             {
                                 "name": Attr(
-                                    _pattern(r"[^:\s]+:[^:\s]+", "'frontend:class'"), REQUIRED
+                                    pattern(r"[^:\s]+:[^:\s]+", "'frontend:class'"), REQUIRED
                                 )
                             }
                             | _limits(5000, 100, 50),
@@ -245,7 +139,7 @@ ENTRY_CONFIG = Element(
                 "cluster_size": Attr(POSITIVE_INT, 10),
                 "max_per_cycle": Attr(POSITIVE_INT, 100),
                 "sleep": Attr(FLOAT, 0.2),
-                "slots_layout": Attr(_choice("fixed", "partitionable"), JOB_DEFAULTS.slots_layout),
+                "slots_layout": Attr(choice("fixed", "partitionable"), JOB_DEFAULTS.slots_layout),
             },
             {
                 "submit_attrs": Element(
@@ -287,10 +181,10 @@ ENTRY = Element(
         "name": Attr(NAME, REQUIRED),
         "gatekeeper": Attr(TEXT, REQUIRED),
         "gridtype": Attr(TEXT, JOB_DEFAULTS.grid_type),
-        "auth_method": Attr(_auth_method, JOB_DEFAULTS.auth_method),
+        "auth_method": Attr(auth_method, JOB_DEFAULTS.auth_method),
         "trust_domain": Attr(TEXT, JOB_DEFAULTS.trust_domain),
         "enabled": Attr(BOOL, True),
-        "verbosity": Attr(_choice("std", "nodebug", "fast", "check"), JOB_DEFAULTS.verbosity),
+        "verbosity": Attr(choice("std", "nodebug", "fast", "check"), JOB_DEFAULTS.verbosity),
         "work_dir": Attr(PATH, JOB_DEFAULTS.startup_dir),
         "rsl": Attr(TEXT, None),
         "vm_id": Attr(TEXT, None),
@@ -340,7 +234,7 @@ ENTRY_SET = Element(
             children={
                 **ENTRY_CONFIG.children,
                 "entry_selection": Element(
-                    {"algorithm_name": Attr(_choice(*ENTRY_SELECTION_ALGORITHMS), "Default")}
+                    {"algorithm_name": Attr(choice(*ENTRY_SELECTION_ALGORITHMS), "Default")}
                 ),
             }
         ),
@@ -373,13 +267,13 @@ GLIDEIN = Element(
         "restart_attempts": Attr(INT, GLIDEIN_DEFAULTS.restart_attempts),
         "restart_interval": Attr(INT, GLIDEIN_DEFAULTS.restart_interval),
         "recoverable_exitcodes": Attr(
-            _pattern(r"\s*(\d+(\s+\d+)*\s*(,\s*\d+(\s+\d+)*\s*)*)?", "'code[ sub ...],code...'"),
+            pattern(r"\s*(\d+(\s+\d+)*\s*(,\s*\d+(\s+\d+)*\s*)*)?", "'code[ sub ...],code...'"),
             GLIDEIN_DEFAULTS.recoverable_exitcodes,
         ),
         "factory_versioning": Attr(BOOL, False),
         "enable_attribute_expansion": Attr(BOOL, False),
         # Ours: which pool the factory talks to; upstream configs say nothing = htcondor.
-        "pool_backend": Attr(_choice("htcondor", "embedded"), GLIDEIN_DEFAULTS.pool_backend),
+        "pool_backend": Attr(choice("htcondor", "embedded"), GLIDEIN_DEFAULTS.pool_backend),
         # Ours: entries served per entry process (1 = one process per entry).
         "entry_group_size": Attr(POSITIVE_INT, GLIDEIN_DEFAULTS.entry_group_size),
     },
@@ -407,7 +301,7 @@ GLIDEIN = Element(
                                 "min_days": Attr(FLOAT, 3.0),
                                 "max_mbytes": Attr(FLOAT, 100.0),
                                 "backup_count": Attr(INT, 5),
-                                "compression": Attr(_choice("", "gz", "zip"), ""),
+                                "compression": Attr(choice("", "gz", "zip"), ""),
                                 "structured": Attr(BOOL, False),
                             },
                             repeat=True,
@@ -428,7 +322,7 @@ GLIDEIN = Element(
         "monitor_footer": Element({"display_txt": Attr(TEXT, ""), "href_link": Attr(TEXT, "")}),
         "security": Element(
             {
-                "pub_key": Attr(_choice("RSA"), "RSA"),
+                "pub_key": Attr(choice("RSA"), "RSA"),
                 "key_length": Attr(INT, GLIDEIN_DEFAULTS.pub_key_length),
                 "reuse_oldkey_onstartup_gracetime": Attr(
                     INT, GLIDEIN_DEFAULTS.old_pub_key_grace_time
@@ -464,7 +358,7 @@ GLIDEIN = Element(
             {
                 "base_dir": Attr(PATH, REQUIRED),
                 "web_base_url": Attr(
-                    _pattern(r"https?://[^\s/]+(/\S*)?", "an http(s) URL"), REQUIRED
+                    pattern(r"https?://[^\s/]+(/\S*)?", "an http(s) URL"), REQUIRED
                 ),
                 "use_symlink": Attr(BOOL, True),
             }

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from glideinwms_factory.creation.schema import COMMENT, REQUIRED, Element, TypeMismatch
+from glideinwms_factory.creation.schema import COMMENT
+from glideinwms_factory.creation.schema_types import REQUIRED, Element, TypeMismatch
 
 
 @dataclass(frozen=True)
