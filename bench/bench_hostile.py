@@ -175,7 +175,9 @@ def report(
     [pool_ad] = EmbeddedCollector(factory.address).query('MyType =?= "Collector"')
     print(
         f"refused by the pool with an error answer: {refused} (pool.log lines: {pool_logged}; "
-        f"ad writes refused to non-owners, invalidations included: {pool_ad['RefusedAdWrites']})"
+        f"counted by the pool, all its refusals: {pool_ad['RefusedRequests']} "
+        f"[{pool_ad['RefusedRequestsByStatus']}]; ad writes refused to non-owners, "
+        f"invalidations included: {pool_ad['RefusedAdWrites']})"
     )
     print(
         f"rejected by the entry with a logged reason: {sum(tally.rejected.values())} "

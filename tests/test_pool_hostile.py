@@ -8,6 +8,7 @@ import http.client
 import json
 import socket
 import time
+from collections import Counter
 
 import classad2
 import pytest
@@ -17,6 +18,7 @@ from waiting import wait_for
 from glideinwms_factory.lib.pool import JobAction, PoolError
 from glideinwms_factory.lib.pool.embedded.auth import ADMIN_IDENTITY, FACTORY_IDENTITY
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector, EmbeddedSchedd, ping
+from glideinwms_factory.lib.pool.embedded.http_api import MAX_BODY
 
 FRONTEND = "vofrontend@example.org"
 SUBMIT = "executable = /bin/true\nuniverse = vanilla\n"
@@ -186,3 +188,31 @@ def test_idle_and_slow_connections_do_not_stop_the_others(pool):
         for sock in idle + slow:
             sock.close()
     assert _alive(pool)
+
+
+def _refused(pool) -> Counter[int]:
+    text = str(_collector_ad(pool)["RefusedRequestsByStatus"])
+    return Counter({int(code): int(n) for code, n in (p.split(":") for p in text.split(",") if p)})
+
+
+def test_every_refused_request_is_counted_by_its_status(pool):
+    """What pool.log says one line each is counted in the Collector's own ad."""
+    before, lines = _refused(pool), pool.log_text().count(" refused ")
+    token = pool.token(FACTORY_IDENTITY)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    deep = "constraint=" + "||".join(["a"] * 60_000)
+    assert _raw(pool, "POST", "/v1/collector/query", deep.encode(), form)[0] == 400
+    assert _raw(pool, "GET", "/v1/no/such/thing", None, {})[0] == 404
+    ad = b'MyType = "t"\nName = "n"\n'
+    bad_token = {"Authorization": "Bearer not-a-token"}
+    assert _raw(pool, "POST", "/v1/collector/advertise", ad, bad_token)[0] == 401
+    assert _raw(pool, "POST", "/v1/schedd/submit", b"{}", {})[0] == 401
+    huge = {"Authorization": f"Bearer {token}", "Content-Length": str(MAX_BODY + 1)}
+    assert _raw(pool, "POST", "/v1/collector/advertise", b"", huge)[0] == 413
+    expected = before + Counter({400: 1, 404: 1, 401: 2, 413: 1})
+    wait_for(lambda: _refused(pool) == expected, 10, "the counts by status")
+    assert _collector_ad(pool)["RefusedRequests"] == sum(expected.values())
+    # http.server's own refusal (an over-long header line) is counted too.
+    status, _ = _raw(pool, "GET", "/v1/ping", None, {"X": "A" * (1024 * 1024)})
+    wait_for(lambda: _refused(pool)[status] == expected[status] + 1, 10, f"the {status}")
+    assert pool.log_text().count(" refused ") == lines + 5

@@ -17,8 +17,10 @@ import json
 import logging
 import os
 import pathlib
+import threading
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -78,6 +80,10 @@ class PoolDaemon:
         self.collector = CollectorStore(lifetime, authority=self.authority)
         self.schedd = schedd
         self.schedd_refused = 0  # schedd actions refused to identities without the right
+        # Every refused HTTP request (too big, too deep, no or bad token, unparsable ...)
+        # by answer status: what pool.log says one line each, counted.
+        self.refused_requests: Counter[int] = Counter()
+        self._refused_lock = threading.Lock()
         self.log = log
         self.start_time = int(time.time())
         self.address = ""
@@ -102,6 +108,10 @@ class PoolDaemon:
             raise HttpError(403, f"{identity} may not {action} in this schedd (the factory's)")
         return identity
 
+    def count_refusal(self, status: int) -> None:
+        with self._refused_lock:
+            self.refused_requests[status] += 1
+
     def advertise_self(self) -> None:
         """The Collector's own ad, as condor_status -collector shows it."""
         ad = classad2.ClassAd()
@@ -113,6 +123,10 @@ class PoolDaemon:
         ad["TotalAds"] = len(self.collector)
         ad["RefusedAdWrites"] = self.collector.refused
         ad["RefusedScheddActions"] = self.schedd_refused
+        with self._refused_lock:
+            by_status = sorted(self.refused_requests.items())
+        ad["RefusedRequests"] = sum(count for _, count in by_status)
+        ad["RefusedRequestsByStatus"] = ",".join(f"{code}:{count}" for code, count in by_status)
         self.collector.advertise([ad], "UPDATE_AD_GENERIC", SELF_IDENTITY, "SELF")
 
 
@@ -149,6 +163,11 @@ class Handler(BoundedHandler):
     def log_error(self, format: str, *args: Any) -> None:
         self.server.daemon_state.log.warning("%s " + format, self.client_address[0], *args)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (an unparsable request line, over-long headers)."""
+        self.server.daemon_state.count_refusal(code)
+        super().send_error(code, message, explain)
+
     def do_GET(self) -> None:
         self._dispatch("GET")
 
@@ -166,6 +185,7 @@ class Handler(BoundedHandler):
             params = dict(urllib.parse.parse_qsl(url.query))
             status, content_type, body = route(self, state, params)
         except HttpError as exc:
+            state.count_refusal(exc.status)
             state.log.warning(
                 "refused %s %s from %s: %s %s",
                 method,
@@ -180,6 +200,7 @@ class Handler(BoundedHandler):
             return
         except TimeoutError:
             self.close_connection = True
+            state.count_refusal(408)
             state.log.warning("%s %s: the request took too long to arrive", method, url.path)
             return
         except Exception:
