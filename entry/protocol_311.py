@@ -141,6 +141,8 @@ def _read(items: tuple[tuple[str, bytes], ...]) -> Credentials311:
     except safe_pickle.PickleRefused as err:
         raise ProtocolError(str(err)) from None
     for cred in request:
+        if cred.pair:
+            raise ProtocolError(f"RequestCredentials holds a pair ({cred.pair}): not served")
         if cred.purpose not in (None, CredentialPurpose.REQUEST):
             raise ProtocolError(f"RequestCredentials holds a {cred.purpose.value} credential")
     return Credentials311(

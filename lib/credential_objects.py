@@ -42,6 +42,16 @@ class CredentialPurpose(enum.Enum):
 
 
 @enum.unique
+class CredentialPairType(enum.Enum):
+    """Upstream `credentials.CredentialPairType` values: an AuthSet names one when the
+    entry's auth method asks for a pair (cert_pair, key_pair, username_password)."""
+
+    X509_PAIR = "x509_pair"
+    KEY_PAIR = "key_pair"
+    USERNAME_PASSWORD = "username_password"
+
+
+@enum.unique
 class ParameterName(enum.Enum):
     """Upstream `parameters.ParameterName` values."""
 
@@ -52,21 +62,42 @@ class ParameterName(enum.Enum):
     PROJECT_ID = "ProjectId"
 
 
-# Upstream credential class (under UPSTREAM_PACKAGE) -> the type its objects carry.
+# Upstream credential class (under UPSTREAM_PACKAGE) -> the type its objects carry: one
+# class per CredentialType a Frontend can configure (its `credential_of_type`), all of
+# them plain `Credential` objects whose text is `_string`.
 CREDENTIAL_CLASSES: dict[str, CredentialType] = {
+    "tokens.Token": CredentialType.TOKEN,
     "tokens.SciToken": CredentialType.SCITOKEN,
     "tokens.IdToken": CredentialType.IDTOKEN,
     "x509.X509Cert": CredentialType.X509_CERT,
+    "rsa.RSAPublicKey": CredentialType.RSA_PUBLIC_KEY,
+    "rsa.RSAPrivateKey": CredentialType.RSA_PRIVATE_KEY,
+    "symmetric.SymmetricKey": CredentialType.SYMMETRIC_KEY,
+    "text.TextCredential": CredentialType.TEXT,
+}
+# Pairs: the public credential's state plus a `private_credential` object. Upstream saves
+# only the public part (`_string`) to a file; we read that part, typed as its class's base.
+PAIR_CLASSES: dict[str, CredentialType] = {
+    "x509.X509Pair": CredentialType.X509_CERT,
+    "rsa.RSAKeyPair": CredentialType.RSA_PUBLIC_KEY,
+    "text.UsernamePassword": CredentialType.TEXT,
 }
 CLASS_OF_TYPE = {kind: name for name, kind in CREDENTIAL_CLASSES.items()}
 ENUM_CLASSES: dict[str, type[enum.Enum]] = {
     "credentials.CredentialType": CredentialType,
+    "credentials.CredentialPairType": CredentialPairType,
     "credentials.CredentialPurpose": CredentialPurpose,
     "parameters.ParameterName": ParameterName,
 }
 AUTH_SET_CLASS = "utils.AuthenticationSet"
 STRING_PARAMETER_CLASS = "parameters.StringParameter"
-OBJECT_CLASSES = (*CREDENTIAL_CLASSES, AUTH_SET_CLASS, STRING_PARAMETER_CLASS)
+# Parameter classes whose `_value` is plain data (a DynamicParameter holds a generator).
+PARAMETER_CLASSES = (
+    STRING_PARAMETER_CLASS,
+    "parameters.IntegerParameter",
+    "parameters.ExpressionParameter",
+)
+OBJECT_CLASSES = (*CREDENTIAL_CLASSES, *PAIR_CLASSES, AUTH_SET_CLASS, *PARAMETER_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -79,6 +110,7 @@ class Credential:
     trust_domain: str | None = None
     security_class: str | None = None
     file_name: str | None = None  # basename of the Frontend's own path, never a factory path
+    pair: str | None = None  # the upstream pair class (x509.X509Pair ...) it is the public part of
 
 
 @dataclass(frozen=True)
@@ -89,7 +121,7 @@ class SecurityParameter:
     value: str
 
 
-AuthMember = CredentialType | ParameterName
+AuthMember = CredentialType | CredentialPairType | ParameterName
 
 
 @dataclass(frozen=True)
@@ -103,8 +135,8 @@ class AuthSet:
 
 
 # Auth method words -> what satisfies them (upstream's CredentialType/ParameterName
-# spellings and aliases, protocol-311.md §4). Pair types cannot come in a 3.11 request
-# we read, so an entry that needs one gets a precise rejection.
+# spellings and aliases, protocol-311.md §4). A pair (CredentialPairType) is not served
+# for a 3.11 request, so an entry that needs one gets a precise rejection.
 _WORDS: dict[str, AuthMember | None] = {
     **{kind.value: kind for kind in CredentialType},
     **{name.value.lower(): name for name in ParameterName},

@@ -25,11 +25,13 @@ from glideinwms_factory.lib.credential_objects import (
     CREDENTIAL_CLASSES,
     ENUM_CLASSES,
     OBJECT_CLASSES,
-    STRING_PARAMETER_CLASS,
+    PAIR_CLASSES,
+    PARAMETER_CLASSES,
     UPSTREAM_PACKAGE,
     AuthMember,
     AuthSet,
     Credential,
+    CredentialPairType,
     CredentialPurpose,
     CredentialType,
     ParameterName,
@@ -280,7 +282,7 @@ def _purpose(value: object, what: str) -> CredentialPurpose | None:
 def _credential(obj: object, what: str) -> Credential:
     state = _state(obj, what)
     assert isinstance(obj, _Object)
-    cred_type = CREDENTIAL_CLASSES.get(obj.upstream)
+    cred_type = CREDENTIAL_CLASSES.get(obj.upstream) or PAIR_CLASSES.get(obj.upstream)
     if cred_type is None:
         raise PickleRefused(f"{what}: {obj.upstream} is not a credential")
     raw = state.get("_string")
@@ -299,6 +301,7 @@ def _credential(obj: object, what: str) -> Credential:
         trust_domain=_opt_text(state, "trust_domain", what),
         security_class=_opt_text(state, "security_class", what),
         file_name=posixpath.basename(path) or None if path else None,
+        pair=obj.upstream if obj.upstream in PAIR_CLASSES else None,
     )
 
 
@@ -322,16 +325,19 @@ def _enum_member(value: object, kinds: tuple[type[E], ...], what: str) -> E:
 
 
 def security_parameters(data: bytes, what: str) -> list[SecurityParameter]:
-    """`SecurityParameters`: StringParameter objects (a list, or a dict keyed by name)."""
+    """`SecurityParameters`: String/Integer/ExpressionParameter objects (a list, or a dict
+    keyed by name); an IntegerParameter's value is read as its decimal text."""
     loaded = _load(data)
     values = list(loaded.values()) if isinstance(loaded, dict) else _items(loaded, what)
     result = []
     for item in values:
-        if not isinstance(item, _Object) or item.upstream != STRING_PARAMETER_CLASS:
-            raise PickleRefused(f"{what}: expected {STRING_PARAMETER_CLASS} objects")
+        if not isinstance(item, _Object) or item.upstream not in PARAMETER_CLASSES:
+            raise PickleRefused(f"{what}: expected {'/'.join(PARAMETER_CLASSES)} objects")
         state = _state(item, what)
         name = _enum_member(state.get("_name"), (ParameterName,), what)
         value = state.get("_value")
+        if type(value) is int:  # IntegerParameter (a bool is no integer value)
+            value = str(value)
         if not isinstance(value, str):
             raise PickleRefused(f"{what}: value of {name.value} is not text")
         result.append(SecurityParameter(name, value))
@@ -344,7 +350,7 @@ def auth_set(data: bytes, what: str) -> AuthSet:
     if not isinstance(loaded, _Object) or loaded.upstream != AUTH_SET_CLASS:
         raise PickleRefused(f"{what}: expected a {AUTH_SET_CLASS}")
     members = _items(_state(loaded, what).get("_required_types"), what)
-    kinds: tuple[type[AuthMember], ...] = (CredentialType, ParameterName)
+    kinds: tuple[type[AuthMember], ...] = (CredentialType, CredentialPairType, ParameterName)
     return AuthSet(frozenset(_enum_member(m, kinds, what) for m in members))
 
 
