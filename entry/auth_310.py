@@ -56,6 +56,64 @@ _AUTH_METHODS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 _TOKEN_WORDS = frozenset({"scitoken", "idtoken", "token"})
 
 
+# Which encrypted name holds the credential id (GlideinCredentialIdentifier) of a 3.10
+# request, by the entry's auth method, in the order the upstream 3.10 factory tests them
+# (glideFactoryEntry.unit_work_v3): a token entry counts by ScitokenId, a grid entry by
+# its SubmitProxy, any other by the first credential of its pair or file.
+_ID_NAMES = (
+    ("scitoken", "ScitokenId"),
+    ("grid_proxy", "SubmitProxy"),
+    ("cert_pair", "PublicCert"),
+    ("key_pair", "PublicKey"),
+    ("auth_file", "AuthFile"),
+    ("username_password", "Username"),
+)
+# Files named by a request that must have come through a glideclientglobal ad, by method.
+_FILE_NAMES = {
+    "cert_pair": ("PublicCert", "PrivateCert"),
+    "key_pair": ("PublicKey", "PrivateKey"),
+    "auth_file": ("AuthFile",),
+    "username_password": ("Username", "Password"),
+}
+CLOUD_GRID_TYPES = frozenset({"ec2", "gce"})
+
+
+def passthru(entry: EntryConfig, params: Mapping[str, Any]) -> bool:
+    """Whether the group parameter `CONTINUE_IF_NO_PROXY` is `True` (the request's
+    `GlideinParam*`, the entry's params.cfg as default)."""
+    name = "CONTINUE_IF_NO_PROXY"
+    return str(params.get(name, entry.params.get(name, ""))) == "True"
+
+
+def id_name(method: str) -> str | None:
+    """The encrypted name whose value identifies a 3.10 request's credential for an
+    entry of auth method `method` (None: the method names no credential)."""
+    words = _words(method)
+    return next((name for word, name in _ID_NAMES if word in words), None)
+
+
+def credential_files(method: str) -> tuple[str, ...]:
+    """The encrypted names of credential files besides the proxy a 3.10 request for an
+    entry of auth method `method` refers to (cert/key pairs, auth file, user/password)."""
+    words = _words(method)
+    return next((names for word, names in _FILE_NAMES.items() if word in words), ())
+
+
+def uses_glidein_proxy(method: str) -> bool:
+    """Whether the glidein proxy (`GlideinProxy`) is what the glidein gets: entries that
+    submit with neither a token nor a grid proxy (upstream's cloud and BOSCO branch)."""
+    words = _words(method)
+    return not words & {"scitoken", "grid_proxy"} and bool(words & set(_FILE_NAMES))
+
+
+@functools.lru_cache(maxsize=64)
+def _words(method: str) -> frozenset[str]:
+    try:
+        return parse_auth_method(method).words
+    except AuthMethodError:
+        return frozenset()
+
+
 def auth_problem(
     entry: EntryConfig, enc_names: frozenset[str], params: Mapping[str, Any]
 ) -> str | None:
@@ -67,11 +125,10 @@ def auth_problem(
     the CE, not here. `CONTINUE_IF_NO_PROXY` is a plain frontend group parameter
     (`GlideinParam*`, the entry's params.cfg as default), not an encrypted one.
     """
-    passthru = "CONTINUE_IF_NO_PROXY"
     return _auth_problem(
         entry.job.auth_method,
         enc_names,
-        str(params.get(passthru, entry.params.get(passthru, ""))) == "True",
+        passthru(entry, params),
         bool(entry.job.vm_id),
         bool(entry.job.vm_type),
     )

@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
-from glideinwms_factory.entry import credentials
+from glideinwms_factory.entry import auth_310, credentials
 from glideinwms_factory.entry.config import EntryConfig, FactoryConfig
+from glideinwms_factory.entry.credentials import SAFE_NAME
 from glideinwms_factory.entry.decision import Request
 from glideinwms_factory.entry.requests import (
     Rejection,
@@ -79,17 +81,16 @@ def with_credentials(
                 request.credentials_311,
             )
             return dataclasses.replace(request, credential_files=paths, identity_files=identity)
-        paths = {}
-        submit_proxy = request.enc_params.get("SubmitProxy")
-        if submit_proxy:
-            path = credentials.credential_path(
-                base, request.username, glidein, request.client_name, submit_proxy
+        paths, problem, cred_id = _stored_310(factory, entry, request)
+        if problem:
+            return Rejection(request.name, request.client_name, problem)
+        if cred_id != request.credential_id:
+            request_key = request.demand.key._replace(credential_id=cred_id)
+            request = dataclasses.replace(
+                request,
+                credential_id=cred_id,
+                demand=dataclasses.replace(request.demand, key=request_key),
             )
-            if not path.exists():
-                return Rejection(
-                    request.name, request.client_name, f"credential {submit_proxy} not found"
-                )
-            paths["x509_proxy"] = str(path)
         for param, suffix, key in (
             (f"{entry.name}.idtoken", "idtoken", "idtokens_file"),
             ("frontend_scitoken", "scitoken", "scitokens_file"),
@@ -109,6 +110,54 @@ def with_credentials(
         return Rejection(request.name, request.client_name, f"credentials: {err}")
     identity = (paths["idtokens_file"],) if "idtokens_file" in paths else ()
     return dataclasses.replace(request, credential_files=paths, identity_files=identity)
+
+
+def _stored_310(
+    factory: FactoryConfig, entry: EntryConfig, request: WorkRequest
+) -> tuple[dict[str, str], str, str]:
+    """The credential files a 3.10 request refers to, as the upstream 3.10 factory looks
+    them up (glideFactoryEntry.unit_work_v3): (submit files, why it cannot be served or
+    "", its credential id).
+
+    A grid entry submits with the `SubmitProxy`; when that proxy was never delivered, a
+    request with `CONTINUE_IF_NO_PROXY` `True` goes on with its SciToken, counted by its
+    `ScitokenId`. An entry of another credential type gives the glidein its
+    `GlideinProxy` (a cloud entry may do without) and needs each file of its pair.
+    """
+    method = entry.job.auth_method
+    enc = request.enc_params
+    cred_id = request.credential_id
+
+    def stored(name: str) -> Path:
+        return credentials.credential_path(
+            factory.client_proxies_dir,
+            request.username,
+            factory.glidein_name,
+            request.client_name,
+            enc[name],
+        )
+
+    paths: dict[str, str] = {}
+    if enc.get("SubmitProxy"):
+        path = stored("SubmitProxy")
+        if path.exists():
+            paths["x509_proxy"] = str(path)
+        elif auth_310.passthru(entry, request.params):
+            token_id = enc.get("ScitokenId")
+            if token_id and SAFE_NAME.fullmatch(token_id):
+                cred_id = token_id
+        elif auth_310.id_name(method) != "ScitokenId":  # a token entry does without it
+            return paths, f"credential {enc['SubmitProxy']} not found", cred_id
+    if auth_310.uses_glidein_proxy(method) and enc.get("GlideinProxy"):
+        path = stored("GlideinProxy")
+        if path.exists():
+            paths["x509_proxy"] = str(path)
+        elif (entry.grid_type.split() or [""])[0] not in auth_310.CLOUD_GRID_TYPES:
+            return paths, f"credential {enc['GlideinProxy']} not found", cred_id
+    for name in auth_310.credential_files(method):
+        if enc.get(name) and not stored(name).exists():
+            return paths, f"credential {enc[name]} ({name}) not found", cred_id
+    return paths, "", cred_id
 
 
 def down_reason(

@@ -14,9 +14,8 @@ from typing import Any
 
 import classad2
 
-from glideinwms_factory.entry import request_attrs
+from glideinwms_factory.entry import auth_310, request_attrs
 from glideinwms_factory.entry.accounting import QueueSnapshot, RequestKey
-from glideinwms_factory.entry.auth_310 import auth_problem
 from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.credentials import SAFE_NAME
 from glideinwms_factory.entry.decision import Request
@@ -182,9 +181,12 @@ def _safe(name: str, value: str) -> str:
     return value
 
 
-def _credential_id(enc: Mapping[str, str]) -> str:
-    for name in ("SubmitProxy", "GlideinProxy", "ScitokenId"):
-        if enc.get(name):
+def _credential_id(enc: Mapping[str, str], auth_method: str) -> str:
+    """The credential id of a 3.10 request: the one the upstream factory picks for the
+    entry's auth method (`auth_310.id_name`), else the first of the proxies and token."""
+    first = auth_310.id_name(auth_method)
+    for name in (first, "SubmitProxy", "GlideinProxy", "ScitokenId"):
+        if name and enc.get(name):
             return _safe(name, enc[name])
     return "none"
 
@@ -296,10 +298,10 @@ def _validate(
         check_no_310_names(layout.enc, entry.name)
         cred_id = credential_id(name, req_name, client_name)
     else:
-        problem = auth_problem(entry, layout.enc, params)  # check 6
+        problem = auth_310.auth_problem(entry, layout.enc, params)  # check 6
         if problem:
             raise RequestError(problem)
-        cred_id = _credential_id(enc)
+        cred_id = _credential_id(enc, entry.job.auth_method)
     frontend = frontends.get(security_name)  # check 7
     if frontend is None:
         raise RequestError(f"frontend {security_name!r:.60} is not in frontend.descript")
