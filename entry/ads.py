@@ -56,10 +56,12 @@ def _limits(entry: EntryConfig) -> dict[str, object]:
 
 
 def _auth_flags(entry: EntryConfig) -> dict[str, str]:
+    """Strings, as upstream's factory publishes them: "True" twice whenever `grid_proxy`
+    is named (even as one alternative). 3.10+ Frontends no longer query them."""
     if "grid_proxy" in entry.auth.words:
         return {
             "GlideinAllowx509_Proxy": "True",
-            "GlideinRequirex509_Proxy": str(entry.auth.requires("grid_proxy")),
+            "GlideinRequirex509_Proxy": "True",
             "GlideinRequireGlideinProxy": "False",
         }
     return {
@@ -89,6 +91,8 @@ def _entry_attributes(entry: EntryConfig) -> dict[str, object]:
         if value:
             attrs[attr] = value
     attrs.update(entry.attributes)
+    # Frontends parse it (classads.md §1): never the operator's raw spelling.
+    attrs["GLIDEIN_SupportedAuthenticationMethod"] = entry.auth.canonical
     return attrs
 
 

@@ -66,6 +66,14 @@ class AuthMethod:
         """Every word named anywhere (what a request may carry)."""
         return frozenset(word for group in self.groups for word in group)
 
+    @property
+    def canonical(self) -> str:
+        """The spelling every upstream Frontend reads: canonical lower-case words, groups
+        joined by `+` (3.10 splits on `+` only; 3.11 takes `+` or `;`), alternatives by
+        `,`, no blanks (3.11 does not strip them: an unknown word stops its group's
+        cycle), `any` when nothing is required."""
+        return "+".join(",".join(group) for group in self.groups) or ANY
+
     def requires(self, word: str) -> bool:
         """Whether every acceptable request must meet `word` (a group of it alone)."""
         return (word,) in self.groups

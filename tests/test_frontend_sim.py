@@ -61,7 +61,8 @@ def key() -> FactoryKey:
 
 
 def factory_ads(key: FactoryKey, glidein: str = "gfactory_instance", factory: str = "fact1"):
-    """What a factory advertises: the global key ad and two entries (one grid_proxy)."""
+    """What a factory advertises: the global key ad and two entries (one grid_proxy), with
+    what upstream's Frontends read of them (sign types, auth method, trust domain)."""
     gname = f"{glidein}@{factory}"
     ads = [
         classad2.ClassAd(
@@ -82,6 +83,11 @@ def factory_ads(key: FactoryKey, glidein: str = "gfactory_instance", factory: st
                     "Name": f"{entry}@{gname}",
                     "EntryName": entry,
                     "GLIDEIN_In_Downtime": False,
+                    "SupportedSignTypes": "sha1",
+                    "GLIDEIN_SupportedAuthenticationMethod": (
+                        "grid_proxy" if proxy == "True" else "scitoken"
+                    ),
+                    "GLIDEIN_TrustDomain": "grid",
                     "GlideinRequirex509_Proxy": proxy,
                     "GlideinRequireGlideinProxy": "False" if proxy == "True" else "True",
                 }

@@ -78,6 +78,11 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
                     "EntryName": entry,
                     "GlideinRequirex509_Proxy": grid_proxy,
                     "GLIDEIN_In_Downtime": False,
+                    "SupportedSignTypes": "sha1",
+                    "GLIDEIN_SupportedAuthenticationMethod": (
+                        "grid_proxy" if grid_proxy == "True" else "scitoken"
+                    ),
+                    "GLIDEIN_TrustDomain": "grid",
                 }
             )
         factory.advertise(

@@ -20,10 +20,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from glideinwms_factory.lib import credential_objects as co
 from glideinwms_factory.lib import crypto
+from glideinwms_factory.lib.auth_method import AuthMethodError, parse_auth_method
 from glideinwms_factory.lib.factory_key import load_public_key, pem_from_ad_value, pub_key_id
 
 log = logging.getLogger("gwms-frontend-sim")
 
+# What upstream's Frontends take when a glidefactory ad has no GLIDEIN_TrustDomain.
+DEFAULT_TRUST_DOMAIN = "Grid"
 # No frontend staging area: values the factory accepts (check #11) and reads as "none".
 NO_WEB = "None"
 
@@ -50,7 +53,7 @@ class FactoryEntry:
     factory: FactoryKeyInfo
     proxy_param: str  # SubmitProxy for grid_proxy entries, else GlideinProxy
     auth_method: str = "grid_proxy"  # GLIDEIN_SupportedAuthenticationMethod
-    trust_domain: str = "grid"
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,12 @@ def factory_keys(global_ads: Iterable[Mapping[str, Any]]) -> dict[str, FactoryKe
     return keys
 
 
+def safe_true(value: object) -> bool:
+    """How upstream's Frontends read a flag such as `GLIDEIN_In_Downtime`: the boolean
+    True or any spelling of the string "true" (`safe_boolcomp(value, True)`)."""
+    return str(value).lower() == "true"
+
+
 def find_targets(
     wanted: Sequence[str],
     entry_ads: Iterable[Mapping[str, Any]],
@@ -171,14 +180,21 @@ def find_targets(
         if factory is None:
             continue
         entry_name = str(ad.get("EntryName") or name.split("@", 1)[0])
-        grid_proxy = str(ad.get("GlideinRequirex509_Proxy", "")).lower() == "true"
+        # As upstream's Frontends: the auth method and trust domain, with their defaults
+        # (the GlideinRequirex509_Proxy flags are no longer read since 3.x).
+        auth_text = str(ad.get("GLIDEIN_SupportedAuthenticationMethod", "grid_proxy"))
+        try:
+            auth = parse_auth_method(auth_text)
+        except AuthMethodError as exc:
+            log.warning("glidefactory %r: %s; ignored", name[:80], exc)
+            continue
         target = FactoryEntry(
             name,
             entry_name,
             factory,
-            "SubmitProxy" if grid_proxy else "GlideinProxy",
-            str(ad.get("GLIDEIN_SupportedAuthenticationMethod", "grid_proxy")),
-            str(ad.get("GLIDEIN_TrustDomain", "grid")),
+            "SubmitProxy" if auth.requires("grid_proxy") else "GlideinProxy",
+            auth_text,
+            str(ad.get("GLIDEIN_TrustDomain", DEFAULT_TRUST_DOMAIN)),
         )
         for alias in {name, entry_name}:
             candidates.setdefault(alias, []).append(target)

@@ -49,6 +49,7 @@ from glideinwms_factory.tools.frontend_ads import (
     find_targets,
     from_factory,
     invalidation_constraints,
+    safe_true,
 )
 from glideinwms_factory.tools.frontend_status import answers
 
@@ -57,6 +58,8 @@ log = logging.getLogger("gwms-frontend-sim")
 REQUEST_COMMAND = "UPDATE_MASTER_AD"
 INVALIDATE_COMMAND = "INVALIDATE_MASTER_ADS"
 REMOVE_EXCESS_MODES = ("NO", "WAIT", "IDLE", "ALL", "UNREG")
+# Upstream's findGlideins: the Frontend's sign type must be one the entry supports.
+ENTRY_QUERY = '(GlideinMyType =?= "glidefactory") && stringListMember("sha1", SupportedSignTypes)'
 ANSWER_WAIT = 30.0  # s after advertising before a cycle says what the factories answered
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._@-]+")
 _PARAM_NAME = re.compile(r"[A-Za-z0-9_]+")
@@ -113,7 +116,7 @@ def factory_view(
 ) -> tuple[dict[str, FactoryKeyInfo], list[Mapping[str, Any]]]:
     """The keys and entry ads that the factory `identity` advertised."""
     globals_ = collector.query('(GlideinMyType =?= "glidefactoryglobal")')
-    entries = collector.query('(GlideinMyType =?= "glidefactory")')
+    entries = collector.query(ENTRY_QUERY)
     return factory_keys(from_factory(globals_, identity)), from_factory(entries, identity)
 
 
@@ -130,7 +133,7 @@ def list_factories(
             {
                 "Name": name,
                 "EntryName": ad.get("EntryName", ""),
-                "InDowntime": ad.get("GLIDEIN_In_Downtime", False) is True,
+                "InDowntime": safe_true(ad.get("GLIDEIN_In_Downtime", False)),
                 "PubKeyID": factory.key_id if factory else None,
                 "AuthenticatedIdentity": ad.get("AuthenticatedIdentity"),
             }
