@@ -2,9 +2,11 @@
 
 Requests are made as real Frontends make them: a fresh RSA-encrypted key code in every
 ad (OAEP randomized; 3.10: SHA-1, 3.11: SHA-256), half of the clients on each protocol,
-3.11 ones carrying pickled credentials. Each request goes through `validate_request`
-(decrypt + every check, pickles read) with the padding remembered per client, as the
-entry daemon runs it. Prints figures and the ratio, measured in one run; not a test.
+3.11 ones carrying pickled credentials. A round's ads go through `validate_requests`
+together (decrypt + every check, pickles read) with the padding remembered per client,
+as the entry daemon runs one Collector query's ads; the raw RSA decryptions are timed
+likewise, one after another. Prints figures and the ratio, measured in one run; not a
+test.
 
     .venv/bin/python bench/bench_requests.py [--requests N] [--rounds R]
 """
@@ -27,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from glideinwms_factory.entry import request_attrs
 from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.limits import EntryLimits
-from glideinwms_factory.entry.requests import WorkRequest, validate_request
+from glideinwms_factory.entry.requests import WorkRequest, validate_request, validate_requests
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.descript_records import GlideinDescript, JobDescript
@@ -92,61 +94,63 @@ def _raw_rsa(private: RSAPrivateKey, code: bytes, n: int) -> None:
     private.decrypt(code, OAEP(MGF1(digest), digest, None))
 
 
-Clocks = dict[str, list[float]]  # clock -> seconds spent by [the work, raw RSA]
+Clocks = dict[str, list[float]]  # clock -> seconds per ad spent by [the work, raw RSA]
 
 
-def _pairs(count: int, work: Callable[[int], object], raw: Callable[[int], object]) -> Clocks:
-    """Time `work(n)` right beside `raw(n)` for each n, both clocks, per call on average.
+def _pair(count: int, work: Callable[[], object], raw: Callable[[], object], seed: int) -> Clocks:
+    """Time `work()` right beside `raw()`, both clocks, per ad (`count` ads each).
 
     Side by side, the load of a shared machine falls on both figures alike; the thread's
-    CPU time is disturbed less by it than the wall clock. OpenSSL refreshes an RSA key's
-    blinding every 32 private operations (about the cost of one more): in a fixed order,
-    with two operations per pair, it fell on the same side every time (5% either way), so
-    the order of each pair is drawn at random.
+    CPU time is disturbed less by it than the wall clock. Which one goes first is drawn
+    at random: OpenSSL refreshes an RSA key's blinding every 32 private operations.
     """
-    order = random.Random(count)
     spent = {"wall": [0.0, 0.0], "cpu": [0.0, 0.0]}
-    for n in range(count):
-        pair = ((0, work), (1, raw))
-        for slot, task in pair if order.random() < 0.5 else pair[::-1]:
-            wall, cpu = time.perf_counter(), time.thread_time()
-            task(n)
-            spent["cpu"][slot] += time.thread_time() - cpu
-            spent["wall"][slot] += time.perf_counter() - wall
+    pair = ((0, work), (1, raw))
+    for slot, task in pair if random.Random(seed).random() < 0.5 else pair[::-1]:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        task()
+        spent["cpu"][slot] += time.thread_time() - cpu
+        spent["wall"][slot] += time.perf_counter() - wall
     return {clock: [total / count for total in totals] for clock, totals in spent.items()}
 
 
 def _round(
-    keys: FactoryKeys, entry: EntryConfig, padding: crypto.OaepPreference, count: int
+    keys: FactoryKeys, entry: EntryConfig, padding: crypto.OaepPreference, count: int, seed: int
 ) -> dict[str, Clocks]:
-    """One round of `count` fresh requests, each beside one raw RSA decryption of another
-    ad's key code; then, in the request's place, reading alone what find-work reads from
-    other fresh ads (classad2), and the control: raw RSA of the ad's own key code."""
-    ads = _requests(keys, entry, count)  # fresh key codes, as every cycle
-    unread = _requests(keys, entry, count)
-    codes = [bytes.fromhex(str(ad["ReqEncKeyCode"])) for ad in ads]
+    """One round: find-work on `count` fresh requests, as one Collector query brings
+    them, beside one raw RSA decryption of each of `count` other ads' key codes; then, in
+    find-work's place, reading alone what find-work reads from other fresh ads
+    (classad2), and the control: raw RSA of the ads' own key codes."""
+    ads, unread, others = (_requests(keys, entry, count) for _ in range(3))  # fresh key codes
     private = keys.current.private_key
     frontends = entry.factory.frontends
     results = []
 
-    def request(n: int) -> None:
-        results.append(validate_request(ads[n], entry, keys, frontends, 0, padding=padding))
+    def find_work() -> None:
+        results.extend(
+            validate_requests([(ad, entry) for ad in ads], keys, frontends, 0, padding=padding)
+        )
 
-    def reading(n: int) -> None:
-        request_attrs.read(unread[n])
+    def reading() -> None:
+        for ad in unread:
+            request_attrs.read(ad)
 
-    def raw(n: int) -> None:
-        _raw_rsa(private, codes[n ^ 1], n ^ 1)
+    def raw_rsa(of: list[classad2.ClassAd]) -> Callable[[], None]:
+        codes = [bytes.fromhex(str(ad["ReqEncKeyCode"])) for ad in of]
 
-    def control(n: int) -> None:
-        _raw_rsa(private, codes[n], n)
+        def raw() -> None:
+            for n, code in enumerate(codes):
+                _raw_rsa(private, code, n)
 
-    found = _pairs(count, request, raw)
+        return raw
+
+    found = _pair(count, find_work, raw_rsa(others), seed)
+    assert len(results) == count, len(results)
     assert all(isinstance(result, WorkRequest) for result in results), results
     return {
         "find-work": found,
-        "reading": _pairs(count, reading, raw),
-        "control": _pairs(count, control, raw),
+        "reading": _pair(count, reading, raw_rsa(others), seed + 1),
+        "control": _pair(count, raw_rsa(ads), raw_rsa(others), seed + 2),
     }
 
 
@@ -164,7 +168,7 @@ def main() -> None:
         for ad in _requests(keys, entry, args.requests):
             result = validate_request(ad, entry, keys, entry.factory.frontends, 0, padding=padding)
             assert isinstance(result, WorkRequest), result
-        rounds = [_round(keys, entry, padding, args.requests) for _ in range(args.rounds)]
+        rounds = [_round(keys, entry, padding, args.requests, 3 * n) for n in range(args.rounds)]
     print(f"{args.requests} requests per round (3.10 and 3.11 alternating), {args.rounds} rounds")
     for clock, label in (("wall", "wall clock"), ("cpu", "thread CPU time")):
         cost, raw, read, same, other = (

@@ -85,6 +85,7 @@ def passthru(entry: EntryConfig, params: Mapping[str, Any]) -> bool:
     return str(params.get(name, entry.params.get(name, ""))) == "True"
 
 
+@functools.lru_cache(maxsize=64)
 def id_name(method: str) -> str | None:
     """The encrypted name whose value identifies a 3.10 request's credential for an
     entry of auth method `method` (None: the method names no credential)."""

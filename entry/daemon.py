@@ -38,7 +38,8 @@ from glideinwms_factory.entry.config import EntryConfig, load_entry
 from glideinwms_factory.entry.decision import LIMIT_PREFIX, Actions, CyclePlan, plan_cycle
 from glideinwms_factory.entry.find_work import decision_input, down_reason, find_work
 from glideinwms_factory.entry.queue_trust import CYCLE_ATTR, QueueMemory, judge_answer
-from glideinwms_factory.entry.requests import Rejection, WorkRequest, with_vanished
+from glideinwms_factory.entry.request_cycle import with_vanished
+from glideinwms_factory.entry.requests import Rejection, WorkRequest
 from glideinwms_factory.entry.stats import (
     EntryStats,
     EntryStatsWriter,

@@ -1,7 +1,7 @@
 """Find work for an entry group: query the requests, validate them, attach credentials, and
 turn each into the decision's input with its downtime (steps 1-2 of ARCHITECTURE.md).
 
-The validation of one ad is `requests.validate_request` (pure); this module adds what
+The validation of the ads is `requests.validate_requests` (pure); this module adds what
 needs the Collector and the disk: the query and the credential files of security.md §4.
 """
 
@@ -16,13 +16,13 @@ from glideinwms_factory.entry import auth_310, credentials
 from glideinwms_factory.entry.config import EntryConfig, FactoryConfig
 from glideinwms_factory.entry.credentials import SAFE_NAME
 from glideinwms_factory.entry.decision import Request
+from glideinwms_factory.entry.request_cycle import newest_per_name
 from glideinwms_factory.entry.requests import (
     Rejection,
     WorkRequest,
-    newest_per_name,
     rejection,
     request_constraint,
-    validate_request,
+    validate_requests,
 )
 from glideinwms_factory.lib import downtimes
 from glideinwms_factory.lib.crypto import OaepPreference
@@ -55,11 +55,13 @@ def find_work(
         if id(ad) not in kept and entry is not None:
             reason = "another request ad has the same Name"
             by_entry[entry.name].append(rejection(ad, reason, factory.frontends))
+    targeted = []
     for ad in chosen:
         entry = by_req_name.get(str(ad.get("ReqGlidein", "")))
-        if entry is None:  # the query's stringListMember matches exact names only
-            continue
-        result = validate_request(ad, entry, keys, factory.frontends, now, padding=padding)
+        if entry is not None:  # the query's stringListMember matches exact names only
+            targeted.append((ad, entry))
+    results = validate_requests(targeted, keys, factory.frontends, now, padding=padding)
+    for (_, entry), result in zip(targeted, results, strict=True):
         if isinstance(result, WorkRequest):
             result = with_credentials(factory, entry, result)
         by_entry[entry.name].append(result)

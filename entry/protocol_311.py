@@ -109,7 +109,7 @@ def read_credentials(pickled: Mapping[str, bytes], method: str) -> Credentials31
     """Read the pickled values (only after identity and frontend.descript checks) and
     check their credential types against the entry's auth `method` (`check_auth`)."""
     items = tuple(sorted(pickled.items()))
-    if sum(len(value) for _, value in items) <= _CACHED_MAX_BYTES:
+    if sum(map(len, pickled.values())) <= _CACHED_MAX_BYTES:
         return _read_checked_cached(items, method)
     return _read_checked(items, method)
 

@@ -128,21 +128,31 @@ class SymKey:
         cost as much as the rest of the checks together. CBC chains each block to the
         ciphertext block before it: with the IV put between values, every value's first
         block is chained to the IV as its own context would; the IV blocks are dropped.
+        The hex texts are joined and converted at once, as one call per value cost more
+        than the decryption.
         """
         block = CIPHERS[self.cipher].iv_len
-        datas = []
+        sizes, hexes = [], []
         for what, hex_value in named:
-            data = _from_hex(hex_value, what)
-            if not data or len(data) % block:
-                raise DecryptError(
-                    f"{what}: ciphertext length {len(data)} is not a multiple of {block}"
-                )
-            datas.append(data)
+            if not isinstance(hex_value, str):
+                raise DecryptError(f"{what}: not a string")
+            size = len(hex_value) // 2
+            if not hex_value or len(hex_value) % (2 * block):
+                _from_hex(hex_value, what)  # a text that is no hex at all is named so first
+                raise DecryptError(f"{what}: ciphertext length {size} is not a multiple of {block}")
+            sizes.append(size)
+            hexes.append(hex_value)
+        try:
+            data = binascii.unhexlify(self.iv.hex().join(hexes))
+        except ValueError:
+            for what, hex_value in named:  # name the value that is not hex
+                _from_hex(hex_value, what)
+            raise
         decryptor = self._context().decryptor()
-        plaintext = decryptor.update(self.iv.join(datas)) + decryptor.finalize()
+        plaintext = decryptor.update(data) + decryptor.finalize()
         values, pos = [], 0
-        for (what, _), data in zip(named, datas, strict=True):
-            end = pos + len(data)
+        for (what, _), size in zip(named, sizes, strict=True):
+            end = pos + size
             pad = plaintext[end - 1]  # PKCS#7: n bytes of value n, 1 <= n <= block
             if not 1 <= pad <= block or plaintext.count(pad, end - pad, end) != pad:
                 raise DecryptError(f"{what}: bad padding (wrong key or corrupted value)")
@@ -305,26 +315,27 @@ def enc_param_names(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name for name in names if name.startswith(ENC_PARAM_PREFIX) and len(name) > skip)
 
 
-def decrypt_request(
+def decrypt_sym_key(
     private_key: rsa.RSAPrivateKey,
     ad: Mapping[str, Any],
     allow_legacy_ciphers: bool = False,
     padding: OaepPreference | None = None,
-) -> DecodedRequest:
-    """Checks 1-4 of security.md §4: key code, identity, and every `GlideinEncParam*`.
-
-    Comparing the identity with `AuthenticatedIdentity` is the caller's job (it needs
-    the ad's trust context); any undecodable part rejects the whole ad. Pass an
-    `OaepPreference` kept across ads to pay one RSA operation per request.
-    """
+) -> SymKey:
+    """Check 1 of security.md §4: the symmetric key of the ad's `ReqEncKeyCode`, the one
+    RSA operation of a request. Pass an `OaepPreference` kept across ads to pay one RSA
+    operation per request."""
     if "ReqEncKeyCode" not in ad:
         raise DecryptError("ad has no ReqEncKeyCode")
+    if padding is None:
+        return decrypt_key_code(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
+    return padding.decrypt(private_key, ad, allow_legacy_ciphers)
+
+
+def decrypt_fields(sym_key: SymKey, ad: Mapping[str, Any]) -> DecodedRequest:
+    """Checks 2-4 of security.md §4 with the ad's symmetric key: the identity and every
+    `GlideinEncParam*` (any undecodable part rejects the whole ad)."""
     if "ReqEncIdentity" not in ad:
         raise DecryptError("ad has no ReqEncIdentity")
-    if padding is None:
-        sym_key = decrypt_key_code(private_key, ad["ReqEncKeyCode"], allow_legacy_ciphers)
-    else:
-        sym_key = padding.decrypt(private_key, ad, allow_legacy_ciphers)
     names = enc_param_names(tuple(ad))
     identity, *values = sym_key.decrypt_many(
         [("ReqEncIdentity", ad["ReqEncIdentity"]), *[(name, ad[name]) for name in names]]
@@ -350,6 +361,22 @@ def decrypt_request(
         except UnicodeDecodeError:
             raise DecryptError(f"{name}: decrypted value is not UTF-8 text") from None
     return DecodedRequest(sym_key, identity_text, params, pickled)
+
+
+def decrypt_request(
+    private_key: rsa.RSAPrivateKey,
+    ad: Mapping[str, Any],
+    allow_legacy_ciphers: bool = False,
+    padding: OaepPreference | None = None,
+) -> DecodedRequest:
+    """Checks 1-4 of security.md §4: key code, identity, and every `GlideinEncParam*`.
+
+    Comparing the identity with `AuthenticatedIdentity` is the caller's job (it needs
+    the ad's trust context). An ad without an encrypted identity costs no RSA operation.
+    """
+    if "ReqEncKeyCode" in ad and "ReqEncIdentity" not in ad:
+        raise DecryptError("ad has no ReqEncIdentity")
+    return decrypt_fields(decrypt_sym_key(private_key, ad, allow_legacy_ciphers, padding), ad)
 
 
 def encrypt_request_fields(

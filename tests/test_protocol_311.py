@@ -308,7 +308,7 @@ def test_security_parameters_outside_the_auth_set_are_dropped(tmp_path: Path) ->
 def test_a_vanished_3_11_request_counts_as_a_request_for_0_idle(tmp_path: Path) -> None:
     from glideinwms_factory.entry.accounting import Job, QueueSnapshot, State
     from glideinwms_factory.entry.decision import plan_cycle
-    from glideinwms_factory.entry.requests import with_vanished
+    from glideinwms_factory.entry.request_cycle import with_vanished
 
     ad, entry, keys = _v311(tmp_path)
     ad = {**ad, "ReqRemoveExcess": "IDLE"}

@@ -16,12 +16,13 @@ import pytest
 from factory_testlib import FRONTEND, EntrySpec, config_xml, create, free_port
 
 from glideinwms_factory.entry.config import EntryConfig, load_entry
+from glideinwms_factory.entry.request_cycle import newest_per_name
 from glideinwms_factory.entry.requests import (
     Rejection,
     WorkRequest,
-    newest_per_name,
     request_constraint,
     validate_request,
+    validate_requests,
 )
 from glideinwms_factory.lib import crypto
 from glideinwms_factory.lib.classad import format_old, parse_old, to_classad
@@ -646,3 +647,45 @@ def test_auth_method_groups_and_alternatives(
         assert isinstance(result, WorkRequest), result
     else:
         assert isinstance(result, Rejection) and reason in result.reason, result
+
+
+def test_a_cycle_of_ads_is_validated_in_passes_with_one_result_each_in_order(
+    ce1: EntryConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ads of one query go through the checks before decryption, then every RSA
+    operation, then the rest; each pass's rejections land in the ad's own place, and the
+    good ads around them are served."""
+    counting = CountingKey(KEY.private_key)
+    keys = FactoryKeys(dataclasses.replace(KEY, private_key=counting))  # type: ignore[arg-type]
+    events: list[str] = []
+    decrypt_fields = crypto.decrypt_fields
+
+    def recorded(sym_key: crypto.SymKey, ad: Mapping[str, Any]) -> crypto.DecodedRequest:
+        events.append(f"symmetric after {counting.operations} RSA")
+        return decrypt_fields(sym_key, ad)
+
+    monkeypatch.setattr(crypto, "decrypt_fields", recorded)
+    stranger = "mallory@evil.example.org"
+    ads = [
+        request_ad(ce1, digest="sha256", credential="GOOD1"),
+        request_ad(ce1, authenticated=stranger, credential="STRANGER"),  # no RSA
+        request_ad(ce1, encrypt_for=STRANGER_KEY, credential="WRONGKEY"),  # RSA fails (x2)
+        request_ad(ce1, identity="evil@example.org", digest="sha256", credential="SPOOF"),
+        request_ad(ce1, digest="sha256", credential="GOOD2"),
+    ]
+    results = validate_requests([(ad, ce1) for ad in ads], keys, ce1.factory.frontends, NOW)
+    assert [result.name.split("_")[0] for result in results] == [
+        "GOOD1",
+        "STRANGER",
+        "WRONGKEY",
+        "SPOOF",
+        "GOOD2",
+    ]
+    good1, stranger_ad, wrong_key, spoofed, good2 = results
+    assert isinstance(good1, WorkRequest) and isinstance(good2, WorkRequest)
+    assert isinstance(stranger_ad, Rejection) and not stranger_ad.authorized
+    assert isinstance(wrong_key, Rejection) and "RSA decryption failed" in wrong_key.reason
+    assert isinstance(spoofed, Rejection) and "spoofed request" in spoofed.reason
+    # 1 + 2 (both paddings tried) + 1 + 1 RSA operations, all before any symmetric one.
+    assert counting.operations == 5
+    assert events == ["symmetric after 5 RSA"] * 3
