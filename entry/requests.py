@@ -273,12 +273,12 @@ def validate_requests(
     results: list[WorkRequest | Rejection | None] = [None] * len(ads)
     sealed: list[_Sealed] = []
     identities = {frontend.ident for frontend in frontends.values()}
-    for index, (ad, entry) in enumerate(ads):
+    for place, (ad, entry) in enumerate(ads):
         values, layout = request_attrs.read(ad)
         try:
-            sealed.append(_seal(index, ad, values, layout, entry, keys, identities, now))
+            sealed.append(_seal(place, ad, values, layout, entry, keys, identities, now))
         except RequestError as err:
-            results[index] = rejection(values, str(err), frontends)
+            results[place] = rejection(values, str(err), frontends)
     opened: list[tuple[_Sealed, crypto.SymKey]] = []
     for request in sealed:  # check 1: the one RSA operation of each request
         try:
@@ -321,7 +321,7 @@ class _Sealed(NamedTuple):
 
 
 def _seal(
-    index: int,
+    place: int,
     source: Mapping[str, Any],
     ad: dict[str, Any],
     layout: request_attrs.Layout,
@@ -353,7 +353,7 @@ def _seal(
     if "ReqEncIdentity" not in ad:
         raise RequestError("ad has no ReqEncIdentity")
     return _Sealed(
-        index, source, ad, layout, entry, name, client_name, req_name, authenticated, key
+        place, source, ad, layout, entry, name, client_name, req_name, authenticated, key
     )
 
 
