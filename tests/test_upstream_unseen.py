@@ -7,6 +7,8 @@ where the difference is on the wire (the pool's advertise path), else at validat
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from pathlib import Path
 
@@ -29,10 +31,11 @@ from test_interop_310 import (
     request_ad,
     request_lines,
 )
+from test_protocol_311 import _v311
 
 from glideinwms_factory import global_ads
 from glideinwms_factory.entry.find_work import find_work
-from glideinwms_factory.entry.requests import WorkRequest
+from glideinwms_factory.entry.requests import WorkRequest, validate_request
 from glideinwms_factory.lib.classad import parse_old_many
 from glideinwms_factory.lib.factory_key import FactoryKeys
 from glideinwms_factory.lib.pool.embedded.auth import FACTORY_IDENTITY
@@ -97,3 +100,29 @@ def test_project_id_of_any_credential_is_no_extra_credential(
     request = _serve(entry, request_ad(fe, entry.name, {**enc, "ProjectId": "TG-PHY230012"}))
     assert isinstance(request, WorkRequest), request
     assert request.enc_params["ProjectId"] == "TG-PHY230012"
+
+
+def _upstream_id(seed: str) -> str:
+    """A 3.11 credential id as upstream makes it (credentials.Credential.id, util.hash_nc):
+    base32 of the MD5 of the credential's subject, purpose, trust domain, class and type,
+    cut to 8 characters."""
+    return base64.b32encode(hashlib.md5(seed.encode()).digest()).decode()[:8]
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        "/DC=org/DC=cilogon/C=US/O=Fermilab/CN=pilotrequestpilotgridscitoken",
+        "vofrontend@fnal.govcallbackOSGNoneidtoken",
+        "cmspilotrequestNonegridx509_cert",
+    ],
+)
+def test_every_upstream_3_11_credential_id_names_a_request(tmp_path: Path, seed: str) -> None:
+    """The id opens the 3.11 request Name (`<id>_<ReqName>@<ClientName>`, written by
+    glideinFrontendInterface's advertise-file code) and names the files we write."""
+    ad, entry, keys = _v311(tmp_path)
+    cred_id = _upstream_id(seed)
+    ad = {**ad, "Name": f"{cred_id}_{ad['ReqName']}@{ad['ClientName']}"}
+    result = validate_request(ad, entry, keys, entry.factory.frontends, NOW)
+    assert isinstance(result, WorkRequest), result
+    assert result.credential_id == cred_id == result.key.credential_id
