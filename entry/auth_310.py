@@ -52,6 +52,10 @@ _AUTH_METHODS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 
+# A Frontend sends its credential's project id to every entry (its `project_id`, or the
+# job project the ProxyProjectName plugin gives it); the upstream 3.10 factory does not
+# count it among the credentials an entry may refuse (check_security_credentials).
+_NEVER_EXTRA = frozenset({"ProjectId"})
 # Token types: met by the request's token, which the CE checks (not a credential name).
 _TOKEN_WORDS = frozenset({"scitoken", "idtoken", "token"})
 
@@ -165,7 +169,7 @@ def _auth_problem(
             missing = ", ".join(sorted(_AUTH_METHODS[group[0]][0] - sent))
             others = f" (or what {', '.join(group[1:])} needs)" if len(group) > 1 else ""
             return f"auth method {auth.text} needs {missing}{others}"
-    extra = sorted(sent - allowed)
+    extra = sorted(sent - allowed - _NEVER_EXTRA)
     if extra and not _TOKEN_WORDS & auth.words:
         return f"auth method {auth.text} does not allow {extra}"
     return None

@@ -20,8 +20,10 @@ ClassAd: TypeAlias = classad2.ClassAd
 # `GlideinWMSVersion` of every ad the factory and its entries publish.
 VERSION = f"glideinWMS {__version__}"
 
-# `Name = value` at the start of a line; names may carry `.` and `:` (classads.md §0).
-_ATTR_LINE = re.compile(r"^\s*(?:'([^']+)'|([A-Za-z_+][A-Za-z0-9_.:+]*))\s*=")
+# `Name = value` at the start of a line. As HTCondor's old-syntax reader, a name is all
+# up to the `=`: Frontends write `GlideinEncParam<entry>.idtoken`, and entry names may
+# carry `-` (classads.md §0).
+_ATTR_LINE = re.compile(r"^\s*(?:'([^']+)'|([^\s='][^\s=]*))\s*=")
 _BLOCK_SPLIT = re.compile(r"\n[ \t]*\n")
 _QUOTED_NAME = re.compile(r"^'([A-Za-z_][A-Za-z0-9_.:-]*)' =", re.MULTILINE)
 # How HTCondor's JSON form carries an unevaluated expression.

@@ -18,6 +18,7 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import classad2
 import htcondor2  # noqa: F401  (before any ExprTree: else stringListMember evaluates to Error)
@@ -109,11 +110,16 @@ def _parse(lines: list[str]) -> dict[str, object]:
 
 def global_ad(frontend: Frontend310, creds: Mapping[str, tuple[str, str]]) -> dict[str, object]:
     """The `glideclientglobal` ad: every credential file by its id, with its class."""
+    return _parse(global_lines(frontend, creds))
+
+
+def global_lines(frontend: Frontend310, creds: Mapping[str, tuple[str, str]]) -> list[str]:
+    """`global_ad` as the lines of the Frontend's advertise file."""
     enc = {"NumberOfCredentials": str(len(creds)), "SecurityName": SECURITY_NAME}
     for cred_id, (data, security_class) in creds.items():
         enc[cred_id] = data
         enc[f"SecurityClass{cred_id}"] = security_class
-    lines = [
+    return [
         _line("MyType", "glideclientglobal"),
         _line("GlideinMyType", "glideclientglobal"),
         _line("GlideinWMSVersion", "glideinWMS 3.10.7"),
@@ -126,10 +132,16 @@ def global_ad(frontend: Frontend310, creds: Mapping[str, tuple[str, str]]) -> di
         *(_line(f"GlideinEncParam{k}", frontend.encrypt(v)) for k, v in enc.items()),
         _line("UpdateSequenceNumber", 3),
     ]
-    return _parse(lines)
 
 
 def request_ad(
+    frontend: Frontend310, entry: str, enc: Mapping[str, str], **kw: Any
+) -> dict[str, object]:
+    """A `glideclient` ad (one credential, one entry) in the 3.10 Frontend's layout."""
+    return _parse(request_lines(frontend, entry, enc, **kw))
+
+
+def request_lines(
     frontend: Frontend310,
     entry: str,
     enc: Mapping[str, str],
@@ -138,8 +150,8 @@ def request_ad(
     params: Mapping[str, object] | None = None,
     requests: Mapping[str, object] | None = None,
     ha_mode: str = "master",
-) -> dict[str, object]:
-    """A `glideclient` ad (one credential, one entry) in the 3.10 Frontend's layout."""
+) -> list[str]:
+    """`request_ad` as the lines of the Frontend's advertise file."""
     req_name = f"{entry}@{GLIDEIN}@{FACTORY}"
     web = "https://vo-frontend.example.org/vofrontend/stage"
     lines = [
@@ -182,7 +194,7 @@ def request_ad(
     lines += [_line(f"GlideinEncParam{k}", frontend.encrypt(v)) for k, v in secrets.items()]
     lines += [_line("GlideinConfigGroupMaxIdlePerEntry", 100), _line("GlideinMonitorIdle", 12)]
     lines += [_line("GlideinMonitorRunning", 3), _line("UpdateSequenceNumber", 0)]
-    return _parse(lines)
+    return lines
 
 
 def _entry(tmp_path: Path, name: str, auth: str, grid_type: str = "condor") -> EntryConfig:

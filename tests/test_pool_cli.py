@@ -300,3 +300,35 @@ def test_stop_ends_the_running_jobs_unless_keep_jobs(tmp_path, shared):
     run_cli("rm", "--pool", again, "--token", str(token), "-constraint", "true")
     assert run_cli("stop", "--state-dir", state_dir).returncode == 0
     assert alive() == []
+
+
+def test_advertise_takes_the_command_line_and_names_upstream_frontends_use(daemon, tmp_path):
+    """Upstream Frontends run `condor_advertise [-pool P] [-tcp] [-multiple] CMD file`
+    (condorManager.condorAdvertise, `-tcp` when advertise_with_tcp is set, as by default)
+    and name a 3.10 per-entry IDTOKEN `GlideinEncParam<EntryName>.idtoken`, entry names
+    holding `-`."""
+    _, address, token = daemon
+    ads = tmp_path / "gfi_ad_batch"
+    ads.write_text(
+        'MyType = "glideclient"\nGlideinMyType = "glideclient"\n'
+        'Name = "K7QW2ZRA_OSG_US_FNAL-CMS_T1@g@f@fe.main"\n'
+        'GlideinEncParamOSG_US_FNAL-CMS_T1.idtoken = "0a1b"\n\n'
+        'MyType = "glideclient"\nGlideinMyType = "glideclient"\n'
+        'Name = "K7QW2ZRA_CE_2@g@f@fe.main"\nReqIdleGlideins = 3\n\n'
+    )
+    sent = run_cli(
+        "advertise", "-pool", address, "-token", str(token), "-tcp", "-multiple",
+        "UPDATE_MASTER_AD", str(ads),
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    got = run_cli(
+        "query", "--pool", address, "-constraint", 'GlideinMyType == "glideclient"', "-json"
+    )
+    by_name = {ad["Name"]: ad for ad in json.loads(got.stdout)}
+    assert (
+        by_name["K7QW2ZRA_OSG_US_FNAL-CMS_T1@g@f@fe.main"][
+            "GlideinEncParamOSG_US_FNAL-CMS_T1.idtoken"
+        ]
+        == "0a1b"
+    )
+    assert by_name["K7QW2ZRA_CE_2@g@f@fe.main"]["ReqIdleGlideins"] == 3

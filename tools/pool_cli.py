@@ -219,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     advertise = sub.add_parser("advertise", help="send ads from a file (like condor_advertise)")
     _pool_options(advertise, token=True)
     advertise.add_argument("-multiple", "--multiple", action="store_true", help="several ads")
+    # Upstream Frontends pass condor_advertise's -tcp (advertise_with_tcp); ours always is.
+    advertise.add_argument("-tcp", "--tcp", action="store_true", help="accepted; always TCP")
     advertise.add_argument("command", choices=UPDATE_COMMANDS + INVALIDATE_COMMANDS)
     advertise.add_argument(
         "file", nargs="?", default="-", help="old-syntax ClassAd file (default or '-': stdin)"
