@@ -91,17 +91,18 @@ def store_311(
     `<ClientName>_<credential id>.<entry>`; nothing of the Frontend's own paths is used.
     Returns the submit files (x509_proxy, scitokens_file, idtokens_file) and the files the
     glidein carries (IDENTITY_CREDENTIALS): the payload credentials, the callback IDTOKEN
-    first, which is also the glidein's IDTOKEN.
+    first, which is also the glidein's IDTOKEN. A request credential of another type the
+    entry's auth method names (an `auth_file` entry's text, an `rsa_key`) is written and
+    becomes no submit file, as a 3.10 request's AuthFile or key pair.
     """
     _safe("credential prefix", prefix)
     paths: dict[str, str] = {}
     for n, cred in enumerate(creds.request):
-        key = _REQUEST_FILES.get(cred.cred_type)
-        if key is None:
-            raise CredentialError(f"request credential type {cred.cred_type.value} is not usable")
         path = directory / f"credential_{prefix}.request{n}.{cred.cred_type.value}"
         store(path, _content(cred))
-        paths.setdefault(key, str(path))
+        key = _REQUEST_FILES.get(cred.cred_type)
+        if key is not None:
+            paths.setdefault(key, str(path))
     identity: list[str] = []
     ordered = sorted(creds.identity, key=lambda c: c.cred_type is not CredentialType.IDTOKEN)
     for n, cred in enumerate(ordered):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_protocol_311 import NOW, _reencrypt, _v311
+from test_protocol_311 import NOW, _entry, _reencrypt, _v311
 
 from glideinwms_factory.entry import credentials
 from glideinwms_factory.entry.requests import Rejection, WorkRequest, validate_request
@@ -283,3 +283,29 @@ def test_a_pair_auth_set_gets_a_precise_reason(tmp_path: Path, upstream: Upstrea
         tmp_path, AuthSet=pickle.dumps(auth(upstream.CredentialPairType("key_pair")))
     )
     assert "AuthSet names key_pair" in reason
+
+
+def test_an_auth_file_entry_is_served_with_its_text_request_credential(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """An `auth_file` entry: upstream's Frontend matches it with CredentialType TEXT
+    (`from_string("auth_file")`) and sends a TextCredential as the request credential.
+    It is written 0600 like any request credential and becomes no submit file (as a 3.10
+    request's AuthFile)."""
+    ad, _, keys = _v311(tmp_path)
+    entry = _entry(tmp_path, "TEST_ENTRY", "interop_factory", "auth_file", {"fe_secclass": "u1"})
+    text = upstream.credential("text.TextCredential", "site-auth-data\n", "request")
+    ad = _reencrypt(
+        ad,
+        keys,
+        AuthSet=pickle.dumps(upstream.auth_set(upstream.CredentialType("text"))),
+        RequestCredentials=pickle.dumps([text]),
+    )
+    result = validate_request(ad, entry, keys, entry.factory.frontends, NOW)
+    assert isinstance(result, WorkRequest), result
+    assert result.credentials_311 is not None
+    paths, _ = credentials.store_311(tmp_path / "creds", "fe.main_X.E", result.credentials_311)
+    assert "x509_proxy" not in paths and "scitokens_file" not in paths
+    [written] = (tmp_path / "creds").glob("*.request0.text")
+    assert written.read_text() == "site-auth-data\n"
+    assert written.stat().st_mode & 0o777 == 0o600
