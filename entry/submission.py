@@ -38,6 +38,30 @@ from glideinwms_factory.lib.pool import JobAction, Schedd
 FRONTEND_REFUSED_PARAMS = frozenset({"GLIDEIN_MULTIGLIDEIN"})
 
 
+def submit_request(
+    request: WorkRequest, arguments: str, log_date: str, params: Mapping[str, object]
+) -> SubmitRequest:
+    """What the submit environment of one glidein of `request` is made from: its client,
+    credential files and the glidein's arguments."""
+    files = request.credential_files
+    return SubmitRequest(
+        count=1,
+        client_name=request.client_name,
+        frontend_name=request.frontend_name,
+        security_class=request.security_class,
+        credential_id=request.credential_id,
+        username=request.username,
+        arguments=arguments,
+        log_date=log_date,
+        x509_proxy=files.get("x509_proxy", ""),
+        idtokens_file=files.get("idtokens_file", ""),
+        scitokens_file=files.get("scitokens_file", ""),
+        identity_credentials=request.identity_files,
+        idle_lifetime=request.idle_lifetime,
+        params=params,
+    )
+
+
 class Submitter:
     """Executes one entry group's actions against a Schedd, logging each call."""
 
@@ -205,23 +229,9 @@ class Submitter:
             ),
             entry.grid_type,
         )
-        files = request.credential_files
         submit = submit_environment(
-            SubmitRequest(
-                count=1,
-                client_name=request.client_name,
-                frontend_name=request.frontend_name,
-                security_class=request.security_class,
-                credential_id=request.credential_id,
-                username=request.username,
-                arguments=arguments,
-                log_date=time.strftime("%Y%m%d", time.gmtime(self.clock())),
-                x509_proxy=files.get("x509_proxy", ""),
-                idtokens_file=files.get("idtokens_file", ""),
-                scitokens_file=files.get("scitokens_file", ""),
-                identity_credentials=request.identity_files,
-                idle_lifetime=request.idle_lifetime,
-                params=params,
+            submit_request(
+                request, arguments, time.strftime("%Y%m%d", time.gmtime(self.clock())), params
             ),
             EntryConstants(
                 factory_name=factory.factory_name,

@@ -35,13 +35,10 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from glideinwms_factory import global_ads
 from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.find_work import with_credentials
-from glideinwms_factory.entry.glidein_args import (
-    EntryConstants,
-    SubmitRequest,
-    submit_environment,
-)
+from glideinwms_factory.entry.glidein_args import EntryConstants, submit_environment
 from glideinwms_factory.entry.limits import EntryLimits
 from glideinwms_factory.entry.requests import Rejection, WorkRequest, validate_request
+from glideinwms_factory.entry.submission import submit_request
 from glideinwms_factory.lib.descript import FrontendInfo
 from glideinwms_factory.lib.descript_records import GlideinDescript, JobDescript
 from glideinwms_factory.lib.factory_config import FactoryConfig
@@ -238,24 +235,8 @@ def _serve(entry: EntryConfig, ad: dict[str, object]) -> WorkRequest | Rejection
 
 
 def _submit_env(entry: EntryConfig, request: WorkRequest) -> dict[str, str]:
-    files = request.credential_files
     return submit_environment(
-        SubmitRequest(
-            count=1,
-            client_name=request.client_name,
-            frontend_name=request.frontend_name,
-            security_class=request.security_class,
-            credential_id=request.credential_id,
-            username=request.username,
-            arguments="-v std",
-            log_date="20261204",
-            x509_proxy=files.get("x509_proxy", ""),
-            idtokens_file=files.get("idtokens_file", ""),
-            scitokens_file=files.get("scitokens_file", ""),
-            identity_credentials=request.identity_files,
-            idle_lifetime=request.idle_lifetime,
-            params=request.params,
-        ),
+        submit_request(request, "-v std", "20261204", request.params),
         EntryConstants(FACTORY, GLIDEIN, entry.name, "job.condor", "http://f/", "/tmp", "fixed"),
     ).env
 

@@ -343,11 +343,8 @@ def test_3_11_credentials_reach_the_job_as_files(tmp_path: Path, vector: str) ->
     """Request SciToken -> the job's SciToken file; callback IdToken -> the glidein's IDTOKEN
     and IDENTITY_CREDENTIALS; each file 0600 under the client's credential directory."""
     from glideinwms_factory.entry.find_work import with_credentials
-    from glideinwms_factory.entry.glidein_args import (
-        EntryConstants,
-        SubmitRequest,
-        submit_environment,
-    )
+    from glideinwms_factory.entry.glidein_args import EntryConstants, submit_environment
+    from glideinwms_factory.entry.submission import submit_request
 
     folder = VECTORS / vector
     upstream = json.loads((folder / "decoded_by_upstream_3_11.json").read_text())
@@ -379,19 +376,7 @@ def test_3_11_credentials_reach_the_job_as_files(tmp_path: Path, vector: str) ->
     assert with_credentials(entry.factory, entry, request) == stored
     assert scitoken.stat().st_mtime_ns == mtime
     env = submit_environment(
-        SubmitRequest(
-            count=1,
-            client_name=stored.client_name,
-            frontend_name=stored.frontend_name,
-            security_class=stored.security_class,
-            credential_id=stored.credential_id,
-            username=stored.username,
-            arguments="-v std",
-            log_date="20261204",
-            scitokens_file=str(scitoken),
-            idtokens_file=str(idtoken),
-            identity_credentials=stored.identity_files,
-        ),
+        submit_request(stored, "-v std", "20261204", {}),
         EntryConstants(
             "f", "g", "TEST_ENTRY", "entry_TEST_ENTRY/job.condor", "http://w", ".", "fixed"
         ),
