@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import classad2
+from factory_testlib import frontend_spec
 
 from glideinwms_factory.entry import decision_trace
 from glideinwms_factory.lib import credential_objects as co
@@ -32,7 +33,6 @@ from glideinwms_factory.tools.frontend_ads import (
     CycleKey,
     FactoryEntry,
     FactoryKeyInfo,
-    RequestSpec,
     request_ad,
 )
 from glideinwms_factory.tools.frontend_sim import REQUEST_COMMAND
@@ -81,7 +81,7 @@ class Sender:
         encrypted into it, the sender's by default)."""
         values = {"security_name": "vofrontend", "security_class": "frontend", "group": "hostile"}
         values.update(spec)
-        request = RequestSpec(identity=claimed or self.identity, **values)
+        request = frontend_spec(identity=claimed or self.identity, **values)
         target = self.target
         ad = request_ad(request, target, CycleKey.generate(target.factory, "sha1"), {})
         return {**ad, "Name": name, ROUND_ATTR: rnd}

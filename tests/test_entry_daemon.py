@@ -18,7 +18,15 @@ from pathlib import Path
 
 import classad2
 import pytest
-from factory_testlib import FRONTEND, EntrySpec, config_xml, create, free_port, processes_under
+from factory_testlib import (
+    FRONTEND,
+    EntrySpec,
+    config_xml,
+    create,
+    free_port,
+    frontend_spec,
+    processes_under,
+)
 from waiting import wait_for
 
 from glideinwms_factory.entry.daemon import EntryGroupDaemon
@@ -32,7 +40,6 @@ from glideinwms_factory.lib.pool.embedded.inprocess import InProcessPool
 from glideinwms_factory.tools.frontend_sim import (
     REQUEST_COMMAND,
     Advertiser,
-    RequestSpec,
     build_cycle_ads,
 )
 
@@ -97,7 +104,7 @@ def test_a_request_is_served_without_a_pool_server(tree):
     daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
     daemon.iteration()  # the entry's first ad: what the frontend targets
     _publish_factory_key(tree)
-    spec = RequestSpec(
+    spec = frontend_spec(
         identity=FRONTEND,
         security_name="vofrontend",
         security_class="frontend",
@@ -184,7 +191,7 @@ def test_hostile_3_11_pickles_are_refused_and_good_requests_served(tree, marker)
     }
     ads = []
     for group in ("good", *hostile):
-        spec = RequestSpec(
+        spec = frontend_spec(
             identity=FRONTEND,
             group=group,
             security_name="vofrontend",
@@ -227,7 +234,7 @@ def test_one_client_ad_per_client_summed_over_its_credentials(tree):
     collector = tree.connect(FRONTEND).collector
     request_ads = []
     for security_class, idle in (("frontend", 2), ("testing", 3)):
-        spec = RequestSpec(
+        spec = frontend_spec(
             identity=FRONTEND,
             security_name="vofrontend",
             security_class=security_class,
@@ -258,7 +265,7 @@ def _publish_key(tree: Tree, daemon: EntryGroupDaemon) -> None:
 
 
 def _ask(tree: Tree, identity: str = FRONTEND, **spec: object) -> None:
-    request = RequestSpec(
+    request = frontend_spec(
         **{
             "identity": identity,
             "security_name": "vofrontend",
