@@ -222,11 +222,11 @@ KINDS: dict[str, Build] = {
     "forged glidefactory ad": _forged("glidefactory"),
     "forged glidefactoryglobal ad": _forged("glidefactoryglobal"),
 }
-# What a configured Frontend may legitimately get served: a long client name is mapped to
-# a safe file name; a big monitoring value or parameter is data, escaped where it goes.
-MAY_BE_SERVED = frozenset(
-    {"well-formed request", "300-char ClientName", "512 KB attribute", "256 KB GlideinParam"}
-)
+# What a configured Frontend may legitimately get served: a big monitoring value or
+# parameter is data, escaped where it goes. A 300-char ClientName is rejected with its
+# reason: the SciToken its request brings for this scitoken entry cannot be kept in a file
+# named for its client (over 255 bytes), and upstream 3.10 skips the request alike.
+MAY_BE_SERVED = frozenset({"well-formed request", "512 KB attribute", "256 KB GlideinParam"})
 OVERWRITE = "write over the Frontend's request"
 
 
