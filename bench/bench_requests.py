@@ -2,7 +2,8 @@
 
 Requests are made as real Frontends make them: a fresh RSA-encrypted key code in every
 ad (OAEP randomized; 3.10: SHA-1, 3.11: SHA-256), half of the clients on each protocol,
-3.11 ones carrying pickled credentials. A round's ads go through `validate_requests`
+each group holding a SciToken for the scitoken entry (3.10: `frontend_scitoken` and
+`ScitokenId`; 3.11: pickled credentials). A round's ads go through `validate_requests`
 together (decrypt + every check, pickles read) with the padding remembered per client,
 as the entry daemon runs one Collector query's ads; the raw RSA decryptions are timed
 likewise, one after another. Prints figures and the ratio, measured in one run; not a
@@ -78,7 +79,7 @@ def _requests(keys: FactoryKeys, entry: EntryConfig, count: int) -> list[classad
             security_class="cls",
             idtoken=TOKEN,
             protocol=protocol,
-            scitoken=TOKEN if protocol == "3.11" else None,
+            scitoken=TOKEN,  # 3.10: frontend_scitoken and ScitokenId; 3.11: pickled
             oaep_digest="sha256" if protocol == "3.11" else "sha1",
         )
         key = sim.CycleKey.generate(info, spec.oaep_digest)

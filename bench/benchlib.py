@@ -10,14 +10,13 @@ import time
 from collections.abc import Sequence
 
 import classad2
-from factory_testlib import FRONTEND
+from factory_testlib import FRONTEND, frontend_spec
 
 from glideinwms_factory.global_ads import factory_global_ad
 from glideinwms_factory.lib.factory_key import FactoryKeys
 from glideinwms_factory.lib.pool.embedded.client import EmbeddedCollector
 from glideinwms_factory.tools.frontend_ads import (
     CycleKey,
-    RequestSpec,
     factory_keys,
     find_targets,
     request_ad,
@@ -73,7 +72,7 @@ def advertise_fresh_requests(factory, entries: Sequence[str], clients: int, cycl
     targets = find_targets(entries, collector.query('(GlideinMyType =?= "glidefactory")'), keys)
     ads = []
     for i in range(clients):
-        spec = RequestSpec(
+        spec = frontend_spec(
             identity=FRONTEND,
             group=f"g{i}",
             max_glideins=100000,

@@ -56,7 +56,7 @@ _AUTH_METHODS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 # job project the ProxyProjectName plugin gives it); the upstream 3.10 factory does not
 # count it among the credentials an entry may refuse (check_security_credentials).
 _NEVER_EXTRA = frozenset({"ProjectId"})
-# Token types: met by the request's token, which the CE checks (not a credential name).
+# Token types: not credential names; a required SciToken is looked for at check 10.
 _TOKEN_WORDS = frozenset({"scitoken", "idtoken", "token"})
 
 
@@ -104,6 +104,17 @@ def credential_files(method: str) -> tuple[str, ...]:
     return next((names for word, names in _FILE_NAMES.items() if word in words), ())
 
 
+@functools.lru_cache(maxsize=64)
+def needs_scitoken(method: str) -> bool:
+    """Whether a 3.10 request for an entry of auth method `method` is served only with a
+    SciToken file at hand (upstream skips it while there is none); an alternative group
+    such as `scitoken,grid_proxy` does not require one."""
+    try:
+        return parse_auth_method(method).requires("scitoken")
+    except AuthMethodError:
+        return False
+
+
 def uses_glidein_proxy(method: str) -> bool:
     """Whether the glidein proxy (`GlideinProxy`) is what the glidein gets: entries that
     submit with neither a token nor a grid proxy (upstream's cloud and BOSCO branch)."""
@@ -126,8 +137,9 @@ def auth_problem(
     (`lib/auth_method`), None when every requirement group is met by one of its
     alternatives.
 
-    A token alternative (`scitoken`, `idtoken`) meets its group: tokens are checked by
-    the CE, not here. `CONTINUE_IF_NO_PROXY` is a plain frontend group parameter
+    A token alternative (`scitoken`, `idtoken`) meets its group here: whether a required
+    SciToken is at hand (this request's or one kept from an earlier one) is check 10
+    (`needs_scitoken`, find_work). `CONTINUE_IF_NO_PROXY` is a plain frontend group parameter
     (`GlideinParam*`, the entry's params.cfg as default), not an encrypted one.
     """
     return _auth_problem(

@@ -72,7 +72,9 @@ def with_credentials(
     factory: FactoryConfig, entry: EntryConfig, request: WorkRequest
 ) -> WorkRequest | Rejection:
     """Check 10 of security.md §4, and store the credentials that came with the request:
-    3.10 tokens from its text values, 3.11 ones from its pickled credentials."""
+    3.10 tokens from its text values, 3.11 ones from its pickled credentials. A 3.10
+    request for an entry whose auth method requires `scitoken` is rejected while no
+    SciToken file of its client and entry exists, as upstream 3.10 skips it."""
     base = factory.client_proxies_dir
     glidein = factory.glidein_name
     try:
@@ -83,9 +85,18 @@ def with_credentials(
                 request.credentials_311,
             )
             return dataclasses.replace(request, credential_files=paths, identity_files=identity)
+        tokens = _tokens_310(factory, entry, request)
         paths, problem, cred_id = _stored_310(factory, entry, request)
+        scitoken = tokens["scitokens_file"]
+        method = entry.job.auth_method
+        if not problem and auth_310.needs_scitoken(method) and not scitoken.is_file():
+            problem = (
+                f"auth method {method} needs a SciToken: none in this request "
+                f"(frontend_scitoken) nor kept from an earlier one ({scitoken.name})"
+            )
         if problem:
             return Rejection(request.name, request.client_name, problem)
+        paths.update({key: str(path) for key, path in tokens.items() if path.is_file()})
         if cred_id != request.credential_id:
             request_key = request.demand.key._replace(credential_id=cred_id)
             request = dataclasses.replace(
@@ -93,25 +104,37 @@ def with_credentials(
                 credential_id=cred_id,
                 demand=dataclasses.replace(request.demand, key=request_key),
             )
-        for param, suffix, key in (
-            (f"{entry.name}.idtoken", "idtoken", "idtokens_file"),
-            ("frontend_scitoken", "scitoken", "scitokens_file"),
-        ):
-            token = request.enc_params.get(param)
-            if token:
-                path = credentials.credential_path(
-                    base,
-                    request.username,
-                    glidein,
-                    request.client_name,
-                    f"{entry.name}.{suffix}",
-                )
-                credentials.store(path, token.strip() + "\n")
-                paths[key] = str(path)
     except (credentials.CredentialError, OSError) as err:
         return Rejection(request.name, request.client_name, f"credentials: {err}")
     identity = (paths["idtokens_file"],) if "idtokens_file" in paths else ()
     return dataclasses.replace(request, credential_files=paths, identity_files=identity)
+
+
+def _tokens_310(
+    factory: FactoryConfig, entry: EntryConfig, request: WorkRequest
+) -> dict[str, Path]:
+    """The files of a 3.10 request's entry IDTOKEN and SciToken by submit file name, as
+    the upstream 3.10 factory keeps them (glideFactoryEntry.unit_work_v3): one per client
+    and entry, rewritten from each token the request carries. The glidein is given each
+    file that exists, so a token delivered in an earlier cycle serves the requests that
+    come without it."""
+    paths = {}
+    for param, suffix, key in (
+        (f"{entry.name}.idtoken", "idtoken", "idtokens_file"),
+        ("frontend_scitoken", "scitoken", "scitokens_file"),
+    ):
+        path = credentials.credential_path(
+            factory.client_proxies_dir,
+            request.username,
+            factory.glidein_name,
+            request.client_name,
+            f"{entry.name}.{suffix}",
+        )
+        token = request.enc_params.get(param)
+        if token:
+            credentials.store(path, token.strip() + "\n")
+        paths[key] = path
+    return paths
 
 
 def _stored_310(

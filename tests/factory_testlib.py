@@ -36,6 +36,18 @@ from glideinwms_factory.tools.frontend_sim import Advertiser, RequestSpec
 
 BIN = Path(sys.executable).parent
 FRONTEND = "frontend@example.org"
+# The SciToken the tests' Frontend groups hold. A real 3.10 Frontend configured with one
+# sends it to every entry (`frontend_scitoken`, `ScitokenId`); the test entries' auth
+# method is `scitoken`, and the factory skips a 3.10 request to them without any SciToken.
+SCITOKEN = "eyJhbGciOiJub25lIn0.eyJzY29wZSI6InRlc3QifQ."
+
+
+def frontend_spec(**fields: Any) -> RequestSpec:
+    """A test Frontend group's request: a 3.10 group holds `SCITOKEN` unless told
+    otherwise (`scitoken=None`: a group configured without one)."""
+    if fields.get("protocol", "3.10") == "3.10":
+        fields.setdefault("scitoken", SCITOKEN)
+    return RequestSpec(**fields)
 
 
 def free_port() -> int:
@@ -155,10 +167,20 @@ class Factory:
         path.chmod(0o600)
         return path
 
+    def scitoken_file(self) -> Path:
+        """The test Frontend's SciToken file (`SCITOKEN`)."""
+        path = self.root / "frontend_scitoken.jwt"
+        path.write_text(SCITOKEN + "\n")
+        path.chmod(0o600)
+        return path
+
     def frontend_sim(
         self, *args: str, identity: str | None = None, protocol: str = "3.10"
     ) -> list[str]:
-        """The simulator's command line, as frontend@example.org unless told otherwise."""
+        """The simulator's command line, as frontend@example.org unless told otherwise;
+        a 3.10 group's requests carry the SciToken file unless given another."""
+        if protocol == "3.10" and "request" in args and "--scitoken" not in args:
+            args = (*args, "--scitoken", str(self.scitoken_file()))
         command = [
             str(BIN / "gwms-frontend-sim"),
             "--pool",

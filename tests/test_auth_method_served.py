@@ -10,11 +10,10 @@ from factory_testlib import (
     config_xml,
     create,
     free_port,
+    frontend_spec,
     in_process_pool,
     serve_once,
 )
-
-from glideinwms_factory.tools.frontend_sim import RequestSpec
 
 ENTRIES = [
     EntrySpec("token_project", auth_method="scitoken;project_id"),
@@ -32,7 +31,7 @@ ENTRIES = [
 )
 def test_requests_to_grammar_entries_are_served(tmp_path, entry, project_id, expected) -> None:
     factory = create(tmp_path, config_xml(ENTRIES, free_port()))
-    spec = RequestSpec(
+    spec = frontend_spec(
         identity=FRONTEND,
         security_name="vofrontend",
         security_class="frontend",

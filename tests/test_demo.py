@@ -70,13 +70,14 @@ def test_the_readme_frontend_line_is_served_by_the_example_factory(tmp_path):
                  "--identity", f"{who}@example.org", "--output", str(tmp_path / name)],
                 check=True, timeout=60,
             )  # fmt: skip
+        (tmp_path / "scitoken.jwt").write_text("eyJhbGciOiJub25lIn0.eyJzY29wZSI6ImRlbW8ifQ.\n")
         collector = EmbeddedCollector(f"127.0.0.1:{DEFAULT_POOL_PORT}")
         wait_for(lambda: collector.query('GlideinMyType =?= "glidefactory"'), 60, "the entries")
         line = [
             str(BIN / "gwms-frontend-sim"), "--pool", f"127.0.0.1:{DEFAULT_POOL_PORT}",
             "--token", str(tmp_path / "fe.token"), "--security-name", "vofrontend",
             "--protocol", "3.10", "request", "--entry", "local_site_a", "--idle", "2", "--max", "4",
-            "--idtoken", str(tmp_path / "glidein.token"),
+            "--idtoken", str(tmp_path / "glidein.token"), "--scitoken", str(tmp_path / "scitoken.jwt"),
         ]  # fmt: skip
         done = subprocess.run([*line, "--once", "--wait", "90"], capture_output=True,
                               text=True, timeout=180)  # fmt: skip

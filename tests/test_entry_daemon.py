@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,16 @@ from pathlib import Path
 
 import classad2
 import pytest
-from factory_testlib import FRONTEND, EntrySpec, config_xml, create, free_port, processes_under
+from factory_testlib import (
+    FRONTEND,
+    SCITOKEN,
+    EntrySpec,
+    config_xml,
+    create,
+    free_port,
+    frontend_spec,
+    processes_under,
+)
 from waiting import wait_for
 
 from glideinwms_factory.entry.daemon import EntryGroupDaemon
@@ -32,7 +42,6 @@ from glideinwms_factory.lib.pool.embedded.inprocess import InProcessPool
 from glideinwms_factory.tools.frontend_sim import (
     REQUEST_COMMAND,
     Advertiser,
-    RequestSpec,
     build_cycle_ads,
 )
 
@@ -97,7 +106,7 @@ def test_a_request_is_served_without_a_pool_server(tree):
     daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
     daemon.iteration()  # the entry's first ad: what the frontend targets
     _publish_factory_key(tree)
-    spec = RequestSpec(
+    spec = frontend_spec(
         identity=FRONTEND,
         security_name="vofrontend",
         security_class="frontend",
@@ -184,7 +193,7 @@ def test_hostile_3_11_pickles_are_refused_and_good_requests_served(tree, marker)
     }
     ads = []
     for group in ("good", *hostile):
-        spec = RequestSpec(
+        spec = frontend_spec(
             identity=FRONTEND,
             group=group,
             security_name="vofrontend",
@@ -227,7 +236,7 @@ def test_one_client_ad_per_client_summed_over_its_credentials(tree):
     collector = tree.connect(FRONTEND).collector
     request_ads = []
     for security_class, idle in (("frontend", 2), ("testing", 3)):
-        spec = RequestSpec(
+        spec = frontend_spec(
             identity=FRONTEND,
             security_name="vofrontend",
             security_class=security_class,
@@ -258,7 +267,7 @@ def _publish_key(tree: Tree, daemon: EntryGroupDaemon) -> None:
 
 
 def _ask(tree: Tree, identity: str = FRONTEND, **spec: object) -> None:
-    request = RequestSpec(
+    request = frontend_spec(
         **{
             "identity": identity,
             "security_name": "vofrontend",
@@ -437,3 +446,27 @@ def test_a_request_ad_hidden_behind_another_of_the_same_name_is_rejected_with_a_
     assert len(_glideins(tree)) == 3  # one of them is served
     [reasons] = daemon.entries["solo"].rejected.values()
     assert reasons == {"another request ad has the same Name": 1}
+
+
+def test_a_3_10_request_without_any_scitoken_is_skipped_and_counted(tree):
+    """The entry's auth method is `scitoken`: a 3.10 group holding no SciToken is skipped
+    with its reason, logged and counted, while in the same cycle a 3.10 group sending one
+    and a 3.11 group (its SciToken pickled, no 3.10 token file) are served."""
+    daemon = EntryGroupDaemon(tree.work, ["solo"], connect=tree.connect)
+    _publish_key(tree, daemon)
+    one = {"idle": 1, "max_glideins": 1}
+    _ask(tree, group="notoken", scitoken=None, **one)
+    _ask(tree, group="token", **one)
+    _ask(tree, group="g311", protocol="3.11", scitoken=SCITOKEN, oaep_digest="sha256", **one)
+    daemon.iteration()
+    assert sorted(ad["GlideinClient"] for ad in _glideins(tree)) == [
+        "frontend.g311",
+        "frontend.token",
+    ]
+    reason = (
+        "auth method scitoken needs a SciToken: none in this request (frontend_scitoken) "
+        "nor kept from an earlier one (credential_frontend.notoken_solo.scitoken)"
+    )
+    assert daemon.entries["solo"].rejected == {"frontend.notoken": {reason: 1}}
+    logs = "".join(p.read_text() for p in (tree.root / "log").rglob("*.log"))
+    assert re.search(r"request \S+@frontend\.notoken skipped: " + re.escape(reason), logs)

@@ -10,13 +10,13 @@ from factory_testlib import (
     config_xml,
     create,
     free_port,
+    frontend_spec,
     in_process_pool,
     serve_once,
 )
 
 from glideinwms_factory.creation.config import ConfigInvalid, load_config
 from glideinwms_factory.lib.descript import read_descript
-from glideinwms_factory.tools.frontend_sim import RequestSpec
 
 ENTRY_SETS = """
    <entry_sets>
@@ -86,7 +86,7 @@ def test_entry_set_errors_name_file_and_line(tmp_path, extra: str, message: str)
 def test_a_request_is_dealt_over_the_members(tmp_path) -> None:
     factory = create(tmp_path, _xml())
     with in_process_pool(factory) as pool:
-        spec = RequestSpec(
+        spec = frontend_spec(
             identity=FRONTEND,
             security_name="vofrontend",
             security_class="frontend",

@@ -468,15 +468,36 @@ def test_3_11_requests_carry_upstreams_pickles(tmp_path, pool, key, caplog) -> N
     assert ad["Name"].split("_", 1) == [ad["Name"][:8], f"{ad['ReqName']}@frontend.g311"]
 
 
-def test_scitoken_is_a_3_11_option(tmp_path, capsys) -> None:
-    token = tmp_path / "token"
-    token.write_text(_token(IDENTITY))
-    sci = tmp_path / "sci"
-    sci.write_text("eyJ.sci.tok")
-    argv = ["--protocol", "3.10", "request", "--entry", "E", "--idle", "1", "--max", "1"]
-    code = sim.main(["--pool", "127.0.0.1:9", "--token", str(token), *argv, "--scitoken", str(sci)])
-    assert code == 1
-    assert "--scitoken is a 3.11 request credential" in capsys.readouterr().err
+def test_a_3_10_group_with_a_scitoken_sends_it_to_every_entry(tmp_path, pool, key) -> None:
+    """As upstream's 3.10 Frontend: the group's SciToken goes as `frontend_scitoken` with
+    its credential id `ScitokenId` (from the token file's path) to every entry; the
+    request to the scitoken entry is the SciToken's (`Name` key), the grid one the
+    proxy's."""
+    proxy, sci = tmp_path / "proxy.pem", tmp_path / "sci.jwt"
+    proxy.write_text("-----BEGIN CERTIFICATE-----\nproxy\n")
+    sci.write_text("eyJ.sci.tok\n")
+    ask = ("request", "--entry", "Entry_A", "--entry", "Entry_B", "--idle", "1", "--max", "1")
+    args = _args(tmp_path, *ask, "--credential", str(proxy), "--scitoken", str(sci), "--once")
+    _run(args, pool)
+    proxy_id = sim.credential_id(str(proxy.resolve()))
+    token_id = sim.credential_id(str(sci.resolve()))
+    sent = {}
+    for ad in pool.query('GlideinMyType =?= "glideclient"'):
+        entry = ad["ReqName"].split("@")[0]
+        sent[entry] = (ad["Name"].split("_", 1)[0], crypto.decrypt_request(key.private_key, ad))
+    assert {entry: name_key for entry, (name_key, _) in sent.items()} == {
+        "Entry_A": proxy_id,  # grid_proxy
+        "Entry_B": token_id,  # scitoken
+    }
+    for entry, (_, decoded) in sent.items():
+        proxy_param = "SubmitProxy" if entry == "Entry_A" else "GlideinProxy"
+        assert decoded.enc_params == {
+            "SecurityName": "frontend",
+            "SecurityClass": "frontend",
+            proxy_param: proxy_id,
+            "frontend_scitoken": "eyJ.sci.tok",
+            "ScitokenId": token_id,
+        }
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,8 @@ class RequestSpec:
     web_url: str = NO_WEB
     oaep_digest: crypto.OaepDigest = "sha1"
     protocol: str = "3.10"  # "3.11": pickled credentials (spec/protocol-311.md)
-    scitoken: str | None = None  # 3.11: the request SciToken
+    scitoken: str | None = None  # the group's SciToken (3.10: frontend_scitoken)
+    scitoken_id: str | None = None  # its credential id (3.10: ScitokenId), else from its text
 
     @property
     def client_name(self) -> str:
@@ -272,6 +273,10 @@ def request_ad(
 
 
 def _enc_params_310(spec: RequestSpec, target: FactoryEntry) -> tuple[str, dict[str, str | bytes]]:
+    """A 3.10 group's encrypted values for `target`. As upstream's 3.10 Frontend, a group
+    holding a SciToken sends it (`frontend_scitoken`) with its credential id
+    (`ScitokenId`) to every entry; the request is the SciToken's (its `Name` key) where
+    the entry's auth method names `scitoken`, else the proxy's."""
     cred_key = spec.credential.cred_id if spec.credential else credential_id(spec.security_name)
     enc_params: dict[str, str | bytes] = {
         "SecurityName": spec.security_name,
@@ -279,6 +284,12 @@ def _enc_params_310(spec: RequestSpec, target: FactoryEntry) -> tuple[str, dict[
     }
     if spec.credential is not None:
         enc_params[target.proxy_param] = spec.credential.cred_id
+    if spec.scitoken is not None:
+        token_id = spec.scitoken_id or credential_id(spec.scitoken)
+        enc_params["frontend_scitoken"] = spec.scitoken
+        enc_params["ScitokenId"] = token_id
+        if "scitoken" in parse_auth_method(target.auth_method).words:
+            cred_key = token_id
     if spec.idtoken is not None:
         enc_params[f"{target.entry_name}.idtoken"] = spec.idtoken
     if spec.project_id is not None:

@@ -224,7 +224,10 @@ def _parser() -> argparse.ArgumentParser:
     request.add_argument(
         "--idtoken", help="IDTOKEN file (3.10: <EntryName>.idtoken; 3.11: the callback IdToken)"
     )
-    request.add_argument("--scitoken", help="3.11: SciToken file, the request credential")
+    request.add_argument(
+        "--scitoken",
+        help="SciToken file (3.10: frontend_scitoken and ScitokenId; 3.11: a request credential)",
+    )
     request.add_argument("--web-url", default=NO_WEB, help="frontend staging URL (none)")
     request.add_argument(
         "--oaep", choices=("sha1", "sha256"), help="key code padding (3.10: sha1, 3.11: sha256)"
@@ -275,8 +278,6 @@ def build_spec(args: argparse.Namespace) -> RequestSpec:
         raise SimError("--idle, --max, --margin and --idle-lifetime must not be negative")
     if args.interval <= 0:
         raise SimError("--interval must be positive")
-    if args.scitoken and args.protocol != "3.11":
-        raise SimError("--scitoken is a 3.11 request credential: use --protocol 3.11")
     credential = None
     if args.credential:
         content = _read_text(args.credential, "credential")
@@ -299,6 +300,7 @@ def build_spec(args: argparse.Namespace) -> RequestSpec:
         oaep_digest=args.oaep or ("sha256" if args.protocol == "3.11" else "sha1"),
         protocol=args.protocol,
         scitoken=_read_text(args.scitoken, "SciToken file").strip() if args.scitoken else None,
+        scitoken_id=credential_id(str(Path(args.scitoken).resolve())) if args.scitoken else None,
     )
 
 

@@ -13,7 +13,8 @@ from glideinwms_factory.lib.pool import Collector
 
 NOT_SERVED_HINT = (
     "the factory skips a request whose identity, --security-name or --security-class its"
-    " frontend.descript does not list, or that it cannot decrypt; its entry log says which"
+    " frontend.descript does not list, that it cannot decrypt, or that lacks a credential"
+    " the entry's auth method needs (--scitoken); its entry log says which"
 )
 
 
