@@ -425,6 +425,34 @@ def test_client_staging_when_published(ce1: EntryConfig) -> None:
     )
 
 
+def test_a_staging_area_is_kept_per_client_and_read_anew_when_it_changes(
+    ce1: EntryConfig,
+) -> None:
+    """Staging areas are remembered by their values: the same values give the same
+    record, changed ones a new one, and a value no cache can hold (an expression, a list)
+    is still read."""
+    web = {
+        "WebURL": "http://fe.example.org/stage",
+        "WebDescriptFile": "description.cfg",
+        "WebDescriptSign": "abcd",
+        "WebGroupURL": "http://fe.example.org/stage/group_main",
+    }
+
+    def staging(**values: Any) -> Any:
+        ad = request_ad(ce1, **{**web, **values})
+        result = validate_request(ad, ce1, KEYS, ce1.factory.frontends, NOW)
+        assert isinstance(result, WorkRequest), result
+        return result.client_staging
+
+    first = staging()
+    assert staging() is first
+    assert staging(WebDescriptSign="ef01").sign == "ef01"
+    listed = staging(WebGroupDescriptFile=["a.cfg", "b.cfg"])
+    assert listed.group_descript == "['a.cfg', 'b.cfg']" and listed.web == first.web
+    expression = staging(WebGroupDescriptSign=classad2.ExprTree("x + 1"))
+    assert expression.group_sign == "x + 1"
+
+
 @pytest.mark.parametrize("placeholder", ["WebURL", "WebDescriptFile", "WebDescriptSign"])
 def test_none_placeholder_means_no_client_staging(ce1: EntryConfig, placeholder: str) -> None:
     real = {
