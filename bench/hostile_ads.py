@@ -225,7 +225,7 @@ KINDS: dict[str, Build] = {
 # What a configured Frontend may legitimately get served: a big monitoring value or
 # parameter is data, escaped where it goes. A 300-char ClientName is rejected with its
 # reason: the SciToken its request brings for this scitoken entry cannot be kept in a file
-# named for its client (over 255 bytes), and upstream 3.10 skips the request alike.
+# named for its client (credentials.MAX_NAME_BYTES), and upstream 3.10 skips it alike.
 MAY_BE_SERVED = frozenset({"well-formed request", "512 KB attribute", "256 KB GlideinParam"})
 OVERWRITE = "write over the Frontend's request"
 

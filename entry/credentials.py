@@ -38,14 +38,23 @@ def credential_dir(base: Path, username: str, glidein_name: str) -> Path:
     )
 
 
+# The longest credential file name: the temporary file written beside it to replace it
+# (`.<name>.` + 8 random characters) must fit in the file system's 255 bytes too.
+MAX_NAME_BYTES = 245
+
+
 def credential_path(
     base: Path, username: str, glidein_name: str, client_name: str, cred_id: str
 ) -> Path:
     """`credential_<ClientName>_<id>` (id may be `<entry>.idtoken` or `<entry>.scitoken`)."""
     directory = credential_dir(base, username, glidein_name)
-    return (
-        directory / f"credential_{_safe('client', client_name)}_{_safe('credential id', cred_id)}"
-    )
+    name = f"credential_{_safe('client', client_name)}_{_safe('credential id', cred_id)}"
+    if len(name) > MAX_NAME_BYTES:  # safe names are ASCII: one byte a character
+        raise CredentialError(
+            f"credential file name of client {client_name!r:.40} would be {len(name)} bytes,"
+            f" over {MAX_NAME_BYTES}"
+        )
+    return directory / name
 
 
 def store(path: Path, content: str | bytes) -> bool:

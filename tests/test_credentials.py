@@ -26,3 +26,16 @@ def test_stored_0600_replaced_and_previous_kept(tmp_path):
 def test_unsafe_names_never_become_paths(tmp_path, user, client, cred):
     with pytest.raises(credentials.CredentialError):
         credentials.credential_path(tmp_path, user, "gtest", client, cred)
+
+
+def test_a_name_too_long_for_the_file_system_is_refused_in_one_line(tmp_path):
+    """A 300-character client name (a hostile or broken Frontend) would make a file name
+    the file system refuses (255 bytes); it is refused before, with a short reason."""
+    longest = "c" * (credentials.MAX_NAME_BYTES - len("credential__X"))
+    path = credentials.credential_path(tmp_path, "vofe", "gtest", longest, "X")
+    assert credentials.store(path, "token")  # its temporary file fits as well
+    with pytest.raises(credentials.CredentialError) as refused:
+        credentials.credential_path(tmp_path, "vofe", "gtest", "c" * 300, "ce1.scitoken")
+    reason = str(refused.value)
+    assert reason.endswith(f"would be {300 + len('credential__ce1.scitoken')} bytes, over 245")
+    assert len(reason) < 120
