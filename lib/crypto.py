@@ -128,31 +128,21 @@ class SymKey:
         cost as much as the rest of the checks together. CBC chains each block to the
         ciphertext block before it: with the IV put between values, every value's first
         block is chained to the IV as its own context would; the IV blocks are dropped.
-        The hex texts are joined and converted at once, as one call per value cost more
-        than the decryption.
         """
         block = CIPHERS[self.cipher].iv_len
-        sizes, hexes = [], []
+        datas = []
         for what, hex_value in named:
-            if not isinstance(hex_value, str):
-                raise DecryptError(f"{what}: not a string")
-            size = len(hex_value) // 2
-            if not hex_value or len(hex_value) % (2 * block):
-                _from_hex(hex_value, what)  # a text that is no hex at all is named so first
-                raise DecryptError(f"{what}: ciphertext length {size} is not a multiple of {block}")
-            sizes.append(size)
-            hexes.append(hex_value)
-        try:
-            data = binascii.unhexlify(self.iv.hex().join(hexes))
-        except ValueError:
-            for what, hex_value in named:  # name the value that is not hex
-                _from_hex(hex_value, what)
-            raise
+            data = _from_hex(hex_value, what)
+            if not data or len(data) % block:
+                raise DecryptError(
+                    f"{what}: ciphertext length {len(data)} is not a multiple of {block}"
+                )
+            datas.append(data)
         decryptor = self._context().decryptor()
-        plaintext = decryptor.update(data) + decryptor.finalize()
+        plaintext = decryptor.update(self.iv.join(datas)) + decryptor.finalize()
         values, pos = [], 0
-        for (what, _), size in zip(named, sizes, strict=True):
-            end = pos + size
+        for (what, _), data in zip(named, datas, strict=True):
+            end = pos + len(data)
             pad = plaintext[end - 1]  # PKCS#7: n bytes of value n, 1 <= n <= block
             if not 1 <= pad <= block or plaintext.count(pad, end - pad, end) != pad:
                 raise DecryptError(f"{what}: bad padding (wrong key or corrupted value)")
