@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from glideinwms_factory.entry.config import EntryConfig
-from glideinwms_factory.lib.auth_method import AuthMethodError, parse_auth_method
+from glideinwms_factory.lib.auth_method import AuthMethod, AuthMethodError, parse_auth_method
 
 CREDENTIAL_NAMES = frozenset(
     {
@@ -104,15 +104,12 @@ def credential_files(method: str) -> tuple[str, ...]:
     return next((names for word, names in _FILE_NAMES.items() if word in words), ())
 
 
-@functools.lru_cache(maxsize=64)
 def needs_scitoken(method: str) -> bool:
     """Whether a 3.10 request for an entry of auth method `method` is served only with a
     SciToken file at hand (upstream skips it while there is none); an alternative group
     such as `scitoken,grid_proxy` does not require one."""
-    try:
-        return parse_auth_method(method).requires("scitoken")
-    except AuthMethodError:
-        return False
+    auth = _parsed(method)
+    return auth is not None and auth.requires("scitoken")
 
 
 def uses_glidein_proxy(method: str) -> bool:
@@ -122,12 +119,19 @@ def uses_glidein_proxy(method: str) -> bool:
     return not words & {"scitoken", "grid_proxy"} and bool(words & set(_FILE_NAMES))
 
 
-@functools.lru_cache(maxsize=64)
 def _words(method: str) -> frozenset[str]:
+    auth = _parsed(method)
+    return auth.words if auth is not None else frozenset()
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(method: str) -> AuthMethod | None:
+    """The entry's auth method, None when job.descript holds a bad one (the request
+    checks then reject with the parser's reason)."""
     try:
-        return parse_auth_method(method).words
+        return parse_auth_method(method)
     except AuthMethodError:
-        return frozenset()
+        return None
 
 
 def auth_problem(

@@ -75,28 +75,29 @@ def with_credentials(
     3.10 tokens from its text values, 3.11 ones from its pickled credentials. A 3.10
     request for an entry whose auth method requires `scitoken` is rejected while no
     SciToken file of its client and entry exists, as upstream 3.10 skips it."""
-    base = factory.client_proxies_dir
-    glidein = factory.glidein_name
     try:
         if request.credentials_311 is not None:
             paths, identity = credentials.store_311(
-                credentials.credential_dir(base, request.username, glidein),
+                credentials.credential_dir(
+                    factory.client_proxies_dir, request.username, factory.glidein_name
+                ),
                 f"{request.client_name}_{request.credential_id}.{entry.name}",
                 request.credentials_311,
             )
             return dataclasses.replace(request, credential_files=paths, identity_files=identity)
         tokens = _tokens_310(factory, entry, request)
+        present = {key: str(path) for key, path in tokens.items() if path.is_file()}
         paths, problem, cred_id = _stored_310(factory, entry, request)
-        scitoken = tokens["scitokens_file"]
         method = entry.job.auth_method
-        if not problem and auth_310.needs_scitoken(method) and not scitoken.is_file():
+        if not problem and auth_310.needs_scitoken(method) and "scitokens_file" not in present:
             problem = (
                 f"auth method {method} needs a SciToken: none in this request "
-                f"(frontend_scitoken) nor kept from an earlier one ({scitoken.name})"
+                f"(frontend_scitoken) nor kept from an earlier one "
+                f"({tokens['scitokens_file'].name})"
             )
         if problem:
             return Rejection(request.name, request.client_name, problem)
-        paths.update({key: str(path) for key, path in tokens.items() if path.is_file()})
+        paths.update(present)
         if cred_id != request.credential_id:
             request_key = request.demand.key._replace(credential_id=cred_id)
             request = dataclasses.replace(
@@ -108,6 +109,17 @@ def with_credentials(
         return Rejection(request.name, request.client_name, f"credentials: {err}")
     identity = (paths["idtokens_file"],) if "idtokens_file" in paths else ()
     return dataclasses.replace(request, credential_files=paths, identity_files=identity)
+
+
+def _client_file(factory: FactoryConfig, request: WorkRequest, cred_id: str) -> Path:
+    """The file `credential_<ClientName>_<cred_id>` of the request's user and client."""
+    return credentials.credential_path(
+        factory.client_proxies_dir,
+        request.username,
+        factory.glidein_name,
+        request.client_name,
+        cred_id,
+    )
 
 
 def _tokens_310(
@@ -123,13 +135,7 @@ def _tokens_310(
         (f"{entry.name}.idtoken", "idtoken", "idtokens_file"),
         ("frontend_scitoken", "scitoken", "scitokens_file"),
     ):
-        path = credentials.credential_path(
-            factory.client_proxies_dir,
-            request.username,
-            factory.glidein_name,
-            request.client_name,
-            f"{entry.name}.{suffix}",
-        )
+        path = _client_file(factory, request, f"{entry.name}.{suffix}")
         token = request.enc_params.get(param)
         if token:
             credentials.store(path, token.strip() + "\n")
@@ -154,13 +160,7 @@ def _stored_310(
     cred_id = request.credential_id
 
     def stored(name: str) -> Path:
-        return credentials.credential_path(
-            factory.client_proxies_dir,
-            request.username,
-            factory.glidein_name,
-            request.client_name,
-            enc[name],
-        )
+        return _client_file(factory, request, enc[name])
 
     paths: dict[str, str] = {}
     if enc.get("SubmitProxy"):
