@@ -278,11 +278,13 @@ def _reason_with(tmp_path: Path, **values: bytes) -> str:
 
 
 def test_a_pair_auth_set_gets_a_precise_reason(tmp_path: Path, upstream: Upstream) -> None:
+    """A pair is a credential: the reason names RequestCredentials, not parameters."""
     auth: Callable[..., object] = upstream.auth_set
     reason = _reason_with(
         tmp_path, AuthSet=pickle.dumps(auth(upstream.CredentialPairType("key_pair")))
     )
     assert "AuthSet names key_pair" in reason
+    assert reason.endswith("AuthSet names key_pair but RequestCredentials carry none"), reason
 
 
 def test_an_auth_file_entry_is_served_with_its_text_request_credential(
