@@ -91,9 +91,15 @@ _REQUEST_FILES = {
 }
 
 
-def _content(cred: Credential) -> str:
-    """Tokens one line as 3.10 stores them; certificates byte for byte."""
-    return cred.text if cred.cred_type is CredentialType.X509_CERT else cred.text.strip() + "\n"
+_TOKENS = frozenset({CredentialType.TOKEN, CredentialType.SCITOKEN, CredentialType.IDTOKEN})
+
+
+def _content(cred: Credential) -> bytes:
+    """Tokens one line as 3.10 stores them; every other credential (certificate, key,
+    text file) byte for byte, as upstream's `save_to_file` writes `_string`."""
+    if cred.cred_type in _TOKENS:
+        return (cred.text.strip() + "\n").encode("utf-8", "surrogateescape")
+    return cred.data()
 
 
 def store_311(
