@@ -49,12 +49,17 @@ def credential_path(
     """`credential_<ClientName>_<id>` (id may be `<entry>.idtoken` or `<entry>.scitoken`)."""
     directory = credential_dir(base, username, glidein_name)
     name = f"credential_{_safe('client', client_name)}_{_safe('credential id', cred_id)}"
+    return directory / _fitting(name, f"client {client_name!r:.40}")
+
+
+def _fitting(name: str, whose: str) -> str:
+    """`name` if the file system takes it (with its temporary file), else a one-line
+    CredentialError (not `File name too long` with the whole path, after a partial write)."""
     if len(name) > MAX_NAME_BYTES:  # safe names are ASCII: one byte a character
         raise CredentialError(
-            f"credential file name of client {client_name!r:.40} would be {len(name)} bytes,"
-            f" over {MAX_NAME_BYTES}"
+            f"credential file name of {whose} would be {len(name)} bytes, over {MAX_NAME_BYTES}"
         )
-    return directory / name
+    return name
 
 
 def store(path: Path, content: str | bytes) -> bool:
@@ -86,9 +91,15 @@ _REQUEST_FILES = {
 }
 
 
-def _content(cred: Credential) -> str:
-    """Tokens one line as 3.10 stores them; certificates byte for byte."""
-    return cred.text if cred.cred_type is CredentialType.X509_CERT else cred.text.strip() + "\n"
+_TOKENS = frozenset({CredentialType.TOKEN, CredentialType.SCITOKEN, CredentialType.IDTOKEN})
+
+
+def _content(cred: Credential) -> bytes:
+    """Tokens one line as 3.10 stores them; every other credential (certificate, key,
+    text file) byte for byte, as upstream's `save_to_file` writes `_string`."""
+    if cred.cred_type in _TOKENS:
+        return (cred.text.strip() + "\n").encode("utf-8", "surrogateescape")
+    return cred.data()
 
 
 def store_311(
@@ -105,18 +116,24 @@ def store_311(
     becomes no submit file, as a 3.10 request's AuthFile or key pair.
     """
     _safe("credential prefix", prefix)
+    ordered = sorted(creds.identity, key=lambda c: c.cred_type is not CredentialType.IDTOKEN)
+    slots = [(f"request{n}", c) for n, c in enumerate(creds.request)]
+    slots += [
+        (f"{c.purpose.value if c.purpose else 'payload'}{n}", c) for n, c in enumerate(ordered)
+    ]
+    whose = f"request {prefix!r:.40}"
+    files = [  # every name checked before any file is written
+        (directory / _fitting(f"credential_{prefix}.{slot}.{c.cred_type.value}", whose), c)
+        for slot, c in slots
+    ]
     paths: dict[str, str] = {}
-    for n, cred in enumerate(creds.request):
-        path = directory / f"credential_{prefix}.request{n}.{cred.cred_type.value}"
+    for path, cred in files[: len(creds.request)]:
         store(path, _content(cred))
         key = _REQUEST_FILES.get(cred.cred_type)
         if key is not None:
             paths.setdefault(key, str(path))
     identity: list[str] = []
-    ordered = sorted(creds.identity, key=lambda c: c.cred_type is not CredentialType.IDTOKEN)
-    for n, cred in enumerate(ordered):
-        purpose = cred.purpose.value if cred.purpose else "payload"
-        path = directory / f"credential_{prefix}.{purpose}{n}.{cred.cred_type.value}"
+    for path, cred in files[len(creds.request) :]:
         store(path, _content(cred))
         identity.append(str(path))
         if cred.cred_type is CredentialType.IDTOKEN:

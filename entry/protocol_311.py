@@ -19,7 +19,7 @@ from glideinwms_factory.lib.credential_objects import (
     AuthSet,
     Credential,
     CredentialPurpose,
-    CredentialType,
+    ParameterName,
     SecurityParameter,
     auth_groups,
 )
@@ -80,7 +80,7 @@ def check_auth(method: str, creds: Credentials311) -> None:
     sent = {c.cred_type for c in creds.request} | {p.name for p in creds.parameters}
     for member in creds.auth_set.members:
         if member not in sent:
-            where = "RequestCredentials" if isinstance(member, CredentialType) else "parameters"
+            where = "parameters" if isinstance(member, ParameterName) else "RequestCredentials"
             raise ProtocolError(f"AuthSet names {member.value} but {where} carry none")
     if groups is None:
         return

@@ -35,8 +35,11 @@ class ClassAdSyntaxError(ValueError):
 
 
 def _attribute_names(block: str) -> set[str]:
+    """The names of a block's `Attr = value` lines. Lines end at `\n` only, as in
+    HTCondor's reader: a Frontend writes string values unescaped but for `"` and `\n`,
+    so a value may hold a form feed, `\r` or U+2028, which `str.splitlines` splits at."""
     names = set()
-    for line in block.splitlines():
+    for line in block.split("\n"):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue

@@ -102,7 +102,11 @@ OBJECT_CLASSES = (*CREDENTIAL_CLASSES, *PAIR_CLASSES, AUTH_SET_CLASS, *PARAMETER
 
 @dataclass(frozen=True)
 class Credential:
-    """One credential object: its text and the labels the Frontend gave it."""
+    """One credential object: its text and the labels the Frontend gave it.
+
+    `text` is upstream's `_string` bytes decoded as UTF-8; bytes that are not UTF-8 (a
+    TextCredential may hold any file, a keytab or a gzip) are kept as surrogate escapes,
+    so `data()` gives back exactly what the Frontend sent."""
 
     cred_type: CredentialType
     text: str
@@ -111,6 +115,10 @@ class Credential:
     security_class: str | None = None
     file_name: str | None = None  # basename of the Frontend's own path, never a factory path
     pair: str | None = None  # the upstream pair class (x509.X509Pair ...) it is the public part of
+
+    def data(self) -> bytes:
+        """The credential's bytes, as upstream's `_string` held them."""
+        return self.text.encode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)

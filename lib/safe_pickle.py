@@ -286,11 +286,8 @@ def _credential(obj: object, what: str) -> Credential:
     if cred_type is None:
         raise PickleRefused(f"{what}: {obj.upstream} is not a credential")
     raw = state.get("_string")
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PickleRefused(f"{what}: credential text is not UTF-8") from None
+    if isinstance(raw, bytes):  # any bytes (upstream's TextCredential takes any file)
+        raw = raw.decode("utf-8", "surrogateescape")
     if not isinstance(raw, str) or not raw:
         raise PickleRefused(f"{what}: {obj.upstream} has no credential text (_string)")
     path = _opt_text(state, "path", what)

@@ -278,11 +278,13 @@ def _reason_with(tmp_path: Path, **values: bytes) -> str:
 
 
 def test_a_pair_auth_set_gets_a_precise_reason(tmp_path: Path, upstream: Upstream) -> None:
+    """A pair is a credential: the reason names RequestCredentials, not parameters."""
     auth: Callable[..., object] = upstream.auth_set
     reason = _reason_with(
         tmp_path, AuthSet=pickle.dumps(auth(upstream.CredentialPairType("key_pair")))
     )
     assert "AuthSet names key_pair" in reason
+    assert reason.endswith("AuthSet names key_pair but RequestCredentials carry none"), reason
 
 
 def test_an_auth_file_entry_is_served_with_its_text_request_credential(
@@ -309,3 +311,66 @@ def test_an_auth_file_entry_is_served_with_its_text_request_credential(
     [written] = (tmp_path / "creds").glob("*.request0.text")
     assert written.read_text() == "site-auth-data\n"
     assert written.stat().st_mode & 0o777 == 0o600
+
+
+GZIP = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff\xfe keytab \x00\x80"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_text_credentials_of_any_bytes_are_served_and_written_exactly(
+    tmp_path: Path, upstream: Upstream, protocol: int
+) -> None:
+    """Upstream's TextCredential takes any file (`decode` is `force_bytes`): a binary
+    auth file as the request credential of an `auth_file` entry, a gzip as a payload, a
+    password without a final newline. The request is served and each file holds exactly
+    the bytes the Frontend sent, as upstream's `save_to_file` writes `_string` (was: the
+    whole request refused, 'credential text is not UTF-8'; text stripped and given a
+    newline, which changes a password file)."""
+    ad, _, keys = _v311(tmp_path)
+    entry = _entry(tmp_path, "TEST_ENTRY", "interop_factory", "auth_file", {"fe_secclass": "u1"})
+    keytab = upstream.credential("text.TextCredential", "", "request", _string=GZIP)
+    payload = [
+        upstream.credential("tokens.IdToken", JWT, "callback"),
+        upstream.credential("text.TextCredential", "", _string=GZIP[::-1]),
+        upstream.credential("text.TextCredential", "s3cret"),
+        upstream.credential("symmetric.SymmetricKey", "cipher:aes_256_cbc,key:00"),
+    ]
+    ad = _reencrypt(
+        ad,
+        keys,
+        AuthSet=_dumps(upstream.auth_set(upstream.CredentialType("text")), protocol),
+        RequestCredentials=_dumps([keytab], protocol),
+        PayloadCredentials=_dumps(payload, protocol),
+    )
+    result = validate_request(ad, entry, keys, entry.factory.frontends, NOW)
+    assert isinstance(result, WorkRequest), result
+    assert result.credentials_311 is not None
+    paths, identity = credentials.store_311(
+        tmp_path / "creds", "fe.main_X.E", result.credentials_311
+    )
+    [request_file] = (tmp_path / "creds").glob("*.request0.text")
+    assert request_file.read_bytes() == GZIP
+    assert [Path(p).read_bytes() for p in identity] == [
+        JWT.encode() + b"\n",
+        GZIP[::-1],
+        b"s3cret",
+        b"cipher:aes_256_cbc,key:00",
+    ]
+    for name in [request_file, *identity]:
+        assert Path(name).stat().st_mode & 0o777 == 0o600
+    assert paths["idtokens_file"] == identity[0]
+
+
+def test_a_token_of_bytes_no_frontend_could_load_is_written_not_crashing(
+    tmp_path: Path, upstream: Upstream
+) -> None:
+    """Upstream's Frontend cannot load such a token (it decodes it as a JWT); a hostile
+    advertiser could still send one: it is written as sent, never a crash of the cycle."""
+    ad, entry, keys = _v311(tmp_path)
+    odd = upstream.credential("tokens.SciToken", "", "request", _string=b"eyJ\xff.x.y\n")
+    ad = _reencrypt(ad, keys, RequestCredentials=pickle.dumps([odd]))
+    result = validate_request(ad, entry, keys, entry.factory.frontends, NOW)
+    assert isinstance(result, WorkRequest), result
+    assert result.credentials_311 is not None
+    paths, _ = credentials.store_311(tmp_path / "creds", "fe.main_X.E", result.credentials_311)
+    assert Path(paths["scitokens_file"]).read_bytes() == b"eyJ\xff.x.y\n"

@@ -12,6 +12,7 @@ import hashlib
 import logging
 from pathlib import Path
 
+import classad2
 import pytest
 from test_interop_310 import (
     CLIENT,
@@ -34,6 +35,7 @@ from test_interop_310 import (
 from test_protocol_311 import _v311
 
 from glideinwms_factory import global_ads
+from glideinwms_factory.entry.config import EntryConfig
 from glideinwms_factory.entry.find_work import find_work
 from glideinwms_factory.entry.requests import WorkRequest, validate_request
 from glideinwms_factory.lib.classad import parse_old_many
@@ -41,6 +43,28 @@ from glideinwms_factory.lib.factory_key import FactoryKeys
 from glideinwms_factory.lib.pool.embedded.auth import FACTORY_IDENTITY
 from glideinwms_factory.lib.pool.embedded.collector import CollectorStore
 from glideinwms_factory.lib.pool.embedded.inprocess import InProcessCollector
+
+
+def _advertised_and_found(entry: EntryConfig, text: str, cred_id: str) -> WorkRequest:
+    """`text` (a Frontend's `condor_advertise -multiple` file: global ad, then request)
+    through our pool's advertise path; its proxy stored and its request found."""
+    store = CollectorStore(clock=lambda: NOW)
+    store.advertise(parse_old_many(text), "UPDATE_MASTER_AD", IDENTITY)
+    collector = InProcessCollector(store, FACTORY_IDENTITY)
+    factory = entry.factory
+    stored = global_ads.store_global_credentials(
+        collector.query('GlideinMyType == "glideclientglobal"'),
+        KEY,
+        factory.frontends,
+        factory.client_proxies_dir,
+        GLIDEIN,
+        f"{GLIDEIN}@{entry.factory.glidein['FactoryName']}",
+        logging.getLogger("test"),
+    )
+    assert [s.cred_id for s in stored] == [cred_id]
+    [request] = find_work(collector, factory, [entry], FactoryKeys(KEY), NOW)[entry.name]
+    assert isinstance(request, WorkRequest), request
+    return request
 
 
 def test_entry_idtoken_of_a_dashed_entry_name_reaches_the_factory(tmp_path: Path) -> None:
@@ -57,22 +81,7 @@ def test_entry_idtoken_of_a_dashed_entry_name_reaches_the_factory(tmp_path: Path
     blocks = [global_lines(fe, {"QZ3XKMPA": (PROXY, "pilot")}), request_lines(fe, entry.name, enc)]
     text = "\n".join("\n".join(lines) + "\n" for lines in blocks)
     assert f"GlideinEncParam{entry.name}.idtoken = " in text
-    store = CollectorStore(clock=lambda: NOW)
-    store.advertise(parse_old_many(text), "UPDATE_MASTER_AD", IDENTITY)
-    collector = InProcessCollector(store, FACTORY_IDENTITY)
-    factory = entry.factory
-    stored = global_ads.store_global_credentials(
-        collector.query('GlideinMyType == "glideclientglobal"'),
-        KEY,
-        factory.frontends,
-        factory.client_proxies_dir,
-        GLIDEIN,
-        f"{GLIDEIN}@{entry.factory.glidein['FactoryName']}",
-        logging.getLogger("test"),
-    )
-    assert [s.cred_id for s in stored] == ["QZ3XKMPA"]
-    [request] = find_work(collector, factory, [entry], FactoryKeys(KEY), NOW)[entry.name]
-    assert isinstance(request, WorkRequest), request
+    request = _advertised_and_found(entry, text, "QZ3XKMPA")
     token = _user_dir(entry, "vo_pilot") / f"credential_{CLIENT}_{entry.name}.idtoken"
     assert request.credential_files["idtokens_file"] == str(token)
     assert token.read_text() == IDTOKEN
@@ -126,3 +135,29 @@ def test_every_upstream_3_11_credential_id_names_a_request(tmp_path: Path, seed:
     result = validate_request(ad, entry, keys, entry.factory.frontends, NOW)
     assert isinstance(result, WorkRequest), result
     assert result.credential_id == cred_id == result.key.credential_id
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["page\x0cbreak", "Zürich\u2028Genève", "dos\rline", "nel\x85x", "fs\x1cx", "vt\x0bx"],
+)
+def test_a_glidein_param_holding_a_line_break_python_knows_reaches_the_factory(
+    tmp_path: Path, value: str
+) -> None:
+    """A Frontend writes a string GlideinParam escaping only `"` and `\\n`
+    (writeTypedClassadAttrToFile), so an operator's value may carry a form feed, a `\\r`
+    or U+2028 raw. HTCondor's old-syntax reader ends a line at `\\n` only and keeps them
+    in the string; our pool's advertise path must too, or the whole file (global ad
+    with the proxy, and the request) is refused."""
+    entry = _entry(tmp_path, "OSG_ce", "grid_proxy")
+    fe = Frontend310()
+    params = {"GLIDEIN_Site_Note": value}
+    blocks = [
+        global_lines(fe, {"QZ3XKMPA": (PROXY, "pilot")}),
+        request_lines(fe, entry.name, {"SubmitProxy": "QZ3XKMPA"}, params=params),
+    ]
+    text = "\n".join("\n".join(lines) + "\n" for lines in blocks)
+    read = [dict(ad).get("GlideinParamGLIDEIN_Site_Note") for ad in classad2.parseAds(text)]
+    assert read == [None, value]  # what HTCondor's reader makes of the file
+    request = _advertised_and_found(entry, text, "QZ3XKMPA")
+    assert request.params["GLIDEIN_Site_Note"] == value
