@@ -222,7 +222,7 @@ def dumps_credentials(creds: list[Credential]) -> bytes:
     for cred in creds:
         purpose = _enum(cred.purpose) if cred.purpose else b"N"
         state = [
-            ("_string", _bytes(cred.text.encode("utf-8"))),
+            ("_string", _bytes(cred.data())),
             ("path", _opt(cred.file_name)),
             ("_purpose", purpose + b"N\x86"),  # (purpose, alias) TUPLE2
             ("trust_domain", _opt(cred.trust_domain)),
