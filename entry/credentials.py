@@ -116,24 +116,26 @@ def store_311(
     becomes no submit file, as a 3.10 request's AuthFile or key pair.
     """
     _safe("credential prefix", prefix)
-    ordered = sorted(creds.identity, key=lambda c: c.cred_type is not CredentialType.IDTOKEN)
-    slots = [(f"request{n}", c) for n, c in enumerate(creds.request)]
-    slots += [
-        (f"{c.purpose.value if c.purpose else 'payload'}{n}", c) for n, c in enumerate(ordered)
-    ]
     whose = f"request {prefix!r:.40}"
-    files = [  # every name checked before any file is written
-        (directory / _fitting(f"credential_{prefix}.{slot}.{c.cred_type.value}", whose), c)
-        for slot, c in slots
+
+    def named(slot: str, cred: Credential) -> tuple[Path, Credential]:
+        name = f"credential_{prefix}.{slot}.{cred.cred_type.value}"
+        return directory / _fitting(name, whose), cred
+
+    ordered = sorted(creds.identity, key=lambda c: c.cred_type is not CredentialType.IDTOKEN)
+    # Every name is checked before any file is written.
+    request_files = [named(f"request{n}", c) for n, c in enumerate(creds.request)]
+    identity_files = [
+        named(f"{c.purpose.value if c.purpose else 'payload'}{n}", c) for n, c in enumerate(ordered)
     ]
     paths: dict[str, str] = {}
-    for path, cred in files[: len(creds.request)]:
+    for path, cred in request_files:
         store(path, _content(cred))
         key = _REQUEST_FILES.get(cred.cred_type)
         if key is not None:
             paths.setdefault(key, str(path))
     identity: list[str] = []
-    for path, cred in files[len(creds.request) :]:
+    for path, cred in identity_files:
         store(path, _content(cred))
         identity.append(str(path))
         if cred.cred_type is CredentialType.IDTOKEN:
